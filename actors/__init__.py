@@ -1,0 +1,43 @@
+"""Guild actors: typed events, the bounded mailbox, the receive loop with its tick timer."""
+
+from actors.events import (
+    ActionFinished,
+    ActionRequest,
+    ConfigChanged,
+    Event,
+    EventDecodeError,
+    ExternalEvent,
+    GuildReady,
+    GuildRemoved,
+    Inspect,
+    MemberJoined,
+    MessageSeen,
+    MessagesCoalesced,
+    MoodSet,
+    PresenceChanged,
+    SnapshotNow,
+    Stop,
+    decode_event,
+    encode_event,
+)
+
+__all__ = [
+    "ActionFinished",
+    "ActionRequest",
+    "ConfigChanged",
+    "Event",
+    "EventDecodeError",
+    "ExternalEvent",
+    "GuildReady",
+    "GuildRemoved",
+    "Inspect",
+    "MemberJoined",
+    "MessageSeen",
+    "MessagesCoalesced",
+    "MoodSet",
+    "PresenceChanged",
+    "SnapshotNow",
+    "Stop",
+    "decode_event",
+    "encode_event",
+]

@@ -1,0 +1,231 @@
+"""Typed events: everything a guild actor can receive, as frozen tagged msgspec Structs.
+
+No event carries message content: ids, flags and timestamps only. Times are epoch seconds.
+
+Events that can come from outside the process (control socket, replay files) are members of
+``ExternalEvent`` and are decoded by one reusable decoder, ``decode_event``; a malformed one
+raises ``EventDecodeError`` naming the bad field. Control messages that carry a reply channel
+(``Inspect``) exist only inside the process and are not decodable.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = [
+    "ActionFinished",
+    "ActionRequest",
+    "ConfigChanged",
+    "Event",
+    "EventDecodeError",
+    "ExternalEvent",
+    "GuildReady",
+    "GuildRemoved",
+    "Inspect",
+    "MemberJoined",
+    "MessageSeen",
+    "MessagesCoalesced",
+    "MoodSet",
+    "Outcome",
+    "PresenceChanged",
+    "SnapshotNow",
+    "Stop",
+    "decode_event",
+    "encode_event",
+]
+
+
+class MessageSeen(msgspec.Struct, frozen=True, tag="message", gc=False):
+    """A message appeared in the guild's autonomous channel (never its content)."""
+
+    guild_id: int
+    channel_id: int
+    author_id: int
+    at: float
+    author_is_bot: bool = False
+    is_self: bool = False
+    #: The message mentions the persona or replies to her: she was spoken to.
+    addresses_self: bool = False
+    message_id: int = 0
+
+
+class MessagesCoalesced(msgspec.Struct, frozen=True, tag="messages", gc=False):
+    """``count`` human messages between ``first_at`` and ``last_at``, merged by a full mailbox.
+
+    Coalescing keeps the engine's numbers exact to the mailbox's resolution: each merged run
+    only spans one second, so per-second buckets come out the same.
+    """
+
+    guild_id: int
+    count: int
+    first_at: float
+    last_at: float
+
+
+class PresenceChanged(msgspec.Struct, frozen=True, tag="presence", gc=False):
+    """A member's status changed, or they started an activity (a game)."""
+
+    guild_id: int
+    user_id: int
+    at: float
+    status: Literal["online", "idle", "dnd", "offline"] = "online"
+    #: Name of an activity the user newly started, or None.
+    activity: str | None = None
+    is_bot: bool = False
+
+
+class MemberJoined(msgspec.Struct, frozen=True, tag="member_join", gc=False):
+    """A member joined the guild."""
+
+    guild_id: int
+    user_id: int
+    at: float
+    is_bot: bool = False
+
+
+class GuildReady(msgspec.Struct, frozen=True, tag="guild_ready", gc=False):
+    """The guild became available; seeds who is online from the member cache (humans only)."""
+
+    guild_id: int
+    at: float
+    online_user_ids: tuple[int, ...] = ()
+
+
+class GuildRemoved(msgspec.Struct, frozen=True, tag="guild_removed", gc=False):
+    """The bot left the guild (or it became unavailable): the actor stops after a snapshot."""
+
+    guild_id: int
+    at: float
+
+
+class MoodSet(msgspec.Struct, frozen=True, tag="mood", gc=False):
+    """An operator (or the seed API) set the guild's mood by hand."""
+
+    guild_id: int
+    mood: str
+    at: float
+
+
+Outcome = Literal["sent", "failed", "stale"]
+
+
+class ActionFinished(msgspec.Struct, frozen=True, tag="action_finished", gc=False):
+    """The result of an action request: exactly one per request, back to its guild's actor."""
+
+    guild_id: int
+    request_id: int
+    action: str
+    outcome: Outcome
+    at: float
+    #: Why it failed or went stale ("no item", "http 503", "deadline passed", ...).
+    reason: str = ""
+
+
+class ConfigChanged(msgspec.Struct, frozen=True, tag="config", gc=False):
+    """The guild's settings changed (a reload). ``settings`` is an ``engine.GuildConfig``."""
+
+    guild_id: int
+    settings: Any
+
+
+class SnapshotNow(msgspec.Struct, frozen=True, tag="snapshot_now", gc=False):
+    """Ask the actor to hand its state to the store now."""
+
+    guild_id: int
+
+
+class Stop(msgspec.Struct, frozen=True, tag="stop", gc=False):
+    """Ask the actor to finish: snapshot and leave its loop."""
+
+    guild_id: int
+
+
+class Inspect(msgspec.Struct, frozen=True, tag="inspect"):
+    """Ask the actor for its state; it calls ``reply(dict)`` from its own task.
+
+    In-process only (``reply`` is a callable), so it is not part of ``ExternalEvent``.
+    """
+
+    guild_id: int
+    reply: Any
+
+
+class ActionRequest(msgspec.Struct, frozen=True, gc=False):
+    """What an actor hands to the LLM pool: one chosen action for one guild.
+
+    ``deadline`` is epoch seconds: past it the words are worthless and the request goes stale.
+    ``priority`` 0 is a reply to someone who spoke to the persona; 1 is autonomous.
+    """
+
+    request_id: int
+    guild_id: int
+    channel_id: int
+    action: str
+    mood: str
+    decided_at: float
+    deadline: float
+    priority: int = 1
+    target_user_id: int | None = None
+    target_activity: str | None = None
+    #: The message being answered, for a reply.
+    reply_to_message_id: int | None = None
+
+
+ExternalEvent = (
+    MessageSeen
+    | MessagesCoalesced
+    | PresenceChanged
+    | MemberJoined
+    | GuildReady
+    | GuildRemoved
+    | MoodSet
+    | ActionFinished
+    | SnapshotNow
+    | Stop
+)
+
+Event = ExternalEvent | ConfigChanged | Inspect
+
+
+class EventDecodeError(ValueError):
+    """An event from outside the process did not validate; the message names the bad field."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"malformed event: {detail}")
+        self.detail = detail
+
+
+_json_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(ExternalEvent)
+_msgpack_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(ExternalEvent)
+_json_encoder = msgspec.json.Encoder()
+
+
+def decode_event(data: bytes | str, *, format: Literal["json", "msgpack"] = "json") -> Any:
+    """Decode and validate one external event.
+
+    Args:
+        data: the encoded event, with its ``type`` tag.
+        format: ``"json"`` (control socket, replay files) or ``"msgpack"``.
+
+    Returns:
+        One of the ``ExternalEvent`` structs.
+
+    Raises:
+        EventDecodeError: the data is not valid for any event; the message names the field
+            (``Expected `int`, got `str` - at `$.guild_id```) or the unknown tag.
+    """
+    try:
+        if format == "json":
+            return _json_decoder.decode(data)
+        if isinstance(data, str):
+            data = data.encode()
+        return _msgpack_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise EventDecodeError(str(exc)) from None
+
+
+def encode_event(event: Any) -> bytes:
+    """Encode an external event as JSON (the inverse of ``decode_event``)."""
+    return _json_encoder.encode(event)

@@ -1,0 +1,132 @@
+"""What happens to the state after a decision: pending, sent, failed, stale; mood rotation.
+
+Failures back off exponentially (1, 2, 4 … 30 min) so a dead LLM server does not make every
+guild retry each minute; a share with no item backs sharing off for two hours; a stale result
+(the words came too late) just clears the pending mark.
+"""
+
+from __future__ import annotations
+
+from engine.moods import ASLEEP, next_mood
+from engine.rules import ENGAGE_USER, SHARE_TWEET, _engaged_key, in_quiet_hours
+from engine.state import MAX_ENGAGED, GuildConfig, GuildState, check_time
+
+__all__ = [
+    "FAILURE_BACKOFF_MAX_S",
+    "NO_ITEM",
+    "SHARE_BACKOFF_S",
+    "clear_pending",
+    "mark_pending",
+    "record_action",
+    "record_failure",
+    "record_result",
+    "rotate_mood",
+]
+
+FAILURE_BACKOFF_BASE_S = 60.0
+FAILURE_BACKOFF_MAX_S = 1800.0
+SHARE_BACKOFF_S = 7200.0
+#: The reason a share fails with when the runtime has no item to share.
+NO_ITEM = "no item"
+
+
+def mark_pending(state: GuildState, action: str, request_id: int, deadline: float) -> None:
+    """The action was decided and handed on: no second decision until it finishes or
+    ``deadline`` passes."""
+    check_time(deadline, "deadline")
+    state.pending_action = action
+    state.pending_request_id = request_id
+    state.pending_deadline = deadline
+
+
+def clear_pending(state: GuildState) -> None:
+    """Forget the pending action (it finished, or went stale)."""
+    state.pending_action = None
+    state.pending_deadline = 0.0
+
+
+def record_action(state: GuildState, now: float, action: str,
+                  target_user_id: int | None = None, target_activity: str | None = None) -> None:
+    """The persona acted at ``now``: an appearance, and the target (if any) is engaged."""
+    check_time(now)
+    clear_pending(state)
+    state.last_action_at = max(state.last_action_at, now)
+    state.last_action = action
+    state.last_appearance_at = max(state.last_appearance_at, now)
+    state.messages_since_appearance = 0
+    state.failures_in_row = 0
+    state.backoff_until = 0.0
+    if action == ENGAGE_USER and target_user_id is not None:
+        key = _engaged_key(target_user_id, target_activity)
+        if key not in state.engaged:
+            state.engaged.append(key)
+            if len(state.engaged) > MAX_ENGAGED:
+                del state.engaged[0]
+
+
+def record_failure(state: GuildState, now: float, action: str, reason: str) -> None:
+    """The action failed: back off (sharing with no item backs off sharing only)."""
+    check_time(now)
+    clear_pending(state)
+    if action == SHARE_TWEET and reason == NO_ITEM:
+        state.share_backoff_until = now + SHARE_BACKOFF_S
+        return
+    state.failures_in_row += 1
+    delay = min(FAILURE_BACKOFF_MAX_S,
+                FAILURE_BACKOFF_BASE_S * 2.0 ** min(state.failures_in_row - 1, 16))
+    state.backoff_until = now + delay
+
+
+def record_result(state: GuildState, now: float, action: str, outcome: str, reason: str = "",
+                  request_id: int | None = None, target_user_id: int | None = None,
+                  target_activity: str | None = None) -> bool:
+    """Apply an action's result. A result for another request than the pending one (a late
+    answer after a restart, say) still counts what happened but does not clear a newer
+    pending mark.
+
+    Returns:
+        True if the result matched the pending request.
+    """
+    matches = request_id is None or request_id == state.pending_request_id
+    pending = (state.pending_action, state.pending_deadline, state.pending_request_id)
+    if outcome == "sent":
+        record_action(state, now, action, target_user_id, target_activity)
+    elif outcome == "failed":
+        record_failure(state, now, action, reason)
+    elif outcome == "stale":
+        check_time(now)
+        clear_pending(state)
+    else:
+        raise ValueError(f"unknown outcome {outcome!r}; valid: sent, failed, stale")
+    if not matches:
+        state.pending_action, state.pending_deadline, state.pending_request_id = pending
+    return matches
+
+
+def rotate_mood(state: GuildState, cfg: GuildConfig, now: float, seed: int) -> str | None:
+    """Rotate the mood if its time has come (hourly by default).
+
+    The first call only schedules the next rotation. Inside quiet hours an awake guild falls
+    asleep at once (quiet hours need not start on a rotation); a mood set by hand otherwise
+    holds until the next rotation.
+
+    Returns:
+        The new mood, or None if it did not change.
+    """
+    check_time(now)
+    if not cfg.rotate_moods:
+        return None
+    period = cfg.rotation_period_s
+    quiet, _ = in_quiet_hours(cfg, now)
+    due = state.next_rotation_at > 0 and now >= state.next_rotation_at
+    falls_asleep = quiet and state.mood != ASLEEP
+    if due or state.next_rotation_at <= 0:
+        state.next_rotation_at = (now // period + 1) * period
+    if not (due or falls_asleep):
+        return None
+    new = next_mood(state.mood, hour_index=int(now // period), in_quiet_hours=quiet,
+                    seed=seed, guild_id=state.guild_id)
+    if new == state.mood:
+        return None
+    state.mood = new
+    return new
