@@ -26,6 +26,7 @@ __all__ = [
 FAILURE_BACKOFF_BASE_S = 60.0
 FAILURE_BACKOFF_MAX_S = 1800.0
 SHARE_BACKOFF_S = 7200.0
+_MAX_REPLAYED = 24
 #: The reason a share fails with when the runtime has no item to share.
 NO_ITEM = "no item"
 
@@ -108,7 +109,9 @@ def rotate_mood(state: GuildState, cfg: GuildConfig, now: float, seed: int) -> s
 
     The first call only schedules the next rotation. Inside quiet hours an awake guild falls
     asleep at once (quiet hours need not start on a rotation); a mood set by hand otherwise
-    holds until the next rotation.
+    holds until the next rotation. Rotations missed while a guild was passivated are replayed
+    in order (up to a day of them), so a guild's mood sequence does not depend on whether it
+    was live: the supervisor predicts wake-up times from the same sequence.
 
     Returns:
         The new mood, or None if it did not change.
@@ -117,16 +120,19 @@ def rotate_mood(state: GuildState, cfg: GuildConfig, now: float, seed: int) -> s
     if not cfg.rotate_moods:
         return None
     period = cfg.rotation_period_s
-    quiet, _ = in_quiet_hours(cfg, now)
-    due = state.next_rotation_at > 0 and now >= state.next_rotation_at
-    falls_asleep = quiet and state.mood != ASLEEP
-    if due or state.next_rotation_at <= 0:
+    before = state.mood
+    if state.next_rotation_at <= 0:
         state.next_rotation_at = (now // period + 1) * period
-    if not (due or falls_asleep):
-        return None
-    new = next_mood(state.mood, hour_index=int(now // period), in_quiet_hours=quiet,
-                    seed=seed, guild_id=state.guild_id)
-    if new == state.mood:
-        return None
-    state.mood = new
-    return new
+    elif now >= state.next_rotation_at:
+        at = state.next_rotation_at
+        if now - at > _MAX_REPLAYED * period:  # too long asleep: replay only the last day
+            at = (now // period - _MAX_REPLAYED) * period
+        while at <= now:
+            quiet, _ = in_quiet_hours(cfg, at)
+            state.mood = next_mood(state.mood, hour_index=int(at // period),
+                                   in_quiet_hours=quiet, seed=seed, guild_id=state.guild_id)
+            at += period
+        state.next_rotation_at = at
+    if state.mood != ASLEEP and in_quiet_hours(cfg, now)[0]:
+        state.mood = ASLEEP
+    return None if state.mood == before else state.mood
