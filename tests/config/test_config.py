@@ -1,0 +1,152 @@
+"""The TOML config: defaults, per-guild overrides, and errors that name the dotted path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.state import GuildConfig
+from runtime.config import (
+    Config,
+    autonomous_channels,
+    decode_config,
+    guild_settings,
+    load_api_key,
+    load_config,
+    load_token,
+)
+from runtime.errors import ConfigError, MissingTokenError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_example_config_loads() -> None:
+    """The commented bot.example.toml at the repository root loads cleanly."""
+    cfg = load_config(REPO / "bot.example.toml")
+    assert isinstance(cfg, Config)
+    assert cfg.llm.backend == "offline"
+    assert autonomous_channels(cfg)
+
+
+def test_empty_config_gives_defaults() -> None:
+    """An empty file is a valid config: engine defaults, no guild, offline backend."""
+    cfg = decode_config("")
+    assert cfg.runtime.tick_s == 600
+    assert cfg.runtime.snapshot_interval_s == 60
+    assert cfg.defaults.policy == "v2"
+    assert cfg.discord.shard_ids is None
+    assert guild_settings(cfg, 42) == (GuildConfig(has_channel=False), None, "v2")
+
+
+def test_guild_overrides_merge_over_defaults() -> None:
+    """A guild table overrides only the keys it names; the rest come from [defaults]."""
+    cfg = decode_config(
+        """
+        [defaults]
+        timezone = "Asia/Tokyo"
+        policy = "v1"
+        rotate_moods = false
+        [guilds.111]
+        autonomous_channel_id = 222
+        quiet_hours = []
+        keywords = ["luka"]
+        policy = "shadow"
+        """
+    )
+    settings, channel, policy = guild_settings(cfg, 111)
+    assert channel == 222
+    assert policy == "shadow"
+    assert settings.timezone == "Asia/Tokyo"
+    assert settings.quiet_hours is None
+    assert settings.keywords == ("luka",)
+    assert settings.rotate_moods is False
+    assert settings.has_channel
+    other, other_channel, other_policy = guild_settings(cfg, 999)
+    assert (other_channel, other_policy, other.has_channel) == (None, "v1", False)
+    assert other.quiet_hours == (1, 7)
+
+
+def test_disabled_guilds_have_no_autonomous_channel() -> None:
+    """Only enabled guilds with a channel are reported to the gateway adapter."""
+    cfg = decode_config(
+        """
+        [guilds.1]
+        autonomous_channel_id = 10
+        [guilds.2]
+        autonomous_channel_id = 20
+        enabled = false
+        [guilds.3]
+        timezone = "UTC"
+        """
+    )
+    assert autonomous_channels(cfg) == {1: 10}
+    assert guild_settings(cfg, 2)[0].enabled is False
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ('[guilds.123]\ntimezone = "Mars/Base"',
+         "guilds.123.timezone: unknown time zone 'Mars/Base'"),
+        ('[defaults]\ntimezone = "Nowhere/Land"', "defaults.timezone: unknown time zone"),
+        ('[guilds.123]\npolicy = "v3"', "guilds.123.policy: invalid enum value 'v3'; valid: "
+         "'v2', 'v1', 'shadow'"),
+        ("[defaults]\nquiet_hours = [1, 25]", "defaults.quiet_hours[1]: expected `int` <= 23"),
+        ("[guilds.5]\nquiet_hours = [3]", "guilds.5.quiet_hours: expected [start, end]"),
+        ("[guilds.5]\nquiet_hours = [4, 4]", "guilds.5.quiet_hours: expected [start, end]"),
+        ("[runtime]\ntik_s = 5", "runtime.tik_s: unknown field; valid fields: tick_s,"),
+        ("[llm]\nworkers = 0", "llm.workers: expected `int` >= 1"),
+        ('[llm]\nbackend = "openai"', "llm.base_url: required when llm.backend is 'openai'"),
+        ('[llm]\nbackend = "cloud"', "llm.backend: invalid enum value 'cloud'; valid: "
+         "'offline', 'openai'"),
+        ('[llm]\napi_key_env = "sk-abc def"', "llm.api_key_env: expected the NAME"),
+        ('[guilds.1]\nautonomous_channel_id = "x"',
+         "guilds.1.autonomous_channel_id: expected `int`, got `str`"),
+        ("[guilds.abc]\nenabled = true", "guilds.abc: a guild table is named by the guild's"),
+        ("[discord]\nshard_ids = [0, 5]\nshard_count = 2",
+         "discord.shard_ids[1]: shard 5 does not exist; valid: 0..1"),
+        ("[discord]\nshard_ids = [0]", "discord.shard_count: required when"),
+        ('[runtime]\nlog_level = "loud"', "runtime.log_level: invalid enum value 'loud'"),
+        ("colour = 1", "colour: unknown field; valid fields: defaults, guilds,"),
+        ("token = 'abc'", "token: unknown field"),
+        ("[defaults\n", "invalid TOML"),
+    ],
+)
+def test_bad_values_name_the_dotted_path(doc: str, message: str) -> None:
+    """Every refusal starts with the dotted path of the bad key and says what is valid."""
+    with pytest.raises(ConfigError) as info:
+        decode_config(doc)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_relative_paths_follow_the_config_file(tmp_path: Path) -> None:
+    """Store, socket and log paths are relative to the config file, not the working dir."""
+    conf = tmp_path / "bot.toml"
+    conf.write_text('[store]\npath = "s.db"\n[runtime]\nlog_dir = "logs"\n')
+    cfg = load_config(conf)
+    assert cfg.store.path == str(tmp_path / "s.db")
+    assert cfg.runtime.log_dir == str(tmp_path / "logs")
+    assert cfg.runtime.control_socket == str(tmp_path / "miku-autonomy.sock")
+
+
+def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
+    """A missing file is a ConfigError, not an OSError traceback."""
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_token_comes_only_from_the_environment() -> None:
+    """load_token reads DISCORD_TOKEN; unset or blank raises MissingTokenError naming it."""
+    assert load_token({"DISCORD_TOKEN": " abc.def.ghi \n"}) == "abc.def.ghi"
+    for env in ({}, {"DISCORD_TOKEN": "  "}):
+        with pytest.raises(MissingTokenError, match="DISCORD_TOKEN"):
+            load_token(env)
+
+
+def test_api_key_is_read_from_the_named_variable() -> None:
+    """llm.api_key_env names the variable; the key itself is never in the file."""
+    cfg = decode_config('[llm]\napi_key_env = "MY_KEY"')
+    assert load_api_key(cfg, {"MY_KEY": "secret"}) == "secret"
+    assert load_api_key(cfg, {}) is None
+    assert load_api_key(decode_config(""), {"MY_KEY": "secret"}) is None
