@@ -2,8 +2,9 @@
 
 Time (``now``, epoch seconds) and the seed are passed in; the same inputs give the same
 decision. ``AutonomousEngine`` is the seed's API over this core.
-"""
 
+Every name a module lists in its ``__all__`` is exported here (a test keeps it so).
+"""
 from engine.errors import (
     InvalidTimeError,
     SnapshotError,
@@ -11,11 +12,36 @@ from engine.errors import (
     UnknownMoodError,
     UnknownTimezoneError,
 )
-from engine.facade import AutonomousEngine, autonomous_engine
-from engine.moods import ASLEEP, MOOD_NAMES, MOODS, WAKING_MOODS, MoodProfile, next_mood, profile_for
-from engine.policy import POLICIES, POLICY_NAMES, Policy, V1Policy, V2Policy, policy_for
+from engine.facade import (
+    AutonomousEngine,
+    autonomous_engine,
+)
+from engine.localtime import (
+    in_quiet_hours,
+    local_time,
+    zone,
+)
+from engine.moods import (
+    ASLEEP,
+    MOOD_NAMES,
+    MOODS,
+    WAKING_MOODS,
+    MoodProfile,
+    next_mood,
+    profile_for,
+)
+from engine.policy import (
+    POLICIES,
+    POLICY_NAMES,
+    Policy,
+    V1Policy,
+    V2Policy,
+    policy_for,
+)
 from engine.record import (
+    FAILURE_BACKOFF_MAX_S,
     NO_ITEM,
+    SHARE_BACKOFF_S,
     clear_pending,
     mark_pending,
     record_action,
@@ -23,25 +49,42 @@ from engine.record import (
     record_result,
     rotate_mood,
 )
-from engine.rolls import roll
+from engine.rolls import (
+    roll,
+)
 from engine.rules import (
     ACTIONS,
     BREAK_SILENCE,
     ENGAGE_USER,
     FOMO_RESPONSE,
     JOIN_CONVERSATION,
+    OPPORTUNITY_WINDOW_S,
     SHARE_TWEET,
     Condition,
     Decision,
+    Params,
     RuleCheck,
-    Signals,
     decide,
-    in_quiet_hours,
-    signals,
+    engaged_key,
+    fomo_messages_needed,
+    join_messages_needed,
+    join_momentum_threshold,
+    params_for,
     silence_threshold_s,
-    zone,
+)
+from engine.signals import (
+    AROUND_WINDOW_S,
+    MOMENTUM_FULL_AT,
+    Signals,
+    count_drops_below_at,
+    quiet_since,
+    signals,
+    someone_around,
 )
 from engine.state import (
+    MAX_ENGAGED,
+    MAX_ONLINE,
+    MAX_OPPORTUNITIES,
     SCHEMA_VERSION,
     GuildConfig,
     GuildState,
@@ -49,6 +92,9 @@ from engine.state import (
     check_time,
     decode_state,
     encode_state,
+    evict,
+    msgs_1h,
+    msgs_5m,
     new_state,
     observe_join,
     observe_message,
@@ -58,24 +104,40 @@ from engine.state import (
     seed_online,
     set_mood,
 )
-from engine.v1 import GENERAL, V1_ACTIONS, decide_v1
+from engine.v1 import (
+    GENERAL,
+    V1_ACTIONS,
+    V1_CHANCE,
+    V1_PERIOD_S,
+    decide_v1,
+)
 
 __all__ = [
     "ACTIONS",
+    "AROUND_WINDOW_S",
     "ASLEEP",
     "BREAK_SILENCE",
     "ENGAGE_USER",
+    "FAILURE_BACKOFF_MAX_S",
     "FOMO_RESPONSE",
     "GENERAL",
     "JOIN_CONVERSATION",
+    "MAX_ENGAGED",
+    "MAX_ONLINE",
+    "MAX_OPPORTUNITIES",
+    "MOMENTUM_FULL_AT",
     "MOODS",
     "MOOD_NAMES",
     "NO_ITEM",
+    "OPPORTUNITY_WINDOW_S",
     "POLICIES",
     "POLICY_NAMES",
     "SCHEMA_VERSION",
+    "SHARE_BACKOFF_S",
     "SHARE_TWEET",
     "V1_ACTIONS",
+    "V1_CHANCE",
+    "V1_PERIOD_S",
     "WAKING_MOODS",
     "AutonomousEngine",
     "Condition",
@@ -85,6 +147,7 @@ __all__ = [
     "InvalidTimeError",
     "MoodProfile",
     "Opportunity",
+    "Params",
     "Policy",
     "RuleCheck",
     "Signals",
@@ -97,20 +160,31 @@ __all__ = [
     "autonomous_engine",
     "check_time",
     "clear_pending",
+    "count_drops_below_at",
     "decide",
     "decide_v1",
     "decode_state",
     "encode_state",
+    "engaged_key",
+    "evict",
+    "fomo_messages_needed",
     "in_quiet_hours",
+    "join_messages_needed",
+    "join_momentum_threshold",
+    "local_time",
     "mark_pending",
+    "msgs_1h",
+    "msgs_5m",
     "new_state",
     "next_mood",
     "observe_join",
     "observe_message",
     "observe_messages",
     "observe_presence",
+    "params_for",
     "policy_for",
     "profile_for",
+    "quiet_since",
     "record_action",
     "record_failure",
     "record_result",
@@ -121,5 +195,6 @@ __all__ = [
     "set_mood",
     "signals",
     "silence_threshold_s",
+    "someone_around",
     "zone",
 ]

@@ -1,25 +1,28 @@
 """Mood profiles and the mood rotation rule.
 
-Each mood has three traits in 0..1 that the decision rules read (``engine.rules`` says how):
+Each mood has three traits in 0..1 that the decision rules read: energy (ener), sociability
+(soci), impulsiveness (impu). What they make of them (``engine.rules`` has the formulas):
+"joins at" is the messages since her last appearance @ the momentum needed to join, "FOMO"
+the messages for a FOMO response, "silence" how long a silence lasts before she may break it.
 
-============  ======  ===========  =============  ======  =========================================
-mood          energy  sociability  impulsiveness  shares  what it does
-============  ======  ===========  =============  ======  =========================================
-neutral       0.50    0.50         0.50           no      middle of the road
-bubbly        0.90    0.95         0.80           no      joins early (5 msgs), breaks silence ~1.3 h
-sleepy        0.20    0.30         0.15           no      slow to join, silence threshold ~3.4 h
-curious       0.70    0.65         0.60           yes     shares items when the chat is quiet
-shy           0.40    0.20         0.20           no      joins only after 40 msgs, FOMO at 40
-serious       0.45    0.40         0.30           no      reserved, rarely impulsive
-excited       0.95    0.85         0.90           yes     fastest to break silence, shares items
-silly         0.80    0.75         0.95           no      the most impulsive joiner
-melancholy    0.25    0.30         0.25           no      quiet, long silence threshold
-flirty        0.70    0.85         0.70           no      sociable, greets new players
-romantic      0.55    0.70         0.40           no      warm but unhurried
-irritated     0.50    0.30         0.60           no      speaks up when provoked by momentum
-angry         0.60    0.20         0.70           no      unsociable: joins late, but acts on it
-asleep        0.00    0.00         0.00           no      takes no autonomous action at all
-============  ======  ===========  =============  ======  =========================================
+==========  ====  ====  ====  ======  =========  ====  =======  ==================================
+mood        ener  soci  impu  shares  joins at   FOMO  silence  what it does
+==========  ====  ====  ====  ======  =========  ====  =======  ==================================
+neutral     0.50  0.50  0.50  no      26 @ 0.90  34    150 min  middle of the road
+bubbly      0.90  0.95  0.80  no      5 @ 0.63   25    78 min   joins early, breaks silence early
+sleepy      0.20  0.30  0.15  no      35 @ 0.90  38    204 min  slow to join, longest silences
+curious     0.70  0.65  0.60  yes     19 @ 0.81  31    114 min  shares items when the chat is quiet
+shy         0.40  0.20  0.20  no      40 @ 0.90  40    168 min  waits for 40 messages
+serious     0.45  0.40  0.30  no      31 @ 0.90  36    159 min  reserved, rarely impulsive
+excited     0.95  0.85  0.90  yes     10 @ 0.69  27    69 min   quickest to break silence; shares
+silly       0.80  0.75  0.95  no      14 @ 0.75  29    96 min   the most impulsive joiner
+melancholy  0.25  0.30  0.25  no      35 @ 0.90  38    195 min  quiet, long silences
+flirty      0.70  0.85  0.70  no      10 @ 0.69  27    114 min  sociable, greets new players
+romantic    0.55  0.70  0.40  no      17 @ 0.78  30    141 min  warm but unhurried
+irritated   0.50  0.30  0.60  no      35 @ 0.90  38    150 min  unsociable, impulsive
+angry       0.60  0.20  0.70  no      40 @ 0.90  40    132 min  joins late, but acts on it
+asleep      0.00  0.00  0.00  no      -          -     -        takes no autonomous action at all
+==========  ====  ====  ====  ======  =========  ====  =======  ==================================
 
 (seed: bubbly 0.9/0.95/0.8, shy 0.4/0.2/0.2; orig: silly impulsiveness 0.95, serious 0.3.)
 

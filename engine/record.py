@@ -7,8 +7,9 @@ guild retry each minute; a share with no item backs sharing off for two hours; a
 
 from __future__ import annotations
 
+from engine.localtime import in_quiet_hours
 from engine.moods import ASLEEP, next_mood
-from engine.rules import ENGAGE_USER, SHARE_TWEET, _engaged_key, in_quiet_hours
+from engine.rules import ENGAGE_USER, SHARE_TWEET, engaged_key
 from engine.state import MAX_ENGAGED, GuildConfig, GuildState, check_time
 
 __all__ = [
@@ -58,7 +59,7 @@ def record_action(state: GuildState, now: float, action: str,
     state.failures_in_row = 0
     state.backoff_until = 0.0
     if action == ENGAGE_USER and target_user_id is not None:
-        key = _engaged_key(target_user_id, target_activity)
+        key = engaged_key(target_user_id, target_activity)
         if key not in state.engaged:
             state.engaged.append(key)
             if len(state.engaged) > MAX_ENGAGED:

@@ -37,20 +37,25 @@ all minute long, whatever arrives meanwhile.
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from engine.errors import UnknownTimezoneError
+from engine.localtime import in_quiet_hours
 from engine.moods import ASLEEP, MOODS, MoodProfile, profile_for
 from engine.rolls import roll
-from engine.state import GuildConfig, GuildState, check_time, evict
+from engine.signals import (
+    MOMENTUM_FULL_AT,
+    Signals,
+    count_drops_below_at,
+    quiet_since,
+    signals,
+    someone_around,
+)
+from engine.state import GuildConfig, GuildState, Opportunity, check_time, evict
 
 __all__ = [
     "ACTIONS",
-    "AROUND_WINDOW_S",
     "BREAK_SILENCE",
     "ENGAGE_USER",
     "FOMO_RESPONSE",
@@ -59,17 +64,15 @@ __all__ = [
     "SHARE_TWEET",
     "Condition",
     "Decision",
+    "Params",
     "RuleCheck",
-    "Signals",
     "decide",
+    "engaged_key",
     "fomo_messages_needed",
-    "in_quiet_hours",
     "join_messages_needed",
     "join_momentum_threshold",
-    "local_time",
-    "signals",
+    "params_for",
     "silence_threshold_s",
-    "zone",
 ]
 
 JOIN_CONVERSATION = "join_conversation"
@@ -84,14 +87,14 @@ ENGAGE_COOLDOWN_S = 1800.0
 FOMO_COOLDOWN_S = 900.0
 SHARE_COOLDOWN_S = 3600.0
 OPPORTUNITY_WINDOW_S = 1200.0
-AROUND_WINDOW_S = 3600.0
-MOMENTUM_FULL_AT = 20
 FOMO_MIN_MOMENTUM = 0.25
 SILENCE_MAX_MSGS_1H = 5
 SHARE_MAX_MSGS_1H = 10
 
-_SALT = {JOIN_CONVERSATION: 1, ENGAGE_USER: 2, FOMO_RESPONSE: 3, BREAK_SILENCE: 4,
-         SHARE_TWEET: 5}
+# Roll salts, one per rolled action: part of determinism, never renumber.
+_SALT_JOIN = 1
+_SALT_ENGAGE = 2
+_SALT_SILENCE = 4
 _INF = math.inf
 
 
@@ -115,46 +118,39 @@ def silence_threshold_s(energy: float) -> float:
     return 3600.0 * (1.0 + 3.0 * (1.0 - energy))
 
 
-def _p_join(p: MoodProfile) -> float:
-    return 0.3 + 0.7 * p.impulsiveness
+class Params(msgspec.Struct, frozen=True, gc=False):
+    """A mood's thresholds and chances, worked out once per profile (see the table above)."""
+
+    join_momentum: float
+    join_messages: int
+    p_join: float
+    fomo_messages: int
+    silence_s: float
+    p_silence: float
+    p_engage: float
+    p_engage_related: float
 
 
-def _p_engage(p: MoodProfile, related: bool) -> float:
-    return min(1.0, 0.2 + 0.6 * p.sociability + (0.35 if related else 0.0))
+@lru_cache(maxsize=256)
+def params_for(p: MoodProfile) -> Params:
+    """The thresholds and chances the rules use for mood profile ``p``."""
+    soc = p.sociability
+    return Params(
+        join_momentum=join_momentum_threshold(soc),
+        join_messages=join_messages_needed(soc),
+        p_join=0.3 + 0.7 * p.impulsiveness,
+        fomo_messages=fomo_messages_needed(soc),
+        silence_s=silence_threshold_s(p.energy),
+        p_silence=0.25 + 0.75 * p.energy,
+        p_engage=min(1.0, 0.2 + 0.6 * soc),
+        p_engage_related=min(1.0, 0.2 + 0.6 * soc + 0.35),
+    )
 
 
-def _p_silence(p: MoodProfile) -> float:
-    return 0.25 + 0.75 * p.energy
-
-
-@lru_cache(maxsize=512)
-def zone(name: str) -> ZoneInfo:
-    """The ``ZoneInfo`` for an IANA name. Raises ``UnknownTimezoneError``."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise UnknownTimezoneError(name) from None
-
-
-def local_time(cfg: GuildConfig, now: float) -> datetime:
-    """The guild's local wall-clock time at ``now``."""
-    return datetime.fromtimestamp(now, zone(cfg.timezone))
-
-
-def in_quiet_hours(cfg: GuildConfig, now: float) -> tuple[bool, float]:
-    """Whether ``now`` is inside the guild's quiet hours, and when they end (epoch seconds;
-    approximate across a DST change, never later than an hour off)."""
-    if cfg.quiet_hours is None:
-        return False, 0.0
-    start, end = cfg.quiet_hours
-    t = local_time(cfg, now)
-    h = t.hour
-    inside = (start <= h < end) if start <= end else (h >= start or h < end)
-    if not inside:
-        return False, 0.0
-    hours_left = (end - h) % 24
-    ends_at = now + hours_left * 3600 - t.minute * 60 - t.second - t.microsecond / 1e6
-    return True, ends_at
+#: mood name -> (profile, params), so a decision looks its mood up once.
+_BY_MOOD: dict[str, tuple[MoodProfile, Params]] = {
+    name: (p, params_for(p)) for name, p in MOODS.items()
+}
 
 
 class Condition(msgspec.Struct, frozen=True, gc=False):
@@ -172,22 +168,6 @@ class RuleCheck(msgspec.Struct, frozen=True, gc=False):
     action: str
     fired: bool
     conditions: tuple[Condition, ...]
-
-
-class Signals(msgspec.Struct, frozen=True, gc=False):
-    """The guild's signals at one moment (None for "never")."""
-
-    mood: str
-    msgs_5m: int
-    msgs_1h: int
-    momentum: float
-    messages_since_appearance: int
-    since_last_action: float | None
-    quiet_for: float
-    online: int
-    someone_around: bool
-    local_hour: int
-    weekend: bool
 
 
 class Decision(msgspec.Struct, frozen=True, gc=False):
@@ -212,41 +192,12 @@ class Decision(msgspec.Struct, frozen=True, gc=False):
     checks: tuple[RuleCheck, ...] = ()
 
 
-def _quiet_start(state: GuildState) -> float:
-    return max(state.last_human_at, state.last_action_at, state.observed_since)
-
-
-def _someone_around(state: GuildState, now: float) -> bool:
-    return bool(state.online) or (
-        state.last_human_at > 0 and now - state.last_human_at < AROUND_WINDOW_S
-    ) or (state.last_join_at > 0 and now - state.last_join_at < AROUND_WINDOW_S)
-
-
-def signals(state: GuildState, cfg: GuildConfig, now: float) -> Signals:
-    """The signals of ``state`` at ``now`` (for explanations and inspection)."""
-    check_time(now)
-    evict(state, int(now))
-    t = local_time(cfg, now)
-    return Signals(
-        mood=state.mood,
-        msgs_5m=state.sum_5m,
-        msgs_1h=state.sum_1h,
-        momentum=min(1.0, state.sum_5m / MOMENTUM_FULL_AT),
-        messages_since_appearance=state.messages_since_appearance,
-        since_last_action=(now - state.last_action_at) if state.last_action_at > 0 else None,
-        quiet_for=max(0.0, now - _quiet_start(state)),
-        online=len(state.online),
-        someone_around=_someone_around(state, now),
-        local_hour=t.hour,
-        weekend=t.weekday() >= 5,
-    )
-
-
-def _engaged_key(user_id: int, activity: str | None) -> str:
+def engaged_key(user_id: int, activity: str | None) -> str:
+    """The key remembering that ``user_id`` was engaged for ``activity`` (None: a join)."""
     return f"{user_id}:{activity.casefold()}" if activity else f"{user_id}:join"
 
 
-def _best_opportunity(state: GuildState, now: float) -> tuple[int, str | None, bool] | None:
+def _best_opportunity(state: GuildState, now: float) -> Opportunity | None:
     """The opportunity to engage: related activities first, then the most recent."""
     opps = state.opportunities
     if not opps:
@@ -257,17 +208,16 @@ def _best_opportunity(state: GuildState, now: float) -> tuple[int, str | None, b
     best = None
     engaged = state.engaged
     for o in opps:
-        if _engaged_key(o.user_id, o.activity) in engaged:
+        # A late event can leave an expired one behind a fresh one: skip it all the same.
+        if now - o.at > OPPORTUNITY_WINDOW_S or engaged_key(o.user_id, o.activity) in engaged:
             continue
         if best is None or (o.related, o.at) >= (best.related, best.at):
             best = o
-    if best is None:
-        return None
-    return best.user_id, best.activity, best.related
+    return best
 
 
 def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
-           explain: bool = False) -> Decision:
+           explain: bool = False, *, profile: MoodProfile | None = None) -> Decision:
     """Decide whether the persona acts now, by the V2 rules.
 
     Args:
@@ -276,10 +226,15 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
         cfg: the guild's settings.
         now: epoch seconds.
         seed: the engine's seed; with ``state`` and ``now`` it fixes the answer.
-        explain: also fill ``signals``, ``gates`` and every rule's conditions.
+        explain: also fill ``signals``, ``gates`` and every rule's conditions. The action,
+            target, ``blocked_by`` and ``next_at`` are the same either way.
+        profile: decide with these traits instead of those of ``state.mood`` (what-if
+            questions, property tests); the ``asleep`` gate still reads ``profile.name``.
 
     Returns:
-        A ``Decision``; it does not record the action (see ``engine.record``).
+        A ``Decision``; it does not record the action (see ``engine.record``). When
+        ``action`` is None, ``next_at`` is later than ``now`` and no action can fire before
+        it unless an event arrives.
 
     Raises:
         InvalidTimeError: ``now`` is negative or not finite.
@@ -287,13 +242,20 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     """
     if not 0.0 <= now < _INF:
         check_time(now)
-    profile = MOODS.get(state.mood) or profile_for(state.mood)
+    if profile is None:
+        entry = _BY_MOOD.get(state.mood)
+        if entry is None:
+            profile_for(state.mood)  # raises, listing the valid moods
+            raise AssertionError("unreachable")
+        profile, par = entry
+    else:
+        par = params_for(profile)
     now_sec = int(now)
     evict(state, now_sec)
     if state.pending_action is not None and now >= state.pending_deadline:
         state.pending_action = None  # expired: treated as failed, without back-off
-    next_at = state.next_rotation_at if cfg.rotate_moods and state.next_rotation_at > now \
-        else _INF
+    rotation = state.next_rotation_at
+    base_next = rotation if cfg.rotate_moods and rotation > now else _INF
 
     # --- gates ---------------------------------------------------------------------------
     blocked: str | None = None
@@ -315,114 +277,113 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     elif since < cfg.min_gap_s:
         blocked, gate_open = "min_gap", last + cfg.min_gap_s
     if blocked is not None and not explain:
-        return Decision(None, now, min(next_at, gate_open), blocked_by=blocked)
+        return Decision(None, now, min(base_next, gate_open), blocked_by=blocked)
 
+    next_at = base_next
     minute = now_sec // 60
     next_minute = (minute + 1) * 60.0
     gid = state.guild_id
-    momentum = min(1.0, state.sum_5m / MOMENTUM_FULL_AT)
+    sum_5m = state.sum_5m
+    momentum = sum_5m / MOMENTUM_FULL_AT if sum_5m < MOMENTUM_FULL_AT else 1.0
     msa = state.messages_since_appearance
-    soc = profile.sociability
     action: str | None = None
-    target: tuple[int, str | None, bool] | None = None
+    target: Opportunity | None = None
     checks: list[RuleCheck] = []
-    quiet_cache: list[tuple[bool, float]] = []
-
-    def quiet() -> tuple[bool, float]:
-        if not quiet_cache:
-            quiet_cache.append(in_quiet_hours(cfg, now))
-        return quiet_cache[0]
+    fire_next = _INF  # with explain: next_at as it stood when the action fired
 
     # --- join_conversation ----------------------------------------------------------------
-    thr = join_momentum_threshold(soc)
-    need = join_messages_needed(soc)
-    ok_mom = momentum >= thr
-    ok_msgs = msa >= need
-    ok_cool = since >= JOIN_COOLDOWN_S
+    # With no new message momentum only falls and the count stays, so once these two fail
+    # the rule cannot fire by itself: nothing to look forward to.
+    ok_mom = momentum >= par.join_momentum
+    ok_msgs = msa >= par.join_messages
     if (ok_mom and ok_msgs) or explain:
-        r = roll(seed, gid, _SALT[JOIN_CONVERSATION], minute)
-        p = _p_join(profile)
-        fired = ok_mom and ok_msgs and ok_cool and r < p
+        ok_cool = since >= JOIN_COOLDOWN_S
+        r = roll(seed, gid, _SALT_JOIN, minute)
+        fired = ok_mom and ok_msgs and ok_cool and r < par.p_join
         if fired:
-            action = JOIN_CONVERSATION
+            if not explain:
+                return Decision(JOIN_CONVERSATION, now, next_at)
+            action, fire_next = JOIN_CONVERSATION, next_at
         elif ok_mom and ok_msgs:
-            next_at = min(next_at, last + JOIN_COOLDOWN_S if not ok_cool else next_minute)
+            next_at = min(next_at, next_minute if ok_cool else last + JOIN_COOLDOWN_S)
         if explain:
             checks.append(RuleCheck(JOIN_CONVERSATION, fired and blocked is None, (
-                Condition("momentum", ok_mom, round(momentum, 3), f">= {thr:.3f}"),
-                Condition("messages_since_appearance", ok_msgs, msa, f">= {need}"),
+                Condition("momentum", ok_mom, round(momentum, 3), f">= {par.join_momentum:.3f}"),
+                Condition("messages_since_appearance", ok_msgs, msa, f">= {par.join_messages}"),
                 Condition("since_last_action", ok_cool, _num(since), f">= {JOIN_COOLDOWN_S:g}"),
-                Condition("impulsiveness_roll", r < p, round(r, 4), f"< {p:.3f}"),
+                Condition("impulsiveness_roll", r < par.p_join, round(r, 4),
+                          f"< {par.p_join:.3f}"),
             )))
-    if action is not None and not explain:
-        return Decision(action, now, next_at)
 
     # --- engage_user ----------------------------------------------------------------------
     opp = _best_opportunity(state, now)
-    ok_cool = since >= ENGAGE_COOLDOWN_S
     if opp is not None or explain:
-        related = opp is not None and opp[2]
-        r = roll(seed, gid, _SALT[ENGAGE_USER], minute)
-        p = _p_engage(profile, related)
+        ok_cool = since >= ENGAGE_COOLDOWN_S
+        related = opp is not None and opp.related
+        r = roll(seed, gid, _SALT_ENGAGE, minute)
+        p = par.p_engage_related if related else par.p_engage
         fired = opp is not None and ok_cool and r < p
-        if fired and action is None:
-            action, target = ENGAGE_USER, opp
+        if fired and action is None and opp is not None:
+            if not explain:
+                return _engage(now, next_at, opp)
+            action, target, fire_next = ENGAGE_USER, opp, next_at
         elif opp is not None and not fired:
-            next_at = min(next_at, last + ENGAGE_COOLDOWN_S if not ok_cool else next_minute)
+            next_at = min(next_at, next_minute if ok_cool else last + ENGAGE_COOLDOWN_S)
         if explain:
             checks.append(RuleCheck(ENGAGE_USER, fired and action == ENGAGE_USER
                                     and blocked is None, (
                 Condition("new_activity_or_join", opp is not None,
-                          None if opp is None else f"user {opp[0]}: {opp[1] or 'joined'}",
+                          None if opp is None else f"user {opp.user_id}: "
+                          f"{opp.activity or 'joined'}",
                           "an un-engaged one in the last 20 min"),
                 Condition("since_last_action", ok_cool, _num(since),
                           f">= {ENGAGE_COOLDOWN_S:g}"),
                 Condition("sociability_roll", r < p, round(r, 4),
                           f"< {p:.3f}" + (" (related activity)" if related else "")),
             )))
-    if action is not None and not explain:
-        return _with_target(action, now, next_at, target)
 
     # --- fomo_response --------------------------------------------------------------------
-    need = fomo_messages_needed(soc)
-    ok_msgs = msa >= need
+    ok_msgs = msa >= par.fomo_messages
     ok_active = momentum >= FOMO_MIN_MOMENTUM
     ok_cool = since >= FOMO_COOLDOWN_S
     fired = ok_msgs and ok_active and ok_cool
     if fired and action is None:
-        action = FOMO_RESPONSE
+        if not explain:
+            return Decision(FOMO_RESPONSE, now, next_at)
+        action, fire_next = FOMO_RESPONSE, next_at
     elif ok_msgs and ok_active and not ok_cool:
         next_at = min(next_at, last + FOMO_COOLDOWN_S)
     if explain:
         checks.append(RuleCheck(FOMO_RESPONSE, fired and action == FOMO_RESPONSE
                                 and blocked is None, (
-            Condition("messages_since_appearance", ok_msgs, msa, f">= {need}"),
+            Condition("messages_since_appearance", ok_msgs, msa, f">= {par.fomo_messages}"),
             Condition("momentum", ok_active, round(momentum, 3), f">= {FOMO_MIN_MOMENTUM}"),
             Condition("since_last_action", ok_cool, _num(since), f">= {FOMO_COOLDOWN_S:g}"),
         )))
-    if action is not None and not explain:
-        return Decision(action, now, next_at)
 
     # --- break_silence --------------------------------------------------------------------
     h1 = state.sum_1h
     ok_msgs = h1 < SILENCE_MAX_MSGS_1H
-    quiet_since = _quiet_start(state)
-    threshold = silence_threshold_s(profile.energy)
-    quiet_for = now - quiet_since
-    ok_quiet = quiet_for >= threshold
+    silent_from = quiet_since(state)
+    quiet_for = now - silent_from
+    ok_quiet = quiet_for >= par.silence_s
     if not ok_quiet:
-        next_at = min(next_at, quiet_since + threshold)
+        next_at = min(next_at, silent_from + par.silence_s)
     elif not ok_msgs:
-        next_at = min(next_at, _drop_below(state, SILENCE_MAX_MSGS_1H))
+        next_at = min(next_at, count_drops_below_at(state, SILENCE_MAX_MSGS_1H))
+    quiet: tuple[bool, float] | None = None
     if (ok_msgs and ok_quiet) or explain:
-        around = _someone_around(state, now)
-        in_quiet, quiet_end = quiet()
-        r = roll(seed, gid, _SALT[BREAK_SILENCE], minute)
-        p = _p_silence(profile)
-        fired = ok_msgs and ok_quiet and around and not in_quiet and r < p
+        around = someone_around(state, now)
+        quiet = in_quiet_hours(cfg, now)
+        in_quiet, quiet_end = quiet
+        r = roll(seed, gid, _SALT_SILENCE, minute)
+        fired = ok_msgs and ok_quiet and around and not in_quiet and r < par.p_silence
         if fired and action is None:
-            action = BREAK_SILENCE
+            if not explain:
+                return Decision(BREAK_SILENCE, now, next_at)
+            action, fire_next = BREAK_SILENCE, next_at
         elif ok_msgs and ok_quiet and not fired:
+            # Nobody around stays so without an event; quiet hours end; a roll is per minute.
             if in_quiet:
                 next_at = min(next_at, quiet_end)
             elif around:
@@ -431,34 +392,34 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
             checks.append(RuleCheck(BREAK_SILENCE, fired and action == BREAK_SILENCE
                                     and blocked is None, (
                 Condition("msgs_1h", ok_msgs, h1, f"< {SILENCE_MAX_MSGS_1H}"),
-                Condition("quiet_for", ok_quiet, round(quiet_for, 1), f">= {threshold:g}"),
+                Condition("quiet_for", ok_quiet, round(quiet_for, 1), f">= {par.silence_s:g}"),
                 Condition("someone_around", around, around, "True"),
                 Condition("quiet_hours", not in_quiet, in_quiet, "False"),
-                Condition("energy_roll", r < p, round(r, 4), f"< {p:.3f}"),
+                Condition("energy_roll", r < par.p_silence, round(r, 4),
+                          f"< {par.p_silence:.3f}"),
             )))
-    if action is not None and not explain:
-        return Decision(action, now, next_at)
 
     # --- share_tweet ----------------------------------------------------------------------
-    ok_msgs = h1 < SHARE_MAX_MSGS_1H
-    ok_cool = since >= SHARE_COOLDOWN_S
-    ok_backoff = now >= state.share_backoff_until
-    if profile.shares or explain:
-        if profile.shares:
+    shares = profile.shares
+    if shares or explain:
+        ok_msgs = h1 < SHARE_MAX_MSGS_1H
+        ok_cool = since >= SHARE_COOLDOWN_S
+        ok_backoff = now >= state.share_backoff_until
+        if shares:
             if not ok_cool:
                 next_at = min(next_at, last + SHARE_COOLDOWN_S)
             if not ok_backoff:
                 next_at = min(next_at, state.share_backoff_until)
             if not ok_msgs:
-                next_at = min(next_at, _drop_below(state, SHARE_MAX_MSGS_1H))
-        around = _someone_around(state, now)
-        in_quiet, quiet_end = quiet() if (profile.shares and ok_msgs and ok_cool) or explain \
-            else (False, 0.0)
-        fired = (profile.shares and ok_msgs and ok_cool and ok_backoff and around
-                 and not in_quiet)
+                next_at = min(next_at, count_drops_below_at(state, SHARE_MAX_MSGS_1H))
+        around = someone_around(state, now)
+        if quiet is None and ((shares and ok_msgs and ok_cool) or explain):
+            quiet = in_quiet_hours(cfg, now)
+        in_quiet, quiet_end = quiet if quiet is not None else (False, 0.0)
+        fired = shares and ok_msgs and ok_cool and ok_backoff and around and not in_quiet
         if fired and action is None:
-            action = SHARE_TWEET
-        elif in_quiet and profile.shares:
+            action, fire_next = SHARE_TWEET, next_at
+        elif in_quiet and shares:
             next_at = min(next_at, quiet_end)
         if explain:
             checks.append(RuleCheck(SHARE_TWEET, fired and action == SHARE_TWEET
@@ -466,7 +427,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
                 Condition("msgs_1h", ok_msgs, h1, f"< {SHARE_MAX_MSGS_1H}"),
                 Condition("since_last_action", ok_cool, _num(since),
                           f">= {SHARE_COOLDOWN_S:g}"),
-                Condition("mood_shares", profile.shares, profile.name, "curious or excited"),
+                Condition("mood_shares", shares, profile.name, "curious or excited"),
                 Condition("someone_around", around, around, "True"),
                 Condition("quiet_hours", not in_quiet, in_quiet, "False"),
                 Condition("share_backoff", ok_backoff, _num(state.share_backoff_until - now),
@@ -474,44 +435,33 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
             )))
 
     if not explain:
-        return _with_target(action, now, next_at, target)
+        return Decision(action, now, next_at)
 
     if blocked is not None:
-        action, target, next_at = None, None, min(next_at, gate_open)
+        # The same answer as without explain: the gate decides, and the gate's end is when
+        # to look next.
+        action, target, next_at = None, None, min(base_next, gate_open)
+    elif action is not None:
+        next_at = fire_next
     return Decision(
         action, now, next_at, blocked_by=blocked,
-        target_user_id=target[0] if target else None,
-        target_activity=target[1] if target else None,
-        target_kind=("activity" if target[1] else "join") if target else None,
+        target_user_id=target.user_id if target else None,
+        target_activity=target.activity if target else None,
+        target_kind=("activity" if target.activity else "join") if target else None,
         signals=signals(state, cfg, now),
         gates=_gates(state, cfg, profile, now, since),
         checks=tuple(checks),
     )
 
 
-def _with_target(action: str | None, now: float, next_at: float,
-                 target: tuple[int, str | None, bool] | None) -> Decision:
-    if target is None:
-        return Decision(action, now, next_at)
-    return Decision(action, now, next_at, target_user_id=target[0], target_activity=target[1],
-                    target_kind="activity" if target[1] else "join")
+def _engage(now: float, next_at: float, opp: Opportunity) -> Decision:
+    return Decision(ENGAGE_USER, now, next_at, target_user_id=opp.user_id,
+                    target_activity=opp.activity,
+                    target_kind="activity" if opp.activity else "join")
 
 
 def _num(x: float) -> float | None:
     return None if math.isinf(x) else round(x, 1)
-
-
-def _drop_below(state: GuildState, limit: int) -> float:
-    """When the hour window's count drops below ``limit`` if no message arrives."""
-    s = state.sum_1h
-    secs, counts = state.b_secs, state.b_counts
-    for i in range(state.head_1h, len(secs)):
-        if s < limit:
-            break
-        s -= counts[i]
-        if s < limit:
-            return secs[i] + 3600.0 + 1.0
-    return _INF
 
 
 def _gates(state: GuildState, cfg: GuildConfig, profile: MoodProfile, now: float,

@@ -13,10 +13,12 @@ counts in the newest bucket) rather than corrupting the windows.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
+
 import msgspec
 
 from engine.errors import InvalidTimeError, SnapshotError, SnapshotVersionError
-from engine.moods import profile_for
+from engine.moods import MOODS, profile_for
 
 __all__ = [
     "MAX_ENGAGED",
@@ -72,6 +74,16 @@ class GuildConfig(msgspec.Struct, frozen=True, gc=False):
     has_channel: bool = True
     rotate_moods: bool = True
     rotation_period_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        # Raised as ValueError here, msgspec reports it with the field's path when decoding.
+        if self.quiet_hours is not None and not all(0 <= h <= 24 for h in self.quiet_hours):
+            raise ValueError(f"quiet_hours must be whole hours in 0..24, got {self.quiet_hours}")
+        if not 0.0 <= self.min_gap_s < _INF:
+            raise ValueError(f"min_gap_s must be finite and >= 0, got {self.min_gap_s}")
+        if not 0.0 < self.rotation_period_s < _INF:
+            raise ValueError(
+                f"rotation_period_s must be finite and > 0, got {self.rotation_period_s}")
 
 
 class Opportunity(msgspec.Struct, gc=False):
@@ -300,7 +312,8 @@ def decode_state(data: bytes) -> GuildState:
 
     Raises:
         SnapshotVersionError: the snapshot has another schema version.
-        SnapshotError: the bytes are corrupt or do not describe a guild state.
+        SnapshotError: the bytes are corrupt or do not describe a usable guild state (an
+            unknown mood, a non-finite time, buckets that do not add up, an unbounded list).
     """
     try:
         header = _header_decoder.decode(data)
@@ -312,8 +325,40 @@ def decode_state(data: bytes) -> GuildState:
         state = _decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise SnapshotError(str(exc)) from None
-    profile_for(state.mood)  # an unknown mood is corrupt too
+    problem = _inconsistency(state)
+    if problem:
+        raise SnapshotError(problem)
     return state
+
+
+_TIME_FIELDS = (
+    "observed_since", "next_rotation_at", "last_human_at", "last_join_at", "last_action_at",
+    "last_appearance_at", "pending_deadline", "grace_until", "backoff_until",
+    "share_backoff_until",
+)
+
+
+def _inconsistency(state: GuildState) -> str:
+    """What makes a decoded state unusable, or "" (a snapshot is data from outside)."""
+    if state.mood not in MOODS:
+        return f"unknown mood {state.mood!r}"
+    for name in _TIME_FIELDS:
+        value = getattr(state, name)
+        if not 0.0 <= value < _INF:
+            return f"{name} is {value!r}, not a finite non-negative time"
+    secs, counts = state.b_secs, state.b_counts
+    if len(secs) != len(counts):
+        return "message buckets: seconds and counts differ in length"
+    if not 0 <= state.head_1h <= state.head_5m <= len(secs):
+        return "message buckets: window heads out of range"
+    if any(c < 0 for c in counts) or any(b <= a for a, b in pairwise(secs)):
+        return "message buckets: negative counts or seconds out of order"
+    if sum(counts[state.head_5m:]) != state.sum_5m or sum(counts[state.head_1h:]) != state.sum_1h:
+        return "message buckets: window sums do not match the buckets"
+    if (len(secs) > WINDOW_1H + _COMPACT_AT or len(state.online) > MAX_ONLINE
+            or len(state.opportunities) > MAX_OPPORTUNITIES or len(state.engaged) > MAX_ENGAGED):
+        return "a list is longer than its bound"
+    return ""
 
 
 def restore_state(data: bytes, now: float) -> tuple[GuildState, str | None]:

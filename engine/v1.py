@@ -4,8 +4,8 @@ Every 15 minutes (one tick per epoch slot of 900 s) a 10% roll; when it hits, on
 ``general`` / ``engage_user`` / ``share_tweet`` is chosen uniformly. It does not look at the
 channel: no message counts, no presence, no quiet hours, no mood (the seed's "unaware of the
 channel"). It keeps only the gates the runtime needs to stay sane: enabled, an autonomous
-channel to speak in, and nothing pending. ``engage_user`` targets a random online human, or
-nobody.
+channel to speak in, nothing pending, and the minimum gap between two actions.
+``engage_user`` targets a random online human, or nobody.
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ def decide_v1(state: GuildState, cfg: GuildConfig, now: float, seed: int,
                         blocked_by="pending")
     if slot == state.v1_last_slot:
         return Decision(None, now, next_at, policy="v1", blocked_by="tick_used")
+    # The old timer fired only every 15 min; asked after every event, a slot's first call can
+    # fall a second after the last slot's action, so the minimum gap is kept here too. The
+    # tick waits for it rather than being lost.
+    last = state.last_action_at
+    if last > 0 and now - last < cfg.min_gap_s:
+        return Decision(None, now, last + cfg.min_gap_s, policy="v1", blocked_by="min_gap")
     state.v1_last_slot = slot
     gid = state.guild_id
     if roll(seed, gid, _SALT_TICK, slot) >= V1_CHANCE:
