@@ -1,0 +1,450 @@
+"""One guild's actor: a receive loop with its own tick timer, over the pure engine.
+
+The loop drains everything queued per wake-up, updates the signals through the engine for
+each event, asks for one decision after the batch, and sleeps until the engine's "when to
+look next" (bounded by a regular tick, jittered per guild). The timer is a single cancel
+scope whose deadline is moved only when the answer changes: a timeout around every receive
+costs several times the throughput.
+
+A decided action is marked pending and handed to the sink (the LLM pool); its result comes
+back as an ``ActionFinished`` event. When a handler raises, the actor stops with
+``ActorCrashed`` carrying the event that did it; the supervisor dead-letters the event and
+restarts the guild from its last good state.
+
+Written against anyio only: it runs on asyncio and trio alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
+
+import anyio
+import msgspec
+import structlog
+
+from actors.clock import LoopClock
+from actors.events import (
+    ActionFinished,
+    ActionRequest,
+    ConfigChanged,
+    GuildReady,
+    GuildRemoved,
+    Inspect,
+    MemberJoined,
+    MessagesCoalesced,
+    MessageSeen,
+    MoodSet,
+    PresenceChanged,
+    SnapshotNow,
+    Stop,
+)
+from actors.mailbox import Mailbox
+from engine import (
+    ASLEEP,
+    Decision,
+    GuildConfig,
+    GuildState,
+    decide,
+    decide_v1,
+    encode_state,
+    mark_pending,
+    observe_join,
+    observe_message,
+    observe_messages,
+    observe_presence,
+    record_failure,
+    record_result,
+    roll,
+    rotate_mood,
+    seed_online,
+    set_mood,
+    signals,
+)
+
+__all__ = [
+    "DEFAULT_DEADLINES",
+    "ActionSink",
+    "ActorCrashed",
+    "ActorExit",
+    "ActorSettings",
+    "GuildActor",
+    "passive_wake_at",
+]
+
+log = structlog.get_logger("actors.actor")
+
+#: Seconds after the decision at which an action's words are worthless.
+DEFAULT_DEADLINES: dict[str, float] = {
+    "reply": 60.0,
+    "join_conversation": 120.0,
+    "fomo_response": 180.0,
+    "engage_user": 600.0,
+    "break_silence": 1800.0,
+    "share_tweet": 1800.0,
+    "general": 1800.0,
+}
+#: A pending mark outlives its request's deadline by this much, so the pool's stale report
+#: (sent at the deadline) arrives while the mark still holds and nothing is decided twice.
+PENDING_SLACK_S = 30.0
+_TICK_SALT = 0x7469636B  # "tick"
+_MAX_REPLIES_IN_FLIGHT = 3
+_MAX_COOLDOWNS = 512
+_DECISIONS_KEPT = 8
+
+
+class ActionSink(Protocol):
+    """Where chosen actions go (the LLM pool). ``submit`` never awaits; it raises when it
+    cannot take the request, and then no result will come."""
+
+    def submit(self, request: ActionRequest) -> None: ...
+
+
+class ActorSettings(msgspec.Struct, frozen=True):
+    """How one guild's actor behaves (built from the runtime config)."""
+
+    config: GuildConfig = GuildConfig()
+    channel_id: int | None = None
+    policy: Literal["v2", "v1", "shadow"] = "v2"
+    tick_s: float = 600.0
+    #: Stop (snapshot and passivate) after this long without an event; 0 = never.
+    passivate_after_s: float = 0.0
+    reply_cooldown_s: float = 60.0
+    deadlines: dict[str, float] = msgspec.field(default_factory=lambda: dict(DEFAULT_DEADLINES))
+
+
+class ActorCrashed(Exception):
+    """A handler raised; ``event`` is what it was handling (None for a timer)."""
+
+    def __init__(self, guild_id: int, event: Any, error: BaseException) -> None:
+        kind = type(event).__name__ if event is not None else "timer"
+        super().__init__(f"actor of guild {guild_id} crashed on {kind}: {error!r}")
+        self.guild_id = guild_id
+        self.event = event
+        self.error = error
+
+
+class ActorExit(msgspec.Struct, frozen=True):
+    """How an actor's loop ended. ``data`` is the final state snapshot; ``wake_at`` (epoch)
+    is when a passivated guild must be woken with no event."""
+
+    reason: Literal["stopped", "passivated", "removed"]
+    data: bytes
+    wake_at: float = math.inf
+
+
+def _with_channel(cfg: GuildConfig, channel_id: int | None) -> GuildConfig:
+    has = channel_id is not None
+    return cfg if cfg.has_channel == has else msgspec.structs.replace(cfg, has_channel=has)
+
+
+class GuildActor:
+    """The actor of one guild.
+
+    Args:
+        state: the guild's engine state (fresh or restored).
+        settings: its settings.
+        clock: epoch time from the loop's clock.
+        sink: where action requests go.
+        seed: the engine seed.
+        request_ids: returns a new request id, unique in the process.
+        mailbox: the mailbox the router delivers to (created before the actor is ready,
+            so events wait there during a restore).
+        on_snapshot: called with the actor when it is asked to snapshot now.
+    """
+
+    def __init__(self, state: GuildState, settings: ActorSettings, *, clock: LoopClock,
+                 sink: ActionSink, seed: int, request_ids: Callable[[], int],
+                 mailbox: Mailbox | None = None,
+                 on_snapshot: Callable[[GuildActor], None] | None = None) -> None:
+        self.guild_id = state.guild_id
+        self.state = state
+        self.clock = clock
+        self.sink = sink
+        self.seed = seed
+        self.request_ids = request_ids
+        self.mailbox = mailbox if mailbox is not None else Mailbox(state.guild_id)
+        self.on_snapshot = on_snapshot
+        self.settings = settings
+        self.cfg = _with_channel(settings.config, settings.channel_id)
+        self.tick_s = settings.tick_s * (0.9 + 0.2 * roll(seed, self.guild_id, _TICK_SALT, 0))
+        self.dirty = False
+        self.inflight: ActionRequest | None = None
+        self.replies: dict[int, ActionRequest] = {}
+        self.reply_cooldowns: dict[int, float] = {}
+        self.decisions: deque[dict[str, Any]] = deque(maxlen=_DECISIONS_KEPT)
+        self.last_event_at = clock.now()
+        self.events_handled = 0
+        self._shadow_seen: tuple[str | None, int] = (None, -1)
+        self._exit: Literal["stopped", "removed"] | None = None
+
+    # --- the loop -----------------------------------------------------------------------
+
+    async def run(self) -> ActorExit:
+        """Run until stopped, removed or passivated. Raises ``ActorCrashed``."""
+        with structlog.contextvars.bound_contextvars(guild_id=self.guild_id):
+            return await self._loop()
+
+    async def _loop(self) -> ActorExit:
+        clock = self.clock
+        mailbox = self.mailbox
+        next_at = self._consider(clock.now())
+        while True:
+            now = clock.now()
+            tick_at = now + self.tick_s
+            wake = max(min(next_at, tick_at), now + 1.0)
+            with anyio.CancelScope(deadline=clock.loop_time(wake)) as timer:
+                while True:
+                    await mailbox.wait()
+                    self._handle_batch(mailbox.drain())
+                    if self._exit is not None:
+                        break
+                    now = clock.now()
+                    next_at = self._consider(now)
+                    new_wake = max(min(next_at, tick_at), now + 1.0)
+                    if new_wake != wake:
+                        wake = new_wake
+                        timer.deadline = clock.loop_time(wake)
+            if self._exit is not None:
+                return ActorExit(self._exit, encode_state(self.state))
+            now = clock.now()
+            next_at = self._consider(now)
+            if self._should_passivate(now):
+                return self._passivate(now)
+
+    def _handle_batch(self, batch: list[Any]) -> None:
+        handle = self._handle
+        for event in batch:
+            try:
+                handle(event)
+            except Exception as exc:
+                raise ActorCrashed(self.guild_id, event, exc) from exc
+        self.events_handled += len(batch)
+        self.dirty = True
+        self.last_event_at = self.clock.now()
+
+    def _should_passivate(self, now: float) -> bool:
+        after = self.settings.passivate_after_s
+        return (after > 0 and now - self.last_event_at >= after
+                and self.state.pending_action is None and not self.replies
+                and len(self.mailbox) == 0)
+
+    def _passivate(self, now: float) -> ActorExit:
+        data = encode_state(self.state)
+        self.mailbox.closed = True
+        wake = passive_wake_at(self.state, self.cfg, now, self.seed, self.settings.policy)
+        log.debug("passivated", wake_at=wake)
+        return ActorExit("passivated", data, wake)
+
+    # --- events -------------------------------------------------------------------------
+
+    def _handle(self, event: Any) -> None:
+        state = self.state
+        kind = type(event)
+        if kind is MessageSeen:
+            observe_message(state, event.at, event.author_is_bot, event.is_self)
+            if event.addresses_self and not event.author_is_bot and not event.is_self:
+                self._maybe_reply(event)
+        elif kind is MessagesCoalesced:
+            observe_messages(state, event.count, event.first_at, event.last_at)
+        elif kind is PresenceChanged:
+            observe_presence(state, event.at, event.user_id, event.status, event.activity,
+                             event.is_bot, self.cfg)
+        elif kind is MemberJoined:
+            observe_join(state, event.at, event.user_id, event.is_bot)
+        elif kind is ActionFinished:
+            self._finished(event)
+        elif kind is MoodSet:
+            set_mood(state, event.mood)
+            log.info("mood_set", mood=event.mood)
+        elif kind is GuildReady:
+            seed_online(state, event.online_user_ids)
+        elif kind is ConfigChanged:
+            self.settings = event.settings
+            self.cfg = _with_channel(event.settings.config, event.settings.channel_id)
+        elif kind is SnapshotNow:
+            if self.on_snapshot is not None:
+                self.on_snapshot(self)
+        elif kind is Inspect:
+            event.reply(self.inspect())
+        elif kind is Stop:
+            self._exit = "stopped"
+        elif kind is GuildRemoved:
+            self._exit = "removed"
+        else:
+            raise TypeError(f"not an actor event: {kind.__name__}")
+
+    def _maybe_reply(self, event: MessageSeen) -> None:
+        now = self.clock.now()
+        cooldowns = self.reply_cooldowns
+        last = cooldowns.get(event.author_id)
+        if last is not None and now - last < self.settings.reply_cooldown_s:
+            log.debug("reply_cooldown", user_id=event.author_id)
+            return
+        if len(self.replies) >= _MAX_REPLIES_IN_FLIGHT or self.settings.channel_id is None:
+            return
+        if len(cooldowns) >= _MAX_COOLDOWNS:
+            horizon = now - self.settings.reply_cooldown_s
+            for user in [u for u, t in cooldowns.items() if t < horizon]:
+                del cooldowns[user]
+            if len(cooldowns) >= _MAX_COOLDOWNS:
+                return
+        request = ActionRequest(
+            request_id=self.request_ids(), guild_id=self.guild_id,
+            channel_id=self.settings.channel_id, action="reply", mood=self.state.mood,
+            decided_at=now, deadline=now + self.settings.deadlines.get("reply", 60.0),
+            priority=0, target_user_id=event.author_id, reply_to_message_id=event.message_id,
+        )
+        try:
+            self.sink.submit(request)
+        except RuntimeError as exc:
+            log.warning("reply_rejected", reason=str(exc))
+            return
+        cooldowns[event.author_id] = now
+        self.replies[request.request_id] = request
+
+    def _finished(self, event: ActionFinished) -> None:
+        reply = self.replies.pop(event.request_id, None)
+        if reply is not None:
+            if event.outcome == "sent":
+                observe_message(self.state, event.at, is_self=True)  # an appearance
+            log.info("reply_finished", outcome=event.outcome, reason=event.reason)
+            return
+        req = self.inflight
+        target_user = target_activity = None
+        if req is not None and req.request_id == event.request_id:
+            self.inflight = None
+            target_user, target_activity = req.target_user_id, req.target_activity
+        matched = record_result(self.state, event.at, event.action, event.outcome, event.reason,
+                                event.request_id, target_user, target_activity)
+        log.info("action_finished", action=event.action, outcome=event.outcome,
+                 reason=event.reason, request_id=event.request_id, matched=matched)
+
+    # --- decisions ----------------------------------------------------------------------
+
+    def _consider(self, now: float) -> float:
+        """Rotate the mood if due, decide, act; return when to look next (epoch)."""
+        state, cfg = self.state, self.cfg
+        if cfg.rotate_moods:
+            new = rotate_mood(state, cfg, now, self.seed)
+            if new is not None:
+                log.info("mood_rotated", mood=new)
+        policy = self.settings.policy
+        if policy == "v2":
+            d = decide(state, cfg, now, self.seed)
+        else:
+            d = decide_v1(state, cfg, now, self.seed)
+            if policy == "shadow":
+                self._shadow(now)
+        if d.action is not None:
+            self._act(d, now)
+        return d.next_at
+
+    def _shadow(self, now: float) -> None:
+        would = decide(self.state, self.cfg, now, self.seed)
+        key = (would.action, int(now // 60))
+        if would.action is not None and key != self._shadow_seen:
+            self._shadow_seen = key
+            explained = decide(self.state, self.cfg, now, self.seed, explain=True)
+            log.info("shadow_decision", policy="v2", action=would.action,
+                     reasons=_reasons(explained))
+
+    def _act(self, d: Decision, now: float) -> None:
+        state = self.state
+        action = d.action
+        assert action is not None
+        explained = decide(state, self.cfg, now, self.seed, explain=True) \
+            if d.policy == "v2" else d
+        request = ActionRequest(
+            request_id=self.request_ids(), guild_id=self.guild_id,
+            channel_id=self.settings.channel_id or 0, action=action, mood=state.mood,
+            decided_at=now, deadline=now + self.settings.deadlines.get(action, 600.0),
+            target_user_id=d.target_user_id, target_activity=d.target_activity,
+        )
+        record = {"at": now, "action": action, "policy": d.policy,
+                  "request_id": request.request_id, "target_user_id": d.target_user_id,
+                  "target_activity": d.target_activity, "reasons": _reasons(explained)}
+        self.decisions.append(record)
+        try:
+            self.sink.submit(request)
+        except RuntimeError as exc:
+            record_failure(state, now, action, f"rejected: {exc}")
+            log.warning("decision_rejected", action=action, reason=str(exc))
+            return
+        mark_pending(state, action, request.request_id, request.deadline + PENDING_SLACK_S)
+        self.inflight = request
+        self.dirty = True
+        log.info("decision", action=action, policy=d.policy, mood=state.mood,
+                 request_id=request.request_id, target_user_id=d.target_user_id,
+                 target_activity=d.target_activity, reasons=record["reasons"])
+
+    # --- inspection ---------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """One row of the guild table."""
+        st = self.mailbox.statistics()
+        state = self.state
+        return {"guild_id": self.guild_id, "mood": state.mood, "live": True,
+                "mailbox_depth": st.depth, "overflow": st.overflowed,
+                "last_action": state.last_action, "last_action_at": state.last_action_at or None,
+                "momentum": min(1.0, state.sum_5m / 20), "pending": state.pending_action,
+                "policy": self.settings.policy}
+
+    def inspect(self) -> dict[str, Any]:
+        """The guild in full: state, signals, pending action, the last decisions, and why it
+        would or would not act right now."""
+        now = self.clock.now()
+        why_not = decide(self.state, self.cfg, now, self.seed, explain=True)
+        return {
+            **self.summary(),
+            "state": msgspec.to_builtins(self.state),
+            "signals": msgspec.to_builtins(signals(self.state, self.cfg, now)),
+            "pending": None if self.inflight is None else msgspec.to_builtins(self.inflight),
+            "decisions": list(self.decisions),
+            "now": msgspec.to_builtins(why_not),
+            "mailbox": msgspec.to_builtins(self.mailbox.statistics()),
+            "events_handled": self.events_handled,
+        }
+
+
+def _reasons(d: Decision) -> dict[str, Any]:
+    """The signals and the conditions of the rule that fired (or of every rule if none)."""
+    checks = [c for c in d.checks if c.fired] or list(d.checks)
+    return {
+        "signals": msgspec.to_builtins(d.signals) if d.signals is not None else None,
+        "blocked_by": d.blocked_by,
+        "rules": {c.action: {x.name: [x.value, x.need, x.ok] for x in c.conditions}
+                  for c in checks},
+    }
+
+
+def passive_wake_at(state: GuildState, cfg: GuildConfig, now: float, seed: int,
+                    policy: str = "v2", horizon_s: float = 86400.0) -> float:
+    """When a passivated guild must wake with no event: the first moment the engine would
+    act, following the mood rotations it would go through meanwhile.
+
+    Destroys ``state`` (the caller has already encoded it): rotation and window eviction are
+    applied at future times.
+    """
+    if policy != "v2":
+        return float(math.floor(now / 900.0) + 1) * 900.0  # V1 ticks every 15 minutes
+    quiet_cfg = msgspec.structs.replace(cfg, rotate_moods=False)
+    t = now
+    end = now + horizon_s
+    while t < end:
+        if cfg.rotate_moods:
+            rotate_mood(state, cfg, t, seed)
+        d = decide(state, quiet_cfg, t, seed)
+        if d.action is not None:
+            return t
+        nxt = d.next_at
+        if cfg.rotate_moods and state.next_rotation_at < nxt:
+            nxt = state.next_rotation_at
+        if state.mood == ASLEEP and cfg.rotate_moods:
+            nxt = state.next_rotation_at
+        if math.isinf(nxt):
+            return math.inf  # nothing changes by itself: only an event wakes it
+        t = max(nxt, t + 1.0)
+    return end

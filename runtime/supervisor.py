@@ -1,0 +1,543 @@
+"""The supervisor and router: spawns guild actors on demand, restarts the ones that crash,
+passivates idle ones, snapshots them, and routes every event to its guild.
+
+- ``deliver(event)`` is synchronous and never blocks: it finds the guild's mailbox (spawning
+  the actor on first sight; events wait in the mailbox while its state is restored).
+- A crash dead-letters the event that caused it and restarts the guild from its last good
+  state (its last snapshot). Restarts are limited OTP-style (``intensity`` within
+  ``period_s``); past the limit the guild is quarantined for ``quarantine_s`` — its mailbox
+  keeps counting what arrives — then restarted. No crash touches another guild.
+- An actor idle for ``passivate_after_s`` snapshots itself and stops; the supervisor keeps
+  only its wake-up time (a float in a dict and a heap entry) and wakes it then, or on its
+  next event.
+- Dirty actors are snapshotted every ``snapshot_interval_s`` in one batched transaction
+  (encoded on the loop in slices, written off it by the store), all of them at shutdown.
+"""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import itertools
+import math
+import traceback
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.abc
+import msgspec
+import structlog
+
+from actors.actor import (
+    ActionSink,
+    ActorCrashed,
+    ActorExit,
+    ActorSettings,
+    GuildActor,
+    passive_wake_at,
+)
+from actors.clock import LoopClock
+from actors.events import ActionFinished, MoodSet, SnapshotNow, Stop
+from actors.mailbox import Mailbox, MailboxClosed
+from engine import (
+    GuildState,
+    SnapshotError,
+    decode_state,
+    encode_state,
+    new_state,
+    profile_for,
+    restore_state,
+    signals,
+)
+
+__all__ = [
+    "GuildHandle",
+    "Supervisor",
+    "SupervisorConfig",
+    "SupervisorStatistics",
+    "restart_allowed",
+]
+
+log = structlog.get_logger("runtime.supervisor")
+
+
+class SupervisorConfig(msgspec.Struct, frozen=True):
+    """Supervision flags (OTP's intensity and period), intervals and sizes."""
+
+    intensity: int = 5
+    period_s: float = 60.0
+    quarantine_s: float = 300.0
+    snapshot_interval_s: float = 60.0
+    mailbox_capacity: int = 1024
+    startup_grace_s: float = 120.0
+    #: Keep passivated guilds' snapshots in memory too (the simulator: no thread on wake-up,
+    #: so virtual time stays reproducible). Off in production: the store has them.
+    cache_passivated: bool = False
+    #: Move long-lived objects out of the collector's sight after spawn bursts.
+    gc_freeze: bool = True
+    #: Actors encoded per slice when snapshotting, between checkpoints of the loop.
+    snapshot_slice: int = 2000
+
+
+class SupervisorStatistics(msgspec.Struct, frozen=True, gc=False):
+    """The supervisor's counters at one moment."""
+
+    live: int
+    starting: int
+    passivated: int
+    quarantined: int
+    spawned: int
+    restarts: int
+    crashes: int
+    dead_letters: int
+    passivations: int
+    wakes: int
+    snapshots_written: int
+    snapshot_batches: int
+    snapshot_errors: int
+    bad_snapshots: int
+    delivered: int
+    refused: int
+    mailbox_overflow: int
+    mailbox_coalesced: int
+    mailbox_dropped: int
+
+
+def restart_allowed(restarts: deque[float] | list[float], now: float, intensity: int,
+                    period_s: float) -> bool:
+    """OTP's rule: more than ``intensity`` restarts within ``period_s`` is too many.
+
+    ``restarts`` holds the times of earlier restarts (the new one not included).
+    """
+    recent = sum(1 for t in restarts if now - t < period_s)
+    return recent < intensity
+
+
+class GuildHandle:
+    """What the supervisor keeps for a guild that is live, starting or quarantined."""
+
+    __slots__ = ("actor", "guild_id", "last_good", "mailbox", "quarantined_until", "restarts")
+
+    def __init__(self, guild_id: int, mailbox: Mailbox) -> None:
+        self.guild_id = guild_id
+        self.mailbox = mailbox
+        self.actor: GuildActor | None = None
+        self.last_good: bytes | None = None
+        self.restarts: deque[float] = deque(maxlen=64)
+        self.quarantined_until = 0.0
+
+
+class Supervisor:
+    """Owns every guild actor of the process.
+
+    Args:
+        store: the snapshot store (``runtime.store.SnapshotStore``).
+        sink: where actors send action requests (the LLM pool).
+        settings_for: the ``ActorSettings`` of a guild id.
+        seed: the engine seed.
+        config: supervision flags and intervals.
+        clock: epoch time from the loop; created in ``run`` when None.
+    """
+
+    def __init__(self, *, store: Any, sink: ActionSink,
+                 settings_for: Callable[[int], ActorSettings], seed: int,
+                 config: SupervisorConfig | None = None, clock: LoopClock | None = None) -> None:
+        self.store = store
+        self.sink = sink
+        self.settings_for = settings_for
+        self.seed = seed
+        self.config = config or SupervisorConfig()
+        self.clock = clock
+        self.started_at = 0.0
+        self._handles: dict[int, GuildHandle] = {}
+        self._passivated: dict[int, float] = {}
+        self._wake_heap: list[tuple[float, int]] = []
+        self._wake_changed: anyio.Event | None = None
+        self._cache: dict[int, bytes] = {}  # passivated snapshots kept in memory (simulator)
+        # Snapshots not written yet, with the wake-up of passivated ones (None: live).
+        self._unsaved: dict[int, tuple[bytes, float | None]] = {}
+        self._known: set[int] = set()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._admitting = False
+        self._request_ids = itertools.count(1)
+        self._write_lock: anyio.Lock | None = None
+        self._stats: dict[str, int] = dict.fromkeys(
+            ("spawned", "restarts", "crashes", "dead_letters", "passivations", "wakes",
+             "snapshots_written", "snapshot_batches", "snapshot_errors", "bad_snapshots",
+             "delivered", "refused"), 0)
+        self._frozen_at_spawn = 0
+        self.ready = anyio.Event()
+
+    # --- running ------------------------------------------------------------------------
+
+    def next_request_id(self) -> int:
+        """A request id unique in this process."""
+        return next(self._request_ids)
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+                  ) -> None:
+        """Run until cancelled (or ``shutdown``): spawns, wakes and snapshots guilds."""
+        if self.clock is None:
+            self.clock = LoopClock()
+        self.started_at = self.clock.now()
+        self._write_lock = anyio.Lock()
+        self._wake_changed = anyio.Event()
+        now = self.started_at
+        for gid, wake_at in await self.store.load_wakeups():
+            self._known.add(gid)
+            # A guild saved while live (the process died) is looked at once, right away.
+            wake = now if wake_at is None else wake_at
+            self._passivated[gid] = wake
+            if not math.isinf(wake):
+                heapq.heappush(self._wake_heap, (wake, gid))
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            self._admitting = True
+            tg.start_soon(self._snapshot_loop)
+            tg.start_soon(self._wake_loop)
+            self.ready.set()
+            task_status.started()
+
+    async def shutdown(self, *, deadline_s: float = 10.0) -> None:
+        """Stop admitting, snapshot every live guild in one batch, stop every actor.
+
+        Results still reach their actors until the final snapshot (``ActionFinished`` is
+        admitted after admission stops), so drain the pool before calling this.
+        """
+        self._admitting = False
+        with anyio.move_on_after(deadline_s) as scope:
+            await self.snapshot(only_dirty=False, final=True)
+        if scope.cancelled_caught:
+            log.error("final_snapshot_timeout", deadline_s=deadline_s)
+        for h in self._handles.values():
+            if h.actor is not None:
+                try:
+                    h.mailbox.put_nowait(Stop(h.guild_id))
+                except MailboxClosed:
+                    pass
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    # --- routing ------------------------------------------------------------------------
+
+    def deliver(self, event: Any) -> bool:
+        """Route ``event`` to its guild's actor, spawning it on first sight. Never blocks.
+
+        Returns False (and counts it) when the supervisor is not admitting events: before
+        ``run`` or after ``shutdown`` began — except action results, which always go through.
+        """
+        if not self._admitting and type(event) is not ActionFinished:
+            self._stats["refused"] += 1
+            return False
+        if self._tg is None:
+            self._stats["refused"] += 1
+            return False
+        gid = event.guild_id
+        h = self._handles.get(gid)
+        if h is None:
+            h = self._spawn(gid)
+        try:
+            h.mailbox.put_nowait(event)
+        except MailboxClosed:
+            # The actor stopped in this same step (passivation): start it again.
+            self._handles.pop(gid, None)
+            h = self._spawn(gid)
+            h.mailbox.put_nowait(event)
+        self._stats["delivered"] += 1
+        return True
+
+    def _spawn(self, gid: int) -> GuildHandle:
+        assert self._tg is not None
+        h = GuildHandle(gid, Mailbox(gid, self.config.mailbox_capacity))
+        self._handles[gid] = h
+        if self._passivated.pop(gid, None) is not None:
+            self._stats["wakes"] += 1
+        self._stats["spawned"] += 1
+        self._tg.start_soon(self._run_guild, h)
+        if self.config.gc_freeze:
+            self._frozen_at_spawn += 1
+            if self._frozen_at_spawn >= 10_000:
+                self._frozen_at_spawn = 0
+                gc.freeze()
+        return h
+
+    def spawn(self, gid: int) -> None:
+        """Start a guild's actor now if it is not live (e.g. on GUILD_CREATE)."""
+        if gid not in self._handles and self._tg is not None:
+            self._spawn(gid)
+
+    # --- one guild's life ---------------------------------------------------------------
+
+    async def _load_state(self, gid: int, now: float) -> GuildState:
+        """The guild's state: passivated bytes, the store, or a fresh one."""
+        unsaved = self._unsaved.get(gid)
+        data = unsaved[0] if unsaved is not None else self._cache.get(gid)
+        woke = data is not None
+        if data is None and gid in self._known:
+            data = await self.store.load(gid)
+        if data is not None:
+            try:
+                if woke:
+                    return decode_state(data)  # passivated: nothing was lost, keep it all
+                state, cleared = restore_state(data, now)
+                if cleared is not None:
+                    log.info("pending_cleared_on_restore", guild_id=gid, action=cleared)
+                return state
+            except (SnapshotError, ValueError) as exc:
+                self._stats["bad_snapshots"] += 1
+                log.error("bad_snapshot", guild_id=gid, error=str(exc))
+                await self._put_aside(gid, data, str(exc))
+        return new_state(gid, now, grace_until=self.started_at + self.config.startup_grace_s)
+
+    async def _run_guild(self, h: GuildHandle) -> None:
+        assert self.clock is not None
+        gid = h.guild_id
+        clock = self.clock
+        try:
+            state = await self._load_state(gid, clock.now())
+        except Exception as exc:  # the store failed: run fresh rather than not at all
+            log.error("restore_failed", guild_id=gid, error=repr(exc))
+            state = new_state(gid, clock.now())
+        h.last_good = encode_state(state)
+        while True:
+            actor = GuildActor(state, self.settings_for(gid), clock=clock, sink=self.sink,
+                               seed=self.seed, request_ids=self.next_request_id,
+                               mailbox=h.mailbox, on_snapshot=self._snapshot_one)
+            h.actor = actor
+            try:
+                result = await actor.run()
+            except Exception as exc:
+                h.actor = None
+                event = exc.event if isinstance(exc, ActorCrashed) else None
+                error = exc.error if isinstance(exc, ActorCrashed) else exc
+                await self._crashed(h, event, error)
+                state, _ = restore_state(h.last_good, clock.now())
+                continue
+            self._exited(h, result)
+            return
+
+    async def _crashed(self, h: GuildHandle, event: Any, error: BaseException) -> None:
+        assert self.clock is not None
+        now = self.clock.now()
+        self._stats["crashes"] += 1
+        kind = type(event).__name__ if event is not None else "timer"
+        tb = "".join(traceback.format_exception(error))
+        log.error("actor_crashed", guild_id=h.guild_id, event_type=kind, error=repr(error))
+        try:
+            await self.store.dead_letter(h.guild_id, kind, tb, now)
+            self._stats["dead_letters"] += 1
+        except Exception as exc:
+            log.error("dead_letter_failed", guild_id=h.guild_id, error=repr(exc))
+        if not restart_allowed(h.restarts, now, self.config.intensity, self.config.period_s):
+            h.quarantined_until = now + self.config.quarantine_s
+            log.error("guild_quarantined", guild_id=h.guild_id,
+                      until=h.quarantined_until, restarts=len(h.restarts))
+            await anyio.sleep_until(self.clock.loop_time(h.quarantined_until))
+            h.quarantined_until = 0.0
+            h.restarts.clear()
+            log.info("guild_released", guild_id=h.guild_id)
+        h.restarts.append(now)
+        self._stats["restarts"] += 1
+
+    def _exited(self, h: GuildHandle, result: ActorExit) -> None:
+        gid = h.guild_id
+        if self._handles.get(gid) is h:
+            del self._handles[gid]
+        if result.reason == "passivated":
+            self._unsaved[gid] = (result.data, result.wake_at)
+            self._stats["passivations"] += 1
+            if self.config.cache_passivated:
+                self._cache[gid] = result.data
+            self._known.add(gid)
+            self._passivated[gid] = result.wake_at
+            if not math.isinf(result.wake_at):
+                self._schedule_wake(gid, result.wake_at)
+        else:
+            self._unsaved[gid] = (result.data, None)
+            if result.reason == "removed":
+                log.info("guild_removed", guild_id=gid)
+
+    # --- passivation --------------------------------------------------------------------
+
+    def _schedule_wake(self, gid: int, wake_at: float) -> None:
+        heap = self._wake_heap
+        earlier = not heap or wake_at < heap[0][0]
+        heapq.heappush(heap, (wake_at, gid))
+        if earlier and self._wake_changed is not None:
+            self._wake_changed.set()
+
+    async def _wake_loop(self) -> None:
+        assert self.clock is not None
+        clock = self.clock
+        heap = self._wake_heap
+        while True:
+            self._wake_changed = anyio.Event()
+            if heap:
+                with anyio.move_on_at(clock.loop_time(heap[0][0])):
+                    await self._wake_changed.wait()
+            else:
+                await self._wake_changed.wait()
+            now = clock.now()
+            while heap and heap[0][0] <= now:
+                wake_at, gid = heapq.heappop(heap)
+                if self._passivated.get(gid) == wake_at and gid not in self._handles:
+                    self._spawn(gid)
+
+    # --- snapshots ----------------------------------------------------------------------
+
+    def _snapshot_one(self, actor: GuildActor) -> None:
+        data = encode_state(actor.state)
+        actor.dirty = False
+        h = self._handles.get(actor.guild_id)
+        if h is not None:
+            h.last_good = data
+        self._unsaved[actor.guild_id] = (data, None)
+        if self._tg is not None:
+            self._tg.start_soon(self._write_unsaved)
+
+    async def _snapshot_loop(self) -> None:
+        while True:
+            await anyio.sleep(self.config.snapshot_interval_s)
+            await self.snapshot(only_dirty=True)
+
+    async def snapshot(self, *, only_dirty: bool = True, final: bool = False) -> int:
+        """Encode live actors (dirty ones, or all) and write them with every unsaved
+        passivated guild. Returns how many were written.
+
+        ``final`` (shutdown) also stores each live guild's wake-up, so the next process
+        wakes a silent guild on time without restoring every guild at start.
+        """
+        slice_n = self.config.snapshot_slice
+        unsaved = self._unsaved
+        for i, h in enumerate(list(self._handles.values())):
+            actor = h.actor
+            if actor is None or (only_dirty and not actor.dirty):
+                continue
+            data = encode_state(actor.state)
+            actor.dirty = False
+            h.last_good = data
+            wake = None
+            if final:
+                wake = passive_wake_at(decode_state(data), actor.cfg, actor.clock.now(),
+                                       self.seed, actor.settings.policy)
+            unsaved[h.guild_id] = (data, wake)
+            if i % slice_n == slice_n - 1:
+                await anyio.lowlevel.checkpoint()
+        return await self._write_unsaved()
+
+    async def _write_unsaved(self) -> int:
+        assert self._write_lock is not None
+        async with self._write_lock:
+            if not self._unsaved:
+                return 0
+            batch = self._unsaved
+            self._unsaved = {}
+            live = [(g, d) for g, (d, w) in batch.items() if w is None]
+            stopped = [(g, d, w) for g, (d, w) in batch.items() if w is not None]
+            try:
+                # Each call is one transaction; a shared server store may take them as one.
+                if live:
+                    await self.store.save_many(live)
+                if stopped:
+                    await self.store.passivate_many(stopped)
+            except Exception as exc:
+                self._stats["snapshot_errors"] += 1
+                log.error("snapshot_failed", guilds=len(batch), error=repr(exc))
+                for gid, item in batch.items():  # keep them for the next try
+                    self._unsaved.setdefault(gid, item)
+                return 0
+            self._known.update(batch)
+            self._stats["snapshots_written"] += len(batch)
+            self._stats["snapshot_batches"] += 1
+            return len(batch)
+
+    async def _put_aside(self, gid: int, data: bytes, error: str) -> None:
+        try:
+            await self.store.put_aside(gid, data, error)
+        except Exception as exc:
+            log.error("put_aside_failed", guild_id=gid, error=repr(exc))
+
+    # --- operating it -------------------------------------------------------------------
+
+    def statistics(self) -> SupervisorStatistics:
+        """The supervisor's counters now, with the mailboxes' overflow summed."""
+        overflow = coalesced = dropped = live = starting = quarantined = 0
+        for h in self._handles.values():
+            mb = h.mailbox
+            overflow += mb.overflowed
+            coalesced += mb.coalesced
+            dropped += mb.dropped
+            if h.quarantined_until:
+                quarantined += 1
+            elif h.actor is None:
+                starting += 1
+            else:
+                live += 1
+        return SupervisorStatistics(
+            live=live, starting=starting, passivated=len(self._passivated),
+            quarantined=quarantined, mailbox_overflow=overflow, mailbox_coalesced=coalesced,
+            mailbox_dropped=dropped, **self._stats)
+
+    def live_actors(self) -> list[GuildActor]:
+        """The actors running now."""
+        return [h.actor for h in self._handles.values() if h.actor is not None]
+
+    def list_guilds(self) -> list[dict[str, Any]]:
+        """One row per known guild: live ones in full, passivated ones with their wake time."""
+        rows: list[dict[str, Any]] = []
+        for gid, h in self._handles.items():
+            if h.actor is not None:
+                row = h.actor.summary()
+            else:
+                row = {"guild_id": gid, "live": False, "mailbox_depth": len(h.mailbox),
+                       "overflow": h.mailbox.overflowed}
+            row["restarts"] = len(h.restarts)
+            row["quarantined"] = bool(h.quarantined_until)
+            rows.append(row)
+        for gid, wake_at in self._passivated.items():
+            rows.append({"guild_id": gid, "live": False, "passivated": True,
+                         "wake_at": None if math.isinf(wake_at) else wake_at,
+                         "restarts": 0, "quarantined": False})
+        return rows
+
+    async def guild_detail(self, gid: int) -> dict[str, Any] | None:
+        """One guild in full (live: from its actor; passivated: from its snapshot)."""
+        h = self._handles.get(gid)
+        if h is not None and h.actor is not None:
+            detail = h.actor.inspect()
+            detail["restarts"] = len(h.restarts)
+            detail["quarantined"] = bool(h.quarantined_until)
+            return detail
+        unsaved = self._unsaved.get(gid)
+        data = unsaved[0] if unsaved is not None else self._cache.get(gid)
+        if data is None and (gid in self._known or gid in self._passivated):
+            data = await self.store.load(gid)
+        if data is None:
+            return None
+        state = decode_state(data)
+        assert self.clock is not None
+        settings = self.settings_for(gid)
+        return {"guild_id": gid, "live": False, "passivated": gid in self._passivated,
+                "wake_at": self._passivated.get(gid), "mood": state.mood,
+                "state": msgspec.to_builtins(state),
+                "signals": msgspec.to_builtins(signals(state, settings.config,
+                                                       self.clock.now())),
+                "pending": state.pending_action, "decisions": []}
+
+    def set_mood(self, gid: int, mood: str) -> None:
+        """Set a guild's mood by hand. Raises ValueError listing the valid moods."""
+        profile_for(mood)
+        assert self.clock is not None
+        self.deliver(MoodSet(gid, mood, self.clock.now()))
+
+    async def snapshot_now(self) -> int:
+        """Snapshot every live guild now (the control socket's ``snapshot``)."""
+        return await self.snapshot(only_dirty=False)
+
+    def request_snapshot(self, gid: int) -> None:
+        """Ask one live guild to snapshot through its mailbox."""
+        h = self._handles.get(gid)
+        if h is not None:
+            h.mailbox.put_nowait(SnapshotNow(gid))

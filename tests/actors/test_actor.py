@@ -1,0 +1,295 @@
+"""One guild actor: events through the engine, decisions to the sink, its own timer."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+
+import anyio
+import pytest
+import structlog
+import structlog.contextvars
+import structlog.testing
+import trio
+import trio.testing
+
+from actors.actor import ActorCrashed, ActorSettings, GuildActor, passive_wake_at
+from actors.clock import LoopClock
+from actors.events import (
+    GuildReady,
+    Inspect,
+    MessageSeen,
+    MoodSet,
+    PresenceChanged,
+    Stop,
+)
+from engine import (
+    GuildConfig,
+    decide,
+    decode_state,
+    new_state,
+    rotate_mood,
+)
+from tests.actors.helpers import RecordingSink
+
+T0 = 1_700_000_000.0  # a Tuesday, 22:13 UTC
+SEED = 11
+NO_QUIET = GuildConfig(quiet_hours=None, rotate_moods=False)
+
+
+def make_actor(sink: RecordingSink, *, mood: str = "bubbly", cfg: GuildConfig = NO_QUIET,
+               policy: str = "v2", passivate_after_s: float = 0.0, epoch: float = T0,
+               guild_id: int = 42) -> GuildActor:
+    clock = LoopClock(epoch)
+    state = new_state(guild_id, clock.now(), mood=mood)
+    settings = ActorSettings(config=cfg, channel_id=7, policy=policy,  # type: ignore[arg-type]
+                             passivate_after_s=passivate_after_s)
+    ids = iter(range(1, 10_000))
+    return GuildActor(state, settings, clock=clock, sink=sink, seed=SEED,
+                      request_ids=lambda: next(ids))
+
+
+@pytest.mark.anyio
+async def test_new_game_is_greeted_at_once_not_at_the_next_tick() -> None:
+    """A related game starting in a silent channel gets engage_user right after the event."""
+    sink = RecordingSink()
+    actor = make_actor(sink)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        await anyio.wait_all_tasks_blocked()
+        assert sink.requests == []
+        actor.mailbox.put_nowait(PresenceChanged(42, 501, actor.clock.now(),
+                                                 activity="Project DIVA Mega Mix"))
+        await anyio.wait_all_tasks_blocked()
+        actor.mailbox.put_nowait(Stop(42))
+    [req] = sink.requests
+    assert (req.action, req.target_user_id, req.target_activity) == (
+        "engage_user", 501, "Project DIVA Mega Mix")
+    assert req.channel_id == 7 and req.priority == 1
+    assert req.deadline > req.decided_at
+
+
+@pytest.mark.anyio
+async def test_pending_action_blocks_a_second_decision_until_its_result() -> None:
+    """After a decision, nothing more is asked of the sink until the result arrives."""
+    sink = RecordingSink()
+    actor = make_actor(sink)
+    now = actor.clock.now
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        actor.mailbox.put_nowait(PresenceChanged(42, 501, now(), activity="Hatsune Miku"))
+        actor.mailbox.put_nowait(PresenceChanged(42, 502, now(), activity="Vocaloid karaoke"))
+        await anyio.wait_all_tasks_blocked()
+        assert len(sink.requests) == 1
+        assert actor.state.pending_action == "engage_user"
+        actor.mailbox.put_nowait(sink.finish(sink.requests[0], "sent", at=now()))
+        await anyio.wait_all_tasks_blocked()
+        assert actor.state.pending_action is None
+        assert actor.state.last_action == "engage_user"
+        actor.mailbox.put_nowait(Stop(42))
+    assert len(sink.requests) == 1  # the second game waits for the 30-minute cooldown
+
+
+@pytest.mark.anyio
+async def test_refused_request_counts_as_a_failure_with_back_off() -> None:
+    """A sink that refuses leaves nothing pending and backs the guild off."""
+    sink = RecordingSink(refuse=True)
+    actor = make_actor(sink)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        actor.mailbox.put_nowait(PresenceChanged(42, 501, actor.clock.now(), activity="DIVA"))
+        actor.mailbox.put_nowait(PresenceChanged(42, 501, actor.clock.now(),
+                                                 activity="Project DIVA"))
+        await anyio.wait_all_tasks_blocked()
+        actor.mailbox.put_nowait(Stop(42))
+    assert actor.state.pending_action is None
+    assert actor.state.backoff_until > 0
+    assert actor.decisions[-1]["action"] == "engage_user"
+
+
+@pytest.mark.anyio
+async def test_spoken_to_she_replies_first_priority_with_a_per_user_cooldown() -> None:
+    """A mention gets a priority-0 reply; the same user again within the cooldown does not,
+    another user does; a bot never does."""
+    sink = RecordingSink()
+    actor = make_actor(sink, mood="shy")
+    now = actor.clock.now
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        for author, bot in ((5, False), (5, False), (6, False), (9, True)):
+            actor.mailbox.put_nowait(MessageSeen(42, 7, author, now(), author_is_bot=bot,
+                                                 addresses_self=True, message_id=100 + author))
+        await anyio.wait_all_tasks_blocked()
+        assert [(r.action, r.priority, r.target_user_id) for r in sink.requests] == [
+            ("reply", 0, 5), ("reply", 0, 6)]
+        assert sink.requests[0].reply_to_message_id == 105
+        before = actor.state.messages_since_appearance
+        actor.mailbox.put_nowait(sink.finish(sink.requests[0], "sent", at=now()))
+        await anyio.wait_all_tasks_blocked()
+        assert before == 3 and actor.state.messages_since_appearance == 0
+        actor.mailbox.put_nowait(Stop(42))
+
+
+@pytest.mark.anyio
+async def test_a_raising_handler_crashes_the_actor_with_its_event() -> None:
+    """A bad event (an unknown mood) stops the actor with ActorCrashed naming it."""
+    sink = RecordingSink()
+    actor = make_actor(sink)
+    bad = MoodSet(42, "grumpy", actor.clock.now())
+    actor.mailbox.put_nowait(bad)
+    with pytest.raises(ActorCrashed) as info:
+        await actor.run()
+    assert info.value.event is bad
+    assert "grumpy" in str(info.value.error)
+
+
+@pytest.mark.anyio
+async def test_inspect_replies_with_state_signals_and_why() -> None:
+    """Inspect returns the guild in full from the actor's own task."""
+    sink = RecordingSink()
+    actor = make_actor(sink)
+    got: list[dict[str, object]] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        actor.mailbox.put_nowait(GuildReady(42, actor.clock.now(), (1, 2, 3)))
+        actor.mailbox.put_nowait(Inspect(42, got.append))
+        actor.mailbox.put_nowait(Stop(42))
+    [detail] = got
+    assert detail["guild_id"] == 42
+    assert detail["signals"]["online"] == 3  # type: ignore[index]
+    assert detail["now"]["action"] is None  # type: ignore[index]
+
+
+@pytest.mark.anyio
+async def test_decision_log_line_carries_guild_id_and_reasons() -> None:
+    """The decision is logged once, with guild_id bound and the rule's conditions."""
+    sink = RecordingSink()
+    actor = make_actor(sink)
+    merge = structlog.contextvars.merge_contextvars
+    with structlog.testing.capture_logs(processors=[merge]) as logs:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(actor.run)
+            actor.mailbox.put_nowait(PresenceChanged(42, 501, actor.clock.now(),
+                                                     activity="Project DIVA"))
+            await anyio.wait_all_tasks_blocked()
+            actor.mailbox.put_nowait(Stop(42))
+    [line] = [x for x in logs if x["event"] == "decision"]
+    assert line["guild_id"] == 42
+    assert line["action"] == "engage_user"
+    assert "sociability_roll" in line["reasons"]["rules"]["engage_user"]
+
+
+# --- timers, in virtual time (trio's MockClock) ---------------------------------------------
+
+def _expected_first_action(mood: str, cfg: GuildConfig, online: tuple[int, ...]) -> float:
+    """Step the pure engine second by second from T0 to find when it first acts."""
+    state = new_state(42, T0, mood=mood)
+    state.online = set(online)
+    t = T0
+    while t < T0 + 86400:
+        if cfg.rotate_moods:
+            rotate_mood(state, cfg, t, SEED)
+        if decide(state, cfg, t, SEED).action is not None:
+            return t
+        t += 1.0
+    return math.inf
+
+
+def _run_virtual(build: Callable[[], GuildActor], until: float,
+                 before: list[object] | None = None) -> GuildActor:
+    """Build an actor inside a trio loop on a MockClock and run it until epoch ``until``."""
+    made: list[GuildActor] = []
+
+    async def main() -> None:
+        actor = build()
+        made.append(actor)
+        for e in before or ():
+            actor.mailbox.put_nowait(e)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(actor.run)
+            await trio.sleep_until(actor.clock.loop_time(until))
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    return made[0]
+
+
+def test_silence_is_broken_on_time_in_virtual_hours() -> None:
+    """With someone online and no messages, break_silence is asked for at the second the
+    pure engine says (within its one-minute roll granularity), hours in milliseconds."""
+    sink = RecordingSink()
+    _run_virtual(lambda: make_actor(sink), T0 + 4 * 3600, [GuildReady(42, T0, (1,))])
+    expected = _expected_first_action("bubbly", NO_QUIET, (1,))
+    assert sink.requests and sink.requests[0].action == "break_silence"
+    decided = sink.requests[0].decided_at
+    assert expected <= decided < expected + 1.5
+    assert 4680 <= decided - T0 <= 2 * 3600  # bubbly: about 78 minutes, under two hours
+
+
+def _counting(actor: GuildActor, seen: list[float]) -> GuildActor:
+    original = actor._consider
+
+    def counting(now: float) -> float:
+        seen.append(now)
+        return original(now)
+
+    actor._consider = counting  # type: ignore[method-assign]
+    return actor
+
+
+def test_ticks_fire_on_time_even_with_nothing_to_do() -> None:
+    """The regular tick wakes the actor about every tick_s (jittered), in virtual time."""
+    sink = RecordingSink()
+    cfg = GuildConfig(quiet_hours=None, rotate_moods=False, has_channel=False)
+    wakes: list[float] = []
+    actor = _run_virtual(lambda: _counting(make_actor(sink, cfg=cfg), wakes), T0 + 3600)
+    gaps = [b - a for a, b in itertools.pairwise(wakes)]
+    assert len(wakes) >= 6
+    assert all(abs(g - actor.tick_s) < 1e-6 for g in gaps)
+    assert 540 <= actor.tick_s <= 660
+
+
+def test_moods_rotate_on_the_actors_own_timer() -> None:
+    """With rotation on, the mood changes at each hour boundary, never twice the same."""
+    sink = RecordingSink()
+    cfg = GuildConfig(quiet_hours=None, rotate_moods=True, has_channel=False)
+    moods: list[str] = []
+    times: list[float] = []
+
+    def build() -> GuildActor:
+        actor = make_actor(sink, cfg=cfg, mood="neutral")
+        original = actor._consider
+
+        def watching(now: float) -> float:
+            r = original(now)
+            if not moods or moods[-1] != actor.state.mood:
+                moods.append(actor.state.mood)
+                times.append(now)
+            return r
+
+        actor._consider = watching  # type: ignore[method-assign]
+        return actor
+
+    _run_virtual(build, T0 + 5 * 3600 + 10)
+    assert len(moods) >= 5
+    assert all(a != b for a, b in itertools.pairwise(moods))
+    assert all(t % 3600 == 0 for t in times[1:])  # at the hour boundaries
+    assert "asleep" not in moods
+
+
+def test_passive_wake_matches_when_a_live_actor_would_act() -> None:
+    """The wake-up a passivated guild is given is exactly when the live engine first acts,
+    across mood rotations and quiet hours."""
+    for mood, cfg in (("bubbly", NO_QUIET), ("shy", NO_QUIET),
+                      ("neutral", GuildConfig(quiet_hours=(23, 7), rotate_moods=True))):
+        state = new_state(42, T0, mood=mood)
+        state.online = {1}
+        wake = passive_wake_at(decode_state(_encode(state)), cfg, T0, SEED)
+        assert wake == _expected_first_action(mood, cfg, (1,)), mood
+
+
+def _encode(state: object) -> bytes:
+    from engine import encode_state
+
+    return encode_state(state)  # type: ignore[arg-type]
