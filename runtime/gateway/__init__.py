@@ -1,0 +1,45 @@
+"""The Discord side: discord.py's gateway turned into actor events, and messages sent back.
+
+Only this package (and ``runtime.app``) imports discord.py; it runs on asyncio only.
+"""
+
+import warnings
+
+with warnings.catch_warnings():
+    # discord.py imports the deprecated audioop (voice, which we never use) at import time.
+    warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
+    import discord  # noqa: F401
+
+from runtime.gateway.client import (
+    MAX_MESSAGE_CHARS,
+    GatewayStatistics,
+    PersonaClient,
+    persona_intents,
+)
+from runtime.gateway.convert import (
+    ENGAGING_ACTIVITIES,
+    ChannelOf,
+    guild_ready_event,
+    guild_removed_event,
+    member_join_event,
+    message_event,
+    new_activity,
+    presence_event,
+)
+from runtime.gateway.cooldown import ReplyCooldown
+
+__all__ = [
+    "ENGAGING_ACTIVITIES",
+    "MAX_MESSAGE_CHARS",
+    "ChannelOf",
+    "GatewayStatistics",
+    "PersonaClient",
+    "ReplyCooldown",
+    "guild_ready_event",
+    "guild_removed_event",
+    "member_join_event",
+    "message_event",
+    "new_activity",
+    "persona_intents",
+    "presence_event",
+]

@@ -1,0 +1,142 @@
+"""discord.py objects -> actor events: ids, flags and times, never content.
+
+Each function returns an event or None ("not ours": a DM, another channel, a guild without an
+autonomous channel, a bot's presence, a system message). ``channel_of(guild_id)`` gives the
+guild's autonomous channel id or None; it is the only source of which guilds count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import discord
+
+from actors.events import GuildReady, GuildRemoved, MemberJoined, MessageSeen, PresenceChanged
+from engine.state import MAX_ONLINE
+
+__all__ = [
+    "ENGAGING_ACTIVITIES",
+    "ChannelOf",
+    "activity_name",
+    "guild_ready_event",
+    "guild_removed_event",
+    "member_join_event",
+    "message_event",
+    "new_activity",
+    "presence_event",
+]
+
+ChannelOf = Callable[[int], int | None]
+
+#: Activities that count as "started something": games, streams, competitions. Custom statuses
+#: are left out on purpose: their name is free text the user typed (closer to content than to
+#: an activity) and it changes whenever they edit it. Listening/watching fire on every song or
+#: video a rich-presence app reports.
+ENGAGING_ACTIVITIES = frozenset(
+    {discord.ActivityType.playing, discord.ActivityType.streaming,
+     discord.ActivityType.competing}
+)
+#: Counted message types: people talking (not joins, pins, boosts and other system messages).
+_COUNTED_TYPES = frozenset({discord.MessageType.default, discord.MessageType.reply})
+_MAX_ACTIVITY_NAME = 128
+_STATUSES = {"online": "online", "idle": "idle", "dnd": "dnd", "offline": "offline"}
+
+
+def message_event(message: discord.Message, *, channel_of: ChannelOf, self_id: int | None,
+                  now: float) -> MessageSeen | None:
+    """A message in a guild's autonomous channel, or None.
+
+    ``addresses_self`` is set when a human mentions the persona or replies to one of her
+    messages; never for a bot or for herself (she does not answer bots).
+    """
+    guild = message.guild
+    if guild is None:
+        return None
+    channel_id = channel_of(guild.id)
+    if channel_id is None or message.channel.id != channel_id:
+        return None
+    if message.type not in _COUNTED_TYPES:
+        return None
+    author = message.author
+    is_self = self_id is not None and author.id == self_id
+    is_bot = bool(author.bot or message.webhook_id is not None) and not is_self
+    addresses = False
+    if not (is_bot or is_self) and self_id is not None:
+        addresses = any(u.id == self_id for u in message.mentions)
+        if not addresses and message.reference is not None:
+            resolved = message.reference.resolved
+            addresses = isinstance(resolved, discord.Message) and resolved.author.id == self_id
+    return MessageSeen(
+        guild_id=guild.id, channel_id=channel_id, author_id=author.id, at=now,
+        author_is_bot=is_bot, is_self=is_self, addresses_self=addresses, message_id=message.id,
+    )
+
+
+def activity_name(activity: discord.activity.ActivityTypes) -> str | None:
+    """The name an engaging activity goes by (a stream's game if known), else None."""
+    if activity.type not in ENGAGING_ACTIVITIES:
+        return None
+    name = getattr(activity, "game", None) if activity.type is discord.ActivityType.streaming \
+        else None
+    name = name or activity.name
+    return name[:_MAX_ACTIVITY_NAME] if name else None
+
+
+def new_activity(before: discord.Member, after: discord.Member) -> str | None:
+    """The name of an engaging activity present in ``after`` but not in ``before``."""
+    old = {(a.type, activity_name(a)) for a in before.activities}
+    for a in after.activities:
+        name = activity_name(a)
+        if name and (a.type, name) not in old:
+            return name
+    return None
+
+
+def _status(member: discord.Member) -> str:
+    # "invisible" is how Discord shows someone hiding: offline to everyone else.
+    return _STATUSES.get(str(member.status), "offline")
+
+
+def presence_event(before: discord.Member, after: discord.Member, *, channel_of: ChannelOf,
+                   now: float) -> PresenceChanged | None:
+    """A human's status change or newly started activity, or None (bots, no change,
+    a guild without an autonomous channel)."""
+    if after.bot or channel_of(after.guild.id) is None:
+        return None
+    status = _status(after)
+    activity = new_activity(before, after)
+    if activity is None and status == _status(before):
+        return None
+    return PresenceChanged(guild_id=after.guild.id, user_id=after.id, at=now,
+                           status=status, activity=activity)  # type: ignore[arg-type]
+
+
+def member_join_event(member: discord.Member, *, channel_of: ChannelOf,
+                      now: float) -> MemberJoined | None:
+    """A member joined a guild with an autonomous channel (bots flagged, not dropped)."""
+    if channel_of(member.guild.id) is None:
+        return None
+    return MemberJoined(guild_id=member.guild.id, user_id=member.id, at=now,
+                        is_bot=bool(member.bot))
+
+
+def guild_ready_event(guild: discord.Guild, *, channel_of: ChannelOf,
+                      now: float) -> GuildReady | None:
+    """The guild became available: who is online, humans only, from the member cache."""
+    if channel_of(guild.id) is None:
+        return None
+    online: list[int] = []
+    for m in guild.members:
+        if not m.bot and _status(m) != "offline":
+            online.append(m.id)
+            if len(online) >= MAX_ONLINE:
+                break
+    return GuildReady(guild_id=guild.id, at=now, online_user_ids=tuple(online))
+
+
+def guild_removed_event(guild: discord.Guild, *, channel_of: ChannelOf,
+                        now: float) -> GuildRemoved | None:
+    """The bot left (or was removed from) a guild with an autonomous channel."""
+    if channel_of(guild.id) is None:
+        return None
+    return GuildRemoved(guild_id=guild.id, at=now)

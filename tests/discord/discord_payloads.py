@@ -1,0 +1,128 @@
+"""Gateway payloads as Discord sends them (API v10), trimmed to what a guild of four needs.
+
+Guild 1000 has the autonomous channel 2000 and another channel 2001; guild 1100 has no
+autonomous channel in the tests' config. Users: 900 the persona (a bot), 11 alice (online),
+12 bob (offline), 13 a helper bot (online), 14 carol (joins later).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+GUILD = 1000
+CHANNEL = 2000
+OTHER_CHANNEL = 2001
+UNCONFIGURED_GUILD = 1100
+SELF_ID = 900
+ALICE, BOB, HELPER_BOT, CAROL = 11, 12, 13, 14
+JOINED_AT = "2024-05-01T12:00:00.000000+00:00"
+
+
+def user(uid: int, name: str, *, bot: bool = False) -> dict[str, Any]:
+    d: dict[str, Any] = {"id": str(uid), "username": name, "discriminator": "0",
+                         "global_name": name.title(), "avatar": None, "public_flags": 0}
+    if bot:
+        d["bot"] = True
+    return d
+
+
+SELF_USER = {**user(SELF_ID, "miku", bot=True), "verified": True, "mfa_enabled": False,
+             "flags": 0}
+USERS = {ALICE: user(ALICE, "alice"), BOB: user(BOB, "bob"),
+         HELPER_BOT: user(HELPER_BOT, "helper", bot=True), CAROL: user(CAROL, "carol"),
+         SELF_ID: user(SELF_ID, "miku", bot=True)}
+
+
+def member(uid: int) -> dict[str, Any]:
+    return {"user": USERS[uid], "nick": None, "avatar": None, "roles": [],
+            "joined_at": JOINED_AT, "premium_since": None, "deaf": False, "mute": False,
+            "pending": False, "flags": 0}
+
+
+def text_channel(cid: int, name: str, guild_id: int) -> dict[str, Any]:
+    return {"id": str(cid), "type": 0, "guild_id": str(guild_id), "name": name, "position": 0,
+            "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None,
+            "last_message_id": None, "rate_limit_per_user": 0, "flags": 0}
+
+
+def presence(uid: int, status: str, activities: list[dict[str, Any]] | None = None,
+             guild_id: int = GUILD) -> dict[str, Any]:
+    return {"user": {"id": str(uid)}, "guild_id": str(guild_id), "status": status,
+            "activities": activities or [], "client_status": {"desktop": status}}
+
+
+def guild_create(guild_id: int = GUILD, *, unavailable: bool | None = None) -> dict[str, Any]:
+    """GUILD_CREATE: alice and the helper bot online, bob offline (not in presences)."""
+    d: dict[str, Any] = {
+        "id": str(guild_id), "name": "Vocaloid Fans", "icon": None, "splash": None,
+        "discovery_splash": None, "banner": None, "description": None, "owner_id": str(ALICE),
+        "afk_channel_id": None, "afk_timeout": 300, "verification_level": 1,
+        "default_message_notifications": 1, "explicit_content_filter": 0,
+        "roles": [{"id": str(guild_id), "name": "@everyone", "permissions": "1071698660929",
+                   "position": 0, "color": 0, "hoist": False, "managed": False,
+                   "mentionable": False, "flags": 0}],
+        "emojis": [], "stickers": [], "features": [], "mfa_level": 0, "application_id": None,
+        "system_channel_id": None, "system_channel_flags": 0, "rules_channel_id": None,
+        "public_updates_channel_id": None, "vanity_url_code": None, "premium_tier": 0,
+        "premium_subscription_count": 0, "preferred_locale": "en-US", "nsfw_level": 0,
+        "premium_progress_bar_enabled": False, "max_video_channel_users": 25,
+        "joined_at": JOINED_AT, "large": False, "member_count": 4, "voice_states": [],
+        "members": [member(ALICE), member(BOB), member(HELPER_BOT), member(SELF_ID)],
+        "channels": [text_channel(CHANNEL if guild_id == GUILD else 2100, "miku-chat",
+                                  guild_id),
+                     text_channel(OTHER_CHANNEL if guild_id == GUILD else 2101, "general",
+                                  guild_id)],
+        "threads": [],
+        "presences": [presence(ALICE, "online", guild_id=guild_id),
+                      presence(HELPER_BOT, "online", guild_id=guild_id),
+                      presence(SELF_ID, "online", guild_id=guild_id)],
+        "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [],
+    }
+    if unavailable is not None:
+        d["unavailable"] = unavailable
+    return d
+
+
+def message_create(mid: int, author: int, *, channel_id: int = CHANNEL,
+                   guild_id: int | None = GUILD, content: str = "hello there",
+                   mentions: tuple[int, ...] = (), reply_to: dict[str, Any] | None = None,
+                   ) -> dict[str, Any]:
+    """MESSAGE_CREATE; ``guild_id=None`` makes it a DM."""
+    d: dict[str, Any] = {
+        "id": str(mid), "type": 19 if reply_to else 0, "channel_id": str(channel_id),
+        "author": USERS[author], "content": content,
+        "timestamp": "2026-11-27T16:00:00.000000+00:00", "edited_timestamp": None,
+        "tts": False, "mention_everyone": False,
+        "mentions": [{**USERS[u], "member": {k: v for k, v in member(u).items() if k != "user"}}
+                     for u in mentions],
+        "mention_roles": [], "attachments": [], "embeds": [], "pinned": False, "flags": 0,
+        "components": [], "nonce": str(mid * 7),
+    }
+    if guild_id is not None:
+        d["guild_id"] = str(guild_id)
+        d["member"] = {k: v for k, v in member(author).items() if k != "user"}
+    if reply_to is not None:
+        d["message_reference"] = {"type": 0, "message_id": reply_to["id"],
+                                  "channel_id": reply_to["channel_id"],
+                                  "guild_id": reply_to.get("guild_id")}
+        d["referenced_message"] = reply_to
+    return d
+
+
+def guild_member_add(uid: int, guild_id: int = GUILD) -> dict[str, Any]:
+    return {**member(uid), "guild_id": str(guild_id)}
+
+
+def game(name: str) -> dict[str, Any]:
+    return {"id": "ec0b28a579ecb4bd", "name": name, "type": 0, "created_at": 1764259200000,
+            "timestamps": {"start": 1764259200000}}
+
+
+def stream(title: str, game_name: str) -> dict[str, Any]:
+    return {"id": "stream", "name": title, "type": 1, "url": "https://twitch.tv/bob",
+            "state": game_name, "details": title, "created_at": 1764259200000}
+
+
+def custom_status(text: str) -> dict[str, Any]:
+    return {"id": "custom", "name": "Custom Status", "type": 4, "state": text,
+            "created_at": 1764259200000}
