@@ -216,14 +216,29 @@ class GuildActor:
 
     def _handle_batch(self, batch: list[Any]) -> None:
         handle = self._handle
-        for event in batch:
+        for i, event in enumerate(batch):
             try:
                 handle(event)
             except Exception as exc:
+                # What came after the failing event is not lost: the restarted actor gets it.
+                self.mailbox.put_back(batch[i + 1:])
+                self.events_handled += i
                 raise ActorCrashed(self.guild_id, event, exc) from exc
         self.events_handled += len(batch)
         self.dirty = True
         self.last_event_at = self.clock.now()
+
+    def restarted(self, state: GuildState) -> GuildActor:
+        """A new actor for this guild after a crash, on ``state``, keeping the mailbox, the
+        request in flight and the replies (their results are still to come)."""
+        actor = GuildActor(state, self.settings, clock=self.clock, sink=self.sink,
+                           seed=self.seed, request_ids=self.request_ids, mailbox=self.mailbox,
+                           on_snapshot=self.on_snapshot)
+        actor.inflight = self.inflight if state.pending_action is not None else None
+        actor.replies = self.replies
+        actor.reply_cooldowns = self.reply_cooldowns
+        actor.decisions = self.decisions
+        return actor
 
     def _should_passivate(self, now: float) -> bool:
         after = self.settings.passivate_after_s

@@ -145,6 +145,12 @@ class Mailbox:
         q.clear()
         return items
 
+    def put_back(self, items: list[Any]) -> None:
+        """Return undelivered items to the front of the queue, in order (after a crash the
+        events behind the failing one must not be lost). Ignores the bound and ``closed``."""
+        if items:
+            self._q.extendleft(reversed(items))
+
     async def wait(self) -> None:
         """Wait until something is queued. Returns at once if something already is."""
         if self._q or self._spill:

@@ -301,10 +301,10 @@ class Supervisor:
             log.error("restore_failed", guild_id=gid, error=repr(exc))
             state = new_state(gid, clock.now())
         h.last_good = encode_state(state)
+        actor = GuildActor(state, self.settings_for(gid), clock=clock, sink=self.sink,
+                           seed=self.seed, request_ids=self.next_request_id,
+                           mailbox=h.mailbox, on_snapshot=self._snapshot_one)
         while True:
-            actor = GuildActor(state, self.settings_for(gid), clock=clock, sink=self.sink,
-                               seed=self.seed, request_ids=self.next_request_id,
-                               mailbox=h.mailbox, on_snapshot=self._snapshot_one)
             h.actor = actor
             try:
                 result = await actor.run()
@@ -313,10 +313,25 @@ class Supervisor:
                 event = exc.event if isinstance(exc, ActorCrashed) else None
                 error = exc.error if isinstance(exc, ActorCrashed) else exc
                 await self._crashed(h, event, error)
-                state, _ = restore_state(h.last_good, clock.now())
+                actor = actor.restarted(self._last_good_state(h, actor, event))
                 continue
             self._exited(h, result)
             return
+
+    def _last_good_state(self, h: GuildHandle, actor: GuildActor, event: Any) -> GuildState:
+        """The state to restart from. A crash on an event leaves the state as it was before
+        that event (the engine validates before it changes anything), so the live state is
+        kept once it survives an encode/decode round trip. A crash in the actor's own timer
+        or decision path, or a state that does not round-trip, goes back to the last
+        snapshot: the state itself may be what is wrong."""
+        if event is not None:
+            try:
+                return decode_state(encode_state(actor.state))
+            except Exception as exc:
+                log.error("state_unusable_after_crash", guild_id=h.guild_id, error=repr(exc))
+        assert h.last_good is not None and self.clock is not None
+        state, _ = restore_state(h.last_good, self.clock.now())
+        return state
 
     async def _crashed(self, h: GuildHandle, event: Any, error: BaseException) -> None:
         assert self.clock is not None
