@@ -137,7 +137,7 @@ def test_a_guild_crashing_in_a_loop_is_quarantined_then_released() -> None:
                               quarantine_s=600.0)
         async with anyio.create_task_group() as tg:
             await tg.start(sup.run)
-            for i in range(5):
+            for _ in range(5):
                 sup.deliver(MoodSet(1, "bogus", clock.now()))
                 await trio.sleep(1)
             sup.deliver(MessageSeen(2, 9, 77, clock.now()))
