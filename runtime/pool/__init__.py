@@ -1,0 +1,63 @@
+"""The shared LLM worker pool and the persona's words.
+
+``LLMPool`` is the action sink every guild's actor submits to; a backend turns a prompt into
+words (``OpenAIBackend`` over HTTP, ``OfflineBackend`` from written lines); ``load_persona``
+reads the persona files; ``FeedItems`` is what she shares.
+"""
+
+from runtime.errors import SendRejected
+from runtime.pool.breaker import CircuitBreaker
+from runtime.pool.clean import DISCORD_LIMIT, clean_output
+from runtime.pool.errors import BackendError, ItemsFileError, PersonaError, PoolRejected
+from runtime.pool.feeds import FeedItems, load_items, parse_feed
+from runtime.pool.models import (
+    ACTIONS,
+    CONTEXT_ACTIONS,
+    DEFAULT_DEADLINES,
+    Backend,
+    ChatMessage,
+    ContextLine,
+    FeedItem,
+    ItemSource,
+    PoolStatistics,
+    Prompt,
+    RetryPolicy,
+)
+from runtime.pool.offline import OfflineBackend
+from runtime.pool.openai import OpenAIBackend, Timeouts, parse_retry_after
+from runtime.pool.persona import Persona, build_prompt, default_persona, load_persona
+from runtime.pool.pool import LLMPool
+
+__all__ = [
+    "ACTIONS",
+    "CONTEXT_ACTIONS",
+    "DEFAULT_DEADLINES",
+    "DISCORD_LIMIT",
+    "Backend",
+    "BackendError",
+    "ChatMessage",
+    "CircuitBreaker",
+    "ContextLine",
+    "FeedItem",
+    "FeedItems",
+    "ItemSource",
+    "ItemsFileError",
+    "LLMPool",
+    "OfflineBackend",
+    "OpenAIBackend",
+    "Persona",
+    "PersonaError",
+    "PoolRejected",
+    "PoolStatistics",
+    "Prompt",
+    "RetryPolicy",
+    "SendRejected",
+    "Timeouts",
+    "build_prompt",
+    "clean_output",
+    "default_persona",
+    "load_items",
+    "load_persona",
+    "parse_feed",
+    "parse_retry_after",
+]

@@ -1,0 +1,160 @@
+"""Plain data at the pool's edges: what it reads, what it hands a backend, what it reports.
+
+Anything here that carries conversation text (``ContextLine``, ``Prompt``) is transient: built
+when a request is served, dropped after the call, never stored and never logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Literal, Protocol
+
+import msgspec
+
+from actors.events import ActionRequest
+
+__all__ = [
+    "ACTIONS",
+    "CONTEXT_ACTIONS",
+    "DEFAULT_DEADLINES",
+    "Backend",
+    "BreakerState",
+    "ChatMessage",
+    "ContextFn",
+    "ContextLine",
+    "FeedItem",
+    "ItemSource",
+    "NamesFn",
+    "PoolStatistics",
+    "Prompt",
+    "RetryPolicy",
+    "SenderFn",
+]
+
+#: Every action the pool can put into words: ``engine.ACTIONS`` plus V1's ``general`` and
+#: ``reply`` (she was spoken to).
+ACTIONS: tuple[str, ...] = (
+    "join_conversation",
+    "engage_user",
+    "fomo_response",
+    "break_silence",
+    "share_tweet",
+    "general",
+    "reply",
+)
+
+#: The actions that see the conversation's last messages.
+CONTEXT_ACTIONS: frozenset[str] = frozenset({"join_conversation", "fomo_response", "reply"})
+
+#: Seconds after ``decided_at`` when the words are worthless. Joining a conversation two
+#: minutes late is joining another conversation; a silence-breaker can wait.
+DEFAULT_DEADLINES: dict[str, float] = {
+    "join_conversation": 120.0,
+    "fomo_response": 120.0,
+    "reply": 60.0,
+    "engage_user": 600.0,
+    "break_silence": 1800.0,
+    "share_tweet": 1800.0,
+    "general": 1800.0,
+}
+
+BreakerState = Literal["closed", "open", "half_open"]
+
+
+class ContextLine(msgspec.Struct, frozen=True, gc=False):
+    """One recent message of the channel, fetched when a request is served."""
+
+    author: str
+    text: str
+    is_self: bool = False
+
+
+class FeedItem(msgspec.Struct, frozen=True, gc=False):
+    """Something she could share: an entry of a feed or of the local items file."""
+
+    id: str
+    title: str
+    url: str = ""
+
+
+class ChatMessage(msgspec.Struct, frozen=True, gc=False):
+    """One chat-completions message."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Prompt(msgspec.Struct, frozen=True):
+    """What a backend turns into words: the chat messages, and the same facts as fields (the
+    offline backend fills its lines from them). Transient: never stored, never logged."""
+
+    guild_id: int
+    request_id: int
+    action: str
+    mood: str
+    messages: tuple[ChatMessage, ...]
+    user: str | None = None
+    activity: str | None = None
+    item: FeedItem | None = None
+    #: The last person (not her) who spoke in the context, for join / FOMO / reply.
+    author: str | None = None
+
+
+class RetryPolicy(msgspec.Struct, frozen=True):
+    """Exponential back-off with jitter between attempts at the backend.
+
+    The delay before attempt ``n + 1`` is ``min(max_s, base_s * 2 ** (n - 1))``, of which the
+    last ``jitter`` fraction is random; a ``Retry-After`` longer than that wins. No retry is
+    made that would start past the request's deadline.
+    """
+
+    max_attempts: int = 4
+    base_s: float = 0.5
+    max_s: float = 30.0
+    jitter: float = 0.5
+
+
+class PoolStatistics(msgspec.Struct, frozen=True, gc=False):
+    """A snapshot of the pool (``LLMPool.statistics()``). Latencies are seconds from
+    acceptance to sent, over the most recent sent requests; None before the first."""
+
+    workers: int
+    queue_size: int
+    queue_depth: int
+    in_flight: int
+    accepted: int
+    sent: int
+    failed: int
+    stale: int
+    retries: int
+    rejected: int
+    breaker_state: BreakerState
+    latency_p50: float | None
+    latency_p95: float | None
+    latency_p99: float | None
+
+
+class Backend(Protocol):
+    """Turns a prompt into words."""
+
+    async def generate(self, prompt: Prompt) -> str:
+        """Return the raw text (cleaned by the pool).
+
+        Raises:
+            BackendError: the attempt failed; says whether a retry may help.
+        """
+        ...
+
+
+class ItemSource(Protocol):
+    """Where ``share_tweet`` gets its item. ``pick`` remembers what it handed out, so an item
+    is never shared twice in a guild; a source may also offer ``release(guild_id, item_id)``,
+    which the pool calls when the share was not sent."""
+
+    def pick(self, guild_id: int) -> FeedItem | None: ...
+
+
+ContextFn = Callable[[int, int, int], Awaitable[list[ContextLine]]]
+SenderFn = Callable[[ActionRequest, str], Awaitable[None]]
+#: (guild_id, user_id) -> the user's display name, or None.
+NamesFn = Callable[[int, int], Awaitable[str | None]]

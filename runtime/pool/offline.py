@@ -1,0 +1,63 @@
+"""The offline persona backend: written lines, no server.
+
+The embedded default (the simulator runs on it) and the operator's fallback when the
+inference server is down. The line for a request is chosen with ``random.Random`` seeded from
+(seed, guild, request, action, mood), so the same request gets the same line whatever order
+requests are served in.
+"""
+
+from __future__ import annotations
+
+import random
+
+import anyio
+
+from runtime.pool.models import Prompt
+from runtime.pool.persona import Persona, default_persona, fill
+
+__all__ = ["OfflineBackend"]
+
+
+class OfflineBackend:
+    """Answers from the persona's offline lines.
+
+    Args:
+        persona: the lines to speak; None for the shipped persona.
+        seed: the seed of every choice; the same seed gives the same line per request.
+        latency: (low, high) seconds of simulated thinking, drawn from the same RNG;
+            (0, 0) answers at once.
+    """
+
+    def __init__(self, persona: Persona | None = None, *, seed: int = 0,
+                 latency: tuple[float, float] = (0.0, 0.0)) -> None:
+        low, high = latency
+        if not 0.0 <= low <= high:
+            raise ValueError(f"latency must be (low, high) with 0 <= low <= high, got {latency}")
+        self.persona = persona or default_persona()
+        self.seed = seed
+        self.latency = (low, high)
+
+    def line(self, prompt: Prompt) -> str:
+        """The filled line for ``prompt`` (no latency): deterministic by seed."""
+        rng = random.Random(f"{self.seed}:{prompt.guild_id}:{prompt.request_id}:"
+                            f"{prompt.action}:{prompt.mood}")
+        per_mood = self.persona.lines.get(prompt.mood) or self.persona.lines["neutral"]
+        template = rng.choice(per_mood[prompt.action])
+        item = prompt.item
+        return fill(template, {
+            "name": self.persona.name,
+            "author": prompt.author or "everyone",
+            "user": prompt.user or "friend",
+            "activity": prompt.activity or "that",
+            "item_title": item.title if item else "this",
+            "item_url": item.url if item else "",
+        })
+
+    async def generate(self, prompt: Prompt) -> str:
+        """Return a line for ``prompt``, after the simulated latency if any."""
+        text = self.line(prompt)
+        low, high = self.latency
+        if high > 0:
+            delay = random.Random(f"{self.seed}:{prompt.request_id}:latency").uniform(low, high)
+            await anyio.sleep(delay)
+        return text

@@ -1,0 +1,464 @@
+"""The shared LLM worker pool: every guild's chosen actions, put into words and sent.
+
+One inference server is the bottleneck of the whole bot, so the pool spends it carefully:
+
+- ``workers`` tasks each serve one request at a time, so never more requests are in flight at
+  the server than workers; the rest wait in a bounded queue (``FairQueue``: replies first,
+  guilds in turn).
+- At most one autonomous request per guild is queued or in flight (the actor's pending gate
+  guarantees it; a second one is refused loudly).
+- Every request has a deadline (the actor's, capped by the action's entry in ``deadlines``).
+  Past it the request is dropped and reported stale, whether it was queued (a sweeper task
+  wakes at the earliest deadline) or being served; words that arrive late are never sent.
+- Attempts that fail with a connection error, 429 or 5xx are retried with exponential
+  back-off and jitter, honouring ``Retry-After``, but never past the deadline. A circuit
+  breaker fails requests fast while the server is down and probes it now and then.
+- Each accepted request gets exactly one ``ActionFinished`` through ``deliver``: sent, failed
+  (with the reason) or stale, and at shutdown "failed: shutdown" for whatever is left.
+
+Conversation text is fetched when a request is served, used for the prompt and dropped; it is
+never stored and never logged.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections import deque
+from collections.abc import Callable, Mapping
+from types import TracebackType
+
+import anyio
+import structlog
+
+from actors.clock import LoopClock
+from actors.events import ActionFinished, ActionRequest, Outcome
+from engine import NO_ITEM
+from runtime.errors import SendRejected
+from runtime.pool.breaker import CircuitBreaker, Permit
+from runtime.pool.clean import DISCORD_LIMIT, clean_output
+from runtime.pool.errors import BackendError, PoolRejected
+from runtime.pool.models import (
+    CONTEXT_ACTIONS,
+    DEFAULT_DEADLINES,
+    Backend,
+    ContextFn,
+    ContextLine,
+    FeedItem,
+    ItemSource,
+    NamesFn,
+    PoolStatistics,
+    Prompt,
+    RetryPolicy,
+    SenderFn,
+)
+from runtime.pool.persona import Persona, build_prompt, default_persona
+from runtime.pool.queue import FairQueue
+
+__all__ = ["LLMPool"]
+
+log = structlog.get_logger()
+
+_QUEUED, _RUNNING, _DONE = 0, 1, 2
+_NEW, _OPEN, _CLOSING, _CLOSED = 0, 1, 2, 3
+_LATENCY_SAMPLES = 2048
+
+
+class _Job:
+    """One accepted request and where it is."""
+
+    __slots__ = ("deadline", "guild_id", "item", "priority", "request", "state", "submitted")
+
+    def __init__(self, request: ActionRequest, deadline: float, submitted: float) -> None:
+        self.request = request
+        self.guild_id = request.guild_id
+        self.priority = request.priority
+        #: Loop time past which the words are worthless.
+        self.deadline = deadline
+        self.submitted = submitted
+        self.state = _QUEUED
+        self.item: FeedItem | None = None
+
+
+class _Failure(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class LLMPool:
+    """The action sink every guild's actor submits to.
+
+    Args:
+        backend: turns a prompt into words (``OpenAIBackend``, ``OfflineBackend``).
+        workers: concurrent requests at the server (match its parallel slots).
+        queue_size: requests that may wait; beyond it ``submit`` refuses.
+        deliver: called with each ``ActionFinished``, synchronously (``router.deliver``).
+        sender: ``async (request, text)``, sends the words with mentions disabled; raises
+            ``runtime.errors.SendRejected`` when Discord refuses.
+        context: ``async (guild_id, channel_id, limit) -> list[ContextLine]``, the channel's
+            last messages, for join / FOMO / reply; None gives those actions no context.
+        items: where ``share_tweet`` gets its item; None means there is never one.
+        clock: epoch time from the loop's clock; None makes a ``LoopClock`` on entry.
+        deadlines: seconds after ``decided_at`` per action, over ``DEFAULT_DEADLINES``.
+        persona: the words; None for the shipped persona.
+        names: ``async (guild_id, user_id) -> display name``, for engage_user.
+        retry: the back-off between attempts.
+        breaker: the circuit breaker (one per server); None makes a default one.
+        shutdown_timeout: seconds requests in flight get to finish when the pool is left.
+        context_limit: how many recent messages to ask ``context`` for.
+        seed: seed of the back-off jitter (None: unpredictable).
+    """
+
+    def __init__(self, backend: Backend, *, workers: int = 4, queue_size: int = 256,
+                 deliver: Callable[[ActionFinished], None], sender: SenderFn,
+                 context: ContextFn | None = None, items: ItemSource | None = None,
+                 clock: LoopClock | None = None, deadlines: Mapping[str, float] | None = None,
+                 persona: Persona | None = None, names: NamesFn | None = None,
+                 retry: RetryPolicy | None = None, breaker: CircuitBreaker | None = None,
+                 shutdown_timeout: float = 5.0, context_limit: int = 20,
+                 seed: int | None = None) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        table = dict(DEFAULT_DEADLINES)
+        for action, seconds in (deadlines or {}).items():
+            if not seconds > 0:
+                raise ValueError(f"deadlines[{action!r}] must be > 0 seconds, got {seconds}")
+            table[action] = float(seconds)
+        self.backend = backend
+        self.workers = workers
+        self.queue_size = queue_size
+        self.deadlines = table
+        self.persona = persona or default_persona()
+        self.retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker()
+        self.shutdown_timeout = shutdown_timeout
+        self.context_limit = context_limit
+        self._deliver = deliver
+        self._sender = sender
+        self._context = context
+        self._items = items
+        self._names = names
+        self._clock = clock
+        self._rng = random.Random(seed)
+        self._state = _NEW
+        self._queue: FairQueue[_Job] = FairQueue()
+        self._jobs: dict[int, _Job] = {}
+        self._autonomous: set[int] = set()
+        self._heap: list[tuple[float, int, _Job]] = []
+        self._latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
+        self._in_flight = 0
+        self._idle = 0
+        self._counts = {"accepted": 0, "sent": 0, "failed": 0, "stale": 0, "retries": 0,
+                        "rejected": 0}
+
+    # -- the sink ---------------------------------------------------------------------------
+
+    def submit(self, request: ActionRequest) -> None:
+        """Take ``request``; its ``ActionFinished`` comes later through ``deliver``.
+
+        Never awaits, never blocks.
+
+        Raises:
+            PoolRejected: not running, unknown action, a second autonomous request for the
+                guild, a request id already in the pool, or the queue is full. No
+                ``ActionFinished`` follows.
+        """
+        if self._state != _OPEN:
+            self._reject(request, "not started" if self._state == _NEW else "shut down")
+        if request.action not in self.deadlines or request.action not in self.persona.actions:
+            self._reject(request, f"unknown action {request.action!r}")
+        autonomous = request.priority > 0
+        if autonomous and request.guild_id in self._autonomous:
+            self._reject(request, "an autonomous request of this guild is already queued or "
+                                  "in flight")
+        if request.request_id in self._jobs:
+            self._reject(request, "duplicate request id")
+        if self._queue.depth >= self.queue_size:
+            self._reject(request, "queue full")
+        assert self._clock is not None
+        epoch_deadline = min(request.deadline,
+                             request.decided_at + self.deadlines[request.action])
+        job = _Job(request, self._clock.loop_time(epoch_deadline), anyio.current_time())
+        self._jobs[request.request_id] = job
+        if autonomous:
+            self._autonomous.add(request.guild_id)
+        self._queue.push(job)
+        self._counts["accepted"] += 1
+        heap = self._heap
+        earliest = not heap or job.deadline < heap[0][0]
+        if len(heap) > 2 * self._queue.depth + 64:
+            heap[:] = [e for e in heap if e[2].state == _QUEUED]
+            heapq.heapify(heap)
+        heapq.heappush(heap, (job.deadline, request.request_id, job))
+        if earliest:
+            self._sweep_wake.set()
+            self._sweep_wake = anyio.Event()
+        if self._idle:
+            self._wake.set()
+            self._wake = anyio.Event()
+
+    def _reject(self, request: ActionRequest, reason: str) -> None:
+        self._counts["rejected"] += 1
+        log.warning("pool.rejected", guild_id=request.guild_id, request_id=request.request_id,
+                    action=request.action, reason=reason)
+        raise PoolRejected(reason, guild_id=request.guild_id, request_id=request.request_id)
+
+    def statistics(self) -> PoolStatistics:
+        """The pool now: queue, in flight, counters, breaker, latency percentiles."""
+        lat = sorted(self._latencies)
+
+        def pct(p: float) -> float | None:
+            if not lat:
+                return None
+            return lat[min(len(lat) - 1, max(0, math.ceil(p * len(lat)) - 1))]
+
+        c = self._counts
+        return PoolStatistics(
+            workers=self.workers, queue_size=self.queue_size, queue_depth=self._queue.depth,
+            in_flight=self._in_flight, accepted=c["accepted"], sent=c["sent"],
+            failed=c["failed"], stale=c["stale"], retries=c["retries"],
+            rejected=c["rejected"], breaker_state=self.breaker.state(anyio.current_time()),
+            latency_p50=pct(0.50), latency_p95=pct(0.95), latency_p99=pct(0.99))
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> LLMPool:
+        if self._state != _NEW:
+            raise RuntimeError("an LLMPool runs once; make a new one")
+        if self._clock is None:
+            self._clock = LoopClock()
+        self._wake = anyio.Event()
+        self._sweep_wake = anyio.Event()
+        self._drained = anyio.Event()
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        for _ in range(self.workers):
+            self._tg.start_soon(self._worker)
+        self._tg.start_soon(self._sweeper)
+        self._state = _OPEN
+        log.info("pool.started", workers=self.workers, queue_size=self.queue_size)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> bool | None:
+        """Stop admitting, fail what is queued, give what is in flight ``shutdown_timeout``
+        seconds, then cancel it; every request left gets "failed: shutdown"."""
+        self._state = _CLOSING
+        queued = [j for j in self._jobs.values() if j.state == _QUEUED]
+        for job in queued:
+            self._finish(job, "failed", "shutdown")
+        self._wake.set()
+        in_flight = self._in_flight
+        with anyio.CancelScope(shield=True):
+            if self._in_flight:
+                with anyio.move_on_after(self.shutdown_timeout):
+                    await self._drained.wait()
+        self._tg.cancel_scope.cancel()
+        try:
+            return await self._tg.__aexit__(exc_type, exc, tb)
+        finally:
+            left = list(self._jobs.values())
+            for job in left:
+                self._finish(job, "failed", "shutdown")
+            self._state = _CLOSED
+            log.info("pool.stopped", failed_queued=len(queued), in_flight=in_flight,
+                     cancelled=len(left), **{k: v for k, v in self._counts.items()})
+
+    async def _worker(self) -> None:
+        while True:
+            job = self._queue.pop()
+            if job is None:
+                if self._state != _OPEN:
+                    return
+                wake = self._wake
+                self._idle += 1
+                try:
+                    await wake.wait()
+                finally:
+                    self._idle -= 1
+                continue
+            job.state = _RUNNING
+            self._in_flight += 1
+            try:
+                await self._serve(job)
+            except anyio.get_cancelled_exc_class():
+                self._finish(job, "failed", "shutdown")
+                raise
+            except Exception as exc:
+                log.exception("pool.internal_error", guild_id=job.guild_id,
+                              request_id=job.request.request_id)
+                self._finish(job, "failed", f"internal error: {type(exc).__name__}")
+            finally:
+                self._in_flight -= 1
+                if self._in_flight == 0 and self._state != _OPEN:
+                    self._drained.set()
+
+    async def _sweeper(self) -> None:
+        """Report queued requests stale at their deadline, without waiting for a worker."""
+        while True:
+            heap = self._heap
+            while heap and heap[0][2].state != _QUEUED:
+                heapq.heappop(heap)
+            wake = self._sweep_wake
+            if not heap:
+                await wake.wait()
+                continue
+            deadline, _, job = heap[0]
+            if anyio.current_time() >= deadline:
+                heapq.heappop(heap)
+                self._finish(job, "stale", "deadline passed", where="queued")
+                continue
+            with anyio.CancelScope(deadline=deadline):
+                await wake.wait()
+
+    # -- serving one request ----------------------------------------------------------------
+
+    async def _serve(self, job: _Job) -> None:
+        request = job.request
+        if anyio.current_time() >= job.deadline:
+            self._finish(job, "stale", "deadline passed", where="queued")
+            return
+        try:
+            with anyio.CancelScope(deadline=job.deadline) as scope:
+                text = await self._words(job)
+            if scope.cancelled_caught or anyio.current_time() >= job.deadline:
+                # Late words are worthless: never sent.
+                self._finish(job, "stale", "deadline passed", where="in_flight")
+                return
+            try:
+                await self._sender(request, text)
+            except SendRejected as exc:
+                raise _Failure(f"send rejected: {exc.reason}") from None
+            except Exception as exc:
+                log.warning("pool.send_error", guild_id=job.guild_id,
+                            request_id=request.request_id, error=type(exc).__name__)
+                raise _Failure(f"send error: {type(exc).__name__}") from None
+        except _Failure as failure:
+            self._finish(job, "failed", failure.reason)
+            return
+        self._finish(job, "sent")
+
+    async def _words(self, job: _Job) -> str:
+        request = job.request
+        action = request.action
+        item = None
+        if action == "share_tweet":
+            item = self._items.pick(request.guild_id) if self._items is not None else None
+            if item is None:
+                raise _Failure(NO_ITEM)
+            job.item = item
+        context: list[ContextLine] = []
+        if action in CONTEXT_ACTIONS and self._context is not None:
+            try:
+                context = await self._context(request.guild_id, request.channel_id,
+                                              self.context_limit)
+            except Exception as exc:
+                raise _Failure(f"context: {type(exc).__name__}") from None
+        user = None
+        if action == "engage_user" and request.target_user_id is not None and self._names:
+            try:
+                user = await self._names(request.guild_id, request.target_user_id)
+            except Exception as exc:
+                log.warning("pool.name_lookup_failed", guild_id=job.guild_id,
+                            request_id=request.request_id, error=type(exc).__name__)
+        prompt = build_prompt(self.persona, request, context=context, user=user, item=item)
+        del context
+        text = clean_output(await self._generate(job, prompt), names=self.persona.aliases)
+        if not text:
+            raise _Failure("empty output")
+        if item is not None and item.url and item.url not in text:
+            room = DISCORD_LIMIT - len(item.url) - 1
+            text = clean_output(text, names=(), limit=room) + "\n" + item.url
+        return text
+
+    async def _generate(self, job: _Job, prompt: Prompt) -> str:
+        attempt = 0
+        breaker = self.breaker
+        while True:
+            attempt += 1
+            permit = breaker.allow(anyio.current_time())
+            if permit is Permit.DENIED:
+                raise _Failure("circuit open")
+            try:
+                text = await self.backend.generate(prompt)
+            except BackendError as err:
+                self._judge(permit, err)
+                if not err.retryable or attempt >= self.retry.max_attempts:
+                    raise _Failure(err.reason) from None
+                delay = self._backoff(attempt, err.retry_after)
+                if anyio.current_time() + delay >= job.deadline:
+                    log.info("pool.no_time_to_retry", guild_id=job.guild_id,
+                             request_id=job.request.request_id, reason=err.reason,
+                             delay=round(delay, 3))
+                    raise _Failure(err.reason) from None
+                self._counts["retries"] += 1
+                log.info("pool.retry", guild_id=job.guild_id, request_id=job.request.request_id,
+                         attempt=attempt, reason=err.reason, delay=round(delay, 3))
+                await anyio.sleep(delay)
+                continue
+            except BaseException:
+                breaker.release(permit)
+                raise
+            if breaker.success(permit):
+                log.info("pool.breaker_closed")
+            return text
+
+    def _judge(self, permit: Permit, err: BackendError) -> None:
+        """Tell the breaker what an error says about the server."""
+        if err.server_fault:
+            if self.breaker.failure(permit, anyio.current_time()):
+                log.error("pool.breaker_opened", reason=err.reason,
+                          reset_after=self.breaker.reset_after)
+        elif err.retryable:
+            # A 429: the server is alive but busy; no verdict.
+            self.breaker.release(permit)
+        elif self.breaker.success(permit):
+            log.info("pool.breaker_closed")
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        policy = self.retry
+        delay = min(policy.max_s, policy.base_s * 2.0 ** (attempt - 1))
+        delay *= 1.0 - policy.jitter * self._rng.random()
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+    def _finish(self, job: _Job, outcome: Outcome, reason: str = "", *,
+                where: str = "") -> None:
+        """Report ``job``'s one result; later calls for the same job do nothing."""
+        if job.state == _DONE:
+            return
+        if job.state == _QUEUED:
+            self._queue.remove(job)
+        job.state = _DONE
+        request = job.request
+        del self._jobs[request.request_id]
+        if request.priority > 0:
+            self._autonomous.discard(request.guild_id)
+        if outcome != "sent" and job.item is not None:
+            release = getattr(self._items, "release", None)
+            if release is not None:
+                release(request.guild_id, job.item.id)
+        self._counts[outcome] += 1
+        now = anyio.current_time()
+        fields = {"guild_id": request.guild_id, "request_id": request.request_id,
+                  "action": request.action}
+        if outcome == "sent":
+            self._latencies.append(now - job.submitted)
+            log.debug("pool.sent", **fields, latency=round(now - job.submitted, 4))
+        elif outcome == "stale":
+            log.warning("pool.stale", **fields, where=where,
+                        late_by=round(now - job.deadline, 3))
+        else:
+            log.warning("pool.failed", **fields, reason=reason)
+        assert self._clock is not None
+        event = ActionFinished(request.guild_id, request.request_id, request.action, outcome,
+                               self._clock.now(), reason)
+        try:
+            self._deliver(event)
+        except Exception:
+            log.exception("pool.deliver_failed", **fields)
