@@ -33,8 +33,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from engine import zone
 from engine.errors import UnknownTimezoneError
-from engine.rules import zone
 from engine.state import GuildConfig
 from runtime.errors import ConfigError, MissingTokenError
 
