@@ -200,6 +200,10 @@ class Supervisor:
             self.ready.set()
             task_status.started()
 
+    def stop_admitting(self) -> None:
+        """Refuse new events from now on; action results still reach their actors."""
+        self._admitting = False
+
     async def shutdown(self, *, deadline_s: float = 10.0) -> None:
         """Stop admitting, snapshot every live guild in one batch, stop every actor.
 

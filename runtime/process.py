@@ -1,0 +1,216 @@
+"""The runtime's core, shared by the bot and the simulator: store, supervisor, LLM pool and
+control socket, started and stopped in order.
+
+``Runtime`` knows nothing of Discord: the bot gives it a sender and a context fetcher backed
+by discord.py, the simulator gives it simulated ones. Shutdown order (DESIGN.md): stop
+admitting events, let the pool finish or cancel within its deadline (every result still
+reaches its actor), final snapshots of every live guild, close the store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import anyio.abc
+import msgspec
+import structlog
+
+from actors.actor import ActorSettings
+from actors.clock import LoopClock
+from runtime.config import Config, guild_settings
+from runtime.control import (
+    ControlServer,
+    GuildRequest,
+    ListRequest,
+    RequestError,
+    SetMoodRequest,
+    SnapshotRequest,
+    StatsRequest,
+)
+from runtime.pool import (
+    FeedItems,
+    ItemSource,
+    LLMPool,
+    OfflineBackend,
+    OpenAIBackend,
+    Timeouts,
+    load_persona,
+)
+from runtime.store import SnapshotStore, SQLiteStore
+from runtime.supervisor import Supervisor, SupervisorConfig
+
+__all__ = ["Runtime", "actor_settings_for", "make_backend"]
+
+log = structlog.get_logger("runtime.process")
+
+
+def actor_settings_for(config: Config) -> Callable[[int], ActorSettings]:
+    """``guild_id -> ActorSettings`` from the config. Guilds without a table of their own
+    share one settings object (they have no autonomous channel, so they only count)."""
+    rt = config.runtime
+    cache: dict[int, ActorSettings] = {}
+
+    def build(gid: int) -> ActorSettings:
+        cfg, channel, policy = guild_settings(config, gid)
+        return ActorSettings(config=cfg, channel_id=channel, policy=policy,  # type: ignore[arg-type]
+                             tick_s=rt.tick_s, passivate_after_s=rt.passivate_after_s,
+                             reply_cooldown_s=rt.reply_cooldown_s)
+
+    default = build(-1)
+
+    def settings_for(gid: int) -> ActorSettings:
+        if gid not in config.guilds:
+            return default
+        s = cache.get(gid)
+        if s is None:
+            s = cache[gid] = build(gid)
+        return s
+
+    return settings_for
+
+
+def make_backend(config: Config, *, seed: int, url: str | None = None) -> Any:
+    """The content backend the config (or ``url``, overriding it) asks for."""
+    llm = config.llm
+    persona = load_persona(config.persona.path) if config.persona.path else None
+    if url is None and llm.backend == "offline":
+        return OfflineBackend(persona, seed=seed)
+    base = url or llm.base_url
+    if not base:
+        raise ValueError("llm.base_url: required when llm.backend = 'openai'")
+    return OpenAIBackend(base, llm.model or "default", api_key_env=llm.api_key_env,
+                         timeouts=Timeouts(connect=llm.connect_timeout_s, total=llm.timeout_s))
+
+
+class Runtime:
+    """Store + supervisor + pool + control socket, for one process.
+
+    Args:
+        config: the decoded configuration.
+        sender: ``async (request, text)``: sends the words (Discord, or the simulator).
+        context: ``async (guild_id, channel_id, limit)``: recent messages, fetched on demand.
+        names: ``async (guild_id, user_id) -> display name``.
+        items: what ``share_tweet`` shares; None for nothing.
+        backend: the content backend; None builds it from ``config.llm``.
+        store: a store to use instead of the SQLite file of ``config.store.path``.
+        seed: the engine seed.
+        clock: the loop clock; None pins it to the wall clock at start.
+        supervisor_config: overrides the supervisor flags derived from the config.
+        control_socket: serve the control socket (``config.runtime.control_socket``).
+    """
+
+    def __init__(self, config: Config, *, sender: Callable[..., Awaitable[None]],
+                 context: Callable[..., Awaitable[Any]] | None = None,
+                 names: Callable[..., Awaitable[str]] | None = None,
+                 items: ItemSource | None = None, backend: Any = None,
+                 store: SnapshotStore | None = None, seed: int = 0,
+                 clock: LoopClock | None = None,
+                 supervisor_config: SupervisorConfig | None = None,
+                 control_socket: bool = True) -> None:
+        self.config = config
+        self.seed = seed
+        self.clock = clock
+        self._sender = sender
+        self._context = context
+        self._names = names
+        self.items = items if items is not None else FeedItems()
+        self._backend = backend
+        self._store = store
+        rt = config.runtime
+        self.supervisor_config = supervisor_config or SupervisorConfig(
+            snapshot_interval_s=rt.snapshot_interval_s)
+        self._control = control_socket
+        self.supervisor: Supervisor | None = None
+        self.pool: LLMPool | None = None
+        self.control: ControlServer | None = None
+        self.store: Any = None
+        self._stop = anyio.Event()
+        self.stopped = anyio.Event()
+
+    def deliver(self, event: Any) -> bool:
+        """The router: hand an event to its guild (synchronous, never blocks)."""
+        assert self.supervisor is not None
+        return self.supervisor.deliver(event)
+
+    def stop(self) -> None:
+        """Ask ``run`` to shut down in order (idempotent; safe from a signal handler task)."""
+        self._stop.set()
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[Runtime] = anyio.TASK_STATUS_IGNORED
+                  ) -> None:
+        """Run until ``stop()``; then shut down in order and return."""
+        if self.clock is None:
+            self.clock = LoopClock()
+        clock = self.clock
+        config = self.config
+        store = self._store
+        if store is None:
+            store = await SQLiteStore(config.store.path, clock=clock.now).open()
+        self.store = store
+        try:
+            backend = self._backend or make_backend(config, seed=self.seed)
+            sup = Supervisor(store=store, sink=_NoSink(), settings_for=actor_settings_for(config),
+                             seed=self.seed, config=self.supervisor_config, clock=clock)
+            pool = LLMPool(backend, workers=config.llm.workers, queue_size=config.llm.queue_size,
+                           deliver=sup.deliver, sender=self._sender, context=self._context,
+                           items=self.items, clock=clock, names=self._names, seed=self.seed,
+                           shutdown_timeout=config.runtime.shutdown_timeout_s)
+            sup.sink = pool
+            self.supervisor, self.pool = sup, pool
+            async with anyio.create_task_group() as tg:
+                await tg.start(sup.run)
+                async with pool:
+                    if self._control:
+                        self.control = ControlServer(config.runtime.control_socket,
+                                                     self.handle_control)
+                        await tg.start(self.control.serve)
+                    log.info("runtime.started", pid=os.getpid())
+                    task_status.started(self)
+                    await self._stop.wait()
+                    log.info("runtime.stopping")
+                    sup.stop_admitting()
+                # The pool is drained or cancelled here: every result reached its actor.
+                await sup.shutdown(deadline_s=config.runtime.shutdown_timeout_s)
+                tg.cancel_scope.cancel()
+        finally:
+            if self._store is None:
+                with anyio.CancelScope(shield=True):
+                    await store.close()
+            log.info("runtime.stopped")
+            self.stopped.set()
+
+    async def handle_control(self, request: Any) -> Any:
+        """Serve one control-socket request."""
+        sup, pool = self.supervisor, self.pool
+        assert sup is not None and pool is not None
+        if isinstance(request, ListRequest):
+            return sup.list_guilds()
+        if isinstance(request, GuildRequest):
+            detail = await sup.guild_detail(request.guild_id)
+            if detail is None:
+                raise RequestError(f"unknown guild {request.guild_id}")
+            return detail
+        if isinstance(request, StatsRequest):
+            return {"supervisor": msgspec.to_builtins(sup.statistics()),
+                    "pool": msgspec.to_builtins(pool.statistics()),
+                    "control": msgspec.to_builtins(self.control.statistics())
+                    if self.control is not None else None}
+        if isinstance(request, SnapshotRequest):
+            return {"written": await sup.snapshot_now()}
+        if isinstance(request, SetMoodRequest):
+            try:
+                sup.set_mood(request.guild_id, request.mood)
+            except ValueError as exc:
+                raise RequestError(str(exc)) from None
+            return {"guild_id": request.guild_id, "mood": request.mood}
+        raise RequestError(f"unsupported request {type(request).__name__}")
+
+
+class _NoSink:
+    """Placeholder until the pool exists (nothing is delivered before ``run`` wires it)."""
+
+    def submit(self, request: Any) -> None:
+        raise RuntimeError("the LLM pool is not running")
