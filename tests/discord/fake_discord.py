@@ -1,0 +1,246 @@
+"""A loopback stand-in for Discord: the REST API and the gateway, enough for discord.py.
+
+One aiohttp server on 127.0.0.1 (a free port) serves
+
+* REST under ``/api/v10``: ``GET /users/@me``, ``GET /oauth2/applications/@me``,
+  ``GET /gateway`` and ``/gateway/bot``, ``POST /channels/{id}/messages`` (recorded; the status
+  per channel can be set, e.g. 403), ``GET /channels/{id}/messages`` (history);
+* the gateway at ``/gateway``: HELLO, IDENTIFY -> READY (guilds unavailable, as Discord does)
+  then one GUILD_CREATE per guild of the shard, heartbeats ACKed, and whatever the test
+  ``dispatch``-es (MESSAGE_CREATE, PRESENCE_UPDATE, ...). Frames are plain JSON text: discord.py
+  only decompresses binary frames.
+
+Pointing discord.py at it, in process::
+
+    discord.http.Route.BASE = fake.api_base                  # REST
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
+
+(the gateway URL also comes from ``GET /gateway/bot`` when no shard_count is given), or in the
+bot's config, for a subprocess::
+
+    [discord]
+    api_base_url = "<fake.api_base>"
+    gateway_url = "<fake.gateway_url>"
+
+Run standalone (for a subprocess test or by hand)::
+
+    python tests/discord/fake_discord.py   # prints {"api_base": ..., "gateway_url": ...}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from discord_payloads import GUILD, SELF_ID, SELF_USER, guild_create
+
+__all__ = ["FakeDiscord", "SentMessage"]
+
+API = "/api/v10"
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    # Exactly "application/json", as Discord sends it: discord.py decodes only that.
+    return web.Response(body=json.dumps(data).encode(), status=status,
+                        headers={"Content-Type": "application/json"})
+
+
+class SentMessage:
+    """One POST /channels/{id}/messages as received: the JSON body and the auth header."""
+
+    def __init__(self, channel_id: int, body: dict[str, Any], authorization: str) -> None:
+        self.channel_id = channel_id
+        self.body = body
+        self.authorization = authorization
+
+    def __repr__(self) -> str:
+        return f"SentMessage(channel_id={self.channel_id}, body={self.body!r})"
+
+
+class FakeDiscord:
+    """The stand-in; use as ``async with FakeDiscord() as fake:``.
+
+    Args:
+        guilds: GUILD_CREATE payloads, sent after READY to the shard that owns each.
+        self_user: the bot's user (``/users/@me`` and READY).
+        heartbeat_interval_ms: what HELLO asks for.
+    """
+
+    def __init__(self, *, guilds: list[dict[str, Any]] | None = None,
+                 self_user: dict[str, Any] | None = None,
+                 heartbeat_interval_ms: int = 45_000) -> None:
+        self.guilds = [guild_create(GUILD)] if guilds is None else guilds
+        self.self_user = SELF_USER if self_user is None else self_user
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.sent: list[SentMessage] = []
+        self.send_status: dict[int, tuple[int, dict[str, Any]]] = {}
+        self.history: dict[int, list[dict[str, Any]]] = {}
+        self.identifies: list[dict[str, Any]] = []
+        self.message_posted = asyncio.Event()
+        #: Set once a shard has been sent its READY and guilds.
+        self.ready = asyncio.Event()
+        self._sockets: list[tuple[web.WebSocketResponse, int, int]] = []
+        self._seq = itertools.count(1)
+        self._ids = itertools.count(7_000_000)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}{API}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get(f"{API}/users/@me", self._me)
+        app.router.add_get(f"{API}/oauth2/applications/@me", self._application)
+        app.router.add_get(f"{API}/gateway", self._gateway_info)
+        app.router.add_get(f"{API}/gateway/bot", self._gateway_info)
+        app.router.add_post(f"{API}/channels/{{cid}}/messages", self._post_message)
+        app.router.add_get(f"{API}/channels/{{cid}}/messages", self._get_messages)
+        app.router.add_get("/gateway", self._gateway)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def close(self) -> None:
+        for ws, _, _ in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeDiscord:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- REST ---------------------------------------------------------------------------
+
+    async def _me(self, request: web.Request) -> web.Response:
+        if not request.headers.get("Authorization", "").startswith("Bot "):
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+        return _json(self.self_user)
+
+    async def _application(self, request: web.Request) -> web.Response:
+        return _json({
+            "id": str(SELF_ID), "name": "miku", "icon": None, "description": "",
+            "bot_public": False, "bot_require_code_grant": False, "verify_key": "00",
+            "owner": {k: v for k, v in self.self_user.items() if k != "bot"}, "flags": 0,
+            "summary": "", "team": None,
+        })
+
+    async def _gateway_info(self, request: web.Request) -> web.Response:
+        return _json({
+            "url": self.gateway_url, "shards": 1,
+            "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0,
+                                    "max_concurrency": 1},
+        })
+
+    async def _post_message(self, request: web.Request) -> web.Response:
+        cid = int(request.match_info["cid"])
+        body = await request.json()
+        self.sent.append(SentMessage(cid, body, request.headers.get("Authorization", "")))
+        self.message_posted.set()
+        status, payload = self.send_status.get(cid, (200, {}))
+        if status != 200:
+            return _json(payload, status=status)
+        message = {
+            "id": str(next(self._ids)), "type": 19 if body.get("message_reference") else 0,
+            "channel_id": str(cid), "author": self.self_user, "content": body.get("content", ""),
+            "timestamp": "2026-11-27T16:00:00.000000+00:00", "edited_timestamp": None,
+            "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
+            "attachments": [], "embeds": [], "pinned": False, "flags": 0, "components": [],
+        }
+        return _json(message)
+
+    async def _get_messages(self, request: web.Request) -> web.Response:
+        cid = int(request.match_info["cid"])
+        status, payload = self.send_status.get(cid, (200, {}))
+        if status != 200:
+            return _json(payload, status=status)
+        limit = int(request.query.get("limit", "50"))
+        return _json(self.history.get(cid, [])[:limit])
+
+    # --- gateway ------------------------------------------------------------------------
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        """Send a DISPATCH to every connected shard (all of them own the test's guilds)."""
+        for ws, _, _ in list(self._sockets):
+            if not ws.closed:
+                await ws.send_str(json.dumps({"op": 0, "t": event, "s": next(self._seq),
+                                              "d": data}))
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str(json.dumps({"op": 10, "d": {
+            "heartbeat_interval": self.heartbeat_interval_ms}}))
+        entry: tuple[web.WebSocketResponse, int, int] | None = None
+        try:
+            async for msg in ws:
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                frame = json.loads(msg.data)
+                op = frame.get("op")
+                if op == 1:
+                    await ws.send_str(json.dumps({"op": 11}))
+                elif op == 2:
+                    identify = frame["d"]
+                    self.identifies.append(identify)
+                    shard_id, shard_count = identify.get("shard", [0, 1])
+                    entry = (ws, shard_id, shard_count)
+                    self._sockets.append(entry)
+                    await self._send_ready(ws, shard_id, shard_count)
+                    self.ready.set()
+                # op 3 (presence), 8 (request members): nothing to answer in a test.
+        finally:
+            if entry is not None:
+                self._sockets.remove(entry)
+        return ws
+
+    async def _send_ready(self, ws: web.WebSocketResponse, shard_id: int,
+                          shard_count: int) -> None:
+        mine = [g for g in self.guilds if (int(g["id"]) >> 22) % shard_count == shard_id]
+        await ws.send_str(json.dumps({"op": 0, "t": "READY", "s": next(self._seq), "d": {
+            "v": 10, "user": self.self_user, "session_id": f"fake-session-{shard_id}",
+            "resume_gateway_url": self.gateway_url, "shard": [shard_id, shard_count],
+            "guilds": [{"id": g["id"], "unavailable": True} for g in mine],
+            "application": {"id": str(SELF_ID), "flags": 0}, "private_channels": [],
+            "relationships": [], "user_settings": {}, "presences": [],
+        }}))
+        for g in mine:
+            await ws.send_str(json.dumps({"op": 0, "t": "GUILD_CREATE",
+                                          "s": next(self._seq), "d": g}))
+
+
+async def _serve_forever() -> None:
+    async with FakeDiscord() as fake:
+        print(json.dumps({"api_base": fake.api_base, "gateway_url": fake.gateway_url}),
+              flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(_serve_forever())
+    except KeyboardInterrupt:
+        pass
