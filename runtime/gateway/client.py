@@ -26,6 +26,7 @@ from actors.events import ActionRequest
 from runtime.errors import SendRejected
 from runtime.gateway import convert
 from runtime.gateway.convert import ChannelOf
+from runtime.pool.models import ContextLine
 
 __all__ = ["MAX_MESSAGE_CHARS", "GatewayStatistics", "PersonaClient", "persona_intents"]
 
@@ -225,20 +226,26 @@ class PersonaClient(discord.AutoShardedClient):
         self._sent += 1
         bound.debug("send.sent", reply=reference is not None, chars=len(text))
 
-    async def fetch_context(self, guild_id: int, channel_id: int, limit: int) -> list[Any]:
+    async def display_name(self, guild_id: int, user_id: int) -> str | None:
+        """A member's display name from the member cache (None when not cached): the pool's
+        ``names`` for engage_user. No HTTP call: a name is not worth a request."""
+        guild = self.get_guild(guild_id)
+        member = guild.get_member(user_id) if guild is not None else None
+        return None if member is None else member.display_name
+
+    async def fetch_context(self, guild_id: int, channel_id: int,
+                            limit: int) -> list[ContextLine]:
         """The last ``limit`` messages of the autonomous channel, oldest first, as transient
         ``ContextLine`` records (author display name, text with mentions resolved to names,
         whether it is hers). Empty when the channel is not the guild's autonomous channel or
         Discord refuses (logged); never stored, never logged.
         """
-        from runtime.pool.models import ContextLine
-
         try:
             channel = self._channel(guild_id, channel_id)
         except SendRejected:
             return []
         self_id = self._self_id()
-        lines: list[Any] = []
+        lines: list[ContextLine] = []
         try:
             async for m in channel.history(limit=max(1, min(limit, _MAX_HISTORY))):
                 text = m.clean_content

@@ -187,3 +187,12 @@ def test_a_failing_deliver_does_not_break_parsing(gw: Harness) -> None:
     gw.client._deliver = boom
     gw.feed("MESSAGE_CREATE", message_create(5010, ALICE))
     assert gw.client.statistics().handler_errors == 1
+
+
+def test_display_name_from_member_cache(gw: Harness) -> None:
+    """The pool's name lookup reads the member cache and never calls Discord."""
+    import asyncio
+
+    assert asyncio.run(gw.client.display_name(GUILD, ALICE)) == "Alice"
+    assert asyncio.run(gw.client.display_name(GUILD, 424242)) is None
+    assert asyncio.run(gw.client.display_name(UNCONFIGURED_GUILD, ALICE)) is None

@@ -102,7 +102,6 @@ async def test_only_the_autonomous_channel(fake: FakeDiscord, client: PersonaCli
 
 async def test_fetch_context_oldest_first(fake: FakeDiscord, client: PersonaClient) -> None:
     """History comes back oldest first, with display names and her own lines marked."""
-    pytest.importorskip("runtime.pool.models")
     fake.history[CHANNEL] = [  # Discord returns newest first
         message_create(3, SELF_ID, content="yes!"),
         message_create(2, ALICE, content="miku, you there?"),
