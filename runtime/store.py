@@ -447,10 +447,12 @@ class SQLiteStore:
             with self._lock:
                 try:
                     return fn(conn)
-                except sqlite3.Error as exc:
-                    if conn.in_transaction:
+                except BaseException as exc:
+                    if conn.in_transaction:  # all or nothing, whatever went wrong
                         conn.rollback()
-                    raise StoreError(self.path, f"{type(exc).__name__}: {exc}") from exc
+                    if isinstance(exc, sqlite3.Error):
+                        raise StoreError(self.path, f"{type(exc).__name__}: {exc}") from exc
+                    raise
 
         return await anyio.to_thread.run_sync(call, limiter=self._limiter)
 
@@ -494,13 +496,15 @@ class SQLiteStore:
         now = self._clock()
 
         def save(conn: sqlite3.Connection) -> float:
-            # The parameters are built here, in the thread: 100,000 tuples are ~20 ms that the
-            # event loop need not pay. The caller is awaiting, so ``items`` holds still.
+            # Rows are made one at a time as SQLite binds them (a generator): 100,000 tuples
+            # built up front would trigger full garbage collections, holding the GIL (and so
+            # the event loop) for tens of milliseconds. The caller is awaiting: ``items``
+            # holds still.
             params: Iterable[tuple[int, bytes, float, float | None]]
             if passivate:
-                params = [(g, d, now, _check_wake(w)) for g, d, w in items]  # type: ignore[misc]
+                params = ((g, d, now, _check_wake(w)) for g, d, w in items)  # type: ignore[misc]
             else:
-                params = [(g, d, now, None) for g, d in items]  # type: ignore[misc]
+                params = ((g, d, now, None) for g, d in items)  # type: ignore[misc]
             t0 = time.perf_counter()
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(_UPSERT, params)

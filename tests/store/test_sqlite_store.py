@@ -213,3 +213,17 @@ async def test_reopen_keeps_data(tmp_path: Path) -> None:
     await store.close()
     async with SQLiteStore(path) as again:
         assert await again.load_wakeups() == [(1, NOW)]
+
+
+@pytest.mark.anyio
+async def test_bad_wakeup_in_a_batch_saves_nothing(tmp_path: Path) -> None:
+    """A NaN wake-up in the middle of a passivation batch rolls the whole batch back, and the
+    store takes the next batch."""
+    async with SQLiteStore(tmp_path / "s.db") as store:
+        batch = [(g, b"x", NOW) for g in range(100)]
+        batch[50] = (50, b"x", float("nan"))
+        with pytest.raises(ValueError, match="nan"):
+            await store.passivate_many(batch)
+        assert await store.load_all_ids() == []
+        await store.passivate_many([(1, b"y", NOW)])
+        assert await store.load_wakeups() == [(1, NOW)]
