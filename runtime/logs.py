@@ -184,6 +184,9 @@ class _ToStructlog(logging.Handler):
     """Routes stdlib records (discord.py's) into the structlog pipeline."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        # discord.py warns at every start that voice libraries are missing; we never use voice.
+        if record.name == "discord.client" and "voice will NOT be supported" in record.msg:
+            return
         try:
             log = structlog.get_logger()
             kw: dict[str, Any] = {"logger": record.name}

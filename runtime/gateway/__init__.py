@@ -3,13 +3,7 @@
 Only this package (and ``runtime.app``) imports discord.py; it runs on asyncio only.
 """
 
-import warnings
-
-with warnings.catch_warnings():
-    # discord.py imports the deprecated audioop (voice, which we never use) at import time.
-    warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
-    import discord  # noqa: F401
-
+from runtime.gateway._discord import discord  # noqa: F401  (first: see _discord.py)
 from runtime.gateway.client import (
     MAX_MESSAGE_CHARS,
     GatewayStatistics,

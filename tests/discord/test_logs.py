@@ -80,6 +80,8 @@ def test_discord_stdlib_logs_go_through_structlog(restore_logging: None) -> None
     try:
         logging.getLogger("discord.gateway").info("Shard ID %s identified with %s", 0, FAKE_TOKEN)
         logging.getLogger("discord.http").debug("POST with {'content': 'hello'}")
+        logging.getLogger("discord.client").warning("PyNaCl is not installed, voice will NOT "
+                                                    "be supported")
     finally:
         setup.close()
     (line,) = _lines(buf)

@@ -1,0 +1,94 @@
+"""The bot's entry point in a real subprocess: clear one-line errors, and a clean SIGTERM
+against the loopback Discord."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from discord_payloads import ALICE, CHANNEL, GUILD, message_create
+from fake_discord import FakeDiscord
+
+REPO = Path(__file__).resolve().parents[2]
+FAKE_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GAbCdE.abcdefghijklmnopqrstuvwxyz0123456789"
+RUN = "import sys; from runtime.app import main_run; sys.exit(main_run(sys.argv[1]))"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+    env.update(extra)
+    return env
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_missing_token_is_one_line_and_exit_2() -> None:
+    """No DISCORD_TOKEN: one line on stderr naming it, exit status 2, no traceback."""
+    proc = _run(["-c", RUN, "bot.example.toml"], _env())
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DISCORD_TOKEN" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """A bad value: one line naming the file and the dotted path, exit status 2."""
+    bad = tmp_path / "bot.toml"
+    bad.write_text('[guilds.123]\ntimezone = "Mars/Base"\n')
+    proc = _run(["-c", RUN, str(bad)], _env(DISCORD_TOKEN=FAKE_TOKEN))
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: {bad}: guilds.123.timezone: unknown time zone 'Mars/Base'")
+
+
+def test_python_m_runtime_run_without_token() -> None:
+    """The same through ``python -m runtime run --config bot.example.toml``."""
+    pytest.importorskip("runtime.simulate.cli")
+    proc = _run(["-m", "runtime", "run", "--config", "bot.example.toml"], _env())
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "DISCORD_TOKEN" in proc.stderr
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_sigterm_against_loopback_discord(tmp_path: Path) -> None:
+    """The bot logs in and identifies to the loopback Discord, takes a message, and on
+    SIGTERM closes the gateway and exits 0; its logs are JSON lines without the token."""
+    async with FakeDiscord() as fake:
+        conf = tmp_path / "bot.toml"
+        conf.write_text(
+            f"[guilds.{GUILD}]\nautonomous_channel_id = {CHANNEL}\n"
+            f'[discord]\napi_base_url = "{fake.api_base}"\ngateway_url = "{fake.gateway_url}"\n'
+            '[runtime]\nlog_level = "debug"\n'
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", RUN, str(conf), cwd=REPO,
+            env=_env(DISCORD_TOKEN=FAKE_TOKEN),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            async with asyncio.timeout(60):
+                await fake.ready.wait()
+                await fake.dispatch("MESSAGE_CREATE",
+                                    message_create(9100, ALICE, content="secret words"))
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(30):
+                out, err = await proc.communicate()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert fake.identifies[0]["token"] == FAKE_TOKEN
+    text = out.decode() + err.decode()
+    assert FAKE_TOKEN not in text and "secret words" not in text
+    events = [json.loads(line)["event"] for line in err.decode().splitlines()]
+    assert "bot.signal" in events and events[-1] == "bot.stopped"
