@@ -185,7 +185,7 @@ class _ToStructlog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         # discord.py warns at every start that voice libraries are missing; we never use voice.
-        if record.name == "discord.client" and "voice will NOT be supported" in record.msg:
+        if record.name == "discord.client" and "voice will NOT be supported" in str(record.msg):
             return
         try:
             log = structlog.get_logger()
