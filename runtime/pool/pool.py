@@ -171,12 +171,12 @@ class LLMPool:
             self._reject(request, "not started" if self._state == _NEW else "shut down")
         if request.action not in self.deadlines or request.action not in self.persona.actions:
             self._reject(request, f"unknown action {request.action!r}")
+        if request.request_id in self._jobs:
+            self._reject(request, "duplicate request id")
         autonomous = request.priority > 0
         if autonomous and request.guild_id in self._autonomous:
             self._reject(request, "an autonomous request of this guild is already queued or "
                                   "in flight")
-        if request.request_id in self._jobs:
-            self._reject(request, "duplicate request id")
         if self._queue.depth >= self.queue_size:
             self._reject(request, "queue full")
         assert self._clock is not None

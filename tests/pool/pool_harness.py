@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
 from actors.events import ActionFinished, ActionRequest
 from runtime.errors import SendRejected
-from runtime.pool import ContextLine
+from runtime.pool import ContextLine, LLMPool, OpenAIBackend, RetryPolicy, Timeouts
 
 _ids = itertools.count(1)
 
@@ -69,3 +72,17 @@ class Recorder:
     def outcome(self, req: ActionRequest) -> tuple[str, str]:
         (event,) = [e for e in self.results if e.request_id == req.request_id]
         return event.outcome, event.reason
+
+
+@asynccontextmanager
+async def running_pool(base_url: str, rec: Recorder, *, timeouts: Timeouts | None = None,
+                       **kw: Any) -> AsyncIterator[LLMPool]:
+    """An ``LLMPool`` over an ``OpenAIBackend`` at ``base_url``, recording into ``rec``;
+    back-off is short (10-50 ms) unless ``retry`` says otherwise."""
+    timeouts = timeouts or Timeouts(connect=2.0, first_byte=10.0, total=10.0)
+    kw.setdefault("retry", RetryPolicy(base_s=0.01, max_s=0.05))
+    kw.setdefault("context", rec.fetch_context)
+    async with OpenAIBackend(base_url, "fake", api_key_env=None, timeouts=timeouts) as backend:
+        async with LLMPool(backend, deliver=rec.deliver, sender=rec.send, seed=1,
+                           **kw) as pool:
+            yield pool
