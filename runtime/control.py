@@ -31,6 +31,7 @@ import anyio
 import anyio.abc
 import msgspec
 import structlog
+from anyio import TASK_STATUS_IGNORED
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -159,7 +160,7 @@ class ControlServer:
     def statistics(self) -> ControlStatistics:
         return ControlStatistics(self._clients, self._connections, self._requests, self._errors)
 
-    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = TASK_STATUS_IGNORED
                     ) -> None:
         """Listen and serve until cancelled; the socket file is removed on the way out.
         With ``await task_group.start(server.serve)`` it returns once clients can connect."""
@@ -268,7 +269,7 @@ def _refuse_live_or_foreign(path: str) -> None:
 
 async def serve_control(path: str | os.PathLike[str], handler: Handler, *,
                         max_line_bytes: int = MAX_LINE_BYTES,
-                        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+                        task_status: anyio.abc.TaskStatus[None] = TASK_STATUS_IGNORED
                         ) -> None:
     """Serve the control socket until cancelled (see ``ControlServer``)."""
     server = ControlServer(path, handler, max_line_bytes=max_line_bytes)

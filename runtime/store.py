@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import anyio
 import anyio.lowlevel
@@ -540,7 +540,7 @@ class SQLiteStore:
             conn.execute("DELETE FROM snapshots WHERE guild_id = ? AND data = ?",
                          (guild_id, data))
             conn.execute("DELETE FROM put_aside WHERE id <= ?",
-                         (cur.lastrowid - self._max_put_aside,))
+                         ((cur.lastrowid or 0) - self._max_put_aside,))
             conn.execute("COMMIT")
 
         await self._run(put_aside)
@@ -554,7 +554,7 @@ class SQLiteStore:
                 "INSERT INTO dead_letters (guild_id, event_type, traceback, at) "
                 "VALUES (?, ?, ?, ?)", (guild_id, event_type, traceback, at))
             conn.execute("DELETE FROM dead_letters WHERE id <= ?",
-                         (cur.lastrowid - self._max_dead,))
+                         ((cur.lastrowid or 0) - self._max_dead,))
             conn.execute("COMMIT")
 
         await self._run(dead_letter)
@@ -567,7 +567,8 @@ class SQLiteStore:
 
 # --- read-only helpers (ops/inspect.py) --------------------------------------------------
 
-def _read(path: str | os.PathLike[str], sql: str, args: tuple[object, ...] = ()) -> list[tuple]:
+def _read(path: str | os.PathLike[str], sql: str,
+          args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
     conn = _open_ro(path)
     try:
         return conn.execute(sql, args).fetchall()

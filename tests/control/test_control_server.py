@@ -214,3 +214,10 @@ def test_client_errors(sock_dir: Path) -> None:
     stale.close()
     with pytest.raises(ControlUnavailableError, match="nothing is listening"):
         request(path, {"type": "list"})
+
+
+def test_public_names() -> None:
+    """__all__ names exist."""
+    import runtime.control as mod
+
+    assert all(hasattr(mod, name) for name in mod.__all__)

@@ -227,3 +227,13 @@ async def test_bad_wakeup_in_a_batch_saves_nothing(tmp_path: Path) -> None:
         assert await store.load_all_ids() == []
         await store.passivate_many([(1, b"y", NOW)])
         assert await store.load_wakeups() == [(1, NOW)]
+
+
+def test_public_names() -> None:
+    """__all__ names exist, and both stores satisfy the protocol."""
+    import runtime.store as mod
+
+    assert all(hasattr(mod, name) for name in mod.__all__)
+    assert isinstance(MemoryStore(), SnapshotStore)
+    assert isinstance(SQLiteStore("unused.db"), SnapshotStore)  # the constructor does no I/O
+    assert not Path("unused.db").exists()
