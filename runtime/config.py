@@ -71,7 +71,7 @@ class _Table(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     pass
 
 
-class GuildDefaults(_Table):
+class GuildDefaults(_Table, frozen=True):
     """What every guild starts from. ``quiet_hours = []`` means none."""
 
     enabled: bool = True
@@ -84,7 +84,7 @@ class GuildDefaults(_Table):
     min_gap_s: Annotated[float, msgspec.Meta(ge=0)] = _ENGINE_DEFAULTS.min_gap_s
 
 
-class GuildOverride(_Table):
+class GuildOverride(_Table, frozen=True):
     """One guild's overrides; an absent key inherits from ``[defaults]``."""
 
     autonomous_channel_id: Snowflake | None = None
@@ -98,7 +98,7 @@ class GuildOverride(_Table):
     min_gap_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
 
 
-class LLMConfig(_Table):
+class LLMConfig(_Table, frozen=True):
     """The content backend. ``api_key_env`` names an environment variable, never the key."""
 
     backend: Literal["offline", "openai"] = "offline"
@@ -116,11 +116,11 @@ class LLMConfig(_Table):
     action_deadline_s: Seconds = 180.0
 
 
-class StoreConfig(_Table):
+class StoreConfig(_Table, frozen=True):
     path: str = "miku-autonomy.sqlite3"
 
 
-class DiscordConfig(_Table):
+class DiscordConfig(_Table, frozen=True):
     """Which shards this process owns: ``shard_ids`` of ``shard_count``; absent means all."""
 
     shard_ids: tuple[Annotated[int, msgspec.Meta(ge=0)], ...] | None = None
@@ -133,7 +133,7 @@ class DiscordConfig(_Table):
     gateway_url: str | None = None
 
 
-class RuntimeConfig(_Table):
+class RuntimeConfig(_Table, frozen=True):
     tick_s: Seconds = 600.0
     snapshot_interval_s: Seconds = 60.0
     passivate_after_s: Seconds = 3600.0
@@ -146,12 +146,12 @@ class RuntimeConfig(_Table):
     log_max_open_files: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
 
 
-class PersonaConfig(_Table):
+class PersonaConfig(_Table, frozen=True):
     #: A persona file replacing the built-in one.
     path: str | None = None
 
 
-class Config(_Table):
+class Config(_Table, frozen=True):
     defaults: GuildDefaults = msgspec.field(default_factory=GuildDefaults)
     guilds: dict[int, GuildOverride] = msgspec.field(default_factory=dict)
     llm: LLMConfig = msgspec.field(default_factory=LLMConfig)

@@ -80,7 +80,7 @@ class PersonaClient(discord.AutoShardedClient):
         options.setdefault("max_messages", None)
         super().__init__(
             intents=persona_intents(),
-            shard_ids=None if shard_ids is None else list(shard_ids),
+            shard_ids=None if shard_ids is None else list(shard_ids),  # type: ignore[arg-type]
             shard_count=shard_count,
             chunk_guilds_at_startup=chunk_guilds_at_startup,
             allowed_mentions=discord.AllowedMentions.none(),
