@@ -38,6 +38,7 @@ from runtime.control import ControlError, request
 from runtime.store import (
     StoredSnapshot,
     StoreError,
+    iter_snapshots,
     read_dead_letters,
     read_put_aside,
     read_snapshots,
@@ -92,7 +93,7 @@ def _store_row(row: StoredSnapshot) -> dict[str, Any]:
 
 def store_table(path: str) -> list[dict[str, Any]]:
     """Every guild of the store file, as table rows."""
-    return [_store_row(r) for r in read_snapshots(path)]
+    return [_store_row(r) for r in iter_snapshots(path)]
 
 
 def store_guild(path: str, guild_id: int) -> dict[str, Any]:
@@ -155,7 +156,9 @@ def fmt(key: str, value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if _time_key(key) and isinstance(value, int | float) and 0 <= value < 1e11:
+    # Epoch seconds: a time-named key, or any float of that size (ids are ints).
+    if (_time_key(key) and isinstance(value, int | float) and 0 <= value < 1e11) or (
+            isinstance(value, float) and 1e9 <= value < 1e11):
         if value == 0:
             return "never"
         when = dt.datetime.fromtimestamp(value, dt.UTC).isoformat(timespec="seconds")
@@ -176,6 +179,8 @@ def fmt(key: str, value: Any) -> str:
 
 def _state_word(row: dict[str, Any]) -> str:
     live = row.get("live")
+    if isinstance(live, str):
+        return live
     if live is True:
         return "live"
     if live is False or row.get("passivated"):

@@ -283,7 +283,7 @@ def request(path: str | os.PathLike[str], payload: dict[str, Any] | Request,
     Args:
         path: the control socket.
         payload: a request Struct or its dict form (``{"type": "list"}``).
-        timeout: seconds for connecting, sending and the whole reply.
+        timeout: seconds allowed for each socket operation (connect, send, each receive).
 
     Returns:
         The reply's ``result``.

@@ -26,7 +26,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -48,6 +48,7 @@ __all__ = [
     "StoreMissingError",
     "StoreStatistics",
     "StoredSnapshot",
+    "iter_snapshots",
     "read_dead_letters",
     "read_put_aside",
     "read_snapshots",
@@ -578,6 +579,23 @@ def _read(path: str | os.PathLike[str], sql: str,
         conn.close()
 
 
+def iter_snapshots(path: str | os.PathLike[str]) -> Iterator[StoredSnapshot]:
+    """Every snapshot row of a store file, one at a time (blocking, read-only): a million
+    guilds are read without holding all their bytes at once. Raises as ``read_snapshots``,
+    the open errors on the first ``next``."""
+    conn = _open_ro(path)
+    try:
+        cur = conn.execute(
+            "SELECT guild_id, data, saved_at, wake_at FROM snapshots ORDER BY guild_id")
+        while rows := cur.fetchmany(1000):
+            for g, d, s, w in rows:
+                yield StoredSnapshot(g, bytes(d), s, w)
+    except sqlite3.DatabaseError as exc:
+        raise NotAStoreError(path, str(exc)) from None
+    finally:
+        conn.close()
+
+
 def read_snapshots(path: str | os.PathLike[str],
                    guild_id: int | None = None) -> list[StoredSnapshot]:
     """Read the snapshot rows of a store file without writing to it (blocking).
@@ -590,9 +608,10 @@ def read_snapshots(path: str | os.PathLike[str],
         StoreMissingError: there is no file at ``path``.
         NotAStoreError: the file is not a snapshot store, or is corrupt.
     """
-    sql = "SELECT guild_id, data, saved_at, wake_at FROM snapshots"
-    rows = (_read(path, sql + " ORDER BY guild_id") if guild_id is None
-            else _read(path, sql + " WHERE guild_id = ?", (guild_id,)))
+    if guild_id is None:
+        return list(iter_snapshots(path))
+    rows = _read(path, "SELECT guild_id, data, saved_at, wake_at FROM snapshots "
+                       "WHERE guild_id = ?", (guild_id,))
     return [StoredSnapshot(g, bytes(d), s, w) for g, d, s, w in rows]
 
 
