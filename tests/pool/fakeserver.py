@@ -10,7 +10,8 @@ tests wait for it by its own signals (``wait_requests``), never by sleeping.
 
 Knobs: latency, a status (429 with Retry-After, 500, 503), a hang (until ``release()`` or the
 server closes), malformed JSON, an empty answer, a dropped connection. It also serves static
-files (``server.files["/feed.xml"] = (content_type, body)``) for the feed tests.
+files (``server.files["/feed.xml"] = (content_type, body)``) for the feed tests, and its
+counters at ``GET /_stats`` (for the benchmark, which runs it as a separate process).
 """
 
 from __future__ import annotations
@@ -154,6 +155,10 @@ class FakeServer:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         self._notify()
         try:
+            if path == "/_stats":
+                stats = {"requests": len(self.requests), "max_in_flight": self.max_in_flight}
+                await self._respond(stream, 200, json.dumps(stats).encode())
+                return True
             if path in self.files:
                 ctype, content = self.files[path]
                 await self._respond(stream, 200, content, ctype)
@@ -224,3 +229,18 @@ async def refused_url() -> str:
     port = listener.extra(SocketAttribute.local_port)
     await listener.aclose()
     return f"http://127.0.0.1:{port}/v1"
+
+
+async def _serve_forever(latency: float) -> None:
+    async with open_fake_server() as server:
+        server.latency = latency
+        print(server.base_url, flush=True)
+        await anyio.sleep_forever()
+
+
+if __name__ == "__main__":
+    # A separate process, as a real inference server is (the benchmark uses it):
+    #   python tests/pool/fakeserver.py [latency seconds]  -> prints its base URL
+    import sys
+
+    anyio.run(_serve_forever, float(sys.argv[1]) if len(sys.argv) > 1 else 0.0)

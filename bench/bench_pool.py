@@ -1,0 +1,200 @@
+"""Benchmark of the LLM pool against a loopback chat-completions server.
+
+The server is ``tests/pool/fakeserver.py`` in its own process, as an inference server is, so
+its work does not share the pool's event loop.
+
+1. Throughput: the server answers after 50 ms and the pool has 4 workers, so the ideal is
+   4 / 0.05 = 80 requests/s. 400 requests (one autonomous action each for 400 guilds) are
+   submitted at once; the rate is results over the time to the last one. For reference, the
+   same run also measures 4 bare ``httpx`` loops against the same server (what the network
+   and the machine allow without the pool). Target: the pool >= 90% of ideal.
+2. Overhead: the server answers at once; one request at a time, in alternating rounds, a bare
+   ``httpx`` POST of a prompt-sized body vs a request through the pool (submit -> prompt ->
+   HTTP -> decode -> clean -> send -> ActionFinished delivered). Overhead = the difference of
+   the medians. Target: < 0.5 ms per request.
+
+Run: .venv/bin/python bench/bench_pool.py [--backend asyncio|trio|both] [--requests 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import anyio
+import httpx
+import structlog
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from actors.events import ActionFinished, ActionRequest  # noqa: E402
+from runtime.pool import LLMPool, OpenAIBackend, Timeouts  # noqa: E402
+
+LATENCY = 0.05
+WORKERS = 4
+BODY = json.dumps({"model": "bench", "messages": [
+    {"role": "system", "content": "x" * 1200}, {"role": "user", "content": "y" * 300}]}).encode()
+
+
+def _request(rid: int, guild: int) -> ActionRequest:
+    now = time.time()
+    return ActionRequest(request_id=rid, guild_id=guild, channel_id=guild,
+                         action="break_silence", mood="neutral", decided_at=now,
+                         deadline=now + 600, priority=1)
+
+
+class _Sink:
+    """The pool's router and sender: counts results, wakes the benchmark at a target."""
+
+    def __init__(self) -> None:
+        self.results: list[ActionFinished] = []
+        self.target = 0
+        self.done = anyio.Event()
+
+    def expect(self, n: int) -> None:
+        self.target = len(self.results) + n
+        self.done = anyio.Event()
+
+    def deliver(self, event: ActionFinished) -> None:
+        self.results.append(event)
+        if len(self.results) >= self.target:
+            self.done.set()
+
+    async def send(self, request: ActionRequest, text: str) -> None:
+        return None
+
+
+@contextmanager
+def _server(latency: float) -> Iterator[str]:
+    """Run the fake server in a child process; yield its base URL."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "pool" / "fakeserver.py"),
+                             str(latency)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def _max_in_flight(client: httpx.AsyncClient, url: str) -> int:
+    response = await client.get(url.removesuffix("/v1") + "/_stats")
+    return int(response.json()["max_in_flight"])
+
+
+async def _bare_throughput(url: str, n: int) -> float:
+    async with httpx.AsyncClient() as client:
+        async def loop() -> None:
+            for _ in range(n // WORKERS):
+                (await client.post(url + "/chat/completions", content=BODY)).raise_for_status()
+
+        started = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            for _ in range(WORKERS):
+                tg.start_soon(loop)
+        return (n // WORKERS * WORKERS) / (time.perf_counter() - started)
+
+
+async def _throughput(url: str, n: int) -> dict[str, float]:
+    sink = _Sink()
+    async with OpenAIBackend(url, "bench", api_key_env=None,
+                             timeouts=Timeouts(total=30.0)) as backend:
+        async with LLMPool(backend, workers=WORKERS, queue_size=n, deliver=sink.deliver,
+                           sender=sink.send) as pool:
+            sink.expect(WORKERS)  # warm the connections
+            for g in range(WORKERS):
+                pool.submit(_request(10_000_000 + g, 10_000_000 + g))
+            await sink.done.wait()
+            sink.expect(n)
+            started = time.perf_counter()
+            for i in range(n):
+                pool.submit(_request(i + 1, i + 1))
+            await sink.done.wait()
+            elapsed = time.perf_counter() - started
+            stats = pool.statistics()
+        max_in_flight = await _max_in_flight(backend.client, url)
+    sent = sum(1 for e in sink.results[WORKERS:] if e.outcome == "sent")
+    return {"requests": n, "sent": sent, "seconds": elapsed, "rate": sent / elapsed,
+            "max_in_flight": max_in_flight, "p50_s": stats.latency_p50 or 0.0,
+            "p99_s": stats.latency_p99 or 0.0}
+
+
+async def _overhead(url: str, rounds: int, per_round: int) -> dict[str, float]:
+    sink = _Sink()
+    bare: list[float] = []
+    pooled: list[float] = []
+    async with OpenAIBackend(url, "bench", api_key_env=None) as backend:
+        async with LLMPool(backend, workers=1, deliver=sink.deliver, sender=sink.send) as pool:
+            client, post_url = backend.client, backend.url
+            headers = {"content-type": "application/json"}
+            rid = 0
+            for round_ in range(rounds + 1):  # round 0 warms up and is dropped
+                b, p = [], []
+                for _ in range(per_round):
+                    t0 = time.perf_counter()
+                    response = await client.post(post_url, content=BODY, headers=headers)
+                    response.raise_for_status()
+                    b.append(time.perf_counter() - t0)
+                for _ in range(per_round):
+                    rid += 1
+                    sink.expect(1)
+                    t0 = time.perf_counter()
+                    pool.submit(_request(rid, 1))
+                    await sink.done.wait()
+                    p.append(time.perf_counter() - t0)
+                if round_:
+                    bare += b
+                    pooled += p
+    assert all(e.outcome == "sent" for e in sink.results)
+    bare_ms = statistics.median(bare) * 1e3
+    pool_ms = statistics.median(pooled) * 1e3
+    return {"samples": len(pooled), "bare_ms": bare_ms, "pool_ms": pool_ms,
+            "overhead_ms": pool_ms - bare_ms}
+
+
+async def _run(slow: str, fast: str, n: int) -> tuple[dict[str, float], float,
+                                                      dict[str, float]]:
+    return (await _throughput(slow, n), await _bare_throughput(slow, n),
+            await _overhead(fast, 5, 200))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark of the LLM pool.")
+    parser.add_argument("--backend", choices=["asyncio", "trio", "both"], default="both")
+    parser.add_argument("--requests", type=int, default=400)
+    args = parser.parse_args()
+    # As in production: debug lines filtered out, nearly free.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+                        cache_logger_on_first_use=True)
+    backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
+    ideal = WORKERS / LATENCY
+    ok = True
+    with _server(LATENCY) as slow, _server(0.0) as fast:
+        for name in backends:
+            t, bare_rate, o = anyio.run(_run, slow, fast, args.requests, backend=name)
+            print(f"[{name}] throughput: {t['sent']:.0f}/{t['requests']:.0f} sent in "
+                  f"{t['seconds']:.2f} s = {t['rate']:.1f} req/s = {t['rate'] / ideal:.1%} of "
+                  f"ideal {ideal:.0f} (bare httpx x{WORKERS}: {bare_rate:.1f} req/s = "
+                  f"{bare_rate / ideal:.1%}); max in flight at the server "
+                  f"{t['max_in_flight']:.0f}; latency p50 {t['p50_s']:.2f} s, "
+                  f"p99 {t['p99_s']:.2f} s")
+            print(f"[{name}] overhead: bare httpx {o['bare_ms']:.3f} ms, pool "
+                  f"{o['pool_ms']:.3f} ms (medians of {o['samples']:.0f}) -> "
+                  f"{o['overhead_ms']:.3f} ms per request")
+            ok &= t["rate"] / ideal >= 0.9 and o["overhead_ms"] < 0.5
+            ok &= t["max_in_flight"] <= WORKERS
+    print("PASS" if ok else "FAIL")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
