@@ -262,6 +262,9 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     gate_open = _INF
     last = state.last_action_at
     since = now - last if last > 0 else _INF
+    # Every wait is compared as "now >= start + wait", the very sum next_at reports, so float
+    # rounding can never make next_at a moment at which the wait is still not over.
+    acted = last if last > 0 else -_INF
     if not cfg.enabled:
         blocked = "disabled"
     elif not cfg.has_channel:
@@ -274,7 +277,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
         blocked, gate_open = "startup_grace", state.grace_until
     elif now < state.backoff_until:
         blocked, gate_open = "failure_backoff", state.backoff_until
-    elif since < cfg.min_gap_s:
+    elif now < acted + cfg.min_gap_s:
         blocked, gate_open = "min_gap", last + cfg.min_gap_s
     if blocked is not None and not explain:
         return Decision(None, now, min(base_next, gate_open), blocked_by=blocked)
@@ -297,7 +300,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     ok_mom = momentum >= par.join_momentum
     ok_msgs = msa >= par.join_messages
     if (ok_mom and ok_msgs) or explain:
-        ok_cool = since >= JOIN_COOLDOWN_S
+        ok_cool = now >= acted + JOIN_COOLDOWN_S
         r = roll(seed, gid, _SALT_JOIN, minute)
         fired = ok_mom and ok_msgs and ok_cool and r < par.p_join
         if fired:
@@ -318,7 +321,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     # --- engage_user ----------------------------------------------------------------------
     opp = _best_opportunity(state, now)
     if opp is not None or explain:
-        ok_cool = since >= ENGAGE_COOLDOWN_S
+        ok_cool = now >= acted + ENGAGE_COOLDOWN_S
         related = opp is not None and opp.related
         r = roll(seed, gid, _SALT_ENGAGE, minute)
         p = par.p_engage_related if related else par.p_engage
@@ -345,7 +348,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     # --- fomo_response --------------------------------------------------------------------
     ok_msgs = msa >= par.fomo_messages
     ok_active = momentum >= FOMO_MIN_MOMENTUM
-    ok_cool = since >= FOMO_COOLDOWN_S
+    ok_cool = now >= acted + FOMO_COOLDOWN_S
     fired = ok_msgs and ok_active and ok_cool
     if fired and action is None:
         if not explain:
@@ -366,7 +369,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     ok_msgs = h1 < SILENCE_MAX_MSGS_1H
     silent_from = quiet_since(state)
     quiet_for = now - silent_from
-    ok_quiet = quiet_for >= par.silence_s
+    ok_quiet = now >= silent_from + par.silence_s
     if not ok_quiet:
         next_at = min(next_at, silent_from + par.silence_s)
     elif not ok_msgs:
@@ -403,7 +406,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     shares = profile.shares
     if shares or explain:
         ok_msgs = h1 < SHARE_MAX_MSGS_1H
-        ok_cool = since >= SHARE_COOLDOWN_S
+        ok_cool = now >= acted + SHARE_COOLDOWN_S
         ok_backoff = now >= state.share_backoff_until
         if shares:
             if not ok_cool:
@@ -449,7 +452,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
         target_activity=target.activity if target else None,
         target_kind=("activity" if target.activity else "join") if target else None,
         signals=signals(state, cfg, now),
-        gates=_gates(state, cfg, profile, now, since),
+        gates=_gates(state, cfg, profile, now, since, acted),
         checks=tuple(checks),
     )
 
@@ -465,7 +468,7 @@ def _num(x: float) -> float | None:
 
 
 def _gates(state: GuildState, cfg: GuildConfig, profile: MoodProfile, now: float,
-           since: float) -> tuple[Condition, ...]:
+           since: float, acted: float) -> tuple[Condition, ...]:
     return (
         Condition("enabled", cfg.enabled, cfg.enabled, "True"),
         Condition("autonomous_channel", cfg.has_channel, cfg.has_channel, "True"),
@@ -476,5 +479,6 @@ def _gates(state: GuildState, cfg: GuildConfig, profile: MoodProfile, now: float
                   round(max(0.0, state.grace_until - now), 1), "0"),
         Condition("failure_backoff", now >= state.backoff_until,
                   round(max(0.0, state.backoff_until - now), 1), "0"),
-        Condition("min_gap", since >= cfg.min_gap_s, _num(since), f">= {cfg.min_gap_s:g}"),
+        Condition("min_gap", now >= acted + cfg.min_gap_s, _num(since),
+                  f">= {cfg.min_gap_s:g}"),
     )

@@ -48,7 +48,7 @@ def decide_v1(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     # fall a second after the last slot's action, so the minimum gap is kept here too. The
     # tick waits for it rather than being lost.
     last = state.last_action_at
-    if last > 0 and now - last < cfg.min_gap_s:
+    if last > 0 and now < last + cfg.min_gap_s:
         return Decision(None, now, last + cfg.min_gap_s, policy="v1", blocked_by="min_gap")
     state.v1_last_slot = slot
     gid = state.guild_id
