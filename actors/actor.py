@@ -198,14 +198,15 @@ class GuildActor:
             with anyio.CancelScope(deadline=clock.loop_time(wake)) as timer:
                 while True:
                     await mailbox.wait()
-                    self._handle_batch(mailbox.drain())
+                    now = clock.now()
+                    self._handle_batch(mailbox.drain(), now)
                     if self._exit is not None:
                         break
-                    now = clock.now()
                     next_at = self._consider(now)
-                    new_wake = max(min(next_at, tick_at), now + 1.0)
-                    if new_wake != wake:
-                        wake = new_wake
+                    # The timer is only ever moved earlier: re-arming it costs more than the
+                    # engine's whole decision, and waking early is harmless (it looks again).
+                    if next_at < wake:
+                        wake = max(next_at, now + 1.0)
                         timer.deadline = clock.loop_time(wake)
             if self._exit is not None:
                 return ActorExit(self._exit, encode_state(self.state))
@@ -214,7 +215,7 @@ class GuildActor:
             if self._should_passivate(now):
                 return self._passivate(now)
 
-    def _handle_batch(self, batch: list[Any]) -> None:
+    def _handle_batch(self, batch: list[Any], now: float) -> None:
         handle = self._handle
         for i, event in enumerate(batch):
             try:
@@ -226,7 +227,7 @@ class GuildActor:
                 raise ActorCrashed(self.guild_id, event, exc) from exc
         self.events_handled += len(batch)
         self.dirty = True
-        self.last_event_at = self.clock.now()
+        self.last_event_at = now
 
     def restarted(self, state: GuildState) -> GuildActor:
         """A new actor for this guild after a crash, on ``state``, keeping the mailbox, the

@@ -8,8 +8,10 @@ virtual time, so hours of timers pass in milliseconds and the engine still sees 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import anyio
+import sniffio
 
 __all__ = ["LoopClock"]
 
@@ -22,17 +24,31 @@ class LoopClock:
             clock's time now. Must be created inside a running event loop.
     """
 
-    __slots__ = ("offset",)
+    __slots__ = ("_time", "offset")
 
     def __init__(self, epoch_at_start: float | None = None) -> None:
-        loop_now = anyio.current_time()
+        self._time = _loop_time_function()
+        loop_now = self._time()
         start = time.time() if epoch_at_start is None else epoch_at_start
         self.offset = start - loop_now
 
     def now(self) -> float:
         """Epoch seconds now."""
-        return self.offset + anyio.current_time()
+        return self.offset + self._time()
 
     def loop_time(self, epoch: float) -> float:
         """The loop time at which epoch time ``epoch`` arrives (for deadlines)."""
         return epoch - self.offset
+
+
+def _loop_time_function() -> Callable[[], float]:
+    """The running loop's own clock: the one ``anyio.current_time()`` reads, bound once.
+
+    ``anyio.current_time()`` finds the backend through sniffio on every call (about 1.5 µs);
+    actors read the clock several times per wake-up, so the lookup is done once here.
+    """
+    if sniffio.current_async_library() == "asyncio":
+        import asyncio
+
+        return asyncio.get_running_loop().time
+    return anyio.current_time

@@ -56,7 +56,7 @@ class Mailbox:
         capacity: how many events may wait before overflow handling starts.
     """
 
-    __slots__ = ("_q", "_spill", "_waiter", "capacity", "closed", "coalesced",
+    __slots__ = ("_event_type", "_q", "_spill", "_waiter", "capacity", "closed", "coalesced",
                  "delivered", "dropped", "guild_id", "high_water", "overflowed")
 
     def __init__(self, guild_id: int, capacity: int = 1024) -> None:
@@ -68,6 +68,7 @@ class Mailbox:
         # Per-second runs of human messages that arrived while full, oldest first.
         self._spill: list[MessagesCoalesced] = []
         self._waiter: anyio.Event | None = None
+        self._event_type: type[anyio.Event] | None = None
         self.closed = False
         self.delivered = 0
         self.coalesced = 0
@@ -155,7 +156,14 @@ class Mailbox:
         """Wait until something is queued. Returns at once if something already is."""
         if self._q or self._spill:
             return
-        w = self._waiter = anyio.Event()
+        # anyio.Event() looks the backend up on every call; its backend class does not.
+        make = self._event_type
+        if make is None:
+            w = anyio.Event()
+            self._event_type = type(w)
+        else:
+            w = make()
+        self._waiter = w
         await w.wait()
 
     def close(self) -> list[Any]:
