@@ -33,14 +33,13 @@ import anyio.lowlevel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import structlog  # noqa: E402
+import structlog
 
-from actors.actor import ActorSettings, GuildActor  # noqa: E402
-from actors.clock import LoopClock  # noqa: E402
-from actors.events import GuildReady, MessageSeen  # noqa: E402
-from engine import GuildConfig  # noqa: E402
-from runtime.store import MemoryStore, SQLiteStore  # noqa: E402
-from runtime.supervisor import Supervisor, SupervisorConfig  # noqa: E402
+from actors.actor import ActorSettings, GuildActor
+from actors.events import GuildReady, MessageSeen
+from engine import GuildConfig
+from runtime.store import MemoryStore, SQLiteStore
+from runtime.supervisor import Supervisor, SupervisorConfig
 
 T0 = 1_700_000_000.0
 CFG = GuildConfig(quiet_hours=None, rotate_moods=False)
@@ -83,9 +82,8 @@ async def spawn_all(sup: Supervisor, n: int) -> float:
         sup.deliver(GuildReady(g, clock.now(), (g,)))
         if g % 5000 == 0:
             await anyio.lowlevel.checkpoint()
-    while sup.statistics().live < n:
-        await anyio.sleep(0.01)
-    await anyio.wait_all_tasks_blocked()
+    await anyio.wait_all_tasks_blocked()  # every actor started and waits
+    assert sup.statistics().live >= n
     return time.perf_counter() - t
 
 
@@ -218,9 +216,8 @@ async def memory_live(n: int) -> float:
             sup.deliver(GuildReady(g, clock.now(), (g,)))
             if g % 5000 == 0:
                 await anyio.lowlevel.checkpoint()
-        while sup.statistics().live < n + 100:
-            await anyio.sleep(0.01)
-        await anyio.wait_all_tasks_blocked()
+        await anyio.wait_all_tasks_blocked()  # every actor started and waits
+        assert sup.statistics().live >= n + 100
         gc.collect()
         used = tracemalloc.get_traced_memory()[0] - base
         tracemalloc.stop()
@@ -272,9 +269,8 @@ async def million_known(path: str, live: int) -> dict[str, float]:
             sup.deliver(GuildReady(g, clock.now(), (g,)))
             if g % 5000 == 0:
                 await anyio.lowlevel.checkpoint()
-        while sup.statistics().live < live:
-            await anyio.sleep(0.01)
-        await anyio.wait_all_tasks_blocked()
+        await anyio.wait_all_tasks_blocked()  # every actor started and waits
+        assert sup.statistics().live >= live
         gc.collect()
         st = sup.statistics()
         out = {"known": st.passivated + st.live, "live": st.live,
