@@ -12,6 +12,7 @@ Usage: .venv/bin/python bench/bench_store.py [--guilds 100000] [--backend asynci
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -69,8 +70,11 @@ def realistic_state(guild_id: int, rng: random.Random) -> GuildState:
     return s
 
 
-async def save_with_lag(store: SQLiteStore, items: list[tuple[int, bytes]]) -> tuple[float, float]:
-    """Seconds to save ``items`` and the worst loop lag (seconds) while it ran."""
+async def save_with_lag(store: SQLiteStore,
+                        items: list[tuple[int, bytes]]) -> tuple[float, float, float]:
+    """Seconds to save ``items``, the process's CPU seconds meanwhile (the writer thread plus
+    the nearly idle loop: a figure other processes on the machine do not inflate), and the
+    worst loop lag (seconds) while it ran."""
     lag = 0.0
     done = anyio.Event()
 
@@ -84,11 +88,11 @@ async def save_with_lag(store: SQLiteStore, items: list[tuple[int, bytes]]) -> t
     async with anyio.create_task_group() as tg:
         tg.start_soon(ticker)
         await anyio.sleep(0.01)  # the ticker runs before the save starts
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         await store.save_many(items)
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         done.set()
-    return elapsed, lag
+    return elapsed, cpu, lag
 
 
 async def encode_chunked(states: list[GuildState], chunk: int) -> tuple[list[tuple[int, bytes]],
@@ -123,7 +127,7 @@ async def run(guilds: int, repeat: int) -> dict[str, object]:
     items = [(s.guild_id, encode_state(s)) for s in states]
     encode_s = time.perf_counter() - t0
     _, chunk_lag = await encode_chunked(states, 1000)
-    saves: list[tuple[float, float]] = []
+    saves: list[tuple[float, float, float]] = []
     async with anyio.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"
         async with SQLiteStore(path) as store:
@@ -159,20 +163,25 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {args.guilds:,} realistic guild states "
           f"(80% idle, 15% chatting, 5% busy), one save_many per batch")
     for backend in backends:
+        load = os.getloadavg()[0]
         r = anyio.run(run, args.guilds, args.repeat, backend=backend)
         saves = r["saves"]
         assert isinstance(saves, list)
-        (first, first_lag), rest = saves[0], saves[1:]
-        times = sorted(t for t, _ in rest)
+        (first, first_cpu, first_lag), rest = saves[0], saves[1:]
+        times = sorted(t for t, _, _ in rest)
+        cpus = sorted(c for _, c, _ in rest)
         print(f"{backend}: encode {r['encode_s']:.3f} s on the loop in one go "
               f"(in chunks of 1,000: max loop lag {r['chunk_lag_ms']:.1f} ms)")
-        print(f"  insert {first:.3f} s (max loop lag {first_lag * 1e3:.1f} ms); "
-              f"update x{len(rest)}: median {statistics.median(times):.3f} s, "
-              f"worst {times[-1]:.3f} s, "
-              f"max loop lag {max(lag for _, lag in rest) * 1e3:.1f} ms")
+        print(f"  insert {first:.3f} s (cpu {first_cpu:.3f} s, max loop lag "
+              f"{first_lag * 1e3:.1f} ms)")
+        print(f"  update x{len(rest)}: median {statistics.median(times):.3f} s "
+              f"(cpu {statistics.median(cpus):.3f} s), worst {times[-1]:.3f} s, "
+              f"max loop lag {max(lag for _, _, lag in rest) * 1e3:.1f} ms")
         print(f"  snapshot bytes: average {r['avg_bytes']:.0f} B, "
               f"idle guild {r['idle_bytes']:.0f} B, "
               f"idle guild in the file {r['idle_file_bytes_per_row']:.0f} B/row")
+        print(f"  load average before/after: {load:.1f}/{os.getloadavg()[0]:.1f} "
+              f"on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
