@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import msgspec
 import structlog
 import yarl
@@ -23,6 +25,7 @@ from runtime.errors import ConfigError, MissingTokenError
 from runtime.gateway import PersonaClient
 from runtime.gateway._discord import discord
 from runtime.logs import configure_logging, register_secret
+from runtime.process import Runtime
 
 __all__ = ["BotExit", "build_client", "main_run", "point_discord_at", "run_bot", "serve"]
 
@@ -75,47 +78,56 @@ def _install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) 
         loop.add_signal_handler(sig, on_signal, sig)
 
 
-async def serve(config: Config, token: str) -> None:
+async def serve(config: Config, token: str, *, seed: int | None = None) -> None:
     """Run the bot until SIGTERM/SIGINT or the gateway ends.
+
+    The runtime (store, supervisor, pool, control socket) starts first; the gateway client
+    feeds it. On the first signal: the runtime stops admitting events, drains or cancels the
+    pool within ``runtime.shutdown_timeout_s`` (sends still go out through the open
+    gateway), writes the final snapshots, and only then is the gateway closed.
 
     Raises:
         BotExit: Discord refused the token or the privileged intents.
     """
-    def deliver(event: Any) -> None:
-        # TODO(lead): this is runtime.process.Runtime.deliver (the router) once wired.
-        log.debug("bot.event_dropped", event_type=type(event).__name__)
-
     point_discord_at(config)
+    holder: list[Runtime] = []
+
+    def deliver(event: Any) -> None:
+        holder[0].deliver(event)
+
     client = build_client(config, deliver)
-    # TODO(lead): wire the supervisor and pool here, e.g.
-    #     runtime = Runtime(config, sender=client.send, context=client.fetch_context,
-    #                       names=client.display_name)
-    #     deliver -> runtime.deliver; start runtime.run in a task group before the client,
-    #     and on a signal: runtime.stop() (drain pool, snapshots) then client.close().
+    runtime = Runtime(config, sender=client.send, context=client.fetch_context,
+                      names=client.display_name,
+                      seed=random.SystemRandom().getrandbits(62) if seed is None else seed)
+    holder.append(runtime)
     stopping = asyncio.Event()
 
     def stop() -> None:
         stopping.set()
 
     _install_signals(asyncio.get_running_loop(), stop)
-    async with client:
-        runner = asyncio.create_task(client.start(token), name="discord-client")
-        waiter = asyncio.create_task(stopping.wait(), name="stop-signal")
-        try:
-            await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            log.info("bot.stopping")
-            await client.close()
-        try:
-            await runner
-        except discord.LoginFailure:
-            raise BotExit("Discord refused the token in DISCORD_TOKEN (401 Unauthorized)"
-                          ) from None
-        except discord.PrivilegedIntentsRequired:
-            raise BotExit("Discord refused the privileged intents: enable 'Presence Intent', "
-                          "'Server Members Intent' and 'Message Content Intent' for the bot "
-                          "in the Developer Portal") from None
+    async with anyio.create_task_group() as tg:
+        await tg.start(runtime.run)
+        async with client:
+            runner = asyncio.create_task(client.start(token), name="discord-client")
+            waiter = asyncio.create_task(stopping.wait(), name="stop-signal")
+            try:
+                await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+                log.info("bot.stopping")
+                runtime.stop()
+                await runtime.stopped.wait()
+                await client.close()
+            try:
+                await runner
+            except discord.LoginFailure:
+                raise BotExit("Discord refused the token in DISCORD_TOKEN (401 Unauthorized)"
+                              ) from None
+            except discord.PrivilegedIntentsRequired:
+                raise BotExit("Discord refused the privileged intents: enable 'Presence "
+                              "Intent', 'Server Members Intent' and 'Message Content Intent' "
+                              "for the bot in the Developer Portal") from None
     log.info("bot.stopped", **msgspec.structs.asdict(client.statistics()))
 
 

@@ -151,6 +151,14 @@ class PersonaConfig(_Table, frozen=True):
     path: str | None = None
 
 
+class FeedsConfig(_Table, frozen=True):
+    #: A local file of items to share (JSON or TOML: id, title, url), for offline use.
+    items_file: str | None = None
+    #: RSS/Atom feeds fetched every ``refresh_s`` seconds.
+    urls: tuple[str, ...] = ()
+    refresh_s: Seconds = 1800.0
+
+
 class Config(_Table, frozen=True):
     defaults: GuildDefaults = msgspec.field(default_factory=GuildDefaults)
     guilds: dict[int, GuildOverride] = msgspec.field(default_factory=dict)
@@ -159,6 +167,7 @@ class Config(_Table, frozen=True):
     discord: DiscordConfig = msgspec.field(default_factory=DiscordConfig)
     runtime: RuntimeConfig = msgspec.field(default_factory=RuntimeConfig)
     persona: PersonaConfig = msgspec.field(default_factory=PersonaConfig)
+    feeds: FeedsConfig = msgspec.field(default_factory=FeedsConfig)
 
 
 # --- decoding -----------------------------------------------------------------------------
@@ -301,6 +310,8 @@ def _check(cfg: Config) -> None:
             raise ConfigError("discord.shard_ids", "expected distinct shard ids, at least one")
     _check_url(d.api_base_url, "discord.api_base_url", ("http://", "https://"))
     _check_url(d.gateway_url, "discord.gateway_url", ("ws://", "wss://"))
+    for i, url in enumerate(cfg.feeds.urls):
+        _check_url(url, f"feeds.urls[{i}]", ("http://", "https://"))
 
 
 def _decode_guilds(raw: Any) -> dict[int, GuildOverride]:
@@ -371,6 +382,9 @@ def decode_config(text: str | bytes, *, base_dir: str | Path | None = None) -> C
                 cfg.persona,
                 path=None if cfg.persona.path is None else _resolve(cfg.persona.path, base),
             ),
+            feeds=msgspec.structs.replace(
+                cfg.feeds, items_file=None if cfg.feeds.items_file is None
+                else _resolve(cfg.feeds.items_file, base)),
         )
     return cfg
 

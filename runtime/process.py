@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import httpx
 import msgspec
 import structlog
 
@@ -37,6 +38,7 @@ from runtime.pool import (
     OfflineBackend,
     OpenAIBackend,
     Timeouts,
+    load_items,
     load_persona,
 )
 from runtime.store import SnapshotStore, SQLiteStore
@@ -116,7 +118,7 @@ class Runtime:
         self._sender = sender
         self._context = context
         self._names = names
-        self.items = items if items is not None else FeedItems()
+        self.items = items
         self._backend = backend
         self._store = store
         rt = config.runtime
@@ -147,6 +149,13 @@ class Runtime:
         clock = self.clock
         config = self.config
         store = self._store
+        feeds: FeedItems | None = None
+        if self.items is None:
+            self.items = feeds = FeedItems(
+                load_items(config.feeds.items_file) if config.feeds.items_file else (),
+                urls=config.feeds.urls, refresh_s=config.feeds.refresh_s,
+                client=httpx.AsyncClient(timeout=30.0, follow_redirects=True)
+                if config.feeds.urls else None)
         if store is None:
             store = await SQLiteStore(config.store.path, clock=clock.now).open()
         self.store = store
@@ -167,6 +176,8 @@ class Runtime:
                         self.control = ControlServer(config.runtime.control_socket,
                                                      self.handle_control)
                         await tg.start(self.control.serve)
+                    if feeds is not None and feeds.urls:
+                        tg.start_soon(feeds.run)
                     log.info("runtime.started", pid=os.getpid())
                     task_status.started(self)
                     await self._stop.wait()
@@ -176,6 +187,9 @@ class Runtime:
                 await sup.shutdown(deadline_s=config.runtime.shutdown_timeout_s)
                 tg.cancel_scope.cancel()
         finally:
+            if feeds is not None and feeds.client is not None:
+                with anyio.CancelScope(shield=True):
+                    await feeds.client.aclose()
             if self._store is None:
                 with anyio.CancelScope(shield=True):
                     await store.close()

@@ -15,6 +15,9 @@ import pytest
 from discord_payloads import ALICE, CHANNEL, GUILD, message_create
 from fake_discord import FakeDiscord
 
+from engine import decode_state
+from runtime.store import read_snapshots
+
 REPO = Path(__file__).resolve().parents[2]
 FAKE_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GAbCdE.abcdefghijklmnopqrstuvwxyz0123456789"
 RUN = "import sys; from runtime.app import main_run; sys.exit(main_run(sys.argv[1]))"
@@ -62,13 +65,15 @@ def test_python_m_runtime_run_without_token() -> None:
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_sigterm_against_loopback_discord(tmp_path: Path) -> None:
     """The bot logs in and identifies to the loopback Discord, takes a message, and on
-    SIGTERM closes the gateway and exits 0; its logs are JSON lines without the token."""
+    SIGTERM snapshots every live guild, closes the gateway and exits 0 within the deadline;
+    its logs are JSON lines without the token or the message's words."""
     async with FakeDiscord() as fake:
         conf = tmp_path / "bot.toml"
         conf.write_text(
             f"[guilds.{GUILD}]\nautonomous_channel_id = {CHANNEL}\n"
             f'[discord]\napi_base_url = "{fake.api_base}"\ngateway_url = "{fake.gateway_url}"\n'
-            '[runtime]\nlog_level = "debug"\n'
+            f'[store]\npath = "{tmp_path / "bot.sqlite3"}"\n'
+            f'[runtime]\nlog_level = "debug"\ncontrol_socket = "{tmp_path / "bot.sock"}"\n'
         )
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-c", RUN, str(conf), cwd=REPO,
@@ -92,3 +97,6 @@ async def test_sigterm_against_loopback_discord(tmp_path: Path) -> None:
     assert FAKE_TOKEN not in text and "secret words" not in text
     events = [json.loads(line)["event"] for line in err.decode().splitlines()]
     assert "bot.signal" in events and events[-1] == "bot.stopped"
+    assert events.index("runtime.stopped") < events.index("bot.stopped")
+    [row] = [r for r in read_snapshots(tmp_path / "bot.sqlite3") if r.guild_id == GUILD]
+    assert decode_state(row.data).human_messages == 1  # the message was counted, then saved
