@@ -113,6 +113,20 @@ class RetryPolicy(msgspec.Struct, frozen=True):
     max_s: float = 30.0
     jitter: float = 0.5
 
+    def delay(self, attempt: int, u: float, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (1-based).
+
+        Args:
+            attempt: how many attempts have failed.
+            u: a uniform random number in [0, 1) for the jitter.
+            retry_after: the server's ``Retry-After`` in seconds, if any; it wins when longer.
+        """
+        delay = min(self.max_s, self.base_s * 2.0 ** (attempt - 1))
+        delay *= 1.0 - self.jitter * u
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
 
 class PoolStatistics(msgspec.Struct, frozen=True, gc=False):
     """A snapshot of the pool (``LLMPool.statistics()``). Latencies are seconds from

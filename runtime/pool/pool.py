@@ -389,7 +389,7 @@ class LLMPool:
                 self._judge(permit, err)
                 if not err.retryable or attempt >= self.retry.max_attempts:
                     raise _Failure(err.reason) from None
-                delay = self._backoff(attempt, err.retry_after)
+                delay = self.retry.delay(attempt, self._rng.random(), err.retry_after)
                 if anyio.current_time() + delay >= job.deadline:
                     log.info("pool.no_time_to_retry", guild_id=job.guild_id,
                              request_id=job.request.request_id, reason=err.reason,
@@ -418,14 +418,6 @@ class LLMPool:
             self.breaker.release(permit)
         elif self.breaker.success(permit):
             log.info("pool.breaker_closed")
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        policy = self.retry
-        delay = min(policy.max_s, policy.base_s * 2.0 ** (attempt - 1))
-        delay *= 1.0 - policy.jitter * self._rng.random()
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        return delay
 
     def _finish(self, job: _Job, outcome: Outcome, reason: str = "", *,
                 where: str = "") -> None:

@@ -21,6 +21,7 @@ from runtime.pool import (
     ItemsFileError,
     LLMPool,
     OfflineBackend,
+    RetryPolicy,
     load_items,
     parse_feed,
     parse_retry_after,
@@ -95,6 +96,18 @@ def test_queue_serves_priority_then_guilds_in_turn() -> None:
     assert [q.pop() for _ in range(5)] == [a2, b1, a1, c1, None]
     with pytest.raises(ValueError):
         q.remove(a1)
+
+
+# -- back-off ----------------------------------------------------------------------------
+
+def test_backoff_doubles_with_jitter_and_honours_retry_after() -> None:
+    """Delays double per attempt up to max_s, the jitter takes up to its fraction off, and a
+    longer Retry-After wins."""
+    policy = RetryPolicy(base_s=0.5, max_s=3.0, jitter=0.5)
+    assert [policy.delay(a, 0.0) for a in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert policy.delay(2, 0.999) == pytest.approx(0.5, abs=0.001)
+    assert policy.delay(1, 0.0, retry_after=7.0) == 7.0
+    assert policy.delay(3, 0.0, retry_after=0.1) == 2.0
 
 
 # -- Retry-After --------------------------------------------------------------------------
