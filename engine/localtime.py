@@ -10,10 +10,13 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.errors import UnknownTimezoneError
-from engine.state import GuildConfig
+
+if TYPE_CHECKING:  # engine.state checks zone names with zone(), so no import at run time
+    from engine.state import GuildConfig
 
 __all__ = ["in_quiet_hours", "local_time", "zone"]
 

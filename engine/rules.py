@@ -114,8 +114,9 @@ def fomo_messages_needed(sociability: float) -> int:
 
 
 def silence_threshold_s(energy: float) -> float:
-    """How long a silence lasts before she breaks it (bubbly 78 min, shy 2.8 h)."""
-    return 3600.0 * (1.0 + 3.0 * (1.0 - energy))
+    """How long a silence lasts before she breaks it, in whole seconds (bubbly 78 min, shy
+    2.8 h). Whole seconds keep "a silence of exactly the threshold" free of float dust."""
+    return float(round(3600.0 * (1.0 + 3.0 * (1.0 - energy))))
 
 
 class Params(msgspec.Struct, frozen=True, gc=False):

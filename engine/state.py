@@ -18,6 +18,7 @@ from itertools import pairwise
 import msgspec
 
 from engine.errors import InvalidTimeError, SnapshotError, SnapshotVersionError
+from engine.localtime import zone
 from engine.moods import MOODS, profile_for
 
 __all__ = [
@@ -61,7 +62,8 @@ _INF = math.inf
 class GuildConfig(msgspec.Struct, frozen=True, gc=False):
     """What the engine needs to know of a guild's settings.
 
-    ``quiet_hours`` is ``(start, end)`` in local whole hours, start inclusive, end exclusive,
+    ``timezone`` is an IANA name (``UnknownTimezoneError`` when the tz database does not know
+    it). ``quiet_hours`` is ``(start, end)`` in local whole hours, start inclusive, end exclusive,
     wrapping past midnight (``(23, 7)``); ``None`` for none. ``has_channel`` is false when
     the guild has no autonomous channel: such a guild takes no autonomous action.
     """
@@ -76,7 +78,8 @@ class GuildConfig(msgspec.Struct, frozen=True, gc=False):
     rotation_period_s: float = 3600.0
 
     def __post_init__(self) -> None:
-        # Raised as ValueError here, msgspec reports it with the field's path when decoding.
+        # A ValueError here becomes a msgspec.ValidationError when a config is decoded.
+        zone(self.timezone)  # an unknown zone is an error now, not at 3 a.m.
         if self.quiet_hours is not None and not all(0 <= h <= 24 for h in self.quiet_hours):
             raise ValueError(f"quiet_hours must be whole hours in 0..24, got {self.quiet_hours}")
         if not 0.0 <= self.min_gap_s < _INF:

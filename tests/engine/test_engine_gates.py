@@ -3,6 +3,8 @@ and rolls that do not multiply with traffic."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from enginekit import (
     CFG,
@@ -189,7 +191,7 @@ def test_no_two_actions_closer_than_the_minimum_gap_whatever_the_events(
         elif outcome in ("failed", "stale"):
             record_result(state, t + 1, d.action, outcome, "boom", request_id=n)
         # "lost": no result ever comes; the pending mark expires at its deadline
-    assert all(b - a >= gap for a, b in zip(sent, sent[1:], strict=False)), sent
+    assert all(b - a >= gap for a, b in itertools.pairwise(sent)), sent
 
 
 def test_min_gap_is_a_gate_and_its_end_is_when_to_look_next() -> None:

@@ -32,13 +32,13 @@ from engine import (
     GuildState,
     MoodProfile,
     decide,
+    encode_state,
     mark_pending,
     new_state,
     observe_message,
     record_result,
     restore_state,
     rotate_mood,
-    encode_state,
     seed_online,
 )
 

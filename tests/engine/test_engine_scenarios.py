@@ -3,6 +3,8 @@ seed's API (``AutonomousEngine`` with a fake clock)."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from enginekit import CFG, GID, NO_QUIET, T0, FakeClock, first_action, lively_state
 
@@ -304,7 +306,7 @@ def test_silent_room_gets_at_most_one_silence_breaker_per_threshold(mood: str) -
             t += 60
         # A sharing mood shares hourly in a quiet room, and a share ends the silence too.
         assert breaks or MOODS[mood].shares, mood
-        gaps = [b - a for a, b in zip(breaks, breaks[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(breaks)]
         assert all(g >= threshold for g in gaps), (mood, seed, gaps)
         assert not breaks or breaks[0] - T0 >= threshold
 
