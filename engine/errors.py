@@ -22,6 +22,8 @@ __all__ = [
 
 
 class UnknownMoodError(ValueError):
+    """A mood name that is not one of the fourteen; the message lists them."""
+
     def __init__(self, mood: object, valid: Iterable[str]) -> None:
         self.mood = mood
         self.valid = tuple(valid)
@@ -29,6 +31,8 @@ class UnknownMoodError(ValueError):
 
 
 class InvalidTimeError(ValueError):
+    """A time (epoch seconds) that is negative, NaN or infinite."""
+
     def __init__(self, what: str, value: object) -> None:
         self.value = value
         super().__init__(
@@ -37,6 +41,8 @@ class InvalidTimeError(ValueError):
 
 
 class UnknownTimezoneError(ValueError):
+    """A time zone name the tz database does not know."""
+
     def __init__(self, name: object) -> None:
         self.name = name
         super().__init__(
@@ -45,12 +51,16 @@ class UnknownTimezoneError(ValueError):
 
 
 class SnapshotError(ValueError):
+    """Snapshot bytes that cannot be restored: corrupt, or not a usable guild state."""
+
     def __init__(self, detail: str) -> None:
         self.detail = detail
         super().__init__(f"cannot restore guild state: {detail}")
 
 
 class SnapshotVersionError(SnapshotError):
+    """A snapshot written by another schema version of the state."""
+
     def __init__(self, found: object, expected: int) -> None:
         self.found = found
         self.expected = expected

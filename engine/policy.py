@@ -17,6 +17,8 @@ __all__ = ["POLICIES", "POLICY_NAMES", "Policy", "V1Policy", "V2Policy", "policy
 
 
 class Policy(Protocol):
+    """What the runtime asks: a name, and a decision for a guild at a moment."""
+
     name: str
 
     def decide(self, state: GuildState, cfg: GuildConfig, now: float, seed: int,
@@ -24,6 +26,8 @@ class Policy(Protocol):
 
 
 class V2Policy:
+    """The V2 rules (``engine.rules.decide``)."""
+
     name = "v2"
 
     def decide(self, state: GuildState, cfg: GuildConfig, now: float, seed: int,
@@ -32,6 +36,8 @@ class V2Policy:
 
 
 class V1Policy:
+    """The old timer (``engine.v1.decide_v1``), for rollback, shadow runs and comparison."""
+
     name = "v1"
 
     def decide(self, state: GuildState, cfg: GuildConfig, now: float, seed: int,
