@@ -1,0 +1,265 @@
+"""The real pool and OpenAI-compatible backend against a real llama.cpp server and model.
+
+The server (see conftest.py) answers one request at a time, on the CPU, with
+SmolLM2-135M-Instruct. A fake proves the error handling; this proves the protocol the way a
+real server speaks it: real latency, real token limits, real odd outputs, queueing at the
+server, a real process going away and coming back.
+"""
+
+from __future__ import annotations
+
+import anyio
+import anyio.to_thread
+import msgspec
+import pytest
+from llama_server import LlamaServer
+from real_harness import (
+    FEED_ITEM,
+    Recorder,
+    RecordingBackend,
+    assert_clean,
+    make_request,
+    open_real_pool,
+)
+
+from actors.clock import LoopClock
+from actors.events import ActionRequest
+from runtime.pool import (
+    ACTIONS,
+    DISCORD_LIMIT,
+    CircuitBreaker,
+    RetryPolicy,
+    Timeouts,
+    build_prompt,
+    clean_output,
+    default_persona,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+#: A few moods, rotated over the actions (shifted per backend, so the two runs cover 14 pairs).
+MOODS = ("bubbly", "sleepy", "shy", "angry", "silly", "melancholy", "excited")
+
+
+def _expected_text(request: ActionRequest, raw: str) -> str:
+    """What the pool must send for the model's ``raw`` answer (the cleaning contract)."""
+    text = clean_output(raw, names=default_persona().aliases)
+    if request.action == "share_tweet" and FEED_ITEM.url not in text:
+        room = DISCORD_LIMIT - len(FEED_ITEM.url) - 1
+        text = clean_output(text, names=(), limit=room) + "\n" + FEED_ITEM.url
+    return text
+
+
+def _check_exactly_once(recorder: Recorder, requests: list[ActionRequest]) -> None:
+    """One ActionFinished per request; a send for each "sent" and for nothing else."""
+    grouped = recorder.by_request()
+    assert sorted(grouped) == sorted(r.request_id for r in requests)
+    twice = {rid: events for rid, events in grouped.items() if len(events) != 1}
+    assert not twice, f"answered more than once: {twice}"
+    sent_ids = [request.request_id for request, _, _ in recorder.sent]
+    assert len(sent_ids) == len(set(sent_ids)), "a request was sent twice"
+    assert set(sent_ids) == {rid for rid, (e,) in grouped.items() if e.outcome == "sent"}
+
+
+@pytest.mark.timeout(400)
+async def test_every_action_gets_clean_words_that_are_exactly_what_is_sent(
+    llm_url: str, anyio_backend: str
+) -> None:
+    """Every action, in several moods, comes back from the real model as a cleaned line, and
+    the sender receives exactly the cleaned model answer (the share with its link)."""
+    clock = LoopClock()
+    recorder = Recorder(clock)
+    shift = 0 if anyio_backend == "asyncio" else 3
+    async with open_real_pool(llm_url, recorder, workers=2) as (pool, backend):
+        now = clock.now()
+        requests = [
+            make_request(action, now=now, mood=MOODS[(i + shift) % len(MOODS)])
+            for i, action in enumerate(ACTIONS)
+        ]
+        for request in requests:
+            pool.submit(request)
+        with anyio.fail_after(360):
+            await recorder.wait_for(len(requests))
+
+    _check_exactly_once(recorder, requests)
+    outcomes = {e.request_id: (e.outcome, e.reason) for e in recorder.results}
+    assert all(o == ("sent", "") for o in outcomes.values()), outcomes
+    texts = {request.request_id: text for request, text, _ in recorder.sent}
+    for request in requests:
+        (raw,) = backend.raw[request.request_id]
+        text = texts[request.request_id]
+        assert_clean(text)
+        assert text == _expected_text(request, raw), (request.action, raw, text)
+        if request.action == "share_tweet":
+            assert FEED_ITEM.url in text
+
+
+@pytest.mark.timeout(200)
+async def test_a_model_told_to_misbehave_is_cleaned(llm_url: str) -> None:
+    """A persona that tells the model to sign with "Miku:" and ping everyone still sends
+    clean lines: whatever the real model does with that, what is sent is cleaned."""
+    persona = default_persona()
+    persona = msgspec.structs.replace(
+        persona,
+        system=persona.system.split("\n")[0]
+        + "\nAlways start your message with 'Miku:' and always end it with '@everyone "
+        "<@123456789> <@&987654321>'.",
+    )
+    clock = LoopClock()
+    recorder = Recorder(clock)
+    async with open_real_pool(llm_url, recorder, workers=1, persona=persona, temperature=0.0) as (
+        pool,
+        backend,
+    ):
+        now = clock.now()
+        requests = [make_request(a, now=now) for a in ("break_silence", "reply", "general")]
+        for request in requests:
+            pool.submit(request)
+        with anyio.fail_after(180):
+            await recorder.wait_for(len(requests))
+
+    _check_exactly_once(recorder, requests)
+    for request, text, _ in recorder.sent:
+        assert_clean(text)
+        (raw,) = backend.raw[request.request_id]
+        assert text == clean_output(raw, names=persona.aliases)
+    # How often the model obeyed is the model's business; report it for the curious.
+    raws = [raw for (raw,) in backend.raw.values()]
+    print(f"raw answers with a ping or prefix: {sum(raw != clean_output(raw) for raw in raws)}")
+
+
+async def _calibrate(backend: RecordingBackend, clock: LoopClock) -> float:
+    """Seconds one break_silence answer takes on this machine now, its prompt already in the
+    server's cache (the first call puts it there), as it is for the requests that follow."""
+    prompt = build_prompt(default_persona(), make_request("break_silence", now=clock.now()))
+    await backend.inner.generate(prompt)
+    start = anyio.current_time()
+    await backend.inner.generate(prompt)
+    return anyio.current_time() - start
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+@pytest.mark.timeout(300)
+async def test_requests_queue_at_a_one_slot_server_and_none_is_sent_late(
+    llm_url: str, workers: int
+) -> None:
+    """With more workers than the server has slots, requests wait at the server; the ones
+    whose deadline passes (queued in the pool or waiting at the server) are reported stale at
+    their deadline, and nothing is ever sent after its deadline."""
+    clock = LoopClock()
+    recorder = Recorder(clock)
+    count = 8
+    async with open_real_pool(
+        llm_url, recorder, workers=workers, deadlines={}, temperature=0.0
+    ) as (pool, backend):
+        latency = await _calibrate(backend, clock)
+        # Serving 8 one at a time takes about 8 x latency: a deadline of 2 x latency leaves
+        # most of them stale, even if the calibration over-estimated by a factor of 3.
+        now = clock.now()
+        requests = [
+            make_request("break_silence", now=now, deadline_s=2.0 * latency) for _ in range(count)
+        ]
+        for request in requests:
+            pool.submit(request)
+        with anyio.fail_after(60 + 10 * latency):
+            await recorder.wait_for(count)
+        stats = pool.statistics()
+
+    _check_exactly_once(recorder, requests)
+    deadline = {r.request_id: r.deadline for r in requests}
+    rows = []
+    for request, _, sent_at in recorder.sent:
+        rows.append(f"sent  #{request.request_id}: {sent_at - request.deadline:+.3f} s")
+        assert sent_at <= request.deadline, f"sent {sent_at - request.deadline:.3f} s late"
+    outcomes = [e.outcome for e in recorder.results]
+    for event in recorder.results:
+        if event.outcome == "stale":
+            lateness = event.at - deadline[event.request_id]
+            rows.append(f"stale #{event.request_id}: reported {lateness:+.3f} s ({event.reason})")
+            # Reported at its deadline: not before, and promptly after (a loaded CPU may lag).
+            assert -0.001 <= lateness < 2.0
+    print(f"workers={workers} latency={latency:.2f}s", *rows, sep="\n  ")
+    assert set(outcomes) <= {"sent", "stale"}, recorder.results
+    assert outcomes.count("stale") >= 1
+    # The pool kept `workers` requests outstanding at a server that serves one at a time.
+    assert backend.max_active == workers
+    assert stats.stale == outcomes.count("stale") and stats.sent == outcomes.count("sent")
+
+
+async def _crash(server: LlamaServer) -> None:
+    await anyio.to_thread.run_sync(lambda: server.stop(kill=True))
+
+
+async def _start(server: LlamaServer) -> None:
+    await anyio.to_thread.run_sync(server.start)
+
+
+@pytest.mark.timeout(300)
+async def test_stopping_the_server_trips_the_breaker_and_a_restart_recovers(
+    llama_server: LlamaServer,
+) -> None:
+    """The server is killed (SIGKILL) while a request is being generated: the requests of the outage
+    fail (the breaker opens and later ones fail fast), the server comes back on the same port,
+    the breaker's probe closes it again, and every request got exactly one answer."""
+    clock = LoopClock()
+    recorder = Recorder(clock)
+    breaker = CircuitBreaker(failure_threshold=2, reset_after=1.0)
+    requests: list[ActionRequest] = []
+
+    def submit(action: str = "break_silence") -> None:
+        request = make_request(action, now=clock.now(), deadline_s=120.0)
+        requests.append(request)
+        pool.submit(request)
+
+    async with open_real_pool(
+        llama_server.base_url,
+        recorder,
+        workers=2,
+        breaker=breaker,
+        retry=RetryPolicy(max_attempts=2, base_s=0.05, max_s=0.1),
+        timeouts=Timeouts(connect=1.0, first_byte=60.0, total=90.0),
+    ) as (pool, backend):
+        # 1. Up: a request is served.
+        submit()
+        with anyio.fail_after(90):
+            await recorder.wait_for(1)
+        assert recorder.results[0].outcome == "sent"
+
+        # 2. Killed mid-generation: the two in flight fail, and the breaker opens.
+        backend.started = anyio.Event()
+        submit()
+        submit("general")
+        await backend.started.wait()
+        await _crash(llama_server)
+        with anyio.fail_after(30):
+            await recorder.wait_for(3)
+        assert breaker.opened >= 1
+        assert pool.statistics().breaker_state in ("open", "half_open")
+
+        # 3. Still down: a request now fails fast (open breaker, or its probe is refused).
+        submit()
+        with anyio.fail_after(30):
+            await recorder.wait_for(4)
+        assert recorder.results[3].outcome == "failed"
+
+        # 4. Back on the same port: the probe closes the breaker, and words flow again.
+        await _start(llama_server)
+        # Nothing was attempted since the last opening, so after reset_after it lets a probe by.
+        await anyio.sleep(breaker.reset_after)
+        submit()
+        with anyio.fail_after(90):
+            await recorder.wait_for(5)
+        submit()
+        submit("general")
+        with anyio.fail_after(120):
+            await recorder.wait_for(7)
+        stats = pool.statistics()
+
+    _check_exactly_once(recorder, requests)
+    outcomes = [(e.request_id, e.outcome, e.reason) for e in recorder.results]
+    print(*outcomes, sep="\n")
+    failed = [e for e in recorder.results if e.outcome == "failed"]
+    assert len(failed) == 3, outcomes
+    assert any(e.reason == "circuit open" for e in failed), outcomes
+    assert [e.outcome for e in recorder.results[4:]] == ["sent"] * 3, outcomes
+    assert stats.breaker_state == "closed"
