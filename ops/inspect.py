@@ -178,14 +178,17 @@ def fmt(key: str, value: Any) -> str:
 
 
 def _state_word(row: dict[str, Any]) -> str:
+    """live / passivated; offline, a guild saved while live is "saved"."""
     live = row.get("live")
     if isinstance(live, str):
         return live
     if live is True:
         return "live"
-    if live is False or row.get("passivated"):
-        return "passivated"
-    return "saved" if "saved_at" in row else "-"
+    if "passivated" in row:
+        if row["passivated"]:
+            return "passivated"
+        return "not live" if live is False else "saved"
+    return "passivated" if live is False else "-"
 
 
 def render_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -221,19 +224,53 @@ def _conditions(conds: Iterable[dict[str, Any]], only_failed: bool = False) -> s
         for c in conds if isinstance(c, dict) and not (only_failed and c.get("ok")))
 
 
+def _rule_reasons(rules: dict[str, Any], fired: bool) -> list[str]:
+    """``{"action": {"condition": [value, need, ok]}}``, the supervisor's compact reasons."""
+    lines = []
+    for action, conds in rules.items():
+        if not isinstance(conds, dict):
+            lines.append(f"      {action}: {fmt(action, conds)}")
+            continue
+        parts = []
+        for name, v in conds.items():
+            if isinstance(v, list | tuple) and len(v) == 3:
+                value, need, ok = v
+                if fired or not ok:
+                    parts.append(f"{name}={fmt(name, value)} (need {need})"
+                                 + ("" if ok else " no"))
+            else:
+                parts.append(f"{name}={fmt(name, v)}")
+        lines.append(f"      {'why' if fired else 'not'} {action}: {'; '.join(parts)}")
+    return lines
+
+
 def render_decision(d: dict[str, Any]) -> list[str]:
-    """A decision: when, what (or why nothing), and the conditions that made it."""
+    """A decision: when, what (or why nothing), and the conditions that made it. Reads the
+    engine's explained ``Decision`` and the supervisor's records (``reasons``) alike."""
     action = d.get("action")
     head = f"  {fmt('at', d.get('at'))}  {action or 'no action'}"
-    if d.get("blocked_by"):
-        head += f"  (blocked by {d['blocked_by']})"
+    reasons = d.get("reasons")
+    blocked = d.get("blocked_by") or (reasons.get("blocked_by")
+                                      if isinstance(reasons, dict) else None)
+    if blocked:
+        head += f"  (blocked by {blocked})"
     if d.get("target_user_id") is not None:
         head += f"  -> user {d['target_user_id']}"
         if d.get("target_activity"):
             head += f" ({d['target_activity']})"
     lines = [head]
-    reasons = d.get("reasons")
-    if reasons:
+    if isinstance(reasons, dict):
+        if isinstance(reasons.get("rules"), dict):
+            lines.extend(_rule_reasons(reasons["rules"], fired=action is not None))
+        if isinstance(reasons.get("signals"), dict):
+            sig = reasons["signals"]
+            keys = [k for k in ("msgs_5m", "msgs_1h", "momentum", "quiet_for", "online")
+                    if k in sig] or list(sig)
+            lines.append("      signals: " + ", ".join(f"{k}={fmt(k, sig[k])}" for k in keys))
+        for k, v in reasons.items():
+            if k not in ("rules", "signals", "blocked_by") and v is not None:
+                lines.append(f"      {k}: {fmt(k, v)}")
+    elif reasons:
         for r in reasons if isinstance(reasons, list) else [reasons]:
             lines.append(f"      reason: {fmt('reason', r)}")
     checks = [c for c in d.get("checks") or () if isinstance(c, dict)]
@@ -277,10 +314,14 @@ def render_guild(g: dict[str, Any]) -> str:
         tb = str(d.get("traceback", "")).strip().splitlines()
         out.append(f"dead letter: {fmt('at', d.get('at'))} {d.get('event_type')}: "
                    f"{tb[-1] if tb else ''}")
+    now = g.get("now")
+    if isinstance(now, dict) and "action" in now:  # the supervisor's "what would it do now"
+        out.append("right now:")
+        out.extend(render_decision(now))
     for p in g.get("put_aside") or ():
         out.append(f"put aside: {fmt('at', p.get('at'))} {p.get('bytes')} bytes: {p.get('error')}")
     shown = {"guild_id", "source", "saved_at", "wake_at", "error", "state", "signals",
-             "pending", "decisions", "dead_letters", "put_aside"}
+             "pending", "decisions", "dead_letters", "put_aside", "now"}
     rest = {k: v for k, v in g.items() if k not in shown}
     if rest:
         _section("other", rest, out)

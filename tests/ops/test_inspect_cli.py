@@ -152,7 +152,17 @@ LIST = [
     {"guild_id": 202, "mood": "bubbly", "live": False, "mailbox_depth": 0, "overflow": 7,
      "restarts": 0, "quarantined": True, "last_action": "join_conversation", "momentum": 1.0,
      "shard": 1},
+    {"guild_id": 303, "live": False, "passivated": True, "wake_at": NOW + 600, "restarts": 0,
+     "quarantined": False},
 ]
+#: A decision as the actor records it: compact reasons, {rule: {condition: [value, need, ok]}}.
+RECORD = {"at": NOW + 5, "action": "engage_user", "policy": "v2", "request_id": 8,
+          "target_user_id": 55, "target_activity": "Project DIVA",
+          "reasons": {"signals": {"msgs_5m": 0, "momentum": 0.0, "online": 3},
+                      "blocked_by": None,
+                      "rules": {"engage_user": {"new_activity_or_join": ["Project DIVA",
+                                                                          "un-engaged", True],
+                                                "sociability_roll": [0.2, "< 0.770", True]}}}}
 
 
 async def fake_supervisor(req: Request) -> Any:
@@ -163,8 +173,9 @@ async def fake_supervisor(req: Request) -> Any:
             return {"guild_id": 202, "state": {"mood": "bubbly", "last_action_at": NOW},
                     "signals": {"msgs_5m": 12, "momentum": 0.6},
                     "pending": {"action": "join_conversation", "request_id": 4},
-                    "decisions": [_decision(), {"action": "engage_user", "at": NOW + 5,
-                                                "reasons": ["a game started: Project DIVA"]}],
+                    "decisions": [_decision(), RECORD,
+                                  {"action": None, "at": NOW + 9, "reasons": "asleep"}],
+                    "now": {"action": None, "at": NOW + 10, "blocked_by": "pending"},
                     "mailbox": {"depth": 0, "coalesced": 3}}
         case GuildRequest(guild_id=g):
             raise RequestError(f"unknown guild {g}")
@@ -196,6 +207,7 @@ async def test_live_table(live_socket: str) -> None:
     assert lines[1].split() == ["101", "shy", "live", "3", "0", "1", "no", "-", "0.25", "0"]
     assert lines[2].split() == ["202", "bubbly", "passivated", "0", "7", "0", "yes",
                                 "join_conversation", "1", "1"]
+    assert lines[3].split() == ["303", "-", "passivated", "-", "-", "0", "no", "-", "-", "-"]
     rc, out, err = await inspect("--socket", live_socket, "--json")
     assert json.loads(out) == {"guilds": LIST}
 
@@ -207,13 +219,17 @@ async def test_live_guild(live_socket: str) -> None:
     assert rc == 0, err
     assert out.startswith("guild 202 (live)")
     assert "pending: action=join_conversation, request_id=4" in out
-    assert "decisions (2, oldest first):" in out
+    assert "decisions (3, oldest first):" in out
     first = _decision()
     if first["action"]:
         assert f"why {first['action']}: " in out
     else:
         assert "not join_conversation: " in out
-    assert "reason: a game started: Project DIVA" in out
+    assert "engage_user  -> user 55 (Project DIVA)" in out
+    assert "why engage_user: new_activity_or_join=Project DIVA (need un-engaged); " in out
+    assert "signals: msgs_5m=0, momentum=0, online=3" in out
+    assert "no action\n      reason: asleep" in out
+    assert "right now:\n" in out and "(blocked by pending)" in out
     assert "mailbox" in out and "coalesced=3" in out
     rc, out, err = await inspect("--socket", live_socket, "202", "--json")
     assert json.loads(out)["guild"]["decisions"][1]["action"] == "engage_user"
