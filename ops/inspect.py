@@ -220,7 +220,6 @@ def _section(title: str, mapping: dict[str, Any] | None, out: list[str]) -> None
 def _conditions(conds: Iterable[dict[str, Any]], only_failed: bool = False) -> str:
     return "; ".join(
         f"{c.get('name')}={fmt(str(c.get('name', '')), c.get('value'))} (need {c.get('need')})"
-        + ("" if c.get("ok", True) else " no")
         for c in conds if isinstance(c, dict) and not (only_failed and c.get("ok")))
 
 
@@ -236,8 +235,7 @@ def _rule_reasons(rules: dict[str, Any], fired: bool) -> list[str]:
             if isinstance(v, list | tuple) and len(v) == 3:
                 value, need, ok = v
                 if fired or not ok:
-                    parts.append(f"{name}={fmt(name, value)} (need {need})"
-                                 + ("" if ok else " no"))
+                    parts.append(f"{name}={fmt(name, value)} (need {need})")
             else:
                 parts.append(f"{name}={fmt(name, v)}")
         lines.append(f"      {'why' if fired else 'not'} {action}: {'; '.join(parts)}")
@@ -295,6 +293,10 @@ def render_decision(d: dict[str, Any]) -> list[str]:
 def render_guild(g: dict[str, Any]) -> str:
     source = "from the store" if g.get("source") == "store" else "live"
     out = [f"guild {g.get('guild_id')} ({source})"]
+    summary = [f"{heading} {_state_word(g) if key == 'live' else fmt(key, g[key])}"
+               for key, heading in COLUMNS[1:] if key in g and key != "live"]
+    if summary:
+        out.append("  " + ", ".join(summary))
     for key in ("saved_at", "wake_at", "error"):
         if g.get(key) is not None:
             out.append(f"  {key.replace('_', ' ')}: {fmt(key, g[key])}")
@@ -321,7 +323,8 @@ def render_guild(g: dict[str, Any]) -> str:
     for p in g.get("put_aside") or ():
         out.append(f"put aside: {fmt('at', p.get('at'))} {p.get('bytes')} bytes: {p.get('error')}")
     shown = {"guild_id", "source", "saved_at", "wake_at", "error", "state", "signals",
-             "pending", "decisions", "dead_letters", "put_aside", "now"}
+             "pending", "decisions", "dead_letters", "put_aside", "now", "live", "passivated",
+             *(key for key, _ in COLUMNS)}
     rest = {k: v for k, v in g.items() if k not in shown}
     if rest:
         _section("other", rest, out)
