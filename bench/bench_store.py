@@ -153,11 +153,37 @@ async def run(guilds: int, repeat: int) -> dict[str, object]:
     }
 
 
+async def wakeups(known: int) -> tuple[float, float, float, float]:
+    """A store of ``known`` passivated idle guilds: seconds to write them (batches of 100,000),
+    seconds for ``load_wakeups`` and for ``load_all_ids`` (what a supervisor reads at start),
+    and the file's size in MB."""
+    blob = encode_state(idle_state(1, random.Random(3)))
+    async with anyio.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "known.db"
+        async with SQLiteStore(path) as store:
+            t0 = time.perf_counter()
+            for base in range(0, known, 100_000):
+                top = min(known, base + 100_000)
+                await store.passivate_many([(g, blob, NOW + g) for g in range(base + 1, top + 1)])
+            write_s = time.perf_counter() - t0
+        async with SQLiteStore(path) as store:
+            t0 = time.perf_counter()
+            assert len(await store.load_wakeups()) == known
+            wake_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            await store.load_all_ids()
+            ids_s = time.perf_counter() - t0
+        size = (await anyio.Path(path).stat()).st_size / 1e6
+    return write_s, wake_s, ids_s, size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--guilds", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="update batches after the first")
     parser.add_argument("--backend", choices=["asyncio", "trio", "both"], default="both")
+    parser.add_argument("--wakeups", type=int, default=0, metavar="N",
+                        help="also time reading the wake-ups of N passivated guilds (asyncio)")
     args = parser.parse_args()
     backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
     print(f"python {sys.version.split()[0]}, {args.guilds:,} realistic guild states "
@@ -182,6 +208,12 @@ def main() -> None:
               f"idle guild in the file {r['idle_file_bytes_per_row']:.0f} B/row")
         print(f"  load average before/after: {load:.1f}/{os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} CPUs")
+
+
+    if args.wakeups:
+        write_s, wake_s, ids_s, size = anyio.run(wakeups, args.wakeups)
+        print(f"{args.wakeups:,} passivated idle guilds: written in {write_s:.2f} s "
+              f"({size:.0f} MB file); load_wakeups {wake_s:.2f} s, load_all_ids {ids_s:.2f} s")
 
 
 if __name__ == "__main__":
