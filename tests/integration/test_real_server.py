@@ -21,6 +21,7 @@ from real_harness import (
     make_request,
     open_real_pool,
 )
+from structlog.testing import capture_logs
 
 from actors.clock import LoopClock
 from actors.events import ActionRequest
@@ -94,16 +95,18 @@ async def test_every_action_gets_clean_words_that_are_exactly_what_is_sent(
             assert FEED_ITEM.url in text
 
 
+#: A small model copies a line it is told to copy: this one has every kind of ping and a prefix.
+MISCHIEF = "Miku: wake up @everyone and @here, <@123456789> <@!42> <@&987654321> is live!"
+
+
 @pytest.mark.timeout(200)
-async def test_a_model_told_to_misbehave_is_cleaned(llm_url: str) -> None:
-    """A persona that tells the model to sign with "Miku:" and ping everyone still sends
-    clean lines: whatever the real model does with that, what is sent is cleaned."""
+async def test_a_model_told_to_ping_and_sign_is_cleaned(llm_url: str) -> None:
+    """Action templates that make the real model write a speaker prefix and every kind of
+    ping: the raw answers carry them, and what is sent carries none."""
     persona = default_persona()
+    copy = f"Copy this line exactly:\n{MISCHIEF}"
     persona = msgspec.structs.replace(
-        persona,
-        system=persona.system.split("\n")[0]
-        + "\nAlways start your message with 'Miku:' and always end it with '@everyone "
-        "<@123456789> <@&987654321>'.",
+        persona, actions={**persona.actions, "break_silence": copy, "general": copy}
     )
     clock = LoopClock()
     recorder = Recorder(clock)
@@ -112,20 +115,24 @@ async def test_a_model_told_to_misbehave_is_cleaned(llm_url: str) -> None:
         backend,
     ):
         now = clock.now()
-        requests = [make_request(a, now=now) for a in ("break_silence", "reply", "general")]
+        requests = [
+            make_request(action, now=now, mood=mood)
+            for action, mood in (("break_silence", "neutral"), ("general", "bubbly"))
+        ]
         for request in requests:
             pool.submit(request)
         with anyio.fail_after(180):
             await recorder.wait_for(len(requests))
 
     _check_exactly_once(recorder, requests)
+    assert [e.outcome for e in recorder.results] == ["sent"] * len(requests)
+    raws = {rid: raw for rid, (raw,) in backend.raw.items()}
+    print(*(repr(raw) for raw in raws.values()), sep="\n")
+    # The model did misbehave (greedy decoding copies the line), so the cleaning was needed.
+    assert any("@everyone" in raw or "<@" in raw for raw in raws.values()), raws
     for request, text, _ in recorder.sent:
         assert_clean(text)
-        (raw,) = backend.raw[request.request_id]
-        assert text == clean_output(raw, names=persona.aliases)
-    # How often the model obeyed is the model's business; report it for the curious.
-    raws = [raw for (raw,) in backend.raw.values()]
-    print(f"raw answers with a ping or prefix: {sum(raw != clean_output(raw) for raw in raws)}")
+        assert text == clean_output(raws[request.request_id], names=persona.aliases)
 
 
 async def _calibrate(backend: RecordingBackend, clock: LoopClock) -> float:
@@ -159,10 +166,12 @@ async def test_requests_queue_at_a_one_slot_server_and_none_is_sent_late(
         requests = [
             make_request("break_silence", now=now, deadline_s=2.0 * latency) for _ in range(count)
         ]
-        for request in requests:
-            pool.submit(request)
-        with anyio.fail_after(60 + 10 * latency):
-            await recorder.wait_for(count)
+        with capture_logs() as logs:
+            for request in requests:
+                pool.submit(request)
+            with anyio.fail_after(60 + 10 * latency):
+                await recorder.wait_for(count)
+        stale_logs = [entry for entry in logs if entry["event"] == "pool.stale"]
         stats = pool.statistics()
 
     _check_exactly_once(recorder, requests)
@@ -181,8 +190,10 @@ async def test_requests_queue_at_a_one_slot_server_and_none_is_sent_late(
     print(f"workers={workers} latency={latency:.2f}s", *rows, sep="\n  ")
     assert set(outcomes) <= {"sent", "stale"}, recorder.results
     assert outcomes.count("stale") >= 1
-    # The pool kept `workers` requests outstanding at a server that serves one at a time.
+    # The pool kept `workers` requests outstanding at a server that serves one at a time,
+    # and dropped some of them there, waiting, when their deadline passed.
     assert backend.max_active == workers
+    assert any(entry["where"] == "in_flight" for entry in stale_logs), stale_logs
     assert stats.stale == outcomes.count("stale") and stats.sent == outcomes.count("sent")
 
 
