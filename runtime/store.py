@@ -339,15 +339,12 @@ def _open_rw(path: str) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise StoreError(path, f"cannot open ({exc})") from None
     try:
-        try:
-            # WAL: readers (ops/inspect.py) never block the writer; NORMAL: a commit is durable
-            # against a process crash, and at worst the last commits are lost on a power cut.
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA busy_timeout = 5000")
-        except sqlite3.DatabaseError as exc:
-            raise NotAStoreError(path, str(exc)) from None
-        _check_store(conn, path, create=True)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        _check_store(conn, path, create=True)  # first: a file that is not ours stays untouched
+        # WAL: readers (ops/inspect.py) never block the writer; NORMAL: a commit is durable
+        # against a process crash, and at worst the last commits are lost on a power cut.
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        conn.execute("PRAGMA synchronous = NORMAL")
         if mode.lower() != "wal":
             raise StoreError(path, f"cannot use WAL mode (journal_mode is {mode})")
     except BaseException:

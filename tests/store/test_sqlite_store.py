@@ -184,6 +184,11 @@ async def test_missing_and_corrupt_files(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(NotAStoreError, match="application_id"):
         await SQLiteStore(other).open()
+    conn = sqlite3.connect(other)
+    try:  # refused without a change: still in its own journal mode
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    finally:
+        conn.close()
     with pytest.raises(NotAStoreError):
         read_dead_letters(other)
     with pytest.raises(StoreError, match="cannot open"):
@@ -237,3 +242,17 @@ def test_public_names() -> None:
     assert isinstance(MemoryStore(), SnapshotStore)
     assert isinstance(SQLiteStore("unused.db"), SnapshotStore)  # the constructor does no I/O
     assert not Path("unused.db").exists()
+
+
+@pytest.mark.anyio
+async def test_store_file_is_wal_and_marked(tmp_path: Path) -> None:
+    """A new store is in WAL mode and carries the store's application id."""
+    path = tmp_path / "s.db"
+    async with SQLiteStore(path):
+        pass
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == 0x4D696B75
+    finally:
+        conn.close()
