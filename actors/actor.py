@@ -141,7 +141,8 @@ def _with_channel(cfg: GuildConfig, channel_id: int | None) -> GuildConfig:
 
 
 class GuildActor:
-    """The actor of one guild.
+    """The actor of one guild (slotted, with its rarely used parts made on first use:
+    idle actors are most actors, and each byte counts a hundred thousand times).
 
     Args:
         state: the guild's engine state (fresh or restored).
@@ -154,6 +155,11 @@ class GuildActor:
             so events wait there during a restore).
         on_snapshot: called with the actor when it is asked to snapshot now.
     """
+
+    __slots__ = ("_exit", "_shadow_seen", "cfg", "clock", "decisions", "dirty", "events_handled",
+                 "guild_id", "inflight", "last_event_at", "mailbox", "on_snapshot", "replies",
+                 "reply_cooldowns", "request_ids", "seed", "settings", "sink", "state",
+                 "tick_s")
 
     def __init__(self, state: GuildState, settings: ActorSettings, *, clock: LoopClock,
                  sink: ActionSink, seed: int, request_ids: Callable[[], int],
@@ -172,9 +178,9 @@ class GuildActor:
         self.tick_s = settings.tick_s * (0.9 + 0.2 * roll(seed, self.guild_id, _TICK_SALT, 0))
         self.dirty = False
         self.inflight: ActionRequest | None = None
-        self.replies: dict[int, ActionRequest] = {}
-        self.reply_cooldowns: dict[int, float] = {}
-        self.decisions: deque[dict[str, Any]] = deque(maxlen=_DECISIONS_KEPT)
+        self.replies: dict[int, ActionRequest] | None = None
+        self.reply_cooldowns: dict[int, float] | None = None
+        self.decisions: deque[dict[str, Any]] | None = None
         self.last_event_at = clock.now()
         self.events_handled = 0
         self._shadow_seen: tuple[str | None, int] = (None, -1)
@@ -184,8 +190,16 @@ class GuildActor:
 
     async def run(self) -> ActorExit:
         """Run until stopped, removed or passivated. Raises ``ActorCrashed``."""
-        with structlog.contextvars.bound_contextvars(guild_id=self.guild_id):
-            return await self._loop()
+        return await self._loop()
+
+    @property
+    def log(self) -> Any:
+        """The logger, with ``guild_id`` bound into this task's context on first use: every
+        line below carries it, and an actor that never logs (most are idle) pays nothing.
+        The binding lives as long as the task's context, so there is nothing to reset."""
+        if structlog.contextvars.get_contextvars().get("guild_id") != self.guild_id:
+            structlog.contextvars.bind_contextvars(guild_id=self.guild_id)
+        return log
 
     async def _loop(self) -> ActorExit:
         clock = self.clock
@@ -251,7 +265,7 @@ class GuildActor:
         data = encode_state(self.state)
         self.mailbox.closed = True
         wake = passive_wake_at(self.state, self.cfg, now, self.seed, self.settings.policy)
-        log.debug("passivated", wake_at=wake)
+        self.log.debug("passivated", wake_at=wake)
         return ActorExit("passivated", data, wake)
 
     # --- events -------------------------------------------------------------------------
@@ -274,7 +288,7 @@ class GuildActor:
             self._finished(event)
         elif kind is MoodSet:
             set_mood(state, event.mood)
-            log.info("mood_set", mood=event.mood)
+            self.log.info("mood_set", mood=event.mood)
         elif kind is GuildReady:
             seed_online(state, event.online_user_ids)
         elif kind is ConfigChanged:
@@ -295,11 +309,16 @@ class GuildActor:
     def _maybe_reply(self, event: MessageSeen) -> None:
         now = self.clock.now()
         cooldowns = self.reply_cooldowns
+        if cooldowns is None:
+            cooldowns = self.reply_cooldowns = {}
+        replies = self.replies
+        if replies is None:
+            replies = self.replies = {}
         last = cooldowns.get(event.author_id)
         if last is not None and now - last < self.settings.reply_cooldown_s:
-            log.debug("reply_cooldown", user_id=event.author_id)
+            self.log.debug("reply_cooldown", user_id=event.author_id)
             return
-        if len(self.replies) >= _MAX_REPLIES_IN_FLIGHT or self.settings.channel_id is None:
+        if len(replies) >= _MAX_REPLIES_IN_FLIGHT or self.settings.channel_id is None:
             return
         if len(cooldowns) >= _MAX_COOLDOWNS:
             horizon = now - self.settings.reply_cooldown_s
@@ -316,17 +335,17 @@ class GuildActor:
         try:
             self.sink.submit(request)
         except RuntimeError as exc:
-            log.warning("reply_rejected", reason=str(exc))
+            self.log.warning("reply_rejected", reason=str(exc))
             return
         cooldowns[event.author_id] = now
-        self.replies[request.request_id] = request
+        replies[request.request_id] = request
 
     def _finished(self, event: ActionFinished) -> None:
-        reply = self.replies.pop(event.request_id, None)
+        reply = self.replies.pop(event.request_id, None) if self.replies else None
         if reply is not None:
             if event.outcome == "sent":
                 observe_message(self.state, event.at, is_self=True)  # an appearance
-            log.info("reply_finished", outcome=event.outcome, reason=event.reason)
+            self.log.info("reply_finished", outcome=event.outcome, reason=event.reason)
             return
         req = self.inflight
         target_user = target_activity = None
@@ -335,7 +354,7 @@ class GuildActor:
             target_user, target_activity = req.target_user_id, req.target_activity
         matched = record_result(self.state, event.at, event.action, event.outcome, event.reason,
                                 event.request_id, target_user, target_activity)
-        log.info("action_finished", action=event.action, outcome=event.outcome,
+        self.log.info("action_finished", action=event.action, outcome=event.outcome,
                  reason=event.reason, request_id=event.request_id, matched=matched)
 
     # --- decisions ----------------------------------------------------------------------
@@ -346,7 +365,7 @@ class GuildActor:
         if cfg.rotate_moods:
             new = rotate_mood(state, cfg, now, self.seed)
             if new is not None:
-                log.info("mood_rotated", mood=new)
+                self.log.info("mood_rotated", mood=new)
         policy = self.settings.policy
         if policy == "v2":
             d = decide(state, cfg, now, self.seed)
@@ -364,7 +383,7 @@ class GuildActor:
         if would.action is not None and key != self._shadow_seen:
             self._shadow_seen = key
             explained = decide(self.state, self.cfg, now, self.seed, explain=True)
-            log.info("shadow_decision", policy="v2", action=would.action,
+            self.log.info("shadow_decision", policy="v2", action=would.action,
                      reasons=_reasons(explained))
 
     def _act(self, d: Decision, now: float) -> None:
@@ -382,17 +401,19 @@ class GuildActor:
         record = {"at": now, "action": action, "policy": d.policy,
                   "request_id": request.request_id, "target_user_id": d.target_user_id,
                   "target_activity": d.target_activity, "reasons": _reasons(explained)}
+        if self.decisions is None:
+            self.decisions = deque(maxlen=_DECISIONS_KEPT)
         self.decisions.append(record)
         try:
             self.sink.submit(request)
         except RuntimeError as exc:
             record_failure(state, now, action, f"rejected: {exc}")
-            log.warning("decision_rejected", action=action, reason=str(exc))
+            self.log.warning("decision_rejected", action=action, reason=str(exc))
             return
         mark_pending(state, action, request.request_id, request.deadline + PENDING_SLACK_S)
         self.inflight = request
         self.dirty = True
-        log.info("decision", action=action, policy=d.policy, mood=state.mood,
+        self.log.info("decision", action=action, policy=d.policy, mood=state.mood,
                  request_id=request.request_id, target_user_id=d.target_user_id,
                  target_activity=d.target_activity, reasons=record["reasons"])
 
@@ -418,7 +439,7 @@ class GuildActor:
             "state": msgspec.to_builtins(self.state),
             "signals": msgspec.to_builtins(signals(self.state, self.cfg, now)),
             "pending": None if self.inflight is None else msgspec.to_builtins(self.inflight),
-            "decisions": list(self.decisions),
+            "decisions": list(self.decisions or ()),
             "now": msgspec.to_builtins(why_not),
             "mailbox": msgspec.to_builtins(self.mailbox.statistics()),
             "events_handled": self.events_handled,

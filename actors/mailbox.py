@@ -17,7 +17,6 @@ When the mailbox is full nothing is lost silently:
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 import anyio
@@ -64,7 +63,9 @@ class Mailbox:
             raise ValueError(f"mailbox capacity must be >= 1, got {capacity}")
         self.guild_id = guild_id
         self.capacity = capacity
-        self._q: deque[Any] = deque()
+        # A list, not a deque: drain takes everything at once, and an empty list costs a tenth
+        # of an empty deque (idle actors are most actors).
+        self._q: list[Any] = []
         # Per-second runs of human messages that arrived while full, oldest first.
         self._spill: list[MessagesCoalesced] = []
         self._waiter: anyio.Event | None = None
@@ -134,23 +135,20 @@ class Mailbox:
 
     def drain(self) -> list[Any]:
         """Take everything queued (coalesced runs last); empty list if nothing waits."""
-        q = self._q
+        items = self._q
         if self._spill:
-            items = list(q)
             items.extend(self._spill)
             self._spill = []
-        elif q:
-            items = list(q)
-        else:
-            return []
-        q.clear()
+        elif not items:
+            return items
+        self._q = []
         return items
 
     def put_back(self, items: list[Any]) -> None:
         """Return undelivered items to the front of the queue, in order (after a crash the
         events behind the failing one must not be lost). Ignores the bound and ``closed``."""
         if items:
-            self._q.extendleft(reversed(items))
+            self._q[:0] = items
 
     async def wait(self) -> None:
         """Wait until something is queued. Returns at once if something already is."""

@@ -21,8 +21,7 @@ import heapq
 import itertools
 import math
 import traceback
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
@@ -105,7 +104,7 @@ class SupervisorStatistics(msgspec.Struct, frozen=True, gc=False):
     mailbox_dropped: int
 
 
-def restart_allowed(restarts: deque[float] | list[float], now: float, intensity: int,
+def restart_allowed(restarts: Sequence[float], now: float, intensity: int,
                     period_s: float) -> bool:
     """OTP's rule: more than ``intensity`` restarts within ``period_s`` is too many.
 
@@ -118,14 +117,13 @@ def restart_allowed(restarts: deque[float] | list[float], now: float, intensity:
 class GuildHandle:
     """What the supervisor keeps for a guild that is live, starting or quarantined."""
 
-    __slots__ = ("actor", "guild_id", "last_good", "mailbox", "quarantined_until", "restarts")
+    __slots__ = ("actor", "guild_id", "mailbox", "quarantined_until", "restarts")
 
     def __init__(self, guild_id: int, mailbox: Mailbox) -> None:
         self.guild_id = guild_id
         self.mailbox = mailbox
         self.actor: GuildActor | None = None
-        self.last_good: bytes | None = None
-        self.restarts: deque[float] = deque(maxlen=64)
+        self.restarts: list[float] | None = None  # made on the first crash
         self.quarantined_until = 0.0
 
 
@@ -167,7 +165,9 @@ class Supervisor:
             ("spawned", "restarts", "crashes", "dead_letters", "passivations", "wakes",
              "snapshots_written", "snapshot_batches", "snapshot_errors", "bad_snapshots",
              "delivered", "refused"), 0)
-        self._frozen_at_spawn = 0
+        self._burst = 0
+        self._burst_started = 0.0
+        self._gc_paused = False
         self.ready = anyio.Event()
 
     # --- running ------------------------------------------------------------------------
@@ -261,11 +261,39 @@ class Supervisor:
         self._stats["spawned"] += 1
         self._tg.start_soon(self._run_guild, h)
         if self.config.gc_freeze:
-            self._frozen_at_spawn += 1
-            if self._frozen_at_spawn >= 10_000:
-                self._frozen_at_spawn = 0
-                gc.freeze()
+            self._count_spawn()
         return h
+
+    # Spawn bursts (start-up, a shard reconnecting) allocate ~50 tracked objects per actor;
+    # letting the collector scan them all over and over makes spawning 4x slower, and every
+    # later full collection stall the loop for over a second at 100k actors. So the collector
+    # is paused during a burst and what the burst built is frozen (moved out of its sight).
+    _BURST_PAUSE_AT = 200
+    _BURST_FREEZE_AT = 1000
+
+    def _count_spawn(self) -> None:
+        now = anyio.current_time()
+        if now - self._burst_started > 1.0 and not self._gc_paused:
+            self._burst_started, self._burst = now, 0
+        self._burst += 1
+        if self._burst == self._BURST_PAUSE_AT and gc.isenabled() and self._tg is not None:
+            gc.disable()
+            self._gc_paused = True
+            self._tg.start_soon(self._end_burst)
+
+    async def _end_burst(self) -> None:
+        try:
+            while True:
+                seen = self._burst
+                await anyio.sleep(0.05)
+                if self._burst == seen:
+                    break
+        finally:
+            if self._burst >= self._BURST_FREEZE_AT:
+                gc.freeze()
+            self._burst, self._burst_started = 0, anyio.current_time()
+            self._gc_paused = False
+            gc.enable()
 
     def spawn(self, gid: int) -> None:
         """Start a guild's actor now if it is not live (e.g. on GUILD_CREATE)."""
@@ -274,11 +302,13 @@ class Supervisor:
 
     # --- one guild's life ---------------------------------------------------------------
 
-    async def _load_state(self, gid: int, now: float) -> GuildState:
-        """The guild's state: passivated bytes, the store, or a fresh one."""
+    async def _load_state(self, gid: int, now: float, woke: bool = True) -> GuildState:
+        """The guild's state: passivated bytes, the store, or a fresh one. Bytes kept from a
+        passivation (``woke``) are taken as they are; a snapshot from the store is restored
+        (pending cleared, no cold-start grace)."""
         unsaved = self._unsaved.get(gid)
         data = unsaved[0] if unsaved is not None else self._cache.get(gid)
-        woke = data is not None
+        woke = woke and data is not None
         if data is None and gid in self._known:
             data = await self.store.load(gid)
         if data is not None:
@@ -304,7 +334,6 @@ class Supervisor:
         except Exception as exc:  # the store failed: run fresh rather than not at all
             log.error("restore_failed", guild_id=gid, error=repr(exc))
             state = new_state(gid, clock.now())
-        h.last_good = encode_state(state)
         actor = GuildActor(state, self.settings_for(gid), clock=clock, sink=self.sink,
                            seed=self.seed, request_ids=self.next_request_id,
                            mailbox=h.mailbox, on_snapshot=self._snapshot_one)
@@ -317,25 +346,29 @@ class Supervisor:
                 event = exc.event if isinstance(exc, ActorCrashed) else None
                 error = exc.error if isinstance(exc, ActorCrashed) else exc
                 await self._crashed(h, event, error)
-                actor = actor.restarted(self._last_good_state(h, actor, event))
+                actor = actor.restarted(await self._last_good_state(h, actor, event))
                 continue
             self._exited(h, result)
             return
 
-    def _last_good_state(self, h: GuildHandle, actor: GuildActor, event: Any) -> GuildState:
+    async def _last_good_state(self, h: GuildHandle, actor: GuildActor,
+                               event: Any) -> GuildState:
         """The state to restart from. A crash on an event leaves the state as it was before
         that event (the engine validates before it changes anything), so the live state is
         kept once it survives an encode/decode round trip. A crash in the actor's own timer
-        or decision path, or a state that does not round-trip, goes back to the last
-        snapshot: the state itself may be what is wrong."""
+        or decision path, or a state that does not round-trip, goes back to the guild's last
+        snapshot (written or not yet written): the state itself may be what is wrong."""
         if event is not None:
             try:
                 return decode_state(encode_state(actor.state))
             except Exception as exc:
                 log.error("state_unusable_after_crash", guild_id=h.guild_id, error=repr(exc))
-        assert h.last_good is not None and self.clock is not None
-        state, _ = restore_state(h.last_good, self.clock.now())
-        return state
+        assert self.clock is not None
+        try:
+            return await self._load_state(h.guild_id, self.clock.now(), woke=False)
+        except Exception as exc:
+            log.error("restore_failed", guild_id=h.guild_id, error=repr(exc))
+            return new_state(h.guild_id, self.clock.now())
 
     async def _crashed(self, h: GuildHandle, event: Any, error: BaseException) -> None:
         assert self.clock is not None
@@ -349,6 +382,8 @@ class Supervisor:
             self._stats["dead_letters"] += 1
         except Exception as exc:
             log.error("dead_letter_failed", guild_id=h.guild_id, error=repr(exc))
+        if h.restarts is None:
+            h.restarts = []
         if not restart_allowed(h.restarts, now, self.config.intensity, self.config.period_s):
             h.quarantined_until = now + self.config.quarantine_s
             log.error("guild_quarantined", guild_id=h.guild_id,
@@ -358,6 +393,7 @@ class Supervisor:
             h.restarts.clear()
             log.info("guild_released", guild_id=h.guild_id)
         h.restarts.append(now)
+        del h.restarts[:-64]
         self._stats["restarts"] += 1
 
     def _exited(self, h: GuildHandle, result: ActorExit) -> None:
@@ -409,9 +445,6 @@ class Supervisor:
     def _snapshot_one(self, actor: GuildActor) -> None:
         data = encode_state(actor.state)
         actor.dirty = False
-        h = self._handles.get(actor.guild_id)
-        if h is not None:
-            h.last_good = data
         self._unsaved[actor.guild_id] = (data, None)
         if self._tg is not None:
             self._tg.start_soon(self._write_unsaved)
@@ -436,7 +469,6 @@ class Supervisor:
                 continue
             data = encode_state(actor.state)
             actor.dirty = False
-            h.last_good = data
             wake = None
             if final:
                 wake = passive_wake_at(decode_state(data), actor.cfg, actor.clock.now(),
@@ -512,7 +544,7 @@ class Supervisor:
             else:
                 row = {"guild_id": gid, "live": False, "mailbox_depth": len(h.mailbox),
                        "overflow": h.mailbox.overflowed}
-            row["restarts"] = len(h.restarts)
+            row["restarts"] = len(h.restarts or ())
             row["quarantined"] = bool(h.quarantined_until)
             rows.append(row)
         for gid, wake_at in self._passivated.items():
@@ -526,7 +558,7 @@ class Supervisor:
         h = self._handles.get(gid)
         if h is not None and h.actor is not None:
             detail = h.actor.inspect()
-            detail["restarts"] = len(h.restarts)
+            detail["restarts"] = len(h.restarts or ())
             detail["quarantined"] = bool(h.quarantined_until)
             return detail
         unsaved = self._unsaved.get(gid)

@@ -40,14 +40,14 @@ NO_QUIET = GuildConfig(quiet_hours=None, rotate_moods=False)
 
 def make_actor(sink: RecordingSink, *, mood: str = "bubbly", cfg: GuildConfig = NO_QUIET,
                policy: str = "v2", passivate_after_s: float = 0.0, epoch: float = T0,
-               guild_id: int = 42) -> GuildActor:
+               guild_id: int = 42, cls: type[GuildActor] = GuildActor) -> GuildActor:
     clock = LoopClock(epoch)
     state = new_state(guild_id, clock.now(), mood=mood)
     settings = ActorSettings(config=cfg, channel_id=7, policy=policy,  # type: ignore[arg-type]
                              passivate_after_s=passivate_after_s)
     ids = iter(range(1, 10_000))
-    return GuildActor(state, settings, clock=clock, sink=sink, seed=SEED,
-                      request_ids=lambda: next(ids))
+    return cls(state, settings, clock=clock, sink=sink, seed=SEED,
+               request_ids=lambda: next(ids))
 
 
 @pytest.mark.anyio
@@ -227,25 +227,30 @@ def test_silence_is_broken_on_time_in_virtual_hours() -> None:
     assert 4680 <= decided - T0 <= 2 * 3600  # bubbly: about 78 minutes, under two hours
 
 
-def _counting(actor: GuildActor, seen: list[float]) -> GuildActor:
-    original = actor._consider
+class WatchedActor(GuildActor):
+    """An actor that records each time it looks (decides) and the mood it then has."""
 
-    def counting(now: float) -> float:
-        seen.append(now)
-        return original(now)
+    __slots__ = ("looks", "moods")
 
-    actor._consider = counting  # type: ignore[method-assign]
-    return actor
+    def _consider(self, now: float) -> float:
+        if not hasattr(self, "looks"):
+            self.looks: list[float] = []
+            self.moods: list[tuple[float, str]] = []
+        self.looks.append(now)
+        result = super()._consider(now)
+        if not self.moods or self.moods[-1][1] != self.state.mood:
+            self.moods.append((now, self.state.mood))
+        return result
 
 
 def test_ticks_fire_on_time_even_with_nothing_to_do() -> None:
     """The regular tick wakes the actor about every tick_s (jittered), in virtual time."""
     sink = RecordingSink()
     cfg = GuildConfig(quiet_hours=None, rotate_moods=False, has_channel=False)
-    wakes: list[float] = []
-    actor = _run_virtual(lambda: _counting(make_actor(sink, cfg=cfg), wakes), T0 + 3600)
-    gaps = [b - a for a, b in itertools.pairwise(wakes)]
-    assert len(wakes) >= 6
+    actor = _run_virtual(lambda: make_actor(sink, cfg=cfg, cls=WatchedActor), T0 + 3600)
+    assert isinstance(actor, WatchedActor)
+    gaps = [b - a for a, b in itertools.pairwise(actor.looks)]
+    assert len(actor.looks) >= 6
     assert all(abs(g - actor.tick_s) < 1e-6 for g in gaps)
     assert 540 <= actor.tick_s <= 660
 
@@ -254,24 +259,11 @@ def test_moods_rotate_on_the_actors_own_timer() -> None:
     """With rotation on, the mood changes at each hour boundary, never twice the same."""
     sink = RecordingSink()
     cfg = GuildConfig(quiet_hours=None, rotate_moods=True, has_channel=False)
-    moods: list[str] = []
-    times: list[float] = []
-
-    def build() -> GuildActor:
-        actor = make_actor(sink, cfg=cfg, mood="neutral")
-        original = actor._consider
-
-        def watching(now: float) -> float:
-            r = original(now)
-            if not moods or moods[-1] != actor.state.mood:
-                moods.append(actor.state.mood)
-                times.append(now)
-            return r
-
-        actor._consider = watching  # type: ignore[method-assign]
-        return actor
-
-    _run_virtual(build, T0 + 5 * 3600 + 10)
+    actor = _run_virtual(lambda: make_actor(sink, cfg=cfg, mood="neutral", cls=WatchedActor),
+                         T0 + 5 * 3600 + 10)
+    assert isinstance(actor, WatchedActor)
+    moods = [m for _, m in actor.moods]
+    times = [t for t, _ in actor.moods]
     assert len(moods) >= 5
     assert all(a != b for a, b in itertools.pairwise(moods))
     assert all(t % 3600 == 0 for t in times[1:])  # at the hour boundaries
