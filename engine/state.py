@@ -1,8 +1,10 @@
 """Per-guild settings and state, and the pure functions that observe events into it.
 
 Memory is bounded whatever the traffic: message counts live in per-second buckets covering
-the last hour (at most 3,600 live buckets plus a compaction slack), opportunities, engaged
-targets and the online set are capped. A flood of two million messages in half an hour costs
+the last hour (at most 3,600 live buckets plus a compaction slack of 256), opportunities,
+engaged targets and the online set are capped. The window sums always match the buckets from
+the window heads on; the heads move when the windows are read (``evict``), so read the counts
+through ``signals`` / ``msgs_5m`` / ``msgs_1h``, not from the fields. A flood of two million messages in half an hour costs
 the same as 1,800 busy seconds.
 
 Times are epoch seconds (floats). Every function that takes ``now`` rejects a negative, NaN
@@ -194,6 +196,7 @@ def msgs_1h(state: GuildState, now: float) -> int:
 
 
 def _count_humans(state: GuildState, now: float, n: int) -> None:
+    # Kept in step with observe_message's inlined copy of it (the hot path).
     sec = int(now)
     secs = state.b_secs
     if secs and secs[-1] >= sec:
@@ -201,7 +204,8 @@ def _count_humans(state: GuildState, now: float, n: int) -> None:
     else:
         secs.append(sec)
         state.b_counts.append(n)
-        evict(state, sec)
+        if len(secs) - state.head_1h > WINDOW_1H:
+            evict(state, sec)
     state.sum_5m += n
     state.sum_1h += n
     state.human_messages += n
@@ -213,7 +217,16 @@ def _count_humans(state: GuildState, now: float, n: int) -> None:
 def observe_message(state: GuildState, now: float, is_bot: bool = False,
                     is_self: bool = False) -> None:
     """A message in the autonomous channel. Only humans' messages count as conversation;
-    the persona's own message is an appearance."""
+    the persona's own message is an appearance.
+
+    The windows are evicted lazily, by whoever reads them (``decide``, ``signals``,
+    ``msgs_5m``): counting stays a few list operations. Memory stays bounded all the same:
+    more than 3,600 buckets past the hour's head means some have left the window, and only
+    then does counting evict (and compact).
+
+    Raises:
+        InvalidTimeError: ``now`` is negative or not finite.
+    """
     if not 0.0 <= now < _INF:
         raise InvalidTimeError("now", now)
     if is_self:
@@ -223,8 +236,22 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
         state.other_messages += 1
     elif is_bot:
         state.other_messages += 1
-    else:
-        _count_humans(state, now, 1)
+    else:  # _count_humans(state, now, 1), inlined: this is the engine's hottest line
+        sec = int(now)
+        secs = state.b_secs
+        if secs and secs[-1] >= sec:
+            state.b_counts[-1] += 1
+        else:
+            secs.append(sec)
+            state.b_counts.append(1)
+            if len(secs) - state.head_1h > WINDOW_1H:
+                evict(state, sec)
+        state.sum_5m += 1
+        state.sum_1h += 1
+        state.human_messages += 1
+        state.messages_since_appearance += 1
+        if now > state.last_human_at:
+            state.last_human_at = now
 
 
 def observe_messages(state: GuildState, count: int, first_at: float, last_at: float) -> None:
