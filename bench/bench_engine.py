@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import (  # noqa: E402  (the path above makes the repo importable)
+from engine import (
     WAKING_MOODS,
     GuildConfig,
     GuildState,

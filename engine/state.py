@@ -4,8 +4,8 @@ Memory is bounded whatever the traffic: message counts live in per-second bucket
 the last hour (at most 3,600 live buckets plus a compaction slack of 256), opportunities,
 engaged targets and the online set are capped. The window sums always match the buckets from
 the window heads on; the heads move when the windows are read (``evict``), so read the counts
-through ``signals`` / ``msgs_5m`` / ``msgs_1h``, not from the fields. A flood of two million messages in half an hour costs
-the same as 1,800 busy seconds.
+through ``signals`` / ``msgs_5m`` / ``msgs_1h``, not from the fields. A flood of two million
+messages in half an hour costs the same as 1,800 busy seconds.
 
 Times are epoch seconds (floats). Every function that takes ``now`` rejects a negative, NaN
 or infinite value with ``InvalidTimeError``; time going backwards is tolerated (a late event
