@@ -204,7 +204,8 @@ class GuildActor:
     async def _loop(self) -> ActorExit:
         clock = self.clock
         mailbox = self.mailbox
-        next_at = self._consider(clock.now())
+        # With events already waiting (a spawn on first sight), the first batch decides.
+        next_at = self._consider(clock.now()) if not len(mailbox) else math.inf
         while True:
             now = clock.now()
             tick_at = now + self.tick_s
