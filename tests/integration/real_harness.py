@@ -161,6 +161,8 @@ class RecordingBackend:
         self.attempts = 0
         self.active = 0
         self.max_active = 0
+        #: Seconds of each call that returned words (time at the server, its queue included).
+        self.durations: list[float] = []
         self.started = anyio.Event()
 
     async def generate(self, prompt: Prompt) -> str:
@@ -168,10 +170,12 @@ class RecordingBackend:
         self.active += 1
         self.max_active = max(self.max_active, self.active)
         self.started.set()
+        start = anyio.current_time()
         try:
             text = await self.inner.generate(prompt)
         finally:
             self.active -= 1
+        self.durations.append(anyio.current_time() - start)
         self.raw.setdefault(prompt.request_id, []).append(text)
         return text
 
