@@ -326,6 +326,20 @@ class Supervisor:
         return new_state(gid, now, grace_until=self.started_at + self.config.startup_grace_s)
 
     async def _run_guild(self, h: GuildHandle) -> None:
+        """One guild's life. Nothing that goes wrong here may reach the task group: that
+        would take every other guild down with it."""
+        try:
+            await self._guild_life(h)
+        except Exception as exc:
+            self._stats["crashes"] += 1
+            log.error("guild_failed", guild_id=h.guild_id, error=repr(exc))
+            if self._handles.get(h.guild_id) is h:
+                del self._handles[h.guild_id]
+            lost = h.mailbox.close()
+            if lost:
+                log.error("guild_events_lost", guild_id=h.guild_id, count=len(lost))
+
+    async def _guild_life(self, h: GuildHandle) -> None:
         assert self.clock is not None
         gid = h.guild_id
         clock = self.clock

@@ -272,3 +272,32 @@ async def test_stress_200k_events_with_cancellations_loses_no_event() -> None:
     assert counted == delivered
     assert stats.mailbox_coalesced > 0  # the small mailboxes did overflow
     assert stats.delivered == delivered + len(sink.requests)  # + the results sent back
+
+
+@pytest.mark.anyio
+async def test_a_guild_that_cannot_even_start_does_not_touch_the_others() -> None:
+    """Settings that raise for one guild fail that guild alone, visibly; the router and
+    every other guild go on."""
+    good = ActorSettings(config=CFG, channel_id=9)
+
+    def settings_for(gid: int) -> ActorSettings:
+        if gid == 13:
+            raise KeyError("no settings for 13")
+        return good
+
+    sink = RecordingSink()
+    sup = Supervisor(store=MemoryStore(), sink=sink, settings_for=settings_for, seed=SEED,
+                     config=SupervisorConfig(startup_grace_s=0, gc_freeze=False),
+                     clock=LoopClock(T0))
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        sup.deliver(MessageSeen(13, 9, 1, T0))
+        sup.deliver(MessageSeen(14, 9, 1, T0))
+        await anyio.wait_all_tasks_blocked()
+        stats = sup.statistics()
+        assert stats.live == 1 and stats.crashes == 1
+        assert sup.deliver(MessageSeen(14, 9, 1, T0))
+        await anyio.wait_all_tasks_blocked()
+        [actor] = sup.live_actors()
+        assert actor.guild_id == 14 and actor.state.human_messages == 2
+        await sup.shutdown()
