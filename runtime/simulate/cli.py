@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import logging
 import shutil
 import sys
 import tempfile
@@ -131,11 +132,11 @@ class SimulateOptions:
 def _logging(opts: SimulateOptions) -> tuple[LoggingSetup, TextIO | None]:
     if opts.log_dir is not None:
         Path(opts.log_dir).mkdir(parents=True, exist_ok=True)
-        stream = open(Path(opts.log_dir) / "runtime.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        stream = open(Path(opts.log_dir) / "runtime.jsonl", "a", encoding="utf-8")
         return configure_logging(opts.log_level, renderer="json", stream=stream,
                                  log_dir=opts.log_dir, cache=False), stream
     if opts.log_file is not None:
-        stream = open(opts.log_file, "a", encoding="utf-8")  # noqa: SIM115
+        stream = open(opts.log_file, "a", encoding="utf-8")
         return configure_logging(opts.log_level, renderer="json", stream=stream,
                                  cache=False), stream
     return configure_logging("error", renderer="json", stream=sys.stderr, cache=False), None
@@ -165,6 +166,7 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
     traffic = generate_traffic(opts.seed, opts.guilds, opts.hours)
     gen_s = time.perf_counter() - wall0
     tmp = Path(tempfile.mkdtemp(prefix="miku-sim-"))
+    levels = {name: logging.getLogger(name).level for name in ("", "discord")}
     logs, stream = _logging(opts)
     try:
         setup = RunSetup(seed=opts.seed, grace_s=opts.grace, pinned_moods=opts.moods,
@@ -186,6 +188,8 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
         if stream is not None:
             stream.close()
         structlog.reset_defaults()
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
         shutil.rmtree(tmp, ignore_errors=True)
     params = {"guilds": opts.guilds, "hours": opts.hours, "seed": opts.seed,
               "clock": "realtime" if opts.realtime else "virtual",

@@ -295,7 +295,7 @@ def format_report(report: dict[str, Any]) -> str:
     actions = sorted(set(v2["by_action"]) | set(v1["by_action"] if v1 else ()))
     rows = [[a] + [x["by_action"].get(a, {}).get("per_guild_day", 0.0) for x in pols]
             for a in actions]
-    out += _table(["per guild-day, by action"] + cols[1:], rows)
+    out += _table(["per guild-day, by action", *cols[1:]], rows)
     out.append("")
     moods = sorted(v2["by_mood"], key=lambda m: -v2["by_mood"][m]["count"])
     rows = [[m, v2["by_mood"][m]["count"], v2["by_mood"][m]["per_guild_day"]] for m in moods]

@@ -6,8 +6,8 @@ placeholder lines when asked (nothing is stored), display names made up from use
 a few dozen feed items to share. A driver sleeps until each event's time and hands it to the
 router synchronously (``runtime.deliver``), exactly as the gateway adapter does.
 
-Virtual time: trio with a clock that jumps whenever every task waits (``VirtualClock``). Two things keep
-a run reproducible byte for byte:
+Virtual time: trio with a clock that jumps whenever every task waits (``VirtualClock``).
+Two things keep a run reproducible byte for byte:
 
 - The store works in a thread, and a thread's work must not let virtual time jump by however
   much wall-clock time it happens to take: while a store call (or start-up) is running the
@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -42,9 +42,9 @@ from runtime.config import (
 from runtime.errors import SendRejected
 from runtime.pool import ContextLine, FeedItem, FeedItems
 from runtime.process import Runtime
+from runtime.simulate.traffic import GRID_S, Traffic
 from runtime.store import MemoryStore, SQLiteStore
 from runtime.supervisor import SupervisorConfig
-from runtime.simulate.traffic import GRID_S, Traffic
 
 __all__ = [
     "QUIET_HOURS",
@@ -261,7 +261,8 @@ class _HeldClockStore:
 
 
 async def _drive(rt: Runtime, traffic: Traffic, clock: LoopClock, setup: RunSetup,
-                 virtual: VirtualClock | None) -> int:
+                 virtual: VirtualClock | None,
+                 on_started: Callable[[Runtime], Awaitable[None]] | None) -> int:
     """Deliver every event at its time; then wait for the end of the window."""
     deliver = rt.deliver
     offset = clock.offset
@@ -271,6 +272,8 @@ async def _drive(rt: Runtime, traffic: Traffic, clock: LoopClock, setup: RunSetu
         deliver(g.ready)
         if moods:
             deliver(MoodSet(g.plan.guild_id, moods[i % len(moods)], start))
+    if on_started is not None:
+        await on_started(rt)
     current_time = anyio.current_time if virtual is None else virtual.current_time
     sleep_until = anyio.sleep_until if virtual is None else virtual.sleep_until
     n = 0
@@ -316,7 +319,8 @@ def _runtime_figures(rt: Runtime, traffic_events: int) -> dict[str, int]:
 
 async def run_policy(traffic: Traffic, policy: str, setup: RunSetup, *,
                      virtual: VirtualClock | None = None,
-                     on_started: Callable[[Runtime], None] | None = None) -> RunResult:
+                     on_started: Callable[[Runtime], Awaitable[None]] | None = None
+                     ) -> RunResult:
     """Run the whole runtime over ``traffic`` with every guild on ``policy``.
 
     Args:
@@ -324,7 +328,9 @@ async def run_policy(traffic: Traffic, policy: str, setup: RunSetup, *,
         policy: ``v2`` or ``v1``.
         setup: seed, grace, pinned moods, store, control socket, LLM server.
         virtual: the ``VirtualClock`` of the running trio loop, or None for the wall clock.
-        on_started: called with the runtime once it is serving (tests).
+        on_started: awaited with the runtime once it serves and every guild has had its
+            opening events, before the traffic (tests; in virtual time, hold the clock
+            around thread work).
 
     Returns:
         The sends, the runtime's counters and the wall-clock seconds.
@@ -351,9 +357,7 @@ async def run_policy(traffic: Traffic, policy: str, setup: RunSetup, *,
             await tg.start(rt.run)
             if virtual is not None:
                 virtual.held -= 1
-            if on_started is not None:
-                on_started(rt)
-            events = await _drive(rt, traffic, clock, setup, virtual)
+            events = await _drive(rt, traffic, clock, setup, virtual, on_started)
             rt.stop()
             await rt.stopped.wait()
             figures = _runtime_figures(rt, events)
