@@ -159,6 +159,7 @@ class Runtime:
         if store is None:
             store = await SQLiteStore(config.store.path, clock=clock.now).open()
         self.store = store
+        backend = None
         try:
             backend = self._backend or make_backend(config, seed=self.seed)
             sup = Supervisor(store=store, sink=_NoSink(), settings_for=actor_settings_for(config),
@@ -187,6 +188,11 @@ class Runtime:
                 await sup.shutdown(deadline_s=config.runtime.shutdown_timeout_s)
                 tg.cancel_scope.cancel()
         finally:
+            # What the runtime opened, it closes: an OpenAIBackend's HTTP connections.
+            aclose = getattr(backend, "aclose", None) if self._backend is None else None
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
             if feeds is not None and feeds.client is not None:
                 with anyio.CancelScope(shield=True):
                     await feeds.client.aclose()
