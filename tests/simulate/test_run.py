@@ -1,0 +1,164 @@
+"""The runner's parts: the virtual clock, the control socket during a run, and a
+wall-clock run against a real (loopback) OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pytest
+import trio
+
+from actors.events import ActionRequest, GuildReady, MessageSeen, PresenceChanged
+from runtime.control import request
+from runtime.errors import SendRejected
+from runtime.process import Runtime
+from runtime.simulate.run import RunSetup, SimDiscord, VirtualClock, run_policy
+from runtime.simulate.traffic import (
+    START_EPOCH,
+    GuildPlan,
+    GuildTraffic,
+    Traffic,
+    generate_traffic,
+)
+from tests.pool.fakeserver import Reply, open_fake_server
+
+
+def test_the_virtual_clock_jumps_to_each_deadline_and_wakes_the_sleeper_exactly() -> None:
+    """Time jumps only when every task waits; ``sleep_until`` and trio timers interleave
+    in time order at their exact times."""
+    seen: list[tuple[str, float]] = []
+
+    async def main() -> None:
+        clock = trio.lowlevel.current_clock()
+        assert isinstance(clock, VirtualClock)
+        clock.held -= 1
+
+        async def timer() -> None:
+            for t in (2.5, 5.0):
+                await trio.sleep_until(t)
+                seen.append(("timer", trio.current_time()))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(timer)
+            for t in (1.0, 3.0, 3.0, 7.25):
+                await clock.sleep_until(t)
+                seen.append(("driver", trio.current_time()))
+
+    trio.run(main, clock=VirtualClock())
+    assert seen == [("driver", 1.0), ("timer", 2.5), ("driver", 3.0), ("driver", 3.0),
+                    ("timer", 5.0), ("driver", 7.25)]
+
+
+def test_a_held_virtual_clock_waits_for_threads_and_its_sleeper_can_be_cancelled() -> None:
+    """While held, thread work takes no virtual time; a cancelled sleeper leaves."""
+    async def main() -> None:
+        clock = trio.lowlevel.current_clock()
+        assert isinstance(clock, VirtualClock)
+        clock.held -= 1
+        release = threading.Event()
+
+        async def sleeper() -> None:
+            await trio.sleep(100.0)  # a pending deadline the clock could jump to
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sleeper)
+            clock.held += 1
+            trio.lowlevel.current_trio_token().run_sync_soon(release.set)
+            await trio.to_thread.run_sync(release.wait)
+            clock.held -= 1
+            assert trio.current_time() == 0.0
+            with trio.move_on_after(10.0):
+                await clock.sleep_until(50.0)
+            assert trio.current_time() == 10.0
+            await clock.sleep_until(20.0)  # the sleeper slot is free again
+            assert trio.current_time() == 20.0
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=VirtualClock())
+
+
+def test_the_control_socket_serves_during_a_virtual_run(tmp_path: Path) -> None:
+    """The runtime's control socket lists the simulated guilds while the run goes on."""
+    traffic = generate_traffic(seed=1, guilds=4, hours=1)
+    sock = str(tmp_path / "ctl.sock")
+    answers: dict[str, Any] = {}
+    clock = VirtualClock()
+
+    async def probe(rt: Runtime) -> None:
+        clock.held += 1  # the request is thread work: virtual time must not run meanwhile
+        try:
+            answers["list"] = await anyio.to_thread.run_sync(request, sock, {"type": "list"})
+            answers["stats"] = await anyio.to_thread.run_sync(request, sock, {"type": "stats"})
+        finally:
+            clock.held -= 1
+
+    async def main() -> Any:
+        return await run_policy(traffic, "v2", RunSetup(seed=1, control_socket=sock),
+                                virtual=clock, on_started=probe)
+
+    result = trio.run(main, clock=clock)
+    assert sorted(r["guild_id"] for r in answers["list"]) == sorted(
+        g.plan.guild_id for g in traffic.guilds)
+    assert answers["stats"]["supervisor"]["delivered"] >= 4
+    assert result.runtime["traffic_events"] == traffic.event_count
+    assert not Path(sock).exists()
+
+
+def _tiny_traffic() -> Traffic:
+    """One guild in Tokyo (9:00 local at the start): someone speaks to the persona, then
+    starts a related game, within two seconds."""
+    gid, user = 42, 7
+    plan = GuildPlan(index=0, guild_id=gid, channel_id=4200, timezone="Asia/Tokyo", size=1.0,
+                     chat=1.0, humans=(user, 8), bots=())
+    at = START_EPOCH + 0.25
+    events = [MessageSeen(gid, 4200, 8, at, addresses_self=True, message_id=1),
+              PresenceChanged(gid, user, at + 0.25, "online", "Project DIVA Mega Mix")]
+    return Traffic(1, START_EPOCH, START_EPOCH + 2.0,
+                   [GuildTraffic(plan, GuildReady(gid, START_EPOCH, (user, 8)), events)])
+
+
+@pytest.mark.anyio
+async def test_a_wall_clock_run_against_a_real_server_sends_clean_words(
+        anyio_backend: str, tmp_path: Path) -> None:
+    """On the wall clock with an OpenAI-compatible server: the reply and the greeting go
+    out in the guild's channel, and the pings in the server's words do not."""
+    async with open_fake_server() as server:
+        server.default = Reply.ok("Hi <@123>! @everyone look at this")
+        setup = RunSetup(seed=1, grace_s=0.0, pinned_moods=("bubbly",),
+                         store_path=str(tmp_path / "s.sqlite3"), llm_url=server.base_url)
+        result = await run_policy(_tiny_traffic(), "v2", setup)
+    assert result.clock == "realtime"
+    assert sorted(r.action for r in result.sent) == ["engage_user", "reply"]
+    assert all(not r.pinged and r.text_len > 0 for r in result.sent)
+    [greet] = [r for r in result.sent if r.action == "engage_user"]
+    assert (greet.target_user_id, greet.target_activity) == (7, "Project DIVA Mega Mix")
+    assert len(server.chat_requests) == 2
+
+
+@pytest.mark.anyio
+async def test_the_simulated_discord_refuses_a_foreign_channel_and_stores_no_words(
+        anyio_backend: str) -> None:
+    """A send to a channel the guild does not speak in is a 404; a record keeps the
+    length of the words, never the words; context lines are neutral placeholders."""
+    class Clock:
+        def now(self) -> float:
+            return START_EPOCH
+
+    discord = SimDiscord(Clock(), {42: 4200})  # type: ignore[arg-type]
+    req = ActionRequest(1, 42, 4200, "break_silence", "bubbly", START_EPOCH,
+                        START_EPOCH + 60)
+    await discord.send(req, "hello there")
+    with pytest.raises(SendRejected):
+        await discord.send(ActionRequest(2, 42, 999, "break_silence", "bubbly", START_EPOCH,
+                                         START_EPOCH + 60), "hi")
+    [record] = discord.sent
+    assert record.text_len == len("hello there") and not record.pinged
+    assert not any(isinstance(v, str) and "hello" in v for v in record.__struct_fields__)
+    lines = await discord.context(42, 4200, 20)
+    assert lines and all(line.text == "(a message)" for line in lines)
+    assert math.isfinite(record.at)
