@@ -1,0 +1,97 @@
+"""The report's definitions, on hand-made traffic and sends: empty rooms, lively
+conversations joined, quiet hours, time to greet a new game, per guild-day figures."""
+
+from __future__ import annotations
+
+from actors.events import GuildReady, MemberJoined, MessageSeen, PresenceChanged
+from runtime.simulate.report import format_report, policy_report, traffic_summary
+from runtime.simulate.run import RunResult, SentRecord
+from runtime.simulate.traffic import START_EPOCH, GuildPlan, GuildTraffic, Traffic
+
+GID = 42
+H = 3600.0
+T0 = START_EPOCH  # 00:00 UTC = 00:00 in London (quiet hours 1-7)
+
+
+def _traffic() -> Traffic:
+    plan = GuildPlan(index=0, guild_id=GID, channel_id=1, timezone="Europe/London", size=1.0,
+                     chat=1.0, humans=(1, 2, 3), bots=(9,))
+    events: list[object] = [PresenceChanged(GID, 1, T0 + 0.5 * H + 0.5, "offline")]
+    # 02:00-05:00: nobody online, nobody writes (a bot does, which does not count).
+    events.append(MessageSeen(GID, 1, 9, T0 + 2.5 * H + 0.5, author_is_bot=True))
+    # 09:00: a lively conversation, 20 messages 10 s apart.
+    events += [MessageSeen(GID, 1, 2 + i % 2, T0 + 9 * H + 10.0 * i + 0.5) for i in range(20)]
+    # 12:00: two messages only: a conversation, not a lively one.
+    events += [MessageSeen(GID, 1, 2, T0 + 12 * H + 0.5), MessageSeen(GID, 1, 3, T0 + 12 * H
+                                                                          + 60.5)]
+    # 15:00: user 3 starts a related game, user 2 an unrelated one; 16:00 someone joins.
+    events.append(PresenceChanged(GID, 3, T0 + 15 * H + 0.5, "online", "Project DIVA Mega Mix"))
+    events.append(PresenceChanged(GID, 2, T0 + 15 * H + 1.5, "online", "Minecraft"))
+    events += [PresenceChanged(GID, u, T0 + 15.5 * H + u, "offline") for u in (2, 3)]
+    events.append(MemberJoined(GID, 77, T0 + 16 * H + 0.5))
+    events.sort(key=lambda e: e.at)  # type: ignore[attr-defined]
+    return Traffic(1, T0, T0 + 24 * H, [GuildTraffic(plan, GuildReady(GID, T0, (1,)), events)])
+
+
+def _sent(*records: tuple[str, float, str, int | None]) -> RunResult:
+    return RunResult("v2", "virtual", [SentRecord(GID, a, t, m, 10, 1, u) for a, t, m, u in
+                                       records], {"traffic_events": 0}, 0.0)
+
+
+def test_the_traffic_summary_counts_humans_apart_from_bots() -> None:
+    """Human messages, presence changes, games, joins and lively conversations."""
+    t = traffic_summary(_traffic())
+    assert t["human_messages"] == 22 and t["bot_messages"] == 1
+    assert t["presence_changes"] == 5 and t["game_starts"] == 2
+    assert t["related_game_starts"] == 1 and t["member_joins"] == 1
+    assert t["conversations"] == 2 and t["lively_conversations"] == 1
+    assert t["human_messages_per_guild_day"] == 22.0
+
+
+def test_empty_rooms_quiet_hours_joins_and_greetings_follow_their_definitions() -> None:
+    """A send at 03:00 with nobody around is into an empty room and in quiet hours; one
+    during the lively chat joins it; a greeting 90 s after a related game start counts."""
+    result = _sent(
+        ("general", T0 + 3 * H, "neutral", None),             # empty room, quiet hours
+        ("break_silence", T0 + 0.25 * H, "neutral", None),    # user 1 online: not empty
+        ("join_conversation", T0 + 9 * H + 100.0, "bubbly", None),  # joins the lively one
+        ("break_silence", T0 + 12 * H + 120.0, "bubbly", None),  # the quiet one: no count
+        ("engage_user", T0 + 15 * H + 90.5, "bubbly", 3),     # greets the related game
+        ("engage_user", T0 + 15 * H + 120.0, "bubbly", 2),    # the unrelated game
+        ("general", T0 + 16 * H + 1800.0, "bubbly", None),    # joined 30 min ago: not empty
+        ("general", T0 + 17 * H + 1800.0, "bubbly", None),    # 90 min ago: empty
+    )
+    result.sent.append(SentRecord(GID, "reply", T0 + 9 * H, "bubbly", 5, 0, 2))
+    p = policy_report(_traffic(), result)
+    assert p["actions"] == 8 and p["replies"] == 1
+    assert p["empty_room_actions"] == 2
+    assert p["quiet_hour_actions"] == 1  # 03:00; 00:15 is before the quiet hours (1-7)
+    assert p["lively_conversations"] == 1 and p["conversations_joined"] == 1
+    assert (p["related_game_starts"], p["games_greeted"]) == (1, 1)
+    assert p["time_to_greet_median_s"] == 90.0
+    assert p["by_action"]["engage_user"] == {"count": 2, "per_guild_day": 2.0}
+    assert p["by_mood"]["bubbly"]["count"] == 6
+
+
+def test_a_send_after_the_conversation_ended_does_not_join_it() -> None:
+    """Speaking more than two minutes after the last message is not joining."""
+    p = policy_report(_traffic(), _sent(("general", T0 + 9 * H + 190.5 + 121.0, "neutral",
+                                         None)))
+    assert p["conversations_joined"] == 0
+
+
+def test_the_text_report_has_the_comparison_table() -> None:
+    """The printed report shows both policies and the runtime line."""
+    traffic = _traffic()
+    v2 = _sent(("general", T0 + 3 * H, "neutral", None))
+    v2.runtime = {k: 0 for k in (
+        "traffic_events", "events_delivered", "actors_spawned", "passivations", "restarts",
+        "snapshots_written", "snapshot_batches", "pool_sent", "pool_stale", "pool_failed",
+        "pool_rejected", "mailbox_overflow")}
+    from runtime.simulate.report import build_report
+
+    report = build_report(traffic, v2, v2, {"guilds": 1, "hours": 24.0, "seed": 1,
+                                            "clock": "virtual", "llm": "offline"})
+    text = format_report(report)
+    assert "V2 (rules)" in text and "V1 (timer)" in text and "into empty rooms" in text
+    assert "Runtime (V2)" in text
