@@ -26,10 +26,11 @@ import heapq
 import math
 import random
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 
 import anyio
+import anyio.abc
 import structlog
 
 from actors.clock import LoopClock
@@ -99,7 +100,9 @@ class LLMPool:
             ``runtime.errors.SendRejected`` when Discord refuses.
         context: ``async (guild_id, channel_id, limit) -> list[ContextLine]``, the channel's
             last messages, for join / FOMO / reply; None gives those actions no context.
-        items: where ``share_tweet`` gets its item; None means there is never one.
+        items: where ``share_tweet`` gets its item; None means there is never one. If it has
+            an async ``run()`` (``FeedItems`` does: it refreshes its feeds periodically), the
+            pool runs it for as long as the pool runs.
         clock: epoch time from the loop's clock; None makes a ``LoopClock`` on entry.
         deadlines: seconds after ``decided_at`` per action, over ``DEFAULT_DEADLINES``.
         persona: the words; None for the shipped persona.
@@ -152,6 +155,11 @@ class LLMPool:
         self._latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
         self._in_flight = 0
         self._idle = 0
+        # Made on entry, inside the running loop.
+        self._wake: anyio.Event
+        self._sweep_wake: anyio.Event
+        self._drained: anyio.Event
+        self._tg: anyio.abc.TaskGroup
         self._counts = {"accepted": 0, "sent": 0, "failed": 0, "stale": 0, "retries": 0,
                         "rejected": 0}
 
@@ -239,6 +247,9 @@ class LLMPool:
         for _ in range(self.workers):
             self._tg.start_soon(self._worker)
         self._tg.start_soon(self._sweeper)
+        run_items = getattr(self._items, "run", None)
+        if run_items is not None:
+            self._tg.start_soon(self._refresh_items, run_items)
         self._state = _OPEN
         log.info("pool.started", workers=self.workers, queue_size=self.queue_size)
         return self
@@ -296,6 +307,13 @@ class LLMPool:
                 self._in_flight -= 1
                 if self._in_flight == 0 and self._state != _OPEN:
                     self._drained.set()
+
+    async def _refresh_items(self, run: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await run()
+        except Exception:
+            # Sharing falls back to what is already known; the words go on.
+            log.exception("pool.items_refresh_failed")
 
     async def _sweeper(self) -> None:
         """Report queued requests stale at their deadline, without waiting for a worker."""

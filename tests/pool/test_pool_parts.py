@@ -251,3 +251,34 @@ async def test_offline_pool_in_virtual_time(recorder: Recorder) -> None:
     assert recorder.outcome(silence) == ("sent", "")
     assert 100.0 <= elapsed <= 200.0
     assert recorder.results[0].request_id == join.request_id
+
+
+class _WatchedItems(FeedItems):
+    """FeedItems that signals each finished refresh."""
+
+    refreshed: anyio.Event
+
+    async def refresh(self) -> int:
+        new = await super().refresh()
+        self.refreshed.set()
+        return new
+
+
+@pytest.mark.anyio
+async def test_the_pool_keeps_feeds_fresh(recorder: Recorder) -> None:
+    """Given FeedItems, the running pool fetches its feeds, so a share finds an item."""
+    import httpx
+
+    async with open_fake_server() as server, httpx.AsyncClient() as client:
+        server.files["/news.rss"] = ("application/rss+xml", RSS)
+        items = _WatchedItems(urls=[server.base_url.removesuffix("/v1") + "/news.rss"],
+                              client=client)
+        items.refreshed = anyio.Event()
+        async with LLMPool(OfflineBackend(), deliver=recorder.deliver, sender=recorder.send,
+                           items=items) as pool:
+            await items.refreshed.wait()
+            share = request(1, "share_tweet")
+            pool.submit(share)
+            await recorder.wait(1)
+    assert recorder.outcome(share) == ("sent", "")
+    assert "https://example.com/single" in recorder.sent[0][1]
