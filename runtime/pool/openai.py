@@ -113,10 +113,10 @@ class OpenAIBackend:
         self.temperature = temperature
         self._owns_client = client is None
         t = self.timeouts
-        self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(connect=t.connect, read=t.first_byte, write=t.connect,
-                                  pool=t.total),
-        )
+        # Per request too: a shared client may have been made with other time-outs.
+        self._timeout = httpx.Timeout(connect=t.connect, read=t.first_byte, write=t.connect,
+                                      pool=t.total)
+        self.client = client or httpx.AsyncClient(timeout=self._timeout)
 
     async def aclose(self) -> None:
         """Close the HTTP client if the backend made it."""
@@ -144,13 +144,11 @@ class OpenAIBackend:
         """
         body = _encoder.encode(_Request(self.model, prompt.messages, self.max_tokens,
                                         self.temperature))
-        t = self.timeouts
         try:
-            with anyio.fail_after(t.total):
-                response = await self.client.post(
-                    self.url, content=body, headers=self._headers(),
-                    timeout=httpx.Timeout(connect=t.connect, read=t.first_byte,
-                                          write=t.connect, pool=t.total))
+            with anyio.fail_after(self.timeouts.total):
+                response = await self.client.post(self.url, content=body,
+                                                  headers=self._headers(),
+                                                  timeout=self._timeout)
         except TimeoutError:
             raise BackendError("timeout (total)", retryable=True, server_fault=True) from None
         except httpx.ConnectTimeout:
