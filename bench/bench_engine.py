@@ -13,8 +13,9 @@ Measures, on one core:
 * **decide**: one ``engine.decide`` call's latency, p50 and p99, each call timed on its own
   (``perf_counter_ns`` around the call, so the timer's own ~50-100 ns are included), for
   typical states: idle (a quiet room, someone online, below the silence threshold), lively
-  chat (the join rule is checked and rolls), blocked by a gate (a pending action), and the
-  same decision with ``explain=True`` (what the seed API and the logs ask for).
+  chat (the join rule is checked and rolls), blocked by a gate (a pending action), the worst
+  case the state's bounds allow (an hour of per-second buckets, every list full), and the
+  lively decision with ``explain=True`` (what the seed API and the logs ask for).
 
 Usage: .venv/bin/python bench/bench_engine.py [--events 2000000] [--repeat 5]
 """
@@ -43,6 +44,7 @@ from engine import (
     mark_pending,
     new_state,
     observe_message,
+    observe_presence,
     record_action,
     seed_online,
 )
@@ -115,6 +117,20 @@ def _lively(gid: int, rng: random.Random) -> GuildState:
     return s
 
 
+def _crowded(gid: int, rng: random.Random) -> GuildState:
+    """The worst case the bounds allow: a message every second for an hour (3,600 buckets),
+    32 open opportunities, 256 engaged keys, a sharing mood inside its cooldowns."""
+    s = new_state(gid, NOW - 3600, mood="curious")
+    seed_online(s, list(range(200)))
+    for i in range(3600):
+        observe_message(s, NOW - 3600 + i)
+    for u in range(300):
+        record_action(s, NOW - 600, "engage_user", u, f"Game {u}")
+    for u in range(40):
+        observe_presence(s, NOW - 300 + u, 1000 + u, "online", f"Game {u}", False, CFG)
+    return s
+
+
 def _blocked(gid: int, rng: random.Random) -> GuildState:
     s = _lively(gid, rng)
     mark_pending(s, "join_conversation", gid, NOW + 60)
@@ -183,6 +199,7 @@ def main() -> None:
           f"(timer overhead {_timer_overhead():.0f} ns, included in p50/p99):")
     for label, make, explain in (("idle", _idle, False), ("lively chat", _lively, False),
                                  ("blocked (pending)", _blocked, False),
+                                 ("crowded (worst case)", _crowded, False),
                                  ("lively, explain=True", _lively, True)):
         p50, p99, mean, outcomes = bench_decide(make, args.calls, explain)
         top = ", ".join(f"{k} {v / args.calls:.0%}" for k, v in

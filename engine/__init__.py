@@ -5,6 +5,7 @@ decision. ``AutonomousEngine`` is the seed's API over this core.
 
 Every name a module lists in its ``__all__`` is exported here (a test keeps it so).
 """
+
 from engine.errors import (
     InvalidTimeError,
     SnapshotError,
@@ -65,7 +66,6 @@ from engine.rules import (
     Params,
     RuleCheck,
     decide,
-    engaged_key,
     fomo_messages_needed,
     join_messages_needed,
     join_momentum_threshold,
@@ -90,8 +90,10 @@ from engine.state import (
     GuildState,
     Opportunity,
     check_time,
+    close_opportunity,
     decode_state,
     encode_state,
+    engaged_key,
     evict,
     msgs_1h,
     msgs_5m,
@@ -160,6 +162,7 @@ __all__ = [
     "autonomous_engine",
     "check_time",
     "clear_pending",
+    "close_opportunity",
     "count_drops_below_at",
     "decide",
     "decide_v1",

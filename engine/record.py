@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from engine.localtime import in_quiet_hours
 from engine.moods import ASLEEP, next_mood
-from engine.rules import ENGAGE_USER, SHARE_TWEET, engaged_key
-from engine.state import MAX_ENGAGED, GuildConfig, GuildState, check_time
+from engine.rules import ENGAGE_USER, SHARE_TWEET
+from engine.state import GuildConfig, GuildState, check_time, close_opportunity
 
 __all__ = [
     "FAILURE_BACKOFF_MAX_S",
@@ -59,11 +59,7 @@ def record_action(state: GuildState, now: float, action: str,
     state.failures_in_row = 0
     state.backoff_until = 0.0
     if action == ENGAGE_USER and target_user_id is not None:
-        key = engaged_key(target_user_id, target_activity)
-        if key not in state.engaged:
-            state.engaged.append(key)
-            if len(state.engaged) > MAX_ENGAGED:
-                del state.engaged[0]
+        close_opportunity(state, target_user_id, target_activity)
 
 
 def record_failure(state: GuildState, now: float, action: str, reason: str) -> None:

@@ -67,7 +67,6 @@ __all__ = [
     "Params",
     "RuleCheck",
     "decide",
-    "engaged_key",
     "fomo_messages_needed",
     "join_messages_needed",
     "join_momentum_threshold",
@@ -193,13 +192,9 @@ class Decision(msgspec.Struct, frozen=True, gc=False):
     checks: tuple[RuleCheck, ...] = ()
 
 
-def engaged_key(user_id: int, activity: str | None) -> str:
-    """The key remembering that ``user_id`` was engaged for ``activity`` (None: a join)."""
-    return f"{user_id}:{activity.casefold()}" if activity else f"{user_id}:join"
-
-
 def _best_opportunity(state: GuildState, now: float) -> Opportunity | None:
-    """The opportunity to engage: related activities first, then the most recent."""
+    """The opportunity to engage: related activities first, then the most recent. Engaged
+    ones are not in the list (``close_opportunity``)."""
     opps = state.opportunities
     if not opps:
         return None
@@ -207,13 +202,18 @@ def _best_opportunity(state: GuildState, now: float) -> Opportunity | None:
     if now - opps[0].at > OPPORTUNITY_WINDOW_S:
         opps[:] = [o for o in opps if now - o.at <= OPPORTUNITY_WINDOW_S]
     best = None
-    engaged = state.engaged
+    best_related, best_at = False, -_INF
+    horizon = now - OPPORTUNITY_WINDOW_S
     for o in opps:
+        at = o.at
         # A late event can leave an expired one behind a fresh one: skip it all the same.
-        if now - o.at > OPPORTUNITY_WINDOW_S or engaged_key(o.user_id, o.activity) in engaged:
+        if at < horizon:
             continue
-        if best is None or (o.related, o.at) >= (best.related, best.at):
-            best = o
+        related = o.related
+        # max by (related, at), the later one on a tie; spelt out, as this is a hot loop
+        if best is None or (related and not best_related) or (
+                related == best_related and at >= best_at):
+            best, best_related, best_at = o, related, at
     return best
 
 

@@ -58,14 +58,17 @@ def someone_around(state: GuildState, now: float) -> bool:
 
 def count_drops_below_at(state: GuildState, limit: int) -> float:
     """When ``msgs_1h`` drops below ``limit`` if no message arrives; ``inf`` if it is below
-    already (the caller asks only when it is not)."""
-    s = state.sum_1h
+    already (the caller asks only when it is not).
+
+    Walks back from the newest bucket, so it costs at most ``limit`` steps however busy the
+    hour was: the count drops below ``limit`` once the newest bucket that brings the newest
+    ones up to ``limit`` has left.
+    """
     secs, counts = state.b_secs, state.b_counts
-    for i in range(state.head_1h, len(secs)):
-        if s < limit:
-            break
-        s -= counts[i]
-        if s < limit:
+    s = 0
+    for i in range(len(secs) - 1, state.head_1h - 1, -1):
+        s += counts[i]
+        if s >= limit:
             # The bucket of second x leaves the window at second x + 3600 (see state.evict).
             return float(secs[i] + WINDOW_1H)
     return math.inf

@@ -32,8 +32,10 @@ __all__ = [
     "GuildState",
     "Opportunity",
     "check_time",
+    "close_opportunity",
     "decode_state",
     "encode_state",
+    "engaged_key",
     "evict",
     "msgs_1h",
     "msgs_5m",
@@ -272,7 +274,27 @@ def _is_related(activity: str, keywords: tuple[str, ...]) -> bool:
     return any(k.casefold() in name for k in keywords)
 
 
+def engaged_key(user_id: int, activity: str | None) -> str:
+    """The key remembering that ``user_id`` was engaged for ``activity`` (None: a join)."""
+    return f"{user_id}:{activity.casefold()}" if activity else f"{user_id}:join"
+
+
+def close_opportunity(state: GuildState, user_id: int, activity: str | None) -> None:
+    """``user_id`` was engaged for ``activity`` (None: their join): remember it (the last
+    256 such) and drop the open opportunity, so deciding never looks at it again."""
+    key = engaged_key(user_id, activity)
+    engaged = state.engaged
+    if key not in engaged:
+        engaged.append(key)
+        if len(engaged) > MAX_ENGAGED:
+            del engaged[0]
+    state.opportunities = [o for o in state.opportunities
+                           if engaged_key(o.user_id, o.activity) != key]
+
+
 def _add_opportunity(state: GuildState, opp: Opportunity) -> None:
+    if engaged_key(opp.user_id, opp.activity) in state.engaged:
+        return  # engaged for it already: a re-announcement is not a new opportunity
     opps = state.opportunities
     # One open opportunity per (user, activity): a re-announcement refreshes it.
     for i, o in enumerate(opps):
@@ -358,6 +380,10 @@ def decode_state(data: bytes) -> GuildState:
     problem = _inconsistency(state)
     if problem:
         raise SnapshotError(problem)
+    if state.engaged and state.opportunities:  # written before engaging closed them
+        engaged = set(state.engaged)
+        state.opportunities = [o for o in state.opportunities
+                               if engaged_key(o.user_id, o.activity) not in engaged]
     return state
 
 

@@ -332,3 +332,23 @@ def test_asleep_never_acts(mood: str) -> None:
     state = lively_state("asleep", per_minute=30.0)
     d = decide(state, NO_QUIET, T0, 5, explain=True)
     assert (d.action, d.blocked_by) == (None, "asleep")
+
+
+def test_engage_prefers_a_related_activity_then_the_most_recent() -> None:
+    """Among open opportunities a related activity comes first, then the most recent; one
+    older than 20 minutes is not engaged at all."""
+    state = new_state(GID, T0 - 7200, mood="bubbly")
+    record_action(state, T0 - 2700, "break_silence")
+    observe_presence(state, T0 - 1300, 1, "online", "Hatsune Miku Logic Paint", False, CFG)
+    observe_presence(state, T0 - 100, 2, "online", "Project DIVA", False, CFG)
+    observe_presence(state, T0 - 50, 3, "online", "Tetris", False, CFG)
+    observe_join(state, T0 - 10, 4, False)
+    d = decide(state, CFG, T0, 0)
+    assert (d.action, d.target_user_id) == (ENGAGE_USER, 2)
+    record_action(state, T0, ENGAGE_USER, 2, "Project DIVA")
+    later = first_action(state, CFG, 0, T0 + 1800, T0 + 1900, want=ENGAGE_USER)
+    assert later is None  # the rest are older than 20 minutes by now
+    observe_join(state, T0 + 1810, 8, False)
+    observe_presence(state, T0 + 1800, 9, "online", "Tetris", False, CFG)
+    d = decide(state, CFG, T0 + 1810, 0)
+    assert (d.action, d.target_user_id, d.target_kind) == (ENGAGE_USER, 8, "join")

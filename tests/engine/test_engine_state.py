@@ -25,6 +25,7 @@ from engine import (
     SnapshotVersionError,
     UnknownMoodError,
     UnknownTimezoneError,
+    count_drops_below_at,
     decide,
     decide_v1,
     decode_state,
@@ -131,8 +132,11 @@ def test_presence_joins_and_engagements_are_capped() -> None:
         observe_join(state, T0 + uid * 0.01, 10**6 + uid, False)
         record_action(state, T0 + uid * 0.01, "engage_user", uid, f"Game {uid}")
     assert len(state.online) == MAX_ONLINE
-    assert len(state.opportunities) == MAX_OPPORTUNITIES
+    assert len(state.opportunities) <= MAX_OPPORTUNITIES  # engaging closes them
     assert len(state.engaged) == MAX_ENGAGED
+    for uid in range(1000):
+        observe_join(state, T0 + 600, 2 * 10**6 + uid, False)
+    assert len(state.opportunities) == MAX_OPPORTUNITIES
     assert len(encode_state(state)) < 1024 * 1024
     observe_presence(state, T0 + 600, 0, "offline", None, False, CFG)
     assert len(state.online) == MAX_ONLINE - 1
@@ -332,3 +336,49 @@ def test_a_new_state_is_plain_data() -> None:
     state = new_state(GID, T0)
     assert isinstance(state, GuildState)
     assert GuildState.__struct_config__.gc is False
+
+
+@settings(max_examples=150, deadline=None)
+@given(gaps=st.lists(st.tuples(st.integers(0, 120), st.integers(1, 5)), min_size=1,
+                     max_size=200),
+       limit=st.integers(1, 12), later=st.integers(0, 4000))
+def test_when_the_hour_count_drops_below_a_limit(gaps: list[tuple[int, int]], limit: int,
+                                                 later: int) -> None:
+    """``count_drops_below_at`` is the exact second the hour's count falls below the limit
+    with no new message (checked against the counts a second before and at that moment)."""
+    state = new_state(GID, T0)
+    t = T0
+    for gap, n in gaps:
+        t += gap
+        observe_messages(state, n, t, t)
+    now = t + later
+    if msgs_1h(state, now) < limit:
+        assert count_drops_below_at(state, limit) == math.inf
+        return
+    at = count_drops_below_at(state, limit)
+    assert at > now
+    assert msgs_1h(copy_state(state), at - 1) >= limit
+    assert msgs_1h(copy_state(state), at) < limit
+
+
+def test_engaging_closes_the_opportunity_for_good() -> None:
+    """Once a user is engaged for an activity, its opportunity is gone, a re-announcement
+    (in any letter case) does not reopen it, and other opportunities stay open."""
+    state = new_state(GID, T0, mood="bubbly")
+    observe_presence(state, T0, 5, "online", "Project DIVA", False, CFG)
+    observe_presence(state, T0, 6, "online", "Tetris", False, CFG)
+    record_action(state, T0 + 1, "engage_user", 5, "Project DIVA")
+    assert [o.user_id for o in state.opportunities] == [6]
+    observe_presence(state, T0 + 2, 5, "online", "PROJECT DIVA", False, CFG)
+    assert [o.user_id for o in state.opportunities] == [6]
+    observe_presence(state, T0 + 2, 5, "online", "Minecraft", False, CFG)
+    assert [o.user_id for o in state.opportunities] == [6, 5]
+
+
+def test_a_snapshot_with_an_engaged_opportunity_still_open_is_closed_on_decode() -> None:
+    """A snapshot written while engaged opportunities stayed in the list decodes with them
+    closed, so nobody is engaged twice for one thing."""
+    state = new_state(GID, T0, mood="bubbly")
+    observe_presence(state, T0, 5, "online", "Project DIVA", False, CFG)
+    state.engaged.append("5:project diva")
+    assert decode_state(encode_state(state)).opportunities == []
