@@ -110,11 +110,12 @@ KINDS = ("human", "human", "human", "human", "burst", "bot", "self", "online", "
          "activity", "related", "join", "acted", "failed", "no_item", "pending", "mood")
 
 
-def events(max_size: int = 60, max_gap: int = 1800) -> st.SearchStrategy[list[Event]]:
+def events(max_size: int = 60, max_gap: int = 1800,
+           min_size: int = 0) -> st.SearchStrategy[list[Event]]:
     """Histories mixing chat, presence, joins, results and mood changes, integer-timed."""
     gap = st.one_of(st.integers(0, 5), st.integers(0, 120), st.integers(0, max_gap))
     return st.lists(st.tuples(st.sampled_from(KINDS), gap, st.integers(0, 50)),
-                    max_size=max_size)
+                    min_size=min_size, max_size=max_size)
 
 
 def apply_event(state: GuildState, cfg: GuildConfig, t: float, kind: str, arg: int) -> None:

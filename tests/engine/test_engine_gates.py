@@ -17,7 +17,7 @@ from enginekit import (
     first_action,
     lively_state,
 )
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from engine import (
@@ -158,7 +158,7 @@ def test_grace_in_the_pure_core() -> None:
 # --- minimum gap and back-off ----------------------------------------------------------------
 
 @settings(max_examples=150, deadline=None)
-@given(history=events(max_size=80, max_gap=400), seed=st.integers(0, 2**32),
+@given(history=events(max_size=200, max_gap=400, min_size=40), seed=st.integers(0, 2**32),
        gap=st.sampled_from([5.0, 30.0, 90.0]), mood=st.sampled_from(["bubbly", "excited",
                                                                      "shy", "curious"]),
        outcomes=st.lists(st.sampled_from(["sent", "sent", "failed", "stale", "lost"]),
@@ -191,6 +191,7 @@ def test_no_two_actions_closer_than_the_minimum_gap_whatever_the_events(
         elif outcome in ("failed", "stale"):
             record_result(state, t + 1, d.action, outcome, "boom", request_id=n)
         # "lost": no result ever comes; the pending mark expires at its deadline
+    event(f"sent: {min(len(sent), 3)}")
     assert all(b - a >= gap for a, b in itertools.pairwise(sent)), sent
 
 
@@ -277,3 +278,49 @@ def test_a_restored_guild_decides_as_the_original_would() -> None:
         t = T0 + 60 * minute
         a, b = decide(state, CFG, t, 3), decide(other, CFG, t, 3)
         assert a == b
+
+
+FACADE_OPS = st.lists(st.tuples(
+    st.sampled_from(["human", "human", "human", "bot", "self", "presence", "game", "join",
+                     "mood", "ask", "ask", "ask", "ask"]),
+    st.one_of(st.integers(0, 3), st.integers(0, 40), st.integers(0, 3000)),
+    st.integers(0, 40)), min_size=20, max_size=300)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=FACADE_OPS, seed=st.integers(0, 2**32))
+def test_seed_api_keeps_every_gate_whatever_the_calls(ops: list[tuple[str, int, int]],
+                                                      seed: int) -> None:
+    """Through the seed API, whatever the calls: nothing in the first 120 s, nothing while
+    asleep, and no two recorded actions closer than 30 s."""
+    clock = FakeClock(T0)
+    eng = AutonomousEngine(clock=clock, seed=seed)
+    moods = sorted(MOODS)
+    acted: list[float] = []
+    for kind, dt, arg in ops:
+        clock.advance(dt)
+        if kind == "human":
+            for _ in range(arg):
+                eng.track_message(GID)
+        elif kind == "bot":
+            eng.track_message(GID, author_is_bot=True)
+        elif kind == "self":
+            eng.track_message(GID, is_self=True)
+        elif kind == "presence":
+            eng.track_presence(GID, user_id=arg, status="offline" if arg % 3 else "online")
+        elif kind == "game":
+            eng.track_presence(GID, user_id=arg, activity="Project DIVA" if arg % 2 else "Go")
+        elif kind == "join":
+            eng.track_member_join(GID, user_id=arg, is_bot=arg % 5 == 0)
+        elif kind == "mood":
+            eng.update_mood(GID, moods[arg % len(moods)] if arg % 4 else "bubbly")
+        else:
+            action = eng.should_take_action(GID)
+            if action is None:
+                continue
+            assert clock.t >= T0 + 120
+            assert eng.state(GID).mood != "asleep"
+            eng.record_action(GID, action)
+            acted.append(clock.t)
+    event(f"actions taken: {min(len(acted), 3)}+" if acted else "no action")
+    assert all(b - a >= 30 for a, b in itertools.pairwise(acted)), acted
