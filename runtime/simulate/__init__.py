@@ -7,7 +7,16 @@ command line.
 
 from runtime.simulate.cli import SimulateOptions, add_arguments, main_simulate, simulate
 from runtime.simulate.report import build_report, format_report, policy_report, traffic_summary
-from runtime.simulate.run import RunResult, RunSetup, SentRecord, build_config, run_policy
+from runtime.simulate.run import (
+    RunResult,
+    RunSetup,
+    SentRecord,
+    VirtualClock,
+    build_config,
+    run_policy,
+    run_realtime,
+    run_virtual,
+)
 from runtime.simulate.traffic import (
     START_EPOCH,
     GuildTraffic,
@@ -24,6 +33,7 @@ __all__ = [
     "SentRecord",
     "SimulateOptions",
     "Traffic",
+    "VirtualClock",
     "add_arguments",
     "build_config",
     "build_report",
@@ -33,6 +43,8 @@ __all__ = [
     "main_simulate",
     "policy_report",
     "run_policy",
+    "run_realtime",
+    "run_virtual",
     "simulate",
     "traffic_summary",
 ]

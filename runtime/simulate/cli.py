@@ -7,7 +7,6 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import shutil
@@ -17,15 +16,13 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-import anyio
 import structlog
-import trio
 
 from engine import MOOD_NAMES
 from runtime.logs import LoggingSetup, configure_logging
 from runtime.simulate.report import build_report, format_report
-from runtime.simulate.run import RunResult, RunSetup, VirtualClock, run_policy
-from runtime.simulate.traffic import Traffic, generate_traffic
+from runtime.simulate.run import RunSetup, run_realtime, run_virtual
+from runtime.simulate.traffic import generate_traffic
 
 __all__ = ["SimulateOptions", "add_arguments", "main_simulate", "simulate"]
 
@@ -142,19 +139,6 @@ def _logging(opts: SimulateOptions) -> tuple[LoggingSetup, TextIO | None]:
     return configure_logging("error", renderer="json", stream=sys.stderr, cache=False), None
 
 
-def _run_virtual(traffic: Traffic, policy: str, setup: RunSetup) -> RunResult:
-    clock = VirtualClock()
-
-    async def main() -> RunResult:
-        return await run_policy(traffic, policy, setup, virtual=clock)
-
-    return trio.run(main, clock=clock)
-
-
-def _run_realtime(traffic: Traffic, policy: str, setup: RunSetup) -> RunResult:
-    return anyio.run(functools.partial(run_policy, traffic, policy, setup), backend="asyncio")
-
-
 def simulate(opts: SimulateOptions) -> dict[str, Any]:
     """Generate the traffic, run V2 (and V1) over it, and return the report.
 
@@ -174,14 +158,14 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
                          control_socket=opts.control_socket or str(tmp / "control.sock"),
                          llm_url=opts.llm_url, llm_model=opts.llm_model,
                          llm_workers=opts.llm_workers)
-        run = _run_realtime if opts.realtime else _run_virtual
+        run = run_realtime if opts.realtime else run_virtual
         v2 = run(traffic, "v2", setup)
         logs.close()
         logs = configure_logging("error", renderer="json", stream=sys.stderr, cache=False)
         v1 = None
         if not opts.no_v1:
             # The comparison is about decisions, not words: offline, virtual, in memory.
-            v1 = _run_virtual(traffic, "v1", RunSetup(seed=opts.seed, grace_s=opts.grace,
+            v1 = run_virtual(traffic, "v1", RunSetup(seed=opts.seed, grace_s=opts.grace,
                                                       pinned_moods=opts.moods))
     finally:
         logs.close()

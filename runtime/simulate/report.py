@@ -268,8 +268,9 @@ def format_report(report: dict[str, Any]) -> str:
     """A few plain-text tables for a terminal."""
     p, t, v2, v1, rt = (report["params"], report["traffic"], report["v2"], report["v1"],
                         report["runtime"])
+    clock = "virtual" if p["clock"] == "virtual" else "wall-clock"
     out = [f"Simulated {p['guilds']} guilds for {p['hours']:g} h from {p['start_utc']} "
-           f"(seed {p['seed']}, {p['clock']} time, {p['llm']} words).",
+           f"(seed {p['seed']}, {clock} time, {p['llm']} words).",
            f"Traffic: {t['human_messages']:,} human messages "
            f"({t['human_messages_per_guild_day']:,.0f} per guild-day), "
            f"{t['presence_changes']:,} presence changes "
