@@ -8,10 +8,10 @@ its work does not share the pool's event loop.
    submitted at once; the rate is results over the time to the last one. For reference, the
    same run also measures 4 bare ``httpx`` loops against the same server (what the network
    and the machine allow without the pool). Target: the pool >= 90% of ideal.
-2. Overhead: the server answers at once; one request at a time, in alternating rounds, a bare
-   ``httpx`` POST of a prompt-sized body vs a request through the pool (submit -> prompt ->
-   HTTP -> decode -> clean -> send -> ActionFinished delivered). Overhead = the difference of
-   the medians. Target: < 0.5 ms per request.
+2. Overhead: the server answers at once; one request at a time, alternating, a bare ``httpx``
+   POST of a prompt-sized body and a request through the pool (submit -> prompt -> HTTP ->
+   decode -> clean -> send -> ActionFinished delivered), 1,000 pairs. Overhead = the median of
+   the paired differences. Target: < 0.5 ms per request.
 
 Run: .venv/bin/python bench/bench_pool.py [--backend asyncio|trio|both] [--requests 400]
 """
@@ -128,7 +128,9 @@ async def _throughput(url: str, n: int) -> dict[str, float]:
             "p99_s": stats.latency_p99 or 0.0}
 
 
-async def _overhead(url: str, rounds: int, per_round: int) -> dict[str, float]:
+async def _overhead(url: str, n: int) -> dict[str, float]:
+    """Alternate a bare POST and a pooled request, one at a time; the overhead is the median
+    of the paired differences (pairs cancel the drift of a shared machine's load)."""
     sink = _Sink()
     bare: list[float] = []
     pooled: list[float] = []
@@ -136,35 +138,29 @@ async def _overhead(url: str, rounds: int, per_round: int) -> dict[str, float]:
         async with LLMPool(backend, workers=1, deliver=sink.deliver, sender=sink.send) as pool:
             client, post_url = backend.client, backend.url
             headers = {"content-type": "application/json"}
-            rid = 0
-            for round_ in range(rounds + 1):  # round 0 warms up and is dropped
-                b, p = [], []
-                for _ in range(per_round):
-                    t0 = time.perf_counter()
-                    response = await client.post(post_url, content=BODY, headers=headers)
-                    response.raise_for_status()
-                    b.append(time.perf_counter() - t0)
-                for _ in range(per_round):
-                    rid += 1
-                    sink.expect(1)
-                    t0 = time.perf_counter()
-                    pool.submit(_request(rid, 1))
-                    await sink.done.wait()
-                    p.append(time.perf_counter() - t0)
-                if round_:
-                    bare += b
-                    pooled += p
+            for rid in range(1, n + 101):  # the first 100 pairs warm up and are dropped
+                t0 = time.perf_counter()
+                response = await client.post(post_url, content=BODY, headers=headers)
+                response.raise_for_status()
+                t1 = time.perf_counter()
+                sink.expect(1)
+                pool.submit(_request(rid, 1))
+                await sink.done.wait()
+                t2 = time.perf_counter()
+                if rid > 100:
+                    bare.append(t1 - t0)
+                    pooled.append(t2 - t1)
     assert all(e.outcome == "sent" for e in sink.results)
-    bare_ms = statistics.median(bare) * 1e3
-    pool_ms = statistics.median(pooled) * 1e3
-    return {"samples": len(pooled), "bare_ms": bare_ms, "pool_ms": pool_ms,
-            "overhead_ms": pool_ms - bare_ms}
+    return {"samples": len(pooled), "bare_ms": statistics.median(bare) * 1e3,
+            "pool_ms": statistics.median(pooled) * 1e3,
+            "overhead_ms": statistics.median(p - b for p, b in zip(pooled, bare,
+                                                                     strict=True)) * 1e3}
 
 
 async def _run(slow: str, fast: str, n: int) -> tuple[dict[str, float], float,
                                                       dict[str, float]]:
     return (await _throughput(slow, n), await _bare_throughput(slow, n),
-            await _overhead(fast, 5, 200))
+            await _overhead(fast, 1000))
 
 
 def main() -> None:
@@ -188,8 +184,8 @@ def main() -> None:
                   f"{t['max_in_flight']:.0f}; latency p50 {t['p50_s']:.2f} s, "
                   f"p99 {t['p99_s']:.2f} s")
             print(f"[{name}] overhead: bare httpx {o['bare_ms']:.3f} ms, pool "
-                  f"{o['pool_ms']:.3f} ms (medians of {o['samples']:.0f}) -> "
-                  f"{o['overhead_ms']:.3f} ms per request")
+                  f"{o['pool_ms']:.3f} ms (medians of {o['samples']:.0f}); median paired "
+                  f"difference {o['overhead_ms']:.3f} ms per request")
             ok &= t["rate"] / ideal >= 0.9 and o["overhead_ms"] < 0.5
             ok &= t["max_in_flight"] <= WORKERS
     print("PASS" if ok else "FAIL")
