@@ -270,6 +270,11 @@ class LLMPool:
                     await self._drained.wait()
         self._tg.cancel_scope.cancel()
         try:
+            if exc is not None and not isinstance(exc, anyio.get_cancelled_exc_class()):
+                # The body's own error goes on as it is, not wrapped in an exception group
+                # (the workers were only cancelled; they have nothing to add to it).
+                await self._tg.__aexit__(None, None, None)
+                return None
             return await self._tg.__aexit__(exc_type, exc, tb)
         finally:
             left = list(self._jobs.values())

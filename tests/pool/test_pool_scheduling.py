@@ -188,6 +188,22 @@ async def test_cancelled_from_outside_still_reports_everything(recorder: Recorde
     assert {e.reason for e in recorder.results} == {"shutdown"}
 
 
+async def test_an_error_in_the_body_comes_out_as_it_is(recorder: Recorder) -> None:
+    """An exception raised inside ``async with pool`` is not wrapped in an exception group,
+    and the requests it leaves behind still get their result."""
+    async with open_fake_server() as server:
+        server.default = Reply.hang()
+        with pytest.raises(KeyError, match="boom"):
+            async with running_pool(server.base_url, recorder, workers=1,
+                                    shutdown_timeout=0.05) as pool:
+                pool.submit(request(1))
+                pool.submit(request(2))
+                await server.wait_in_flight(1)
+                raise KeyError("boom")
+        server.release()
+    assert [e.reason for e in recorder.results] == ["shutdown", "shutdown"]
+
+
 async def test_statistics_are_a_frozen_record(recorder: Recorder) -> None:
     """statistics() is a frozen msgspec Struct with counters, breaker state and latencies."""
     async with open_fake_server() as server, running_pool(server.base_url, recorder) as pool:

@@ -15,6 +15,8 @@ from runtime.pool import (
     ContextLine,
     FeedItem,
     FeedItems,
+    LLMPool,
+    OpenAIBackend,
     RetryPolicy,
     Timeouts,
 )
@@ -316,3 +318,20 @@ async def test_context_failure_is_a_failure(recorder: Recorder) -> None:
         await recorder.wait(1)
     assert recorder.outcome(req) == ("failed", "context: ConnectionError")
     assert server.chat_requests == []
+
+
+async def test_unauthorised_names_the_key_variable(recorder: Recorder,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the key's variable unset no Authorization header is sent; a 401 is not retried
+    and its reason names the variable to set (never a key)."""
+    monkeypatch.delenv("FAKE_LLM_KEY", raising=False)
+    async with open_fake_server() as server:
+        server.default = Reply.error(401)
+        async with OpenAIBackend(server.base_url, "fake", api_key_env="FAKE_LLM_KEY") as be:
+            async with LLMPool(be, deliver=recorder.deliver, sender=recorder.send) as pool:
+                req = request()
+                pool.submit(req)
+                await recorder.wait(1)
+    assert recorder.outcome(req) == ("failed", "http 401; check $FAKE_LLM_KEY")
+    assert "authorization" not in server.chat_requests[0].headers
+    assert len(server.chat_requests) == 1
