@@ -15,7 +15,7 @@ engage_user        a human started an activity or joined in the last 20 min and 
 fomo_response      messages since appearance >= ``25 + round(15 × max(0, 0.95 − soc) / 0.75)``
                    (bubbly 25, shy 40) · momentum >= 0.25 · 15 min since last action
 break_silence      < 5 human messages in the last hour · quiet_for >=
-                   ``3600 × (1 + 3 × (1 − energy))`` s (bubbly 78 min, shy 2.8 h) · someone
+                   ``round(3600 × (1 + 3 × (1 − energy)))`` s (bubbly 78 min, shy 2.8 h) · someone
                    around · outside quiet hours · roll < ``0.25 + 0.75 × energy``
 share_tweet        < 10 human messages in the last hour · 1 h since last action · a mood that
                    shares (curious, excited) · someone around · outside quiet hours · not
@@ -31,7 +31,15 @@ pending action expires at its deadline), past the cold-start grace, past the fai
 and the minimum gap since the last action.
 
 Rolls come from ``engine.rolls.roll(seed, guild, action salt, epoch minute)``: the same answer
-all minute long, whatever arrives meanwhile.
+all minute long, whatever arrives meanwhile. (The moods' table in ``engine.moods`` lists what
+these formulas give for each mood.)
+
+When to look next (``Decision.next_at``): with no new event, the earliest of a gate's end, a
+cooldown's end, the silence threshold being reached, the hour's count dropping under 5 / 10,
+the quiet hours' end, the next minute's roll (when a rule waits only on its roll) and the next
+mood rotation. Every wait is compared as ``now >= start + wait``, the very sum reported, so an
+actor that sleeps until ``next_at`` acts at exactly the moment one asking every second would
+(property-tested against per-second stepping).
 """
 
 from __future__ import annotations
