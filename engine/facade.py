@@ -17,7 +17,7 @@ import msgspec
 
 from engine.errors import InvalidTimeError
 from engine.moods import profile_for
-from engine.record import record_action
+from engine.record import record_action, rotate_mood
 from engine.rules import ENGAGE_USER, Decision, decide
 from engine.state import (
     GuildConfig,
@@ -110,9 +110,13 @@ class AutonomousEngine:
         record_action(self._state(guild_id, now), now, action, user, activity)
 
     def should_take_action(self, guild_id: int) -> str | None:
-        """The action to take now (one of the five names) or None. Does not record it."""
+        """The action to take now (one of the five names) or None. Does not record it. With
+        a config that rotates moods, the mood rotates first (hourly, asleep in quiet hours)."""
         now = self._now()
-        decision = decide(self._state(guild_id, now), self.config, now, self.seed, explain=True)
+        state = self._state(guild_id, now)
+        if self.config.rotate_moods:
+            rotate_mood(state, self.config, now, self.seed)
+        decision = decide(state, self.config, now, self.seed, explain=True)
         self._last[guild_id] = decision
         return decision.action
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from enginekit import GID, T0, FakeClock
 
 import engine
-from engine import ACTIONS, AutonomousEngine, autonomous_engine
+from engine import ACTIONS, AutonomousEngine, GuildConfig, autonomous_engine, in_quiet_hours
 
 ENGINE_DIR = Path(engine.__file__).parent
 MODULES = sorted(m.name for m in pkgutil.iter_modules([str(ENGINE_DIR)]))
@@ -136,3 +136,23 @@ def test_the_core_is_pure_and_modules_stay_small() -> None:
         assert not bad, (name, bad)
         assert len(path.read_text().splitlines()) <= 520, name
         assert "async def" not in path.read_text(), name
+
+
+def test_the_seed_api_rotates_moods_only_when_its_config_asks() -> None:
+    """By default the seed API keeps the mood it was given; with a rotating config the mood
+    changes hourly and she sleeps through the quiet hours."""
+    clock = FakeClock()
+    fixed = AutonomousEngine(clock=clock, seed=1)
+    rotating = AutonomousEngine(clock=clock, seed=1, config=GuildConfig(quiet_hours=(1, 7)))
+    for eng in (fixed, rotating):
+        eng.update_mood(GID, "shy")
+    moods = set()
+    for _ in range(24):
+        clock.advance(3600)
+        fixed.should_take_action(GID)
+        rotating.should_take_action(GID)
+        moods.add(rotating.state(GID).mood)
+        if in_quiet_hours(rotating.config, clock.t)[0]:
+            assert rotating.state(GID).mood == "asleep"
+    assert fixed.state(GID).mood == "shy"
+    assert len(moods) > 5 and "asleep" in moods
