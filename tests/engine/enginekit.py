@@ -1,6 +1,6 @@
 """Helpers for the engine's tests: a fake clock, canned guild states, random event histories.
 
-Imported by the tests of this folder as a plain module (pytest puts the folder on sys.path).
+Imported by the tests of this folder as ``tests.engine.enginekit``.
 """
 
 from __future__ import annotations

@@ -6,17 +6,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from enginekit import (
-    CFG,
-    GID,
-    T0,
-    FakeClock,
-    apply_event,
-    copy_state,
-    events,
-    first_action,
-    lively_state,
-)
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +29,17 @@ from engine import (
     restore_state,
     roll,
     seed_online,
+)
+from tests.engine.enginekit import (
+    CFG,
+    GID,
+    T0,
+    FakeClock,
+    apply_event,
+    copy_state,
+    events,
+    first_action,
+    lively_state,
 )
 
 # --- pending -------------------------------------------------------------------------------

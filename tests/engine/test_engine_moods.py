@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from enginekit import GID, T0
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +22,7 @@ from engine import (
     rotate_mood,
     set_mood,
 )
+from tests.engine.enginekit import GID, T0
 
 ORIG_MOODS = ("neutral", "bubbly", "sleepy", "curious", "shy", "serious", "excited", "silly",
               "melancholy", "flirty", "romantic", "irritated", "angry", "asleep")

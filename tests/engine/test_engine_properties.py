@@ -6,17 +6,6 @@ from __future__ import annotations
 import math
 
 import msgspec
-from enginekit import (
-    CFG,
-    GID,
-    NO_QUIET,
-    T0,
-    FakeClock,
-    apply_event,
-    copy_state,
-    events,
-    replay,
-)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +29,17 @@ from engine import (
     restore_state,
     rotate_mood,
     seed_online,
+)
+from tests.engine.enginekit import (
+    CFG,
+    GID,
+    NO_QUIET,
+    T0,
+    FakeClock,
+    apply_event,
+    copy_state,
+    events,
+    replay,
 )
 
 trait = st.floats(0.0, 1.0, allow_nan=False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from enginekit import CFG, GID, NO_QUIET, T0, FakeClock, first_action, lively_state
 
 from engine import (
     BREAK_SILENCE,
@@ -26,6 +25,7 @@ from engine import (
     signals,
     silence_threshold_s,
 )
+from tests.engine.enginekit import CFG, GID, NO_QUIET, T0, FakeClock, first_action, lively_state
 
 SEEDS = range(200)
 

@@ -7,7 +7,6 @@ import math
 
 import msgspec
 import pytest
-from enginekit import CFG, GID, T0, FakeClock, copy_state, events, replay
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -46,6 +45,7 @@ from engine import (
     set_mood,
     signals,
 )
+from tests.engine.enginekit import CFG, GID, T0, FakeClock, copy_state, events, replay
 
 # --- windows -------------------------------------------------------------------------------
 

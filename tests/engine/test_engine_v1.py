@@ -6,7 +6,6 @@ from __future__ import annotations
 import collections
 
 import pytest
-from enginekit import CFG, GID, T0, lively_state
 
 from engine import (
     ENGAGE_USER,
@@ -24,6 +23,7 @@ from engine import (
     record_action,
     seed_online,
 )
+from tests.engine.enginekit import CFG, GID, T0, lively_state
 
 SLOT = 900.0
 

@@ -1,0 +1,1 @@
+"""Tests of the pure decision engine (engine/)."""
