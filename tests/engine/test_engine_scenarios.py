@@ -352,3 +352,23 @@ def test_engage_prefers_a_related_activity_then_the_most_recent() -> None:
     observe_presence(state, T0 + 1800, 9, "online", "Tetris", False, CFG)
     d = decide(state, CFG, T0 + 1810, 0)
     assert (d.action, d.target_user_id, d.target_kind) == (ENGAGE_USER, 8, "join")
+
+
+def test_silent_room_gets_at_most_one_silence_breaker_per_threshold_seed_api() -> None:
+    """Through the seed API too: a day of a silent room with someone online, asking every
+    minute and recording every action, gives silence-breakers a whole threshold apart."""
+    threshold = silence_threshold_s(MOODS["bubbly"].energy)
+    clock = FakeClock(T0)
+    eng = AutonomousEngine(clock=clock, seed=9)
+    eng.update_mood(GID, "bubbly")
+    eng.track_presence(GID, user_id=5, status="online")
+    breaks = []
+    for _ in range(24 * 60):
+        clock.advance(60)
+        action = eng.should_take_action(GID)
+        if action is not None:
+            eng.record_action(GID, action)
+            if action == BREAK_SILENCE:
+                breaks.append(clock.t)
+    assert len(breaks) >= 8  # about one per threshold, outside the quiet hours
+    assert all(b - a >= threshold for a, b in itertools.pairwise(breaks))
