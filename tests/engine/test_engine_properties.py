@@ -330,3 +330,21 @@ def test_apply_event_covers_every_kind() -> None:
                               "pending", "mood"]):
         apply_event(state, CFG, T0 + i, kind, 3)
     assert state.human_messages == 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(history=events(max_size=80), seed=st.integers(0, 2**32),
+       mood=st.sampled_from(MOOD_NAMES), first=st.floats(0, 5000, allow_nan=False),
+       second=st.floats(0, 20_000, allow_nan=False))
+def test_asking_earlier_changes_no_later_answer(history: list[tuple[str, int, int]],
+                                                seed: int, mood: str, first: float,
+                                                second: float) -> None:
+    """What ``decide`` updates in place is only what time expires: asking twice gives the
+    same answer, and asking at an earlier moment changes no later answer."""
+    cfg = GuildConfig(rotate_moods=False)
+    state, t = replay(history, cfg, mood=mood)
+    asked, fresh = copy_state(state), copy_state(state)
+    a = decide(asked, cfg, t + first, seed)
+    assert decide(asked, cfg, t + first, seed) == a
+    later = t + first + second
+    assert decide(asked, cfg, later, seed) == decide(fresh, cfg, later, seed)
