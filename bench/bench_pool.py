@@ -1,7 +1,9 @@
 """Benchmark of the LLM pool against a loopback chat-completions server.
 
-The server is ``tests/pool/fakeserver.py`` in its own process, as an inference server is, so
-its work does not share the pool's event loop.
+The server runs in its own process, as an inference server does, so its work does not share
+the pool's event loop: ``--server lean`` (the default) is a minimal asyncio protocol answering
+a fixed chat completion after a timer, so the measurement is of the client side;
+``--server fake`` is the tests' anyio server (``tests/pool/fakeserver.py``), slower per request.
 
 1. Throughput: the server answers after 50 ms and the pool has 4 workers, so the ideal is
    4 / 0.05 = 80 requests/s. 400 requests (one autonomous action each for 400 guilds) are
@@ -14,11 +16,13 @@ its work does not share the pool's event loop.
    the paired differences. Target: < 0.5 ms per request.
 
 Run: .venv/bin/python bench/bench_pool.py [--backend asyncio|trio|both] [--requests 400]
+                                         [--server lean|fake]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import statistics
@@ -73,11 +77,73 @@ class _Sink:
         return None
 
 
+_ANSWER = json.dumps({"id": "bench", "object": "chat.completion", "model": "bench",
+                      "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                          "role": "assistant", "content": "Hello everyone!"}}]}).encode()
+
+
+class _Lean(asyncio.Protocol):
+    """HTTP/1.1 keep-alive: every request with a body is answered with ``_ANSWER`` after
+    ``latency`` seconds; ``GET /_stats`` with the counters."""
+
+    latency = 0.0
+    in_flight = 0
+    max_in_flight = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buffer[:end].decode("latin-1").lower()
+            length = 0
+            for line in head.split("\r\n")[1:]:
+                if line.startswith("content-length:"):
+                    length = int(line.split(":", 1)[1])
+            if len(self.buffer) < end + 4 + length:
+                return
+            self.buffer = self.buffer[end + 4 + length:]
+            if head.startswith("get /_stats"):
+                self._write(json.dumps({"max_in_flight": _Lean.max_in_flight}).encode())
+                continue
+            _Lean.in_flight += 1
+            _Lean.max_in_flight = max(_Lean.max_in_flight, _Lean.in_flight)
+            if _Lean.latency:
+                asyncio.get_running_loop().call_later(_Lean.latency, self._answer)
+            else:
+                self._answer()
+
+    def _answer(self) -> None:
+        _Lean.in_flight -= 1
+        self._write(_ANSWER)
+
+    def _write(self, body: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                 b"content-length: %d\r\n\r\n%s" % (len(body), body))
+
+
+async def _serve_lean(latency: float) -> None:
+    _Lean.latency = latency
+    server = await asyncio.get_running_loop().create_server(_Lean, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    print(f"http://127.0.0.1:{port}/v1", flush=True)
+    await server.serve_forever()
+
+
 @contextmanager
-def _server(latency: float) -> Iterator[str]:
-    """Run the fake server in a child process; yield its base URL."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "pool" / "fakeserver.py"),
-                             str(latency)], stdout=subprocess.PIPE, text=True)
+def _server(latency: float, kind: str) -> Iterator[str]:
+    """Run a server in a child process; yield its base URL."""
+    if kind == "fake":
+        argv = [str(ROOT / "tests" / "pool" / "fakeserver.py"), str(latency)]
+    else:
+        argv = [str(Path(__file__).resolve()), "--serve", str(latency)]
+    proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         yield proc.stdout.readline().strip()
@@ -89,6 +155,18 @@ def _server(latency: float) -> Iterator[str]:
 async def _max_in_flight(client: httpx.AsyncClient, url: str) -> int:
     response = await client.get(url.removesuffix("/v1") + "/_stats")
     return int(response.json()["max_in_flight"])
+
+
+async def _seen_latency(url: str, n: int = 50) -> float:
+    """The median time of one bare request to the 50 ms server, alone: what the machine's
+    timers and scheduling make of 50 ms."""
+    async with httpx.AsyncClient() as client:
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            (await client.post(url + "/chat/completions", content=BODY)).raise_for_status()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 async def _bare_throughput(url: str, n: int) -> float:
@@ -157,32 +235,41 @@ async def _overhead(url: str, n: int) -> dict[str, float]:
                                                                      strict=True)) * 1e3}
 
 
-async def _run(slow: str, fast: str, n: int) -> tuple[dict[str, float], float,
+async def _run(slow: str, fast: str, n: int) -> tuple[dict[str, float], float, float,
                                                       dict[str, float]]:
     return (await _throughput(slow, n), await _bare_throughput(slow, n),
-            await _overhead(fast, 1000))
+            await _seen_latency(slow), await _overhead(fast, 1000))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark of the LLM pool.")
     parser.add_argument("--backend", choices=["asyncio", "trio", "both"], default="both")
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--server", choices=["lean", "fake"], default="lean")
+    parser.add_argument("--serve", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve is not None:
+        asyncio.run(_serve_lean(args.serve))
+        return
     # As in production: debug lines filtered out, nearly free.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
                         cache_logger_on_first_use=True)
     backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
     ideal = WORKERS / LATENCY
     ok = True
-    with _server(LATENCY) as slow, _server(0.0) as fast:
+    print(f"server: {args.server}")
+    with _server(LATENCY, args.server) as slow, _server(0.0, args.server) as fast:
         for name in backends:
-            t, bare_rate, o = anyio.run(_run, slow, fast, args.requests, backend=name)
+            t, bare_rate, seen, o = anyio.run(_run, slow, fast, args.requests, backend=name)
             print(f"[{name}] throughput: {t['sent']:.0f}/{t['requests']:.0f} sent in "
                   f"{t['seconds']:.2f} s = {t['rate']:.1f} req/s = {t['rate'] / ideal:.1%} of "
                   f"ideal {ideal:.0f} (bare httpx x{WORKERS}: {bare_rate:.1f} req/s = "
                   f"{bare_rate / ideal:.1%}); max in flight at the server "
                   f"{t['max_in_flight']:.0f}; latency p50 {t['p50_s']:.2f} s, "
                   f"p99 {t['p99_s']:.2f} s")
+            print(f"[{name}] one bare request to the 50 ms server alone takes {seen * 1e3:.1f} ms "
+                  f"(median): the pool reaches {t['rate'] / (WORKERS / seen):.1%} of "
+                  f"{WORKERS / seen:.1f} req/s")
             print(f"[{name}] overhead: bare httpx {o['bare_ms']:.3f} ms, pool "
                   f"{o['pool_ms']:.3f} ms (medians of {o['samples']:.0f}); median paired "
                   f"difference {o['overhead_ms']:.3f} ms per request")
