@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import NoReturn
 
 import msgspec
 
@@ -253,10 +254,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
         check_time(now)
     if profile is None:
         entry = _BY_MOOD.get(state.mood)
-        if entry is None:
-            profile_for(state.mood)  # raises, listing the valid moods
-            raise AssertionError("unreachable")
-        profile, par = entry
+        profile, par = entry if entry is not None else _unknown_mood(state.mood)
     else:
         par = params_for(profile)
     now_sec = int(now)
@@ -464,6 +462,11 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
         gates=_gates(state, cfg, profile, now, since, acted),
         checks=tuple(checks),
     )
+
+
+def _unknown_mood(mood: str) -> NoReturn:
+    profile_for(mood)  # raises UnknownMoodError, listing the valid moods
+    raise AssertionError(f"{mood!r} has a profile but no parameters")
 
 
 def _engage(now: float, next_at: float, opp: Opportunity) -> Decision:
