@@ -308,7 +308,8 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     ok_msgs = msa >= par.join_messages
     if (ok_mom and ok_msgs) or explain:
         ok_cool = now >= acted + JOIN_COOLDOWN_S
-        r = roll(seed, gid, _SALT_JOIN, minute)
+        # A roll costs more than the rest of the rule: draw it only when it decides.
+        r = roll(seed, gid, _SALT_JOIN, minute) if ok_cool or explain else 1.0
         fired = ok_mom and ok_msgs and ok_cool and r < par.p_join
         if fired:
             if not explain:
@@ -330,7 +331,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     if opp is not None or explain:
         ok_cool = now >= acted + ENGAGE_COOLDOWN_S
         related = opp is not None and opp.related
-        r = roll(seed, gid, _SALT_ENGAGE, minute)
+        r = roll(seed, gid, _SALT_ENGAGE, minute) if ok_cool or explain else 1.0
         p = par.p_engage_related if related else par.p_engage
         fired = opp is not None and ok_cool and r < p
         if fired and action is None and opp is not None:
@@ -386,7 +387,8 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
         around = someone_around(state, now)
         quiet = in_quiet_hours(cfg, now)
         in_quiet, quiet_end = quiet
-        r = roll(seed, gid, _SALT_SILENCE, minute)
+        r = (roll(seed, gid, _SALT_SILENCE, minute) if (around and not in_quiet) or explain
+             else 1.0)
         fired = ok_msgs and ok_quiet and around and not in_quiet and r < par.p_silence
         if fired and action is None:
             if not explain:
