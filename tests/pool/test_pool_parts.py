@@ -13,6 +13,7 @@ import pytest
 import trio.testing
 from fakeserver import open_fake_server
 from pool_harness import Recorder, request
+from structlog.testing import capture_logs
 
 from runtime.pool import (
     CircuitBreaker,
@@ -282,3 +283,40 @@ async def test_the_pool_keeps_feeds_fresh(recorder: Recorder) -> None:
             await recorder.wait(1)
     assert recorder.outcome(share) == ("sent", "")
     assert "https://example.com/single" in recorder.sent[0][1]
+
+
+class _Buggy:
+    """A backend with a bug: it raises something that is not a BackendError."""
+
+    async def generate(self, prompt: object) -> str:
+        raise ZeroDivisionError
+
+
+@pytest.mark.anyio
+async def test_a_buggy_backend_or_router_does_not_stop_the_pool(recorder: Recorder) -> None:
+    """A backend's unexpected exception fails only its request; a router that raises is
+    logged; the workers go on."""
+    calls: list[int] = []
+    both = anyio.Event()
+
+    def bad_router(event: object) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            both.set()
+        raise RuntimeError("router down")
+
+    async with LLMPool(_Buggy(), workers=1, deliver=recorder.deliver,
+                       sender=recorder.send) as pool:
+        first = request(1)
+        pool.submit(first)
+        await recorder.wait(1)
+    assert recorder.outcome(first) == ("failed", "internal error: ZeroDivisionError")
+    second = Recorder()
+    with capture_logs() as logs:
+        async with LLMPool(OfflineBackend(), workers=1, deliver=bad_router,
+                           sender=second.send) as pool:
+            pool.submit(request(2))
+            pool.submit(request(3))
+            await both.wait()
+    assert len(calls) == 2 and len(second.sent) == 2
+    assert [e["event"] for e in logs].count("pool.deliver_failed") == 2
