@@ -292,6 +292,20 @@ async def _drive(rt: Runtime, traffic: Traffic, clock: LoopClock, setup: RunSetu
     return n
 
 
+async def _drain(rt: Runtime, timeout_s: float) -> None:
+    """On the wall clock, let the words decided in the window reach the channel (a real
+    server may still be answering) before shutting down, for at most ``timeout_s``.
+    Shutting down at once would fail them: that is the bot's shutdown, not the persona's
+    behaviour. In virtual time the offline backend answers at once: nothing is left."""
+    assert rt.pool is not None
+    with anyio.move_on_after(timeout_s):
+        while True:
+            st = rt.pool.statistics()
+            if st.queue_depth == 0 and st.in_flight == 0:
+                return
+            await anyio.sleep(0.05)  # the pool has no "idle" event to wait on
+
+
 def _runtime_figures(rt: Runtime, traffic_events: int) -> dict[str, int]:
     assert rt.supervisor is not None and rt.pool is not None
     s = rt.supervisor.statistics()
@@ -362,6 +376,8 @@ async def run_policy(traffic: Traffic, policy: str, setup: RunSetup, *,
             if virtual is not None:
                 virtual.held -= 1
             events = await _drive(rt, traffic, clock, setup, virtual, on_started)
+            if virtual is None:
+                await _drain(rt, config.llm.timeout_s)
             rt.stop()
             await rt.stopped.wait()
             figures = _runtime_figures(rt, events)

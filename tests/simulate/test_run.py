@@ -162,3 +162,24 @@ async def test_the_simulated_discord_refuses_a_foreign_channel_and_stores_no_wor
     lines = await discord.context(42, 4200, 20)
     assert lines and all(line.text == "(a message)" for line in lines)
     assert math.isfinite(record.at)
+
+
+@pytest.mark.anyio
+async def test_a_wall_clock_run_lets_queued_words_go_out_after_the_window(
+        anyio_backend: str, tmp_path: Path) -> None:
+    """Three people speak to her just before the window ends, one worker, a slow server:
+    the run waits for the words instead of failing the queued ones at shutdown."""
+    gid = 42
+    plan = GuildPlan(index=0, guild_id=gid, channel_id=4200, timezone="Asia/Tokyo", size=1.0,
+                     chat=1.0, humans=(1, 2, 3), bots=())
+    events = [MessageSeen(gid, 4200, u, START_EPOCH + 0.1 * u, addresses_self=True,
+                          message_id=u) for u in (1, 2, 3)]
+    traffic = Traffic(1, START_EPOCH, START_EPOCH + 0.5,
+                      [GuildTraffic(plan, GuildReady(gid, START_EPOCH, (1, 2, 3)), events)])
+    async with open_fake_server() as server:
+        server.default = Reply.ok("hello!", latency=0.3)
+        setup = RunSetup(seed=1, store_path=str(tmp_path / "s.sqlite3"),
+                         llm_url=server.base_url, llm_workers=1)
+        result = await run_policy(traffic, "v2", setup)
+    assert [r.action for r in result.sent] == ["reply"] * 3
+    assert result.runtime["pool_failed"] == 0 and result.runtime["pool_sent"] == 3
