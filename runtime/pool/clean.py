@@ -28,7 +28,7 @@ def _prefix_pattern(names: Sequence[str]) -> re.Pattern[str]:
                                                                           reverse=True))
     # "Miku:", "**Miku**:", "**Miku:**", "Hatsune Miku -", "[Miku]:"; not "Miku-chan is here".
     return re.compile(
-        rf"^[\s*_~\[(]*(?:{alts})[\s*_~\])]*(?:[:：]|\s[-–—](?=\s))[\s*_~]*",
+        rf"^[\s*_~\[(]*(?:{alts})(?:\s*\(you\))?[\s*_~\])]*(?:[:：]|\s[-–—](?=\s))[\s*_~]*",
         re.IGNORECASE,
     )
 
