@@ -61,7 +61,10 @@ FEED_ITEM = FeedItem(
 _ids = itertools.count(1)
 _MASS_PING = re.compile(r"@(everyone|here)\b", re.IGNORECASE)
 _ID_PING = re.compile(r"<@[!&]?\d+>")
-_SPEAKER = re.compile(r"^[\s*_~\[(]*(hatsune\s+)?miku(\s+hatsune)?[\s*_~\])]*[:：]", re.IGNORECASE)
+# "Miku:", "**Miku**:", "Miku (you):" (the label the prompt gives her own lines).
+_SPEAKER = re.compile(
+    r"^[\s*_~\[(]*(hatsune\s+)?miku(\s+hatsune)?(\s*\(you\))?[\s*_~\])]*[:：]", re.IGNORECASE
+)
 
 
 def make_request(

@@ -71,7 +71,9 @@ async def test_every_action_gets_clean_words_that_are_exactly_what_is_sent(
     clock = LoopClock()
     recorder = Recorder(clock)
     shift = 0 if anyio_backend == "asyncio" else 3
-    async with open_real_pool(llm_url, recorder, workers=2) as (pool, backend):
+    # Greedy decoding: real answers, the same ones on every run (a sampled run could, rarely,
+    # produce an answer that cleans to nothing, which the pool rightly fails).
+    async with open_real_pool(llm_url, recorder, workers=2, temperature=0.0) as (pool, backend):
         now = clock.now()
         requests = [
             make_request(action, now=now, mood=MOODS[(i + shift) % len(MOODS)])
@@ -89,14 +91,19 @@ async def test_every_action_gets_clean_words_that_are_exactly_what_is_sent(
     for request in requests:
         (raw,) = backend.raw[request.request_id]
         text = texts[request.request_id]
+        print(f"{request.action:18} {request.mood:11} {text!r}")
         assert_clean(text)
         assert text == _expected_text(request, raw), (request.action, raw, text)
         if request.action == "share_tweet":
             assert FEED_ITEM.url in text
 
 
-#: A small model copies a line it is told to copy: this one has every kind of ping and a prefix.
-MISCHIEF = "Miku: wake up @everyone and @here, <@123456789> <@!42> <@&987654321> is live!"
+#: A small model copies a line it is told to copy: these have every kind of ping and a prefix
+#: (the second one the label the prompt gives her own lines in a conversation).
+MISCHIEF = (
+    "Miku: wake up @everyone and @here, <@123456789> <@!42> <@&987654321> is live!",
+    "Miku (you): @here the stream starts now <@123456789>",
+)
 
 
 @pytest.mark.timeout(200)
@@ -104,9 +111,9 @@ async def test_a_model_told_to_ping_and_sign_is_cleaned(llm_url: str) -> None:
     """Action templates that make the real model write a speaker prefix and every kind of
     ping: the raw answers carry them, and what is sent carries none."""
     persona = default_persona()
-    copy = f"Copy this line exactly:\n{MISCHIEF}"
+    copy = [f"Copy this line exactly:\n{line}" for line in MISCHIEF]
     persona = msgspec.structs.replace(
-        persona, actions={**persona.actions, "break_silence": copy, "general": copy}
+        persona, actions={**persona.actions, "break_silence": copy[0], "general": copy[1]}
     )
     clock = LoopClock()
     recorder = Recorder(clock)
@@ -130,6 +137,7 @@ async def test_a_model_told_to_ping_and_sign_is_cleaned(llm_url: str) -> None:
     print(*(repr(raw) for raw in raws.values()), sep="\n")
     # The model did misbehave (greedy decoding copies the line), so the cleaning was needed.
     assert any("@everyone" in raw or "<@" in raw for raw in raws.values()), raws
+    assert any(raw.startswith("Miku") for raw in raws.values()), raws
     for request, text, _ in recorder.sent:
         assert_clean(text)
         assert text == clean_output(raws[request.request_id], names=persona.aliases)
