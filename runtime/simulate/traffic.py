@@ -212,7 +212,7 @@ def _diurnal_times(rng: random.Random, per_day: float, t0: float, t1: float,
     if per_day <= 0 or t1 <= t0:
         return []
     peak = per_day * _W_MAX / (_W_SUM * 3600.0)
-    out = []
+    out: list[float] = []
     t = t0
     weights = ACTIVITY_BY_HOUR
     while True:
@@ -373,9 +373,10 @@ def generate_guild(seed: int, index: int, start: float, end: float) -> GuildTraf
 
     online_at_start = sorted(h.uid for h in humans if h.online_at(start))
     bot_set = set(bots)
-    for at, uid, status, game in presence:
+    for at, uid, status, activity in presence:
         if start <= at < end:
-            events.append(PresenceChanged(gid, uid, _q(at), status, game, uid in bot_set))  # type: ignore[arg-type]
+            events.append(PresenceChanged(gid, uid, _q(at), status, activity,  # type: ignore[arg-type]
+                                          uid in bot_set))
     message_id = (index + 1) << 32
     for at, uid, is_bot, addressed in msgs:
         if start <= at < end:
