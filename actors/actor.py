@@ -51,6 +51,7 @@ from engine import (
     decide_v1,
     encode_state,
     mark_pending,
+    msgs_5m,
     observe_join,
     observe_message,
     observe_messages,
@@ -427,7 +428,8 @@ class GuildActor:
         return {"guild_id": self.guild_id, "mood": state.mood, "live": True,
                 "mailbox_depth": st.depth, "overflow": st.overflowed,
                 "last_action": state.last_action, "last_action_at": state.last_action_at or None,
-                "momentum": min(1.0, state.sum_5m / 20), "pending": state.pending_action,
+                "momentum": min(1.0, msgs_5m(state, self.clock.now()) / 20),
+                "pending": state.pending_action,
                 "policy": self.settings.policy}
 
     def inspect(self) -> dict[str, Any]:

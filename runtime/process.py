@@ -177,8 +177,6 @@ class Runtime:
                         self.control = ControlServer(config.runtime.control_socket,
                                                      self.handle_control)
                         await tg.start(self.control.serve)
-                    if feeds is not None and feeds.urls:
-                        tg.start_soon(feeds.run)
                     log.info("runtime.started", pid=os.getpid())
                     task_status.started(self)
                     await self._stop.wait()
