@@ -50,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--report-json", metavar="PATH", help="also write the report as JSON to PATH")
     a("--realtime", action="store_true",
       help="run V2 on the wall clock (asyncio) instead of virtual time; --hours then means "
-           "real hours. The V1 comparison still runs in virtual time.")
+           "real hours, and Ctrl-C ends the traffic early with a report of what happened "
+           "until then. The V1 comparison still runs in virtual time.")
     a("--llm-url", metavar="URL",
       help="an OpenAI-compatible server (http://127.0.0.1:8080/v1) instead of the offline "
            "persona backend; needs --realtime")
@@ -160,9 +161,11 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
                          store_path=opts.store or str(tmp / "store.sqlite3"),
                          control_socket=opts.control_socket or str(tmp / "control.sock"),
                          llm_url=opts.llm_url, llm_model=opts.llm_model,
-                         llm_workers=opts.llm_workers)
+                         llm_workers=opts.llm_workers, stop_on_signals=opts.realtime)
         run = run_realtime if opts.realtime else run_virtual
         v2 = run(traffic, "v2", setup)
+        # Interrupted (Ctrl-C on the wall clock): V1 and the report cover the same stretch.
+        traffic = traffic.truncated(v2.ended_at)
         logs.close()
         logs = configure_logging("error", renderer="json", stream=sys.stderr, cache=False)
         v1 = None
@@ -183,7 +186,9 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
               "v1_clock": "virtual" if v1 is not None else None,
               "llm": opts.llm_url or "offline", "grace_s": opts.grace,
               "pinned_moods": list(opts.moods) or None,
-              "store": opts.store}
+              "store": opts.store,
+              "interrupted_after_h": round((v2.ended_at - traffic.start) / 3600.0, 4)
+              if v2.ended_at < traffic.start + opts.hours * 3600.0 - 1e-6 else None}
     report = build_report(traffic, v2, v1, params)
     report["timing"]["traffic_generation_s"] = round(gen_s, 3)
     report["timing"]["total_wall_s"] = round(time.perf_counter() - wall0, 3)

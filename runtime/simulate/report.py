@@ -269,7 +269,10 @@ def format_report(report: dict[str, Any]) -> str:
     p, t, v2, v1, rt = (report["params"], report["traffic"], report["v2"], report["v1"],
                         report["runtime"])
     clock = "virtual" if p["clock"] == "virtual" else "wall-clock"
-    out = [f"Simulated {p['guilds']} guilds for {p['hours']:g} h from {p['start_utc']} "
+    hours = f"{p['hours']:g} h"
+    if p.get("interrupted_after_h") is not None:
+        hours = f"{p['interrupted_after_h']:g} h (interrupted; {p['hours']:g} h planned)"
+    out = [f"Simulated {p['guilds']} guilds for {hours} from {p['start_utc']} "
            f"(seed {p['seed']}, {clock} time, {p['llm']} words).",
            f"Traffic: {t['human_messages']:,} human messages "
            f"({t['human_messages_per_guild_day']:,.0f} per guild-day), "

@@ -22,12 +22,15 @@ from __future__ import annotations
 import functools
 import math
 import re
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import anyio.abc
 import msgspec
+import structlog
 import trio
 
 from actors.clock import LoopClock
@@ -61,6 +64,8 @@ __all__ = [
     "run_virtual",
     "sim_items",
 ]
+
+log = structlog.get_logger("runtime.simulate")
 
 #: Local quiet hours of every simulated guild (start inclusive, end exclusive).
 QUIET_HOURS = (1, 7)
@@ -113,6 +118,9 @@ class RunSetup(msgspec.Struct, frozen=True):
     llm_url: str | None = None
     llm_model: str = "default"
     llm_workers: int = 2
+    #: SIGINT / SIGTERM end the traffic early (the run still shuts down in order and
+    #: reports what happened until then). For wall-clock runs from the command line.
+    stop_on_signals: bool = False
 
 
 class RunResult(msgspec.Struct):
@@ -123,6 +131,8 @@ class RunResult(msgspec.Struct):
     sent: list[SentRecord]
     runtime: dict[str, int]
     wall_s: float
+    #: Epoch time the traffic stopped: the window's end, or earlier if interrupted.
+    ended_at: float = math.inf
 
 
 class SimDiscord:
@@ -265,8 +275,10 @@ class _HeldClockStore:
 
 async def _drive(rt: Runtime, traffic: Traffic, clock: LoopClock, setup: RunSetup,
                  virtual: VirtualClock | None,
-                 on_started: Callable[[Runtime], Awaitable[None]] | None) -> int:
-    """Deliver every event at its time; then wait for the end of the window."""
+                 on_started: Callable[[Runtime], Awaitable[None]] | None,
+                 progress: list[int]) -> None:
+    """Deliver every event at its time; then wait for the end of the window.
+    ``progress[0]`` counts the events delivered (it survives a cancellation)."""
     assert rt.supervisor is not None
     deliver = rt.supervisor.deliver  # what rt.deliver calls, one call less per event
     offset = clock.offset
@@ -280,16 +292,28 @@ async def _drive(rt: Runtime, traffic: Traffic, clock: LoopClock, setup: RunSetu
         await on_started(rt)
     current_time = anyio.current_time if virtual is None else virtual.current_time
     sleep_until = anyio.sleep_until if virtual is None else virtual.sleep_until
-    n = 0
     for event in traffic.merged():
         at = event.at - offset
         if at > current_time():
             await sleep_until(at)
         deliver(event)
-        n += 1
+        progress[0] += 1
     # Half a grid step before the end: no timer of the runtime falls on that instant.
     await sleep_until(traffic.end - GRID_S / 2 - offset)
-    return n
+
+
+async def _stop_on_signals(driving: anyio.CancelScope, *,
+                           task_status: anyio.abc.TaskStatus[anyio.CancelScope]
+                           = anyio.TASK_STATUS_IGNORED) -> None:
+    """Cancel ``driving`` on the first SIGINT or SIGTERM; started with the scope that
+    ends this watcher."""
+    with anyio.CancelScope() as own, anyio.open_signal_receiver(signal.SIGINT,
+                                                                signal.SIGTERM) as signals:
+        task_status.started(own)
+        async for signum in signals:
+            log.warning("simulate.interrupted", signal=signal.Signals(signum).name)
+            driving.cancel()
+            return
 
 
 async def _drain(rt: Runtime, timeout_s: float) -> None:
@@ -375,19 +399,27 @@ async def run_policy(traffic: Traffic, policy: str, setup: RunSetup, *,
             await tg.start(rt.run)
             if virtual is not None:
                 virtual.held -= 1
-            events = await _drive(rt, traffic, clock, setup, virtual, on_started)
+            progress = [0]
+            with anyio.CancelScope() as driving:
+                watcher = (await tg.start(_stop_on_signals, driving)
+                           if setup.stop_on_signals else None)
+                await _drive(rt, traffic, clock, setup, virtual, on_started, progress)
+            if watcher is not None:
+                watcher.cancel()
+            ended_at = min(clock.now(), traffic.end) if driving.cancelled_caught \
+                else traffic.end
             if virtual is None:
                 await _drain(rt, config.llm.timeout_s)
             rt.stop()
             await rt.stopped.wait()
-            figures = _runtime_figures(rt, events)
+            figures = _runtime_figures(rt, progress[0])
     finally:
         if sqlite is not None:
             with anyio.CancelScope(shield=True):
                 await sqlite.close()
     sent = sorted(discord.sent, key=lambda r: (r.at, r.guild_id, r.priority, r.action))
     return RunResult(policy, "virtual" if virtual is not None else "realtime", sent,
-                     figures, time.perf_counter() - wall0)
+                     figures, time.perf_counter() - wall0, ended_at)
 
 
 def run_virtual(traffic: Traffic, policy: str, setup: RunSetup) -> RunResult:

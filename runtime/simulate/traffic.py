@@ -189,6 +189,14 @@ class Traffic(msgspec.Struct):
                                   key=attrgetter("at"))
         return iter(self.ordered)
 
+    def truncated(self, end: float) -> Traffic:
+        """The same traffic with the window ending at ``end`` (an interrupted run)."""
+        if end >= self.end:
+            return self
+        return Traffic(self.seed, self.start, end, [
+            GuildTraffic(g.plan, g.ready, [e for e in g.events if e.at < end])
+            for g in self.guilds])
+
     @property
     def event_count(self) -> int:
         return sum(len(g.events) for g in self.guilds)

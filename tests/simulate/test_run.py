@@ -4,6 +4,8 @@ wall-clock run against a real (loopback) OpenAI-compatible server."""
 from __future__ import annotations
 
 import math
+import os
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -183,3 +185,26 @@ async def test_a_wall_clock_run_lets_queued_words_go_out_after_the_window(
         result = await run_policy(traffic, "v2", setup)
     assert [r.action for r in result.sent] == ["reply"] * 3
     assert result.runtime["pool_failed"] == 0 and result.runtime["pool_sent"] == 3
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_a_signal_ends_a_wall_clock_run_early_with_what_happened(
+        anyio_backend: str, tmp_path: Path) -> None:
+    """SIGINT during a wall-clock run stops the traffic, shuts down in order and returns
+    the run so far (asyncio only: the command line's wall-clock runs are asyncio)."""
+    traffic = _tiny_traffic()
+    traffic = Traffic(traffic.seed, traffic.start, traffic.start + 3600.0, traffic.guilds)
+
+    async def interrupt(rt: Runtime) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+
+    setup = RunSetup(seed=1, grace_s=0.0, store_path=str(tmp_path / "s.sqlite3"),
+                     stop_on_signals=True)
+    with anyio.fail_after(30):
+        result = await run_policy(traffic, "v2", setup, on_started=interrupt)
+    assert traffic.start <= result.ended_at < traffic.start + 60.0
+    assert result.runtime["traffic_events"] <= 2
+    short = traffic.truncated(result.ended_at)
+    assert short.end == result.ended_at and short.event_count == result.runtime[
+        "traffic_events"]
