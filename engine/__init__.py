@@ -6,6 +6,7 @@ decision. ``AutonomousEngine`` is the seed's API over this core.
 Every name a module lists in its ``__all__`` is exported here (a test keeps it so).
 """
 
+from engine.engage import OPPORTUNITY_WINDOW_S, best_opportunity, engage_chance, engage_roll
 from engine.errors import (
     InvalidTimeError,
     SnapshotError,
@@ -59,7 +60,6 @@ from engine.rules import (
     ENGAGE_USER,
     FOMO_RESPONSE,
     JOIN_CONVERSATION,
-    OPPORTUNITY_WINDOW_S,
     SHARE_TWEET,
     Condition,
     Decision,
@@ -160,6 +160,7 @@ __all__ = [
     "V1Policy",
     "V2Policy",
     "autonomous_engine",
+    "best_opportunity",
     "check_time",
     "clear_pending",
     "close_opportunity",
@@ -168,6 +169,8 @@ __all__ = [
     "decide_v1",
     "decode_state",
     "encode_state",
+    "engage_chance",
+    "engage_roll",
     "engaged_key",
     "evict",
     "fomo_messages_needed",

@@ -10,8 +10,11 @@ join_conversation  momentum >= ``min(0.9, 0.6 × (2 − sociability))`` · messa
                    (bubbly 5, shy 40) · 5 min since her last action ·
                    roll < ``0.3 + 0.7 × impulsiveness``
 engage_user        a human started an activity or joined in the last 20 min and was not engaged
-                   for it · 30 min since last action ·
-                   roll < ``min(1, 0.2 + 0.6 × sociability + 0.35 if the activity is related)``
+                   for it · 30 min since last action · the opportunity's one roll <
+                   ``min(1, 0.55 + 0.6 × soc)`` for an activity related to the persona,
+                   ``min(1, 0.35 + 0.7 × soc)`` for a join, ``0.05 + 0.45 × soc`` for any
+                   other activity (a sociable mood greets a related game or a newcomer
+                   always, Tetris about half the time; shy: 67%, 49%, 14%)
 fomo_response      messages since appearance >= ``25 + round(15 × max(0, 0.95 − soc) / 0.75)``
                    (bubbly 25, shy 40) · momentum >= 0.25 · 15 min since last action
 break_silence      < 5 human messages in the last hour · quiet_for >=
@@ -50,6 +53,8 @@ from typing import NoReturn
 
 import msgspec
 
+from engine.engage import best_opportunity as _best_opportunity
+from engine.engage import engage_chance, engage_roll
 from engine.localtime import in_quiet_hours
 from engine.moods import ASLEEP, MOODS, MoodProfile, profile_for
 from engine.rolls import roll
@@ -69,7 +74,6 @@ __all__ = [
     "ENGAGE_USER",
     "FOMO_RESPONSE",
     "JOIN_CONVERSATION",
-    "OPPORTUNITY_WINDOW_S",
     "SHARE_TWEET",
     "Condition",
     "Decision",
@@ -94,14 +98,12 @@ JOIN_COOLDOWN_S = 300.0
 ENGAGE_COOLDOWN_S = 1800.0
 FOMO_COOLDOWN_S = 900.0
 SHARE_COOLDOWN_S = 3600.0
-OPPORTUNITY_WINDOW_S = 1200.0
 FOMO_MIN_MOMENTUM = 0.25
 SILENCE_MAX_MSGS_1H = 5
 SHARE_MAX_MSGS_1H = 10
 
 # Roll salts, one per rolled action: part of determinism, never renumber.
 _SALT_JOIN = 1
-_SALT_ENGAGE = 2
 _SALT_SILENCE = 4
 _INF = math.inf
 
@@ -138,6 +140,7 @@ class Params(msgspec.Struct, frozen=True, gc=False):
     p_silence: float
     p_engage: float
     p_engage_related: float
+    p_engage_join: float
 
 
 @lru_cache(maxsize=256)
@@ -151,8 +154,9 @@ def params_for(p: MoodProfile) -> Params:
         fomo_messages=fomo_messages_needed(soc),
         silence_s=silence_threshold_s(p.energy),
         p_silence=0.25 + 0.75 * p.energy,
-        p_engage=min(1.0, 0.2 + 0.6 * soc),
-        p_engage_related=min(1.0, 0.2 + 0.6 * soc + 0.35),
+        p_engage=0.05 + 0.45 * soc,
+        p_engage_related=min(1.0, 0.55 + 0.6 * soc),
+        p_engage_join=min(1.0, 0.35 + 0.7 * soc),
     )
 
 
@@ -199,31 +203,6 @@ class Decision(msgspec.Struct, frozen=True, gc=False):
     signals: Signals | None = None
     gates: tuple[Condition, ...] = ()
     checks: tuple[RuleCheck, ...] = ()
-
-
-def _best_opportunity(state: GuildState, now: float) -> Opportunity | None:
-    """The opportunity to engage: related activities first, then the most recent. Engaged
-    ones are not in the list (``close_opportunity``)."""
-    opps = state.opportunities
-    if not opps:
-        return None
-    # Expired opportunities are dropped here, so the list stays short without a timer.
-    if now - opps[0].at > OPPORTUNITY_WINDOW_S:
-        opps[:] = [o for o in opps if now - o.at <= OPPORTUNITY_WINDOW_S]
-    best = None
-    best_related, best_at = False, -_INF
-    horizon = now - OPPORTUNITY_WINDOW_S
-    for o in opps:
-        at = o.at
-        # A late event can leave an expired one behind a fresh one: skip it all the same.
-        if at < horizon:
-            continue
-        related = o.related
-        # max by (related, at), the later one on a tie; spelt out, as this is a hot loop
-        if best is None or (related and not best_related) or (
-                related == best_related and at >= best_at):
-            best, best_related, best_at = o, related, at
-    return best
 
 
 def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
@@ -327,25 +306,29 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
             )))
 
     # --- engage_user ----------------------------------------------------------------------
-    opp = _best_opportunity(state, now)
+    opp = _best_opportunity(state, now, seed, par)
+    if opp is None and explain:
+        opp_seen = _best_opportunity(state, now)  # to explain a roll that did not come out
+    else:
+        opp_seen = opp
     if opp is not None or explain:
         ok_cool = now >= acted + ENGAGE_COOLDOWN_S
-        related = opp is not None and opp.related
-        r = roll(seed, gid, _SALT_ENGAGE, minute) if ok_cool or explain else 1.0
-        p = par.p_engage_related if related else par.p_engage
-        fired = opp is not None and ok_cool and r < p
+        related = opp_seen is not None and opp_seen.related
+        r = engage_roll(seed, gid, opp_seen) if opp_seen is not None else 1.0
+        p = engage_chance(par, opp_seen) if opp_seen is not None else par.p_engage
+        fired = opp is not None and ok_cool
         if fired and action is None and opp is not None:
             if not explain:
                 return _engage(now, next_at, opp)
             action, target, fire_next = ENGAGE_USER, opp, next_at
-        elif opp is not None and not fired:
-            next_at = min(next_at, next_minute if ok_cool else last + ENGAGE_COOLDOWN_S)
+        elif opp is not None:  # its roll came out: it fires once the cooldown ends
+            next_at = min(next_at, last + ENGAGE_COOLDOWN_S)
         if explain:
             checks.append(RuleCheck(ENGAGE_USER, fired and action == ENGAGE_USER
                                     and blocked is None, (
-                Condition("new_activity_or_join", opp is not None,
-                          None if opp is None else f"user {opp.user_id}: "
-                          f"{opp.activity or 'joined'}",
+                Condition("new_activity_or_join", opp_seen is not None,
+                          None if opp_seen is None else f"user {opp_seen.user_id}: "
+                          f"{opp_seen.activity or 'joined'}",
                           "an un-engaged one in the last 20 min"),
                 Condition("since_last_action", ok_cool, _num(since),
                           f">= {ENGAGE_COOLDOWN_S:g}"),

@@ -151,8 +151,8 @@ def test_scenario_2_related_activity_is_more_likely_than_unrelated() -> None:
             hits += decide(state, CFG, T0, seed).action == ENGAGE_USER
         return hits / 400
     related, unrelated = rate("Hatsune Miku: Colorful Stage"), rate("Tetris")
-    assert related > unrelated + 0.2
-    assert 0.15 < unrelated < 0.5
+    assert related > unrelated + 0.3
+    assert 0.05 < unrelated < 0.3  # shy greets a game unrelated to her about one time in 7
 
 
 def test_member_join_is_engaged_as_a_join() -> None:

@@ -1,0 +1,68 @@
+"""Who to engage: the open opportunities (a game started, a member joined) and the one roll
+each gets.
+
+An opportunity's roll is fixed by who and when it opened, so asking again in any minute of its
+20-minute window gives the same answer: a game start is greeted with the mood's chance, not
+with near certainty after twenty tries.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from engine.rolls import roll
+from engine.state import GuildState, Opportunity
+
+if TYPE_CHECKING:
+    from engine.rules import Params
+
+__all__ = ["OPPORTUNITY_WINDOW_S", "best_opportunity", "engage_chance", "engage_roll"]
+
+OPPORTUNITY_WINDOW_S = 1200.0
+_SALT_ENGAGE = 2
+_INF = math.inf
+
+
+def engage_chance(par: Params, opp: Opportunity) -> float:
+    """The chance she engages someone for this opportunity (a related game, a join, any
+    other activity)."""
+    if opp.activity is None:
+        return par.p_engage_join
+    return par.p_engage_related if opp.related else par.p_engage
+
+
+def engage_roll(seed: int, guild_id: int, opp: Opportunity) -> float:
+    """The one roll an opportunity gets, fixed by who and when it opened: asked again any
+    minute of its window, it answers the same, so a game start is greeted with the mood's
+    chance, not with near certainty after twenty tries."""
+    return roll(seed, guild_id, _SALT_ENGAGE + 8 * (opp.user_id % 1_000_003), int(opp.at // 60))
+
+
+def best_opportunity(state: GuildState, now: float, seed: int = 0,
+                      par: Params | None = None) -> Opportunity | None:
+    """The opportunity to engage: related activities first, then the most recent, among
+    those whose roll came out (all of them when ``par`` is None). Engaged ones are not in
+    the list (``close_opportunity``)."""
+    opps = state.opportunities
+    if not opps:
+        return None
+    # Expired opportunities are dropped here, so the list stays short without a timer.
+    if now - opps[0].at > OPPORTUNITY_WINDOW_S:
+        opps[:] = [o for o in opps if now - o.at <= OPPORTUNITY_WINDOW_S]
+    best = None
+    best_related, best_at = False, -_INF
+    horizon = now - OPPORTUNITY_WINDOW_S
+    for o in opps:
+        at = o.at
+        # A late event can leave an expired one behind a fresh one: skip it all the same.
+        if at < horizon:
+            continue
+        if par is not None and engage_roll(seed, state.guild_id, o) >= engage_chance(par, o):
+            continue
+        related = o.related
+        # max by (related, at), the later one on a tie; spelt out, as this is a hot loop
+        if best is None or (related and not best_related) or (
+                related == best_related and at >= best_at):
+            best, best_related, best_at = o, related, at
+    return best
