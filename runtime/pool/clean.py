@@ -33,6 +33,12 @@ def _prefix_pattern(names: Sequence[str]) -> re.Pattern[str]:
     )
 
 
+# A later line that opens with a speaker's label ("Rin: …", "**Len (you)**: …"): a small model
+# continuing the transcript it was shown. Up to three words before the colon.
+_SPEAKER_LINE = re.compile(
+    r"\n[ \t*_~\[(]*[^\s:*_~\[(][^\s:]*(?:[ \t][^\s:]+){0,2}(?:\s*\(you\))?[*_~\])]*"
+    r"[ \t]*[:：](?:\s|$)")
+
 _DEFAULT_NAMES = ("Hatsune Miku", "Miku Hatsune", "Miku")
 _patterns: dict[tuple[str, ...], re.Pattern[str]] = {}
 
@@ -50,6 +56,18 @@ def _strip_prefix(text: str, names: tuple[str, ...]) -> str:
             break
         text = stripped.lstrip()
     return text
+
+
+def _cut_transcript(text: str, others: Sequence[str]) -> str:
+    """Keep only her own words: an answer that opens as someone else ("Rin: …") is dropped
+    whole, and one that goes on into other speakers' lines is cut where they begin."""
+    first = text.lstrip(" \t*_~[(").casefold()
+    for name in others:
+        n = name.casefold()
+        if n and first.startswith(n) and first[len(n):].lstrip(" \t*_~])").startswith((":", "：")):
+            return ""
+    m = _SPEAKER_LINE.search(text)
+    return text[: m.start()].rstrip() if m else text
 
 
 def _unquote(text: str) -> str:
@@ -71,11 +89,14 @@ def _trim(text: str, limit: int) -> str:
 
 
 def clean_output(text: str, *, names: Sequence[str] = _DEFAULT_NAMES,
-                 limit: int = DISCORD_LIMIT) -> str:
+                 limit: int = DISCORD_LIMIT, others: Sequence[str] = ()) -> str:
     """Make a backend's answer fit to send.
 
     Removes reasoning blocks (``<think>…</think>``), a speaker prefix naming the persona
-    (``Miku:``, ``**Miku**:``, ``Hatsune Miku -``) and quotes around the whole answer; drops
+    (``Miku:``, ``**Miku**:``, ``Hatsune Miku -``) and quotes around the whole answer; keeps
+    only her own words when the model goes on with the transcript it was shown (an answer
+    that opens as one of ``others`` is dropped, and later lines opening with a speaker's
+    label are cut off); drops
     user and role pings (``<@id>``, ``<@!id>``, ``<@&id>``) and breaks ``@everyone`` /
     ``@here`` with a zero-width space; trims to ``limit`` characters on a word boundary,
     ending with an ellipsis.
@@ -83,6 +104,7 @@ def clean_output(text: str, *, names: Sequence[str] = _DEFAULT_NAMES,
     Args:
         text: the raw answer.
         names: the persona's names, for the speaker prefix.
+        others: the other speakers' names the prompt showed (the conversation's authors).
         limit: the maximum length (Discord's 2,000 characters).
 
     Returns:
@@ -90,6 +112,7 @@ def clean_output(text: str, *, names: Sequence[str] = _DEFAULT_NAMES,
     """
     text = _THINK.sub("", text).strip()
     text = _strip_prefix(text, tuple(names))
+    text = _cut_transcript(text, others)
     text = _unquote(text)
     text = _ID_PING.sub("", text)
     text = _MASS_PING.sub(lambda m: "@" + _ZWSP + m.group(1), text)

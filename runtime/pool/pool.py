@@ -389,8 +389,10 @@ class LLMPool:
                 log.warning("pool.name_lookup_failed", guild_id=job.guild_id,
                             request_id=request.request_id, error=type(exc).__name__)
         prompt = build_prompt(self.persona, request, context=context, user=user, item=item)
+        others = tuple({line.author for line in context or () if not line.is_self})
         del context
-        text = clean_output(await self._generate(job, prompt), names=self.persona.aliases)
+        text = clean_output(await self._generate(job, prompt), names=self.persona.aliases,
+                            others=others)
         if not text:
             raise _Failure("empty output")
         if item is not None and item.url and item.url not in text:

@@ -284,11 +284,6 @@ async def test_stopping_the_server_trips_the_breaker_and_a_restart_recovers(
     assert stats.breaker_state == "closed"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: SmolLM2 continues the prompt's transcript ('Rin: ...\\nMiku (you): ...'); "
-    "clean_output strips only a leading persona prefix, so other speakers' lines are sent",
-)
 @pytest.mark.timeout(200)
 async def test_an_answer_that_continues_the_transcript_is_cut_to_her_own_words(
     llm_url: str,

@@ -233,3 +233,18 @@ def test_offline_backend_checks_latency() -> None:
     """A latency range must be ordered and non-negative."""
     with pytest.raises(ValueError, match="latency"):
         OfflineBackend(latency=(2.0, 1.0))
+
+
+def test_an_answer_going_on_with_the_transcript_keeps_only_her_own_words() -> None:
+    """A small model continuing the transcript it was shown: other speakers' lines are cut
+    off, and an answer that opens as someone else is dropped whole (an empty output)."""
+    shown = ("Rin", "Kaito Shion")
+    assert clean_output("Ehh? Tell me more!\nRin: I went yesterday\nMiku (you): cool",
+                        others=shown) == "Ehh? Tell me more!"
+    assert clean_output("Miku: so fun~\n**Kaito Shion**: yes", others=shown) == "so fun~"
+    assert clean_output("Rin: I went yesterday", others=shown) == ""
+    assert clean_output("**Kaito Shion:** hello", others=shown) == ""
+    # Her own lines that merely contain a colon, or a list after one, stay whole.
+    listed = "Here is my list:\n- leeks\n- songs"
+    assert clean_output(listed) == listed
+    assert clean_output("Rin's song: so good!", others=shown) == "Rin's song: so good!"
