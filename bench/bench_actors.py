@@ -317,7 +317,7 @@ async def gc_pauses(n: int, n_events: int) -> dict[str, float]:
     async with anyio.create_task_group() as tg:
         await tg.start(sup.run)
         await spawn_all(sup, n)
-        gc.freeze()  # what the supervisor does after spawn bursts
+        # the supervisor froze the spawn burst and holds its GC guard
         gc.callbacks.append(cb)
         clock = sup.clock
         assert clock is not None

@@ -50,6 +50,7 @@ from engine import (
     restore_state,
     signals,
 )
+from runtime.gcguard import GCGuard
 
 __all__ = [
     "GuildHandle",
@@ -74,7 +75,8 @@ class SupervisorConfig(msgspec.Struct, frozen=True):
     #: Keep passivated guilds' snapshots in memory too (the simulator: no thread on wake-up,
     #: so virtual time stays reproducible). Off in production: the store has them.
     cache_passivated: bool = False
-    #: Move long-lived objects out of the collector's sight after spawn bursts.
+    #: Keep collector pauses short: pause it during spawn bursts and freeze what they built,
+    #: and hold ``runtime.gcguard.GCGuard`` while running (process-wide).
     gc_freeze: bool = True
     #: Actors encoded per slice when snapshotting, between checkpoints of the loop.
     snapshot_slice: int = 2000
@@ -192,13 +194,22 @@ class Supervisor:
             self._passivated[gid] = wake
             if not math.isinf(wake):
                 heapq.heappush(self._wake_heap, (wake, gid))
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            self._admitting = True
-            tg.start_soon(self._snapshot_loop)
-            tg.start_soon(self._wake_loop)
-            self.ready.set()
-            task_status.started()
+        if self.config.gc_freeze:
+            GCGuard.hold()
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                self._admitting = True
+                tg.start_soon(self._snapshot_loop)
+                tg.start_soon(self._wake_loop)
+                self.ready.set()
+                task_status.started()
+        finally:
+            if self._gc_paused:
+                self._gc_paused = False
+                gc.enable()
+            if self.config.gc_freeze:
+                GCGuard.release()
 
     def stop_admitting(self) -> None:
         """Refuse new events from now on; action results still reach their actors."""
