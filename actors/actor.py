@@ -160,7 +160,7 @@ class GuildActor:
     __slots__ = ("_exit", "_shadow_seen", "cfg", "clock", "decisions", "dirty", "events_handled",
                  "guild_id", "inflight", "last_event_at", "mailbox", "on_snapshot", "replies",
                  "reply_cooldowns", "request_ids", "seed", "settings", "sink", "state",
-                 "tick_s")
+                 "tick_s", "woken")
 
     def __init__(self, state: GuildState, settings: ActorSettings, *, clock: LoopClock,
                  sink: ActionSink, seed: int, request_ids: Callable[[], int],
@@ -184,6 +184,8 @@ class GuildActor:
         self.decisions: deque[dict[str, Any]] | None = None
         self.last_event_at = clock.now()
         self.events_handled = 0
+        #: Started by its wake-up time, not by an event (the supervisor sets it).
+        self.woken = False
         self._shadow_seen: tuple[str | None, int] = (None, -1)
         self._exit: Literal["stopped", "removed"] | None = None
 
@@ -207,6 +209,10 @@ class GuildActor:
         mailbox = self.mailbox
         # With events already waiting (a spawn on first sight), the first batch decides.
         next_at = self._consider(clock.now()) if not len(mailbox) else math.inf
+        if self.woken and self._idle_now() and self.settings.passivate_after_s > 0:
+            # Woken by its timer, it looked, and has nothing to do: back to sleep at once,
+            # so many guilds waking together (after a downtime) never all stay live.
+            return self._passivate(clock.now())
         while True:
             now = clock.now()
             tick_at = now + self.tick_s
@@ -257,11 +263,13 @@ class GuildActor:
         actor.decisions = self.decisions
         return actor
 
+    def _idle_now(self) -> bool:
+        return (self.state.pending_action is None and not self.replies
+                and len(self.mailbox) == 0)
+
     def _should_passivate(self, now: float) -> bool:
         after = self.settings.passivate_after_s
-        return (after > 0 and now - self.last_event_at >= after
-                and self.state.pending_action is None and not self.replies
-                and len(self.mailbox) == 0)
+        return after > 0 and now - self.last_event_at >= after and self._idle_now()
 
     def _passivate(self, now: float) -> ActorExit:
         data = encode_state(self.state)

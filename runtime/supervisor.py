@@ -26,6 +26,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import msgspec
 import structlog
 
@@ -119,11 +120,12 @@ def restart_allowed(restarts: Sequence[float], now: float, intensity: int,
 class GuildHandle:
     """What the supervisor keeps for a guild that is live, starting or quarantined."""
 
-    __slots__ = ("actor", "guild_id", "mailbox", "quarantined_until", "restarts")
+    __slots__ = ("actor", "guild_id", "mailbox", "quarantined_until", "restarts", "woken")
 
     def __init__(self, guild_id: int, mailbox: Mailbox) -> None:
         self.guild_id = guild_id
         self.mailbox = mailbox
+        self.woken = False
         self.actor: GuildActor | None = None
         self.restarts: list[float] | None = None  # made on the first crash
         self.quarantined_until = 0.0
@@ -167,6 +169,8 @@ class Supervisor:
             ("spawned", "restarts", "crashes", "dead_letters", "passivations", "wakes",
              "snapshots_written", "snapshot_batches", "snapshot_errors", "bad_snapshots",
              "delivered", "refused"), 0)
+        self._starting = 0  # spawned, state not restored yet
+        self._fewer_starting: anyio.Event | None = None
         self._burst = 0
         self._burst_started = 0.0
         self._gc_paused = False
@@ -270,6 +274,7 @@ class Supervisor:
         if self._passivated.pop(gid, None) is not None:
             self._stats["wakes"] += 1
         self._stats["spawned"] += 1
+        self._starting += 1
         self._tg.start_soon(self._run_guild, h)
         if self.config.gc_freeze:
             self._count_spawn()
@@ -340,7 +345,13 @@ class Supervisor:
         """One guild's life. Nothing that goes wrong here may reach the task group: that
         would take every other guild down with it."""
         try:
-            await self._guild_life(h)
+            try:
+                actor = await self._start_actor(h)
+            finally:
+                self._starting -= 1
+                if self._fewer_starting is not None and self._starting <= self._WAKE_SLICE // 2:
+                    self._fewer_starting.set()
+            await self._guild_life(h, actor)
         except Exception as exc:
             self._stats["crashes"] += 1
             log.error("guild_failed", guild_id=h.guild_id, error=repr(exc))
@@ -350,7 +361,8 @@ class Supervisor:
             if lost:
                 log.error("guild_events_lost", guild_id=h.guild_id, count=len(lost))
 
-    async def _guild_life(self, h: GuildHandle) -> None:
+    async def _start_actor(self, h: GuildHandle) -> GuildActor:
+        """Restore the guild's state and make its actor."""
         assert self.clock is not None
         gid = h.guild_id
         clock = self.clock
@@ -362,6 +374,10 @@ class Supervisor:
         actor = GuildActor(state, self.settings_for(gid), clock=clock, sink=self.sink,
                            seed=self.seed, request_ids=self.next_request_id,
                            mailbox=h.mailbox, on_snapshot=self._snapshot_one)
+        actor.woken = h.woken
+        return actor
+
+    async def _guild_life(self, h: GuildHandle, actor: GuildActor) -> None:
         while True:
             h.actor = actor
             try:
@@ -448,6 +464,8 @@ class Supervisor:
         if earlier and self._wake_changed is not None:
             self._wake_changed.set()
 
+    _WAKE_SLICE = 1000
+
     async def _wake_loop(self) -> None:
         assert self.clock is not None
         clock = self.clock
@@ -460,10 +478,21 @@ class Supervisor:
             else:
                 await self._wake_changed.wait()
             now = clock.now()
+            woken = 0
             while heap and heap[0][0] <= now:
                 wake_at, gid = heapq.heappop(heap)
                 if self._passivated.get(gid) == wake_at and gid not in self._handles:
-                    self._spawn(gid)
+                    self._spawn(gid).woken = True
+                    woken += 1
+                    if woken % self._WAKE_SLICE == 0:
+                        # Many due at once (after a downtime): let the woken ones restore,
+                        # look and go back to sleep before waking more, so a backlog of a
+                        # million never makes a million live actors.
+                        await anyio.lowlevel.checkpoint()
+                        while self._starting > self._WAKE_SLICE // 2:
+                            self._fewer_starting = anyio.Event()
+                            await self._fewer_starting.wait()
+                        now = clock.now()
 
     # --- snapshots ----------------------------------------------------------------------
 

@@ -301,3 +301,37 @@ async def test_a_guild_that_cannot_even_start_does_not_touch_the_others() -> Non
         [actor] = sup.live_actors()
         assert actor.guild_id == 14 and actor.state.human_messages == 2
         await sup.shutdown()
+
+
+def test_a_backlog_of_due_wake_ups_never_keeps_every_guild_live() -> None:
+    """After a downtime, 5,000 passivated guilds are all past their wake-up: each is woken,
+    looks, and goes back to sleep at once (the one with something to do acts), so the live
+    count stays near zero instead of 5,000."""
+    from engine import encode_state
+
+    seen: dict[str, Any] = {}
+
+    async def body(clock: LoopClock) -> None:
+        store = MemoryStore(clock=clock.now)
+        rows = []
+        for g in range(1, 5001):
+            state = new_state(g, T0 - 86400, mood="bubbly")
+            if g == 77:
+                state.online = {1}  # someone around a long silence: she speaks
+            rows.append((g, encode_state(state), T0 - 3600.0))
+        await store.passivate_many(rows)
+        sink = RecordingSink()
+        sup = make_supervisor(store, sink, clock, passivate_after_s=600.0)
+        async with anyio.create_task_group() as tg:
+            await tg.start(sup.run)
+            await trio.sleep(5)
+            seen["stats"] = sup.statistics()
+            seen["sink"] = sink
+            await sup.shutdown()
+
+    run_virtual(body)
+    stats = seen["stats"]
+    assert stats.wakes == 5000
+    assert stats.passivations >= 4999
+    assert stats.live <= 1
+    assert [r.guild_id for r in seen["sink"].requests] == [77]
