@@ -58,16 +58,36 @@ def _strip_prefix(text: str, names: tuple[str, ...]) -> str:
     return text
 
 
-def _cut_transcript(text: str, others: Sequence[str]) -> str:
-    """Keep only her own words: an answer that opens as someone else ("Rin: …") is dropped
-    whole, and one that goes on into other speakers' lines is cut where they begin."""
+def _cut_transcript(text: str, names: tuple[str, ...], others: Sequence[str]) -> str:
+    """Keep only her own words. An answer that opens as someone else ("Rin: …") is the model
+    writing the transcript on: her first line in it ("Miku (you): …") is kept if there is
+    one, else nothing; and other speakers' lines after her words are cut off."""
     first = text.lstrip(" \t*_~[(").casefold()
     for name in others:
         n = name.casefold()
         if n and first.startswith(n) and first[len(n):].lstrip(" \t*_~])").startswith((":", "：")):
-            return ""
+            own = _own_line(text, names)
+            if own is None:
+                return ""
+            text = own
+            break
     m = _SPEAKER_LINE.search(text)
     return text[: m.start()].rstrip() if m else text
+
+
+def _own_line(text: str, names: tuple[str, ...]) -> str | None:
+    """The text from her first labelled line on, without the label; None if she has none."""
+    if not names:
+        return None
+    pattern = _patterns.get(names)
+    if pattern is None:
+        pattern = _patterns[names] = _prefix_pattern(names)
+    lines = text.split("\n")
+    for i, line in enumerate(lines[1:], start=1):
+        stripped = pattern.sub("", line, count=1)
+        if stripped != line and stripped.strip():
+            return "\n".join([stripped.strip(), *lines[i + 1:]])
+    return None
 
 
 def _unquote(text: str) -> str:
@@ -112,7 +132,7 @@ def clean_output(text: str, *, names: Sequence[str] = _DEFAULT_NAMES,
     """
     text = _THINK.sub("", text).strip()
     text = _strip_prefix(text, tuple(names))
-    text = _cut_transcript(text, others)
+    text = _cut_transcript(text, tuple(names), others)
     text = _unquote(text)
     text = _ID_PING.sub("", text)
     text = _MASS_PING.sub(lambda m: "@" + _ZWSP + m.group(1), text)

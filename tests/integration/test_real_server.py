@@ -14,6 +14,7 @@ import msgspec
 import pytest
 from llama_server import LlamaServer
 from real_harness import (
+    CONVERSATION,
     FEED_ITEM,
     Recorder,
     RecordingBackend,
@@ -27,6 +28,7 @@ from actors.clock import LoopClock
 from actors.events import ActionRequest
 from runtime.pool import (
     ACTIONS,
+    CONTEXT_ACTIONS,
     DISCORD_LIMIT,
     CircuitBreaker,
     RetryPolicy,
@@ -44,7 +46,9 @@ MOODS = ("bubbly", "sleepy", "shy", "angry", "silly", "melancholy", "excited")
 
 def _expected_text(request: ActionRequest, raw: str) -> str:
     """What the pool must send for the model's ``raw`` answer (the cleaning contract)."""
-    text = clean_output(raw, names=default_persona().aliases)
+    others = tuple({line.author for line in CONVERSATION if not line.is_self}) \
+        if request.action in CONTEXT_ACTIONS else ()
+    text = clean_output(raw, names=default_persona().aliases, others=others)
     if request.action == "share_tweet" and FEED_ITEM.url not in text:
         room = DISCORD_LIMIT - len(FEED_ITEM.url) - 1
         text = clean_output(text, names=(), limit=room) + "\n" + FEED_ITEM.url

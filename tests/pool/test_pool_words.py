@@ -243,6 +243,8 @@ def test_an_answer_going_on_with_the_transcript_keeps_only_her_own_words() -> No
                         others=shown) == "Ehh? Tell me more!"
     assert clean_output("Miku: so fun~\n**Kaito Shion**: yes", others=shown) == "so fun~"
     assert clean_output("Rin: I went yesterday", others=shown) == ""
+    assert clean_output("Rin: I went\nMiku (you): Ehh, really?\nRin: yes",
+                        others=shown) == "Ehh, really?"  # her own line in it is kept
     assert clean_output("**Kaito Shion:** hello", others=shown) == ""
     # Her own lines that merely contain a colon, or a list after one, stay whole.
     listed = "Here is my list:\n- leeks\n- songs"
