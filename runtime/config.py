@@ -110,10 +110,14 @@ class LLMConfig(_Table, frozen=True):
     #: One HTTP request to the inference server, whole.
     timeout_s: Seconds = 60.0
     connect_timeout_s: Seconds = 5.0
-    #: How long an answer to someone who spoke to her stays worth sending.
-    reply_deadline_s: Seconds = 30.0
-    #: How long an autonomous action stays worth sending.
-    action_deadline_s: Seconds = 180.0
+    #: Wait for the first byte of an answer (a one-slot server queues requests: count it).
+    first_byte_timeout_s: Seconds = 60.0
+    #: The longest answer asked for; a Discord line needs far less than the 2,000 characters.
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 200
+    #: Seconds after the decision at which an action's words are worthless, per action
+    #: (reply, join_conversation, fomo_response, engage_user, break_silence, share_tweet,
+    #: general); unnamed actions keep their defaults (reply 60, join 120 … silence 1800).
+    deadlines: dict[str, Seconds] = msgspec.field(default_factory=dict)
 
 
 class StoreConfig(_Table, frozen=True):
@@ -288,6 +292,12 @@ def _check(cfg: Config) -> None:
         _check_guild_table(override, f"guilds.{gid}")
     llm = cfg.llm
     _check_url(llm.base_url, "llm.base_url", ("http://", "https://"))
+    known = ("reply", "join_conversation", "fomo_response", "engage_user", "break_silence",
+             "share_tweet", "general")
+    for action in llm.deadlines:
+        if action not in known:
+            raise ConfigError(f"llm.deadlines.{action}",
+                              f"unknown action; valid: {', '.join(known)}")
     if llm.backend == "openai":
         if not llm.base_url:
             raise ConfigError("llm.base_url", "required when llm.backend is 'openai' "

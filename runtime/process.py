@@ -19,7 +19,7 @@ import httpx
 import msgspec
 import structlog
 
-from actors.actor import ActorSettings
+from actors.actor import DEFAULT_DEADLINES, ActorSettings
 from actors.clock import LoopClock
 from runtime.config import Config, guild_settings
 from runtime.control import (
@@ -55,11 +55,13 @@ def actor_settings_for(config: Config) -> Callable[[int], ActorSettings]:
     rt = config.runtime
     cache: dict[int, ActorSettings] = {}
 
+    deadlines = {**DEFAULT_DEADLINES, **config.llm.deadlines}
+
     def build(gid: int) -> ActorSettings:
         cfg, channel, policy = guild_settings(config, gid)
         return ActorSettings(config=cfg, channel_id=channel, policy=policy,  # type: ignore[arg-type]
                              tick_s=rt.tick_s, passivate_after_s=rt.passivate_after_s,
-                             reply_cooldown_s=rt.reply_cooldown_s)
+                             reply_cooldown_s=rt.reply_cooldown_s, deadlines=deadlines)
 
     default = build(-1)
 
@@ -84,7 +86,10 @@ def make_backend(config: Config, *, seed: int, url: str | None = None) -> Any:
     if not base:
         raise ValueError("llm.base_url: required when llm.backend = 'openai'")
     return OpenAIBackend(base, llm.model or "default", api_key_env=llm.api_key_env,
-                         timeouts=Timeouts(connect=llm.connect_timeout_s, total=llm.timeout_s))
+                         max_tokens=llm.max_tokens,
+                         timeouts=Timeouts(connect=llm.connect_timeout_s,
+                                           first_byte=llm.first_byte_timeout_s,
+                                           total=llm.timeout_s))
 
 
 class Runtime:
@@ -165,6 +170,7 @@ class Runtime:
             sup = Supervisor(store=store, sink=_NoSink(), settings_for=actor_settings_for(config),
                              seed=self.seed, config=self.supervisor_config, clock=clock)
             pool = LLMPool(backend, workers=config.llm.workers, queue_size=config.llm.queue_size,
+                           deadlines=config.llm.deadlines,
                            deliver=sup.deliver, sender=self._sender, context=self._context,
                            items=self.items, clock=clock, names=self._names, seed=self.seed,
                            shutdown_timeout=config.runtime.shutdown_timeout_s)

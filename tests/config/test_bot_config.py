@@ -150,3 +150,20 @@ def test_api_key_is_read_from_the_named_variable() -> None:
     assert load_api_key(cfg, {"MY_KEY": "secret"}) == "secret"
     assert load_api_key(cfg, {}) is None
     assert load_api_key(decode_config(""), {"MY_KEY": "secret"}) is None
+
+
+def test_deadlines_name_known_actions_and_reach_actors_and_pool() -> None:
+    """Per-action deadlines override the defaults for the actors; an unknown action is an
+    error naming the valid ones."""
+    from actors.actor import DEFAULT_DEADLINES
+    from runtime.config import decode_config
+    from runtime.errors import ConfigError
+    from runtime.process import actor_settings_for
+
+    cfg = decode_config("[llm.deadlines]\nbreak_silence = 900\n[guilds.5]\n"
+                        "autonomous_channel_id = 6\n")
+    settings = actor_settings_for(cfg)(5)
+    assert settings.deadlines["break_silence"] == 900
+    assert settings.deadlines["reply"] == DEFAULT_DEADLINES["reply"]
+    with pytest.raises(ConfigError, match=r"llm\.deadlines\.sing.*break_silence"):
+        decode_config("[llm.deadlines]\nsing = 5\n")
