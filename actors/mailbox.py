@@ -67,7 +67,7 @@ class Mailbox:
         # of an empty deque (idle actors are most actors).
         self._q: list[Any] = []
         # Per-second runs of human messages that arrived while full, oldest first.
-        self._spill: list[MessagesCoalesced] = []
+        self._spill: list[MessagesCoalesced] | None = None  # made on the first overflow
         # The receiver parks on a semaphore kept for the mailbox's life: an Event can fire
         # only once, and a new one per wake-up left several objects per actor for the
         # collector to scan (the longest pauses at 100k actors came from them).
@@ -81,7 +81,7 @@ class Mailbox:
         self.high_water = 0
 
     def __len__(self) -> int:
-        return len(self._q) + len(self._spill)
+        return len(self._q) + (len(self._spill) if self._spill else 0)
 
     def put_nowait(self, event: Any) -> None:
         """Queue ``event``; never blocks. Raises ``MailboxClosed`` after ``close()``."""
@@ -122,6 +122,8 @@ class Mailbox:
     def _coalesce(self, at: float, count: int = 1, first_at: float | None = None) -> None:
         self.coalesced += count
         spill = self._spill
+        if spill is None:
+            spill = self._spill = []
         sec = int(at)
         if spill and int(spill[-1].last_at) == sec:
             last = spill[-1]
@@ -145,7 +147,7 @@ class Mailbox:
         q.clear()
         if self._spill:
             items.extend(self._spill)
-            self._spill = []
+            self._spill = None
         return items
 
     def put_back(self, items: list[Any]) -> None:

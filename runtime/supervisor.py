@@ -351,7 +351,20 @@ class Supervisor:
                 self._starting -= 1
                 if self._fewer_starting is not None and self._starting <= self._WAKE_SLICE // 2:
                     self._fewer_starting.set()
-            await self._guild_life(h, actor)
+            # The guild's life, inline: an idle actor's await chain is one frame per layer.
+            while True:
+                h.actor = actor
+                try:
+                    result = await actor.run()
+                except Exception as exc:
+                    h.actor = None
+                    event = exc.event if isinstance(exc, ActorCrashed) else None
+                    error = exc.error if isinstance(exc, ActorCrashed) else exc
+                    await self._crashed(h, event, error)
+                    actor = actor.restarted(await self._last_good_state(h, actor, event))
+                    continue
+                self._exited(h, result)
+                return
         except Exception as exc:
             self._stats["crashes"] += 1
             log.error("guild_failed", guild_id=h.guild_id, error=repr(exc))
@@ -376,21 +389,6 @@ class Supervisor:
                            mailbox=h.mailbox, on_snapshot=self._snapshot_one)
         actor.woken = h.woken
         return actor
-
-    async def _guild_life(self, h: GuildHandle, actor: GuildActor) -> None:
-        while True:
-            h.actor = actor
-            try:
-                result = await actor.run()
-            except Exception as exc:
-                h.actor = None
-                event = exc.event if isinstance(exc, ActorCrashed) else None
-                error = exc.error if isinstance(exc, ActorCrashed) else exc
-                await self._crashed(h, event, error)
-                actor = actor.restarted(await self._last_good_state(h, actor, event))
-                continue
-            self._exited(h, result)
-            return
 
     async def _last_good_state(self, h: GuildHandle, actor: GuildActor,
                                event: Any) -> GuildState:
