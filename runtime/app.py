@@ -26,6 +26,7 @@ from runtime.gateway import PersonaClient
 from runtime.gateway._discord import discord
 from runtime.logs import configure_logging, register_secret
 from runtime.process import Runtime
+from runtime.store import StoreError
 
 __all__ = ["BotExit", "build_client", "main_run", "point_discord_at", "run_bot", "serve"]
 
@@ -168,3 +169,19 @@ def main_run(config_path: str) -> int:
     except (MissingTokenError, BotExit) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.status if isinstance(exc, BotExit) else 2
+    except (StoreError, OSError, ExceptionGroup) as exc:
+        # The store file cannot be opened, or the control socket's path is taken: one line.
+        leaf = _first_leaf(exc)
+        if isinstance(leaf, StoreError):
+            print(f"error: store.path: {leaf}", file=sys.stderr)
+            return 2
+        if isinstance(leaf, OSError):
+            print(f"error: runtime.control_socket: {leaf}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
