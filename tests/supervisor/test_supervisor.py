@@ -335,3 +335,38 @@ def test_a_backlog_of_due_wake_ups_never_keeps_every_guild_live() -> None:
     assert stats.passivations >= 4999
     assert stats.live <= 1
     assert [r.guild_id for r in seen["sink"].requests] == [77]
+
+
+@pytest.mark.anyio
+async def test_a_corrupt_or_foreign_snapshot_gives_a_fresh_guild_and_is_kept_aside() -> None:
+    """Garbage bytes and a snapshot of another schema version: each guild starts fresh with a
+    logged error, its bad row is put aside for inspection, and nothing else is affected."""
+    import msgspec
+    import structlog.testing
+
+    from engine import encode_state
+
+    store = MemoryStore()
+    good = new_state(3, T0)
+    good.human_messages = 5
+    future = msgspec.msgpack.encode({"version": 99, "guild_id": 2})
+    await store.save_many([(1, b"\x93garbage"), (2, future), (3, encode_state(good))])
+    sink = RecordingSink()
+    sup = make_supervisor(store, sink, LoopClock(T0))
+    with structlog.testing.capture_logs() as logs:
+        async with anyio.create_task_group() as tg:
+            await tg.start(sup.run)
+            for g in (1, 2, 3):
+                sup.deliver(MessageSeen(g, 9, 7, T0))
+            await anyio.wait_all_tasks_blocked()
+            counts = {a.guild_id: a.state.human_messages for a in sup.live_actors()}
+            stats = sup.statistics()
+            await sup.shutdown()
+    assert counts == {1: 1, 2: 1, 3: 6}
+    assert stats.bad_snapshots == 2 and stats.crashes == 0
+    aside = {row.guild_id: row for row in store.put_aside_rows()}
+    assert set(aside) == {1, 2}
+    assert aside[1].data == b"\x93garbage"
+    assert "version 99" in aside[2].error
+    errors = [x for x in logs if x["event"] == "bad_snapshot"]
+    assert sorted(x["guild_id"] for x in errors) == [1, 2]
