@@ -157,10 +157,30 @@ class GuildActor:
         on_snapshot: called with the actor when it is asked to snapshot now.
     """
 
-    __slots__ = ("_exit", "_shadow_seen", "cfg", "clock", "decisions", "dirty", "events_handled",
-                 "guild_id", "inflight", "last_event_at", "mailbox", "on_snapshot", "replies",
-                 "reply_cooldowns", "request_ids", "seed", "settings", "sink", "state",
-                 "tick_s", "woken")
+    __slots__ = (
+        "_exit",
+        "_mood_checked_until",
+        "_shadow_seen",
+        "cfg",
+        "clock",
+        "decisions",
+        "dirty",
+        "events_handled",
+        "guild_id",
+        "inflight",
+        "last_event_at",
+        "mailbox",
+        "on_snapshot",
+        "replies",
+        "reply_cooldowns",
+        "request_ids",
+        "seed",
+        "settings",
+        "sink",
+        "state",
+        "tick_s",
+        "woken",
+    )
 
     def __init__(self, state: GuildState, settings: ActorSettings, *, clock: LoopClock,
                  sink: ActionSink, seed: int, request_ids: Callable[[], int],
@@ -186,6 +206,7 @@ class GuildActor:
         self.events_handled = 0
         #: Started by its wake-up time, not by an event (the supervisor sets it).
         self.woken = False
+        self._mood_checked_until = 0.0
         self._shadow_seen: tuple[str | None, int] = (None, -1)
         self._exit: Literal["stopped", "removed"] | None = None
 
@@ -299,12 +320,14 @@ class GuildActor:
             self._finished(event)
         elif kind is MoodSet:
             set_mood(state, event.mood)
+            self._mood_checked_until = 0.0  # in quiet hours a hand-set mood goes back to sleep
             self.log.info("mood_set", mood=event.mood)
         elif kind is GuildReady:
             seed_online(state, event.online_user_ids)
         elif kind is ConfigChanged:
             self.settings = event.settings
             self.cfg = _with_channel(event.settings.config, event.settings.channel_id)
+            self._mood_checked_until = 0.0
         elif kind is SnapshotNow:
             if self.on_snapshot is not None:
                 self.on_snapshot(self)
@@ -373,10 +396,14 @@ class GuildActor:
     def _consider(self, now: float) -> float:
         """Rotate the mood if due, decide, act; return when to look next (epoch)."""
         state, cfg = self.state, self.cfg
-        if cfg.rotate_moods:
+        if cfg.rotate_moods and now >= self._mood_checked_until:
             new = rotate_mood(state, cfg, now, self.seed)
             if new is not None:
                 self.log.info("mood_rotated", mood=new)
+            # Nothing about the mood can change before the next rotation or the next quarter
+            # hour (quiet hours start on local whole hours; every UTC offset is a multiple of
+            # 15 minutes), so a busy guild does not work out its local time on every event.
+            self._mood_checked_until = min(state.next_rotation_at, (now // 900.0 + 1) * 900.0)
         policy = self.settings.policy
         if policy == "v2":
             d = decide(state, cfg, now, self.seed)
