@@ -39,7 +39,7 @@ from actors.actor import (
     passive_wake_at,
 )
 from actors.clock import LoopClock
-from actors.events import ActionFinished, MoodSet, SnapshotNow, Stop
+from actors.events import ActionFinished, MoodSet, Stop
 from actors.mailbox import Mailbox, MailboxClosed
 from engine import (
     GuildState,
@@ -638,9 +638,3 @@ class Supervisor:
     async def snapshot_now(self) -> int:
         """Snapshot every live guild now (the control socket's ``snapshot``)."""
         return await self.snapshot(only_dirty=False)
-
-    def request_snapshot(self, gid: int) -> None:
-        """Ask one live guild to snapshot through its mailbox."""
-        h = self._handles.get(gid)
-        if h is not None:
-            h.mailbox.put_nowait(SnapshotNow(gid))
