@@ -16,12 +16,11 @@ passivates idle ones, snapshots them, and routes every event to its guild.
 
 from __future__ import annotations
 
-import gc
 import heapq
 import itertools
 import math
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -51,7 +50,13 @@ from engine import (
     restore_state,
     signals,
 )
-from runtime.gcguard import GCGuard
+from runtime.gcguard import GCGuard, SpawnBursts
+from runtime.supervision import (
+    GuildHandle,
+    SupervisorConfig,
+    SupervisorStatistics,
+    restart_allowed,
+)
 
 __all__ = [
     "GuildHandle",
@@ -63,72 +68,6 @@ __all__ = [
 
 log = structlog.get_logger("runtime.supervisor")
 
-
-class SupervisorConfig(msgspec.Struct, frozen=True):
-    """Supervision flags (OTP's intensity and period), intervals and sizes."""
-
-    intensity: int = 5
-    period_s: float = 60.0
-    quarantine_s: float = 300.0
-    snapshot_interval_s: float = 60.0
-    mailbox_capacity: int = 1024
-    startup_grace_s: float = 120.0
-    #: Keep passivated guilds' snapshots in memory too (the simulator: no thread on wake-up,
-    #: so virtual time stays reproducible). Off in production: the store has them.
-    cache_passivated: bool = False
-    #: Keep collector pauses short: pause it during spawn bursts and freeze what they built,
-    #: and hold ``runtime.gcguard.GCGuard`` while running (process-wide).
-    gc_freeze: bool = True
-    #: Actors encoded per slice when snapshotting, between checkpoints of the loop.
-    snapshot_slice: int = 2000
-
-
-class SupervisorStatistics(msgspec.Struct, frozen=True, gc=False):
-    """The supervisor's counters at one moment."""
-
-    live: int
-    starting: int
-    passivated: int
-    quarantined: int
-    spawned: int
-    restarts: int
-    crashes: int
-    dead_letters: int
-    passivations: int
-    wakes: int
-    snapshots_written: int
-    snapshot_batches: int
-    snapshot_errors: int
-    bad_snapshots: int
-    delivered: int
-    refused: int
-    mailbox_overflow: int
-    mailbox_coalesced: int
-    mailbox_dropped: int
-
-
-def restart_allowed(restarts: Sequence[float], now: float, intensity: int,
-                    period_s: float) -> bool:
-    """OTP's rule: more than ``intensity`` restarts within ``period_s`` is too many.
-
-    ``restarts`` holds the times of earlier restarts (the new one not included).
-    """
-    recent = sum(1 for t in restarts if now - t < period_s)
-    return recent < intensity
-
-
-class GuildHandle:
-    """What the supervisor keeps for a guild that is live, starting or quarantined."""
-
-    __slots__ = ("actor", "guild_id", "mailbox", "quarantined_until", "restarts", "woken")
-
-    def __init__(self, guild_id: int, mailbox: Mailbox) -> None:
-        self.guild_id = guild_id
-        self.mailbox = mailbox
-        self.woken = False
-        self.actor: GuildActor | None = None
-        self.restarts: list[float] | None = None  # made on the first crash
-        self.quarantined_until = 0.0
 
 
 class Supervisor:
@@ -171,9 +110,7 @@ class Supervisor:
              "delivered", "refused"), 0)
         self._starting = 0  # spawned, state not restored yet
         self._fewer_starting: anyio.Event | None = None
-        self._burst = 0
-        self._burst_started = 0.0
-        self._gc_paused = False
+        self._bursts = SpawnBursts()
         self.ready = anyio.Event()
 
     # --- running ------------------------------------------------------------------------
@@ -209,9 +146,7 @@ class Supervisor:
                 self.ready.set()
                 task_status.started()
         finally:
-            if self._gc_paused:
-                self._gc_paused = False
-                gc.enable()
+            self._bursts.end()
             if self.config.gc_freeze:
                 GCGuard.release()
 
@@ -276,40 +211,11 @@ class Supervisor:
         self._stats["spawned"] += 1
         self._starting += 1
         self._tg.start_soon(self._run_guild, h)
-        if self.config.gc_freeze:
-            self._count_spawn()
+        if self.config.gc_freeze and self._tg is not None:
+            self._bursts.count(self._tg)
         return h
 
-    # Spawn bursts (start-up, a shard reconnecting) allocate ~50 tracked objects per actor;
-    # letting the collector scan them all over and over makes spawning 4x slower, and every
-    # later full collection stall the loop for over a second at 100k actors. So the collector
-    # is paused during a burst and what the burst built is frozen (moved out of its sight).
-    _BURST_PAUSE_AT = 200
-    _BURST_FREEZE_AT = 1000
 
-    def _count_spawn(self) -> None:
-        now = anyio.current_time()
-        if now - self._burst_started > 1.0 and not self._gc_paused:
-            self._burst_started, self._burst = now, 0
-        self._burst += 1
-        if self._burst == self._BURST_PAUSE_AT and gc.isenabled() and self._tg is not None:
-            gc.disable()
-            self._gc_paused = True
-            self._tg.start_soon(self._end_burst)
-
-    async def _end_burst(self) -> None:
-        try:
-            while True:
-                seen = self._burst
-                await anyio.sleep(0.05)
-                if self._burst == seen:
-                    break
-        finally:
-            if self._burst >= self._BURST_FREEZE_AT:
-                gc.freeze()
-            self._burst, self._burst_started = 0, anyio.current_time()
-            self._gc_paused = False
-            gc.enable()
 
     def spawn(self, gid: int) -> None:
         """Start a guild's actor now if it is not live (e.g. on GUILD_CREATE)."""
