@@ -26,6 +26,7 @@ import msgspec
 import structlog
 
 from actors.clock import LoopClock
+from actors.cooldown import ReplyCooldown
 from actors.events import (
     ActionFinished,
     ActionRequest,
@@ -200,7 +201,7 @@ class GuildActor:
         self.dirty = False
         self.inflight: ActionRequest | None = None
         self.replies: dict[int, ActionRequest] | None = None
-        self.reply_cooldowns: dict[int, float] | None = None
+        self.reply_cooldowns: ReplyCooldown | None = None
         self.decisions: deque[dict[str, Any]] | None = None
         self.last_event_at = clock.now()
         self.events_handled = 0
@@ -328,6 +329,8 @@ class GuildActor:
             self.settings = event.settings
             self.cfg = _with_channel(event.settings.config, event.settings.channel_id)
             self._mood_checked_until = 0.0
+            if self.reply_cooldowns is not None:
+                self.reply_cooldowns.cooldown_s = float(event.settings.reply_cooldown_s)
         elif kind is SnapshotNow:
             if self.on_snapshot is not None:
                 self.on_snapshot(self)
@@ -344,22 +347,16 @@ class GuildActor:
         now = self.clock.now()
         cooldowns = self.reply_cooldowns
         if cooldowns is None:
-            cooldowns = self.reply_cooldowns = {}
+            cooldowns = self.reply_cooldowns = ReplyCooldown(self.settings.reply_cooldown_s,
+                                                             max_users=_MAX_COOLDOWNS)
         replies = self.replies
         if replies is None:
             replies = self.replies = {}
-        last = cooldowns.get(event.author_id)
-        if last is not None and now - last < self.settings.reply_cooldown_s:
+        if not cooldowns.ready(event.author_id, now):
             self.log.debug("reply_cooldown", user_id=event.author_id)
             return
         if len(replies) >= _MAX_REPLIES_IN_FLIGHT or self.settings.channel_id is None:
             return
-        if len(cooldowns) >= _MAX_COOLDOWNS:
-            horizon = now - self.settings.reply_cooldown_s
-            for user in [u for u, t in cooldowns.items() if t < horizon]:
-                del cooldowns[user]
-            if len(cooldowns) >= _MAX_COOLDOWNS:
-                return
         request = ActionRequest(
             request_id=self.request_ids(), guild_id=self.guild_id,
             channel_id=self.settings.channel_id, action="reply", mood=self.state.mood,
@@ -371,7 +368,7 @@ class GuildActor:
         except RuntimeError as exc:
             self.log.warning("reply_rejected", reason=str(exc))
             return
-        cooldowns[event.author_id] = now
+        cooldowns.try_acquire(event.author_id, now)
         replies[request.request_id] = request
 
     def _finished(self, event: ActionFinished) -> None:

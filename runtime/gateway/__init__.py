@@ -20,7 +20,6 @@ from runtime.gateway.convert import (
     new_activity,
     presence_event,
 )
-from runtime.gateway.cooldown import ReplyCooldown
 
 __all__ = [
     "ENGAGING_ACTIVITIES",
@@ -28,7 +27,6 @@ __all__ = [
     "ChannelOf",
     "GatewayStatistics",
     "PersonaClient",
-    "ReplyCooldown",
     "guild_ready_event",
     "guild_removed_event",
     "member_join_event",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.gateway import ReplyCooldown
+from actors.cooldown import ReplyCooldown
 
 
 def test_one_answer_per_user_per_period() -> None:
