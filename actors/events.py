@@ -21,8 +21,10 @@ __all__ = [
     "Event",
     "EventDecodeError",
     "ExternalEvent",
+    "ChannelAccess",
     "GuildReady",
     "GuildRemoved",
+    "GuildUnavailable",
     "Inspect",
     "MemberJoined",
     "MessageSeen",
@@ -86,11 +88,38 @@ class MemberJoined(msgspec.Struct, frozen=True, tag="member_join", gc=False):
 
 
 class GuildReady(msgspec.Struct, frozen=True, tag="guild_ready", gc=False):
-    """The guild became available; seeds who is online from the member cache (humans only)."""
+    """The guild is ready on this process's current gateway connection (GUILD_CREATE seen);
+    seeds who is online from the member cache (humans only). Until it arrives (after a start,
+    a restore or a ``GuildUnavailable``) the guild observes but decides nothing.
+
+    ``can_speak`` is False when she cannot view, read the history of, or send to the
+    autonomous channel (``missing`` names what is missing): the guild stays silent until a
+    ``ChannelAccess`` says otherwise.
+    """
 
     guild_id: int
     at: float
     online_user_ids: tuple[int, ...] = ()
+    can_speak: bool = True
+    missing: str = ""
+
+
+class GuildUnavailable(msgspec.Struct, frozen=True, tag="guild_unavailable", gc=False):
+    """The guild is not ready on the current connection (a Discord outage, or a new gateway
+    session whose GUILD_CREATE has not come yet): no decision until the next ``GuildReady``."""
+
+    guild_id: int
+    at: float
+
+
+class ChannelAccess(msgspec.Struct, frozen=True, tag="channel_access", gc=False):
+    """Her permissions in the autonomous channel changed (a role or channel update):
+    ``can_speak`` False keeps the guild silent, True lets it act again."""
+
+    guild_id: int
+    at: float
+    can_speak: bool
+    missing: str = ""
 
 
 class GuildRemoved(msgspec.Struct, frozen=True, tag="guild_removed", gc=False):
@@ -179,6 +208,8 @@ ExternalEvent = (
     | PresenceChanged
     | MemberJoined
     | GuildReady
+    | GuildUnavailable
+    | ChannelAccess
     | GuildRemoved
     | MoodSet
     | ActionFinished
