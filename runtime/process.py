@@ -31,6 +31,7 @@ from runtime.control import (
     SnapshotRequest,
     StatsRequest,
 )
+from runtime.errors import StartupError
 from runtime.pool import (
     FeedItems,
     ItemSource,
@@ -182,7 +183,11 @@ class Runtime:
                     if self._control:
                         self.control = ControlServer(config.runtime.control_socket,
                                                      self.handle_control)
-                        await tg.start(self.control.serve)
+                        try:
+                            await tg.start(self.control.serve)
+                        except OSError as exc:
+                            raise StartupError("runtime.control_socket",
+                                               _os_detail(exc)) from None
                     log.info("runtime.started", pid=os.getpid())
                     task_status.started(self)
                     await self._stop.wait()
@@ -231,6 +236,12 @@ class Runtime:
                 raise RequestError(str(exc)) from None
             return {"guild_id": request.guild_id, "mood": request.mood}
         raise RequestError(f"unsupported request {type(request).__name__}")
+
+
+def _os_detail(exc: OSError) -> str:
+    """``'path': reason`` for an OSError, without errno noise."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename!r}: {reason}" if exc.filename else reason
 
 
 class _NoSink:
