@@ -129,9 +129,16 @@ class DiscordConfig(_Table, frozen=True):
 
     shard_ids: tuple[Annotated[int, msgspec.Meta(ge=0)], ...] | None = None
     shard_count: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    #: Ask for every member at start-up. Off: GUILD_CREATE already lists the online members,
-    #: which is all the signals need, and chunking big guilds costs start-up time and memory.
+    #: discord.py's start-up chunking of *every* guild (all members of every guild in memory).
+    #: Off: the guilds with an autonomous channel are chunked anyway once ready (with
+    #: ``members_intent``), which is what the signals need in guilds over 250 members.
     chunk_guilds_at_startup: bool = False
+    #: The privileged Presence intent (Developer Portal): who is online, games started.
+    #: Off: she never greets someone for starting a game and sees nobody online at ready.
+    presence_intent: bool = True
+    #: The privileged Server Members intent: joins and complete member lists of large guilds.
+    #: Off: she never greets a member who joins, and large guilds are not chunked.
+    members_intent: bool = True
     #: A loopback stand-in for Discord (tests only): REST base and gateway URL.
     api_base_url: str | None = None
     gateway_url: str | None = None

@@ -108,6 +108,9 @@ class Runtime:
         clock: the loop clock; None pins it to the wall clock at start.
         supervisor_config: overrides the supervisor flags derived from the config.
         control_socket: serve the control socket (``config.runtime.control_socket``).
+        gateway_stats: ``() -> Struct | dict``, the gateway's statistics, shown under
+            ``"gateway"`` in the control socket's ``stats`` (the bot passes
+            ``client.statistics``; None for the simulator).
     """
 
     def __init__(self, config: Config, *, sender: Callable[..., Awaitable[None]],
@@ -117,7 +120,8 @@ class Runtime:
                  store: SnapshotStore | None = None, seed: int = 0,
                  clock: LoopClock | None = None,
                  supervisor_config: SupervisorConfig | None = None,
-                 control_socket: bool = True) -> None:
+                 control_socket: bool = True,
+                 gateway_stats: Callable[[], Any] | None = None) -> None:
         self.config = config
         self.seed = seed
         self.clock = clock
@@ -131,6 +135,7 @@ class Runtime:
         self.supervisor_config = supervisor_config or SupervisorConfig(
             snapshot_interval_s=rt.snapshot_interval_s)
         self._control = control_socket
+        self._gateway_stats = gateway_stats
         self.supervisor: Supervisor | None = None
         self.pool: LLMPool | None = None
         self.control: ControlServer | None = None
@@ -226,7 +231,9 @@ class Runtime:
             return {"supervisor": msgspec.to_builtins(sup.statistics()),
                     "pool": msgspec.to_builtins(pool.statistics()),
                     "control": msgspec.to_builtins(self.control.statistics())
-                    if self.control is not None else None}
+                    if self.control is not None else None,
+                    "gateway": msgspec.to_builtins(self._gateway_stats())
+                    if self._gateway_stats is not None else None}
         if isinstance(request, SnapshotRequest):
             return {"written": await sup.snapshot_now()}
         if isinstance(request, SetMoodRequest):
