@@ -73,14 +73,18 @@ class FakeDiscord:
         guilds: GUILD_CREATE payloads, sent after READY to the shard that owns each.
         self_user: the bot's user (``/users/@me`` and READY).
         heartbeat_interval_ms: what HELLO asks for.
+        mounts: more routes, each ``mount(app, fake)`` called before the server starts
+            (e.g. ``tests/commands/fake_interactions.py``: command sync and interactions).
     """
 
     def __init__(self, *, guilds: list[dict[str, Any]] | None = None,
                  self_user: dict[str, Any] | None = None,
-                 heartbeat_interval_ms: int = 45_000) -> None:
+                 heartbeat_interval_ms: int = 45_000,
+                 mounts: tuple[Any, ...] = ()) -> None:
         self.guilds = [guild_create(GUILD)] if guilds is None else guilds
         self.self_user = SELF_USER if self_user is None else self_user
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.mounts = mounts
         self.sent: list[SentMessage] = []
         self.send_status: dict[int, tuple[int, dict[str, Any]]] = {}
         self.history: dict[int, list[dict[str, Any]]] = {}
@@ -113,6 +117,8 @@ class FakeDiscord:
         app.router.add_post(f"{API}/channels/{{cid}}/messages", self._post_message)
         app.router.add_get(f"{API}/channels/{{cid}}/messages", self._get_messages)
         app.router.add_get("/gateway", self._gateway)
+        for mount in self.mounts:
+            mount(app, self)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
