@@ -39,6 +39,7 @@ from engine.state import GuildConfig
 from runtime.errors import ConfigError, MissingTokenError
 
 __all__ = [
+    "LOCKABLE",
     "TOKEN_ENV",
     "Config",
     "DiscordConfig",
@@ -63,6 +64,8 @@ PolicyName = Literal["v2", "v1", "shadow"]
 Hour = Annotated[int, msgspec.Meta(ge=0, le=23)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 Snowflake = Annotated[int, msgspec.Meta(gt=0)]
+#: Settings a guild table may lock so that slash commands cannot change them.
+LOCKABLE = ("channel", "pause", "chattiness", "quiet_hours", "timezone", "mood", "policy")
 
 _ENGINE_DEFAULTS = GuildConfig()
 
@@ -82,6 +85,11 @@ class GuildDefaults(_Table, frozen=True):
     rotate_moods: bool = True
     mood_rotation_s: Seconds = _ENGINE_DEFAULTS.rotation_period_s
     min_gap_s: Annotated[float, msgspec.Meta(ge=0)] = _ENGINE_DEFAULTS.min_gap_s
+    #: Users and roles she never counts, greets, answers or reads (every guild).
+    ignore_user_ids: tuple[Snowflake, ...] = ()
+    ignore_role_ids: tuple[Snowflake, ...] = ()
+    #: Settings no guild may change from Discord (see ``LOCKABLE``).
+    locked: tuple[str, ...] = ()
 
 
 class GuildOverride(_Table, frozen=True):
@@ -96,6 +104,11 @@ class GuildOverride(_Table, frozen=True):
     rotate_moods: bool | None = None
     mood_rotation_s: Seconds | None = None
     min_gap_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    #: Added to the ``[defaults]`` lists: ignored in this guild as well.
+    ignore_user_ids: tuple[Snowflake, ...] = ()
+    ignore_role_ids: tuple[Snowflake, ...] = ()
+    #: Settings this guild's admins cannot change from Discord (added to ``[defaults]``).
+    locked: tuple[str, ...] = ()
 
 
 class LLMConfig(_Table, frozen=True):
@@ -139,6 +152,8 @@ class DiscordConfig(_Table, frozen=True):
     #: The privileged Server Members intent: joins and complete member lists of large guilds.
     #: Off: she never greets a member who joins, and large guilds are not chunked.
     members_intent: bool = True
+    #: The slash command group's name (``/miku ...``): 1-32 lowercase letters, digits, - or _.
+    command_name: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,32}$")] = "miku"
     #: A loopback stand-in for Discord (tests only): REST base and gateway URL.
     api_base_url: str | None = None
     gateway_url: str | None = None
@@ -286,6 +301,10 @@ def _check_guild_table(table: GuildDefaults | GuildOverride, prefix: str) -> Non
         for i, k in enumerate(table.keywords):
             if not k.strip():
                 raise ConfigError(f"{prefix}.keywords[{i}]", "a keyword cannot be empty")
+    for i, key in enumerate(table.locked):
+        if key not in LOCKABLE:
+            raise ConfigError(f"{prefix}.locked[{i}]",
+                              f"cannot lock {key!r}; valid: {', '.join(LOCKABLE)}")
 
 
 def _check_url(url: str | None, path: str, schemes: tuple[str, ...]) -> None:

@@ -10,6 +10,8 @@ reaches its actor), final snapshots of every live guild, close the store.
 from __future__ import annotations
 
 import os
+import signal
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,9 +21,9 @@ import httpx
 import msgspec
 import structlog
 
-from actors.actor import DEFAULT_DEADLINES, ActorSettings
+from actors.actor import ActorSettings
 from actors.clock import LoopClock
-from runtime.config import Config, guild_settings
+from runtime.config import Config
 from runtime.control import (
     ControlServer,
     GuildRequest,
@@ -42,6 +44,7 @@ from runtime.pool import (
     load_items,
     load_persona,
 )
+from runtime.settings import Settings
 from runtime.store import SnapshotStore, SQLiteStore
 from runtime.supervisor import Supervisor, SupervisorConfig
 
@@ -51,30 +54,9 @@ log = structlog.get_logger("runtime.process")
 
 
 def actor_settings_for(config: Config) -> Callable[[int], ActorSettings]:
-    """``guild_id -> ActorSettings`` from the config. Guilds without a table of their own
-    share one settings object (they have no autonomous channel, so they only count)."""
-    rt = config.runtime
-    cache: dict[int, ActorSettings] = {}
-
-    deadlines = {**DEFAULT_DEADLINES, **config.llm.deadlines}
-
-    def build(gid: int) -> ActorSettings:
-        cfg, channel, policy = guild_settings(config, gid)
-        return ActorSettings(config=cfg, channel_id=channel, policy=policy,  # type: ignore[arg-type]
-                             tick_s=rt.tick_s, passivate_after_s=rt.passivate_after_s,
-                             reply_cooldown_s=rt.reply_cooldown_s, deadlines=deadlines)
-
-    default = build(-1)
-
-    def settings_for(gid: int) -> ActorSettings:
-        if gid not in config.guilds:
-            return default
-        s = cache.get(gid)
-        if s is None:
-            s = cache[gid] = build(gid)
-        return s
-
-    return settings_for
+    """``guild_id -> ActorSettings`` from the file's layers alone (no store, no commands).
+    Guilds without a table of their own share one settings object."""
+    return Settings(config, clock=time.time).settings_for
 
 
 def make_backend(config: Config, *, seed: int, url: str | None = None) -> Any:
@@ -111,6 +93,11 @@ class Runtime:
         gateway_stats: ``() -> Struct | dict``, the gateway's statistics, shown under
             ``"gateway"`` in the control socket's ``stats`` (the bot passes
             ``client.statistics``; None for the simulator).
+        config_path: the file ``config`` came from; given, SIGHUP re-reads it (guild
+            settings reach live actors; a bad file is logged and changes nothing).
+
+    ``settings`` (``runtime.settings.Settings``) exists from the start: the gateway's
+    ``channel_of`` is ``runtime.settings.channel_of`` before the store is even open.
     """
 
     def __init__(self, config: Config, *, sender: Callable[..., Awaitable[None]],
@@ -121,8 +108,11 @@ class Runtime:
                  clock: LoopClock | None = None,
                  supervisor_config: SupervisorConfig | None = None,
                  control_socket: bool = True,
-                 gateway_stats: Callable[[], Any] | None = None) -> None:
+                 gateway_stats: Callable[[], Any] | None = None,
+                 config_path: str | None = None) -> None:
         self.config = config
+        self.config_path = config_path
+        self.settings = Settings(config, clock=time.time)
         self.seed = seed
         self.clock = clock
         self._sender = sender
@@ -144,8 +134,12 @@ class Runtime:
         self.stopped = anyio.Event()
 
     def deliver(self, event: Any) -> bool:
-        """The router: hand an event to its guild (synchronous, never blocks)."""
+        """The router: hand an event to its guild (synchronous, never blocks). Ignored
+        users' events stop here; opted-out members' are screened (``Settings.screen``)."""
         assert self.supervisor is not None
+        event = self.settings.screen(event)
+        if event is None:
+            return False
         return self.supervisor.deliver(event)
 
     def stop(self) -> None:
@@ -170,20 +164,29 @@ class Runtime:
         if store is None:
             store = await SQLiteStore(config.store.path, clock=clock.now).open()
         self.store = store
+        settings = self.settings
+        settings.clock, settings.loop_time = clock.now, clock.loop_time
         backend = None
         try:
             backend = self._backend or make_backend(config, seed=self.seed)
-            sup = Supervisor(store=store, sink=_NoSink(), settings_for=actor_settings_for(config),
+            await settings.open(store)
+            sup = Supervisor(store=store, sink=_NoSink(), settings_for=settings.settings_for,
                              seed=self.seed, config=self.supervisor_config, clock=clock)
             pool = LLMPool(backend, workers=config.llm.workers, queue_size=config.llm.queue_size,
                            deadlines=config.llm.deadlines,
                            deliver=sup.deliver, sender=self._sender, context=self._context,
                            items=self.items, clock=clock, names=self._names, seed=self.seed,
-                           shutdown_timeout=config.runtime.shutdown_timeout_s)
-            sup.sink = pool
+                           shutdown_timeout=config.runtime.shutdown_timeout_s,
+                           exclude_user=settings.excluded)
+            sup.sink = settings.guard(pool)
+            settings.router = sup.deliver
+            settings.live_guilds = lambda: [a.guild_id for a in sup.live_actors()]
             self.supervisor, self.pool = sup, pool
             async with anyio.create_task_group() as tg:
                 await tg.start(sup.run)
+                await tg.start(settings.run)
+                if self.config_path is not None:
+                    await tg.start(self._reload_on_sighup)
                 async with pool:
                     if self._control:
                         self.control = ControlServer(config.runtime.control_socket,
@@ -226,6 +229,7 @@ class Runtime:
             detail = await sup.guild_detail(request.guild_id)
             if detail is None:
                 raise RequestError(f"unknown guild {request.guild_id}")
+            detail["settings"] = self.settings.describe(request.guild_id)
             return detail
         if isinstance(request, StatsRequest):
             return {"supervisor": msgspec.to_builtins(sup.statistics()),
@@ -233,7 +237,8 @@ class Runtime:
                     "control": msgspec.to_builtins(self.control.statistics())
                     if self.control is not None else None,
                     "gateway": msgspec.to_builtins(self._gateway_stats())
-                    if self._gateway_stats is not None else None}
+                    if self._gateway_stats is not None else None,
+                    "opted_out_users": self.settings.opted_out_ids()}
         if isinstance(request, SnapshotRequest):
             return {"written": await sup.snapshot_now()}
         if isinstance(request, SetMoodRequest):
@@ -243,6 +248,17 @@ class Runtime:
                 raise RequestError(str(exc)) from None
             return {"guild_id": request.guild_id, "mood": request.mood}
         raise RequestError(f"unsupported request {type(request).__name__}")
+
+
+    async def _reload_on_sighup(self, *, task_status: anyio.abc.TaskStatus[None]
+                                = anyio.TASK_STATUS_IGNORED) -> None:
+        """SIGHUP: re-read the config file; changed guild settings reach live actors."""
+        assert self.config_path is not None
+        with anyio.open_signal_receiver(signal.SIGHUP) as signals:
+            task_status.started()
+            async for _ in signals:
+                log.info("runtime.sighup", path=self.config_path)
+                self.settings.reload_file(self.config_path)
 
 
 def _os_detail(exc: OSError) -> str:

@@ -127,6 +127,8 @@ class FakeDiscord:
             Portal; IDENTIFY asking for another is closed with 4014.
         max_guilds_per_shard: a shard that would hold more guilds is closed with 4011
             (Discord's limit is 2,500).
+        mounts: more routes, each ``mount(app, fake)`` called before the server starts
+            (e.g. ``tests/commands/fake_interactions.py``: command sync and interactions).
     """
 
     def __init__(self, *, guilds: list[dict[str, Any]] | None = None,
@@ -134,7 +136,8 @@ class FakeDiscord:
                  heartbeat_interval_ms: int = 45_000, token: str | None = None,
                  gateway_token: str | None = None,
                  privileged_intents: int = PRESENCES | MEMBERS | MESSAGE_CONTENT,
-                 max_guilds_per_shard: int = 2500) -> None:
+                 max_guilds_per_shard: int = 2500,
+                 mounts: tuple[Any, ...] = ()) -> None:
         self.guilds = [guild_create(GUILD)] if guilds is None else guilds
         self.self_user = SELF_USER if self_user is None else self_user
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -144,6 +147,7 @@ class FakeDiscord:
         self.max_guilds_per_shard = max_guilds_per_shard
         #: Close codes sent to shards, in order.
         self.closed_with: list[int] = []
+        self.mounts = mounts
         self.sent: list[SentMessage] = []
         self.send_status: dict[int, tuple[int, dict[str, Any]]] = {}
         self.history: dict[int, list[dict[str, Any]]] = {}
@@ -185,6 +189,8 @@ class FakeDiscord:
         app.router.add_get(f"{API}/channels/{{cid}}/messages", self._get_messages)
         app.router.add_post(f"{API}/channels/{{cid}}/typing", self._post_typing)
         app.router.add_get("/gateway", self._gateway)
+        for mount in self.mounts:
+            mount(app, self)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
