@@ -9,6 +9,7 @@ reaches its actor), final snapshots of every live guild, close the store.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,6 +32,7 @@ from runtime.control import (
     SnapshotRequest,
     StatsRequest,
 )
+from runtime.metrics import MetricsServer, RuntimeMetrics
 from runtime.pool import (
     FeedItems,
     ItemSource,
@@ -107,6 +109,8 @@ class Runtime:
         clock: the loop clock; None pins it to the wall clock at start.
         supervisor_config: overrides the supervisor flags derived from the config.
         control_socket: serve the control socket (``config.runtime.control_socket``).
+        gateway: the gateway client (``statistics()``, discord.py's shards), for metrics and
+            ``/readyz``; None when there is none (the simulator).
     """
 
     def __init__(self, config: Config, *, sender: Callable[..., Awaitable[None]],
@@ -116,7 +120,7 @@ class Runtime:
                  store: SnapshotStore | None = None, seed: int = 0,
                  clock: LoopClock | None = None,
                  supervisor_config: SupervisorConfig | None = None,
-                 control_socket: bool = True) -> None:
+                 control_socket: bool = True, gateway: Any = None) -> None:
         self.config = config
         self.seed = seed
         self.clock = clock
@@ -136,6 +140,10 @@ class Runtime:
         self.store: Any = None
         self._stop = anyio.Event()
         self.stopped = anyio.Event()
+        #: Always kept (the pool's on_finished hook feeds it); served only when configured.
+        self.metrics = RuntimeMetrics()
+        self.metrics.gateway = gateway
+        self.metrics_server: MetricsServer | None = None
 
     def deliver(self, event: Any) -> bool:
         """The router: hand an event to its guild (synchronous, never blocks)."""
@@ -144,7 +152,23 @@ class Runtime:
 
     def stop(self) -> None:
         """Ask ``run`` to shut down in order (idempotent; safe from a signal handler task)."""
+        self.metrics.stopping = True
         self._stop.set()
+
+    async def serve_metrics(self, address: str, *,
+                            task_status: anyio.abc.TaskStatus[MetricsServer]
+                            = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve ``/metrics``, ``/healthz`` and ``/readyz`` on ``address`` with the loop-lag
+        probe, until cancelled (``run`` starts it when ``runtime.metrics_address`` is set).
+
+        Raises:
+            ConfigError: the address cannot be listened on.
+        """
+        server = MetricsServer(self.metrics, address)
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.metrics.lag.run)
+            self.metrics_server = await tg.start(server.serve)
+            task_status.started(self.metrics_server)
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[Runtime] = anyio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -173,10 +197,15 @@ class Runtime:
                            deadlines=config.llm.deadlines,
                            deliver=sup.deliver, sender=self._sender, context=self._context,
                            items=self.items, clock=clock, names=self._names, seed=self.seed,
-                           shutdown_timeout=config.runtime.shutdown_timeout_s)
+                           shutdown_timeout=config.runtime.shutdown_timeout_s,
+                           **_metrics_hook(self.metrics))
             sup.sink = pool
             self.supervisor, self.pool = sup, pool
+            self.metrics.supervisor, self.metrics.pool, self.metrics.store = sup, pool, store
             async with anyio.create_task_group() as tg:
+                if config.runtime.metrics_address is not None:
+                    # First: a taken port fails the start before anything else runs.
+                    await tg.start(self.serve_metrics, config.runtime.metrics_address)
                 await tg.start(sup.run)
                 async with pool:
                     if self._control:
@@ -184,6 +213,7 @@ class Runtime:
                                                      self.handle_control)
                         await tg.start(self.control.serve)
                     log.info("runtime.started", pid=os.getpid())
+                    self.metrics.running = True
                     task_status.started(self)
                     await self._stop.wait()
                     log.info("runtime.stopping")
@@ -204,6 +234,7 @@ class Runtime:
                 with anyio.CancelScope(shield=True):
                     await store.close()
             log.info("runtime.stopped")
+            self.metrics.running = False
             self.stopped.set()
 
     async def handle_control(self, request: Any) -> Any:
@@ -231,6 +262,14 @@ class Runtime:
                 raise RequestError(str(exc)) from None
             return {"guild_id": request.guild_id, "mood": request.mood}
         raise RequestError(f"unsupported request {type(request).__name__}")
+
+
+def _metrics_hook(metrics: RuntimeMetrics) -> dict[str, Any]:
+    """``on_finished=metrics.on_finished`` when this pool takes the hook (helper words adds
+    it); without it, nothing: actions are then counted by the pool's own counters only."""
+    if "on_finished" in inspect.signature(LLMPool).parameters:
+        return {"on_finished": metrics.on_finished}
+    return {}
 
 
 class _NoSink:
