@@ -36,7 +36,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from runtime.config import split_address
-from runtime.errors import ConfigError
+from runtime.errors import StartupError
 
 __all__ = ["LoopLag", "MetricsServer", "RuntimeCollector", "RuntimeMetrics"]
 
@@ -399,13 +399,13 @@ class MetricsServer:
         """Listen and answer until cancelled.
 
         Raises:
-            ConfigError: the address cannot be listened on (taken, not local, no permission).
+            StartupError: the address cannot be listened on (taken, not local, no permission).
         """
         try:
             listener = await anyio.create_tcp_listener(local_host=self.host,
                                                        local_port=self.port, reuse_port=False)
         except OSError as exc:
-            raise ConfigError("runtime.metrics_address",
+            raise StartupError("runtime.metrics_address",
                               f"cannot listen on {self.address}: {exc.strerror or exc}") from None
         async with listener:
             sock = listener.listeners[0].extra(anyio.abc.SocketAttribute.local_address)

@@ -32,6 +32,7 @@ from runtime.control import (
     SnapshotRequest,
     StatsRequest,
 )
+from runtime.errors import StartupError
 from runtime.metrics import MetricsServer, RuntimeMetrics
 from runtime.pool import (
     FeedItems,
@@ -162,7 +163,7 @@ class Runtime:
         probe, until cancelled (``run`` starts it when ``runtime.metrics_address`` is set).
 
         Raises:
-            ConfigError: the address cannot be listened on.
+            StartupError: the address cannot be listened on.
         """
         server = MetricsServer(self.metrics, address)
         async with anyio.create_task_group() as tg:
@@ -211,7 +212,11 @@ class Runtime:
                     if self._control:
                         self.control = ControlServer(config.runtime.control_socket,
                                                      self.handle_control)
-                        await tg.start(self.control.serve)
+                        try:
+                            await tg.start(self.control.serve)
+                        except OSError as exc:
+                            raise StartupError("runtime.control_socket",
+                                               _os_detail(exc)) from None
                     log.info("runtime.started", pid=os.getpid())
                     self.metrics.running = True
                     task_status.started(self)
@@ -270,6 +275,12 @@ def _metrics_hook(metrics: RuntimeMetrics) -> dict[str, Any]:
     if "on_finished" in inspect.signature(LLMPool).parameters:
         return {"on_finished": metrics.on_finished}
     return {}
+
+
+def _os_detail(exc: OSError) -> str:
+    """``'path': reason`` for an OSError, without errno noise."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename!r}: {reason}" if exc.filename else reason
 
 
 class _NoSink:

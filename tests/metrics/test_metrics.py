@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from actors.events import GuildReady, MessageSeen, MoodSet, PresenceChanged
 from runtime.config import decode_config
-from runtime.errors import ConfigError
+from runtime.errors import ConfigError, StartupError
 from runtime.pool import LLMPool
 from runtime.process import Runtime
 from runtime.store import MemoryStore
@@ -155,15 +155,15 @@ async def test_a_bad_request_gets_400_and_the_server_goes_on(tmp_path: Path) -> 
 
 
 @pytest.mark.anyio
-async def test_a_taken_port_is_a_config_error(tmp_path: Path) -> None:
-    """Listening on a port another socket holds fails the start with the config key."""
+async def test_a_taken_port_is_a_startup_error(tmp_path: Path) -> None:
+    """Listening on a port another socket holds fails the start naming the config key."""
     async with await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0) as taken:
         port = taken.extra(anyio.abc.SocketAttribute.local_port)
         rt, _ = runtime(tmp_path)
         with pytest.raises(ExceptionGroup) as info:
             await rt.serve_metrics(f"127.0.0.1:{port}")
     (leaf,) = info.value.exceptions
-    assert isinstance(leaf, ConfigError)
+    assert isinstance(leaf, StartupError)
     assert str(leaf).startswith(f"runtime.metrics_address: cannot listen on 127.0.0.1:{port}")
 
 
