@@ -155,7 +155,7 @@ class RuntimeCollector(Collector):
         (one-hot ``miku_pool_breaker_state{state}``), request counters
         (``miku_pool_requests_total{result}``); every other number passed through.
       gateway (``statistics()``): ``shards`` (records or dicts with ``shard_id``,
-        ``latency``, ``ready`` or ``state``) -> ``miku_gateway_latency_seconds{shard}`` and
+        ``latency_s``, ``state`` = ``ready`` when ready, or a ``ready`` flag) -> ``miku_gateway_latency_seconds{shard}`` and
         ``miku_gateway_shard_ready{shard}``; without it, discord.py's ``latencies``; every
         other number passed through as ``miku_gateway_<name>``.
     """
@@ -294,7 +294,7 @@ def shard_states(gateway: Any, fields: dict[str, Any] | None = None) -> list[Sha
             r = _fields(row)
             state = str(r.get("state", ""))
             ready = bool(r["ready"]) if "ready" in r else state == "ready"
-            lat = _number(r.get("latency"))
+            lat = _number(r.get("latency_s", r.get("latency")))
             out.append(ShardState(int(r["shard_id"]), ready,
                                   lat if lat is not None and math.isfinite(lat) else None, state))
         return out
