@@ -28,11 +28,10 @@ from runtime.store.contract import (
     StoreError,
     StoreStatistics,
     check_id,
-    check_wake,
-    row_problem,
 )
 from runtime.store.leases import HeldLeases, Lease, LeaseGrant, check_request, plan_acquire
 from runtime.store.pg_schema import check_url, ensure_schema, redact_url
+from runtime.store.sqlite import _params
 
 __all__ = ["PostgresStore", "pg_iter_snapshots", "pg_read"]
 
@@ -205,13 +204,14 @@ class PostgresStore:
     async def save_many(self, items: Sequence[tuple[int, bytes]]) -> None:
         """Save live guilds' snapshots in one transaction. Raises ``RowsRefusedError`` after
         writing the others if some rows were refused."""
-        await self._save([(g, d, None) for g, d in items])
+        await self._save(items, passivate=False)
 
     async def passivate_many(self, items: Sequence[tuple[int, bytes, float]]) -> None:
         """Save stopped guilds' snapshots with their wake-up, as ``save_many``."""
-        await self._save(items)
+        await self._save(items, passivate=True)
 
-    async def _save(self, items: Sequence[tuple[int, bytes, float | None]]) -> None:
+    async def _save(self, items: Sequence[tuple[int, bytes]] | Sequence[tuple[int, bytes, float]],
+                    *, passivate: bool) -> None:
         if not items:
             return
         now = self._clock()
@@ -227,14 +227,10 @@ class PostgresStore:
                 with cur.copy("COPY incoming (guild_id, data, wake_at) FROM STDIN "
                               "(FORMAT BINARY)") as copy:
                     copy.set_types(["int8", "bytea", "float8"])
-                    for g, d, w in items:
-                        why = row_problem(g, d, w)
-                        if why is None and held is not None:
-                            why = held.problem(g, valid)
-                        if why is not None:
-                            refused[_key(g)] = why
-                            continue
-                        copy.write_row((g, bytes(d), None if w is None else check_wake(w)))
+                    # One row at a time, in this thread: no 100,000 tuples built on the loop
+                    # (they would set off full garbage collections there).
+                    for g, d, _, w in _params(items, passivate, 0.0, held, valid, refused):
+                        copy.write_row((g, d, w))
                 cur.execute(_UPSERT, (now,))
             return time.perf_counter() - t0
 
@@ -445,14 +441,6 @@ class PostgresStore:
         """The counters since the store was opened."""
         return StoreStatistics(self._batches, self._rows_saved, self._last_save_s, self._loads,
                                self._put_aside_count, self._dead_count, self._refused)
-
-
-def _key(g: object) -> object:
-    try:
-        hash(g)
-    except TypeError:
-        return repr(g)
-    return g
 
 
 def _trim(conn: Any, table: str, keep: int) -> None:
