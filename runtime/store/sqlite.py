@@ -443,9 +443,18 @@ def _params(items: Sequence[tuple[int, bytes]] | Sequence[tuple[int, bytes, floa
         if why is None and held is not None:
             why = held.problem(g, valid)
         if why is not None:
-            refused[g] = why
+            refused[_key(g)] = why
             continue
-        yield g, d, now, None if w is None else check_wake(w)
+        yield g, bytes(d), now, None if w is None else check_wake(w)
+
+
+def _key(g: object) -> object:
+    """``g`` as a key of the refused rows (its repr when it cannot be one)."""
+    try:
+        hash(g)
+    except TypeError:
+        return repr(g)
+    return g
 
 
 def _valid_shards(conn: sqlite3.Connection, held: HeldLeases | None, now: float) -> set[int]:
