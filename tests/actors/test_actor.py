@@ -14,7 +14,14 @@ import structlog.testing
 import trio
 import trio.testing
 
-from actors.actor import ActorCrashed, ActorSettings, GuildActor, passive_wake_at
+from actors.actor import (
+    READY,
+    ActorCrashed,
+    ActorSettings,
+    GuildActor,
+    Readiness,
+    passive_wake_at,
+)
 from actors.clock import LoopClock
 from actors.events import (
     GuildReady,
@@ -40,14 +47,16 @@ NO_QUIET = GuildConfig(quiet_hours=None, rotate_moods=False)
 
 def make_actor(sink: RecordingSink, *, mood: str = "bubbly", cfg: GuildConfig = NO_QUIET,
                policy: str = "v2", passivate_after_s: float = 0.0, epoch: float = T0,
-               guild_id: int = 42, cls: type[GuildActor] = GuildActor) -> GuildActor:
+               guild_id: int = 42, cls: type[GuildActor] = GuildActor,
+               readiness: Readiness = READY, explain_idle: bool = False) -> GuildActor:
+    """An actor of a fresh guild, ready in this process unless told otherwise."""
     clock = LoopClock(epoch)
     state = new_state(guild_id, clock.now(), mood=mood)
     settings = ActorSettings(config=cfg, channel_id=7, policy=policy,  # type: ignore[arg-type]
-                             passivate_after_s=passivate_after_s)
+                             passivate_after_s=passivate_after_s, explain_idle=explain_idle)
     ids = iter(range(1, 10_000))
     return cls(state, settings, clock=clock, sink=sink, seed=SEED,
-               request_ids=lambda: next(ids))
+               request_ids=lambda: next(ids), readiness=readiness)
 
 
 @pytest.mark.anyio
