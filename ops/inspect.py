@@ -3,7 +3,8 @@
     python ops/inspect.py --socket PATH            a table of every guild the process knows
     python ops/inspect.py --socket PATH GUILD_ID   one guild in full: state, signals, pending
                                                    action, the last decisions with reasons
-    python ops/inspect.py --store PATH [GUILD_ID]  the same from a snapshot file, offline
+    python ops/inspect.py --store PATH [GUILD_ID]  the same from a snapshot file (or a
+                                                   postgresql:// URL), offline
     ... --json                                     {"guilds": [...]} or {"guild": {...}}
 
 Offline, what only a running process knows (mailbox, restarts, quarantine, decisions) shows
@@ -87,6 +88,8 @@ def _row_problem(row: StoredSnapshot) -> str | None:
 
 
 def _decode(row: StoredSnapshot) -> tuple[engine.GuildState | None, str | None]:
+    if getattr(row, "error", None) is not None:  # the reader found wrong column types
+        return None, row.error
     problem = _row_problem(row)
     if problem is not None:
         return None, problem
@@ -101,6 +104,8 @@ def _store_row(row: StoredSnapshot) -> dict[str, Any]:
     out: dict[str, Any] = {key: None for key, _ in COLUMNS}
     out.update(guild_id=row.guild_id, saved_at=row.saved_at, wake_at=row.wake_at,
                passivated=row.wake_at is not None)
+    if row.removed_at is not None:  # kept for inspection: she was removed from the guild
+        out["removed_at"] = row.removed_at
     if state is None:
         out.update(mood="?", error=error)
         return out
@@ -206,6 +211,8 @@ def _state_word(row: dict[str, Any]) -> str:
     live = row.get("live")
     if isinstance(live, str):
         return live
+    if row.get("removed_at") is not None:
+        return "removed"
     if live is True:
         return "live"
     if "passivated" in row:
@@ -362,7 +369,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="ops/inspect.py", description="Dump actor state, live or from the snapshot store.")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--socket", metavar="PATH", help="the running process's control socket")
-    where.add_argument("--store", metavar="PATH", help="a snapshot store file (offline)")
+    where.add_argument("--store", metavar="PATH_OR_URL",
+                       help="a snapshot store file, or a postgresql:// URL (offline)")
     p.add_argument("guild_id", nargs="?", type=int, metavar="GUILD_ID",
                    help="show this guild in full")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -10,7 +10,10 @@ reaches its actor), final snapshots of every live guild, close the store.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+import secrets
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -41,7 +44,7 @@ from runtime.pool import (
     load_items,
     load_persona,
 )
-from runtime.store import SnapshotStore, SQLiteStore
+from runtime.store import LeaseLostError, SnapshotStore, open_leases, open_store
 from runtime.supervisor import Supervisor, SupervisorConfig
 
 __all__ = ["Runtime", "actor_settings_for", "make_backend"]
@@ -108,6 +111,9 @@ class Runtime:
         clock: the loop clock; None pins it to the wall clock at start.
         supervisor_config: overrides the supervisor flags derived from the config.
         control_socket: serve the control socket (``config.runtime.control_socket``).
+        leases: hold a lease per shard of ``config.discord`` in the store while running
+            (``runtime.store.open_leases``); None: only when the runtime opens the store
+            itself (``run``), not for a store handed in (tests, the simulator).
     """
 
     def __init__(self, config: Config, *, sender: Callable[..., Awaitable[None]],
@@ -117,7 +123,7 @@ class Runtime:
                  store: SnapshotStore | None = None, seed: int = 0,
                  clock: LoopClock | None = None,
                  supervisor_config: SupervisorConfig | None = None,
-                 control_socket: bool = True) -> None:
+                 control_socket: bool = True, leases: bool | None = None) -> None:
         self.config = config
         self.seed = seed
         self.clock = clock
@@ -132,6 +138,9 @@ class Runtime:
             snapshot_interval_s=rt.snapshot_interval_s, startup_grace_s=rt.startup_grace_s,
             shard_ids=config.discord.shard_ids, shard_count=config.discord.shard_count)
         self._control = control_socket
+        self._leases = store is None if leases is None else leases
+        #: This process run's lease owner name (host, pid, a random part).
+        self.lease_owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.supervisor: Supervisor | None = None
         self.pool: LLMPool | None = None
         self.control: ControlServer | None = None
@@ -164,7 +173,8 @@ class Runtime:
                 client=httpx.AsyncClient(timeout=30.0, follow_redirects=True)
                 if config.feeds.urls else None)
         if store is None:
-            store = await SQLiteStore(config.store.path, clock=clock.now).open()
+            store = await open_store(config.store.url or config.store.path,
+                                     clock=clock.now).open()
         self.store = store
         backend = None
         try:
@@ -178,7 +188,7 @@ class Runtime:
                            shutdown_timeout=config.runtime.shutdown_timeout_s)
             sup.sink = pool
             self.supervisor, self.pool = sup, pool
-            async with anyio.create_task_group() as tg:
+            async with self._hold_leases(store), anyio.create_task_group() as tg:
                 await tg.start(sup.run)
                 async with pool:
                     if self._control:
@@ -207,6 +217,29 @@ class Runtime:
                     await store.close()
             log.info("runtime.stopped")
             self.stopped.set()
+
+    @asynccontextmanager
+    async def _hold_leases(self, store: Any) -> AsyncIterator[None]:
+        """Hold this process's shard leases around the supervisor: acquired (waiting for a
+        live holder, said once) before it starts, renewed meanwhile, released after the final
+        snapshots. A lost lease stops the runtime: another process runs those shards now."""
+        if not self._leases or not hasattr(store, "acquire_leases"):
+            yield
+            return
+        d = self.config.discord
+        ids, count = (d.shard_ids, d.shard_count) if d.shard_ids is not None else ((0,), 1)
+        if d.shard_ids is None and d.shard_count is not None:
+            ids, count = tuple(range(d.shard_count)), d.shard_count
+
+        def lost(exc: LeaseLostError) -> None:
+            log.error("runtime.lease_lost", shards=list(exc.shard_ids),
+                      shard_count=exc.shard_count, detail="stopping: another process runs "
+                      "these shards now")
+            self.stop()
+
+        async with open_leases(store, self.lease_owner, ids, count,
+                               self.config.store.lease_ttl_s, on_lost=lost):
+            yield
 
     async def handle_control(self, request: Any) -> Any:
         """Serve one control-socket request."""

@@ -2,10 +2,13 @@
 batches, where one guild's bad snapshot never fails the batch for the others.
 
 A batch is one ``save_many`` (live guilds) and one ``passivate_many`` (passivated ones, with
-their wake-ups). When it fails, each guild is tried alone: if some go through, the store is
-up and the ones that failed are bad rows (put aside, logged, counted); if none go through, the
-store is down and the whole batch waits for the next try (nothing is ever dropped without
-a write having gone through beside it: a passivated guild's snapshot may be its only copy).
+their wake-ups). A store that refuses some rows (``RowsRefusedError``: a bad id or bytes, or
+a shard no longer leased to this process) has written the others; the refused ones are
+logged and counted, and put aside unless their shard is another process's now. Any other
+failure: each guild is tried alone; if some go through, the store is up and the ones that
+failed are bad rows (put aside, logged, counted); if none go through, the store is down and
+the whole batch waits for the next try (nothing is ever dropped without a write having gone
+through beside it: a passivated guild's snapshot may be its only copy).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import anyio
 import structlog
 
 from engine import GuildState, encode_state
+from runtime.store import RowsRefusedError
 
 __all__ = ["SnapshotWriter"]
 
@@ -87,8 +91,11 @@ class SnapshotWriter:
             self.unsaved = {}
             started = time.perf_counter()
             try:
-                await self._save(batch.items())
+                refused = await self._save(batch.items())
                 written = batch
+                if refused:
+                    written = {g: item for g, item in batch.items() if g not in refused}
+                    await self._refused(batch, refused)
             except Exception as exc:
                 self.stats["snapshot_errors"] += 1
                 log.error("snapshot_failed", guilds=len(batch), error=repr(exc))
@@ -115,7 +122,9 @@ class SnapshotWriter:
             except Exception as exc:
                 log.error("mark_removed_failed", guild_id=guild_id, error=repr(exc))
 
-    async def _save(self, items: Iterable[tuple[int, tuple[bytes, float | None]]]) -> None:
+    async def _save(self, items: Iterable[tuple[int, tuple[bytes, float | None]]]
+                    ) -> dict[object, str]:
+        """Write the rows; returns the ones the store refused (it wrote the others)."""
         live: list[tuple[int, bytes]] = []
         stopped: list[tuple[int, bytes, float]] = []
         for gid, (data, wake) in items:
@@ -123,11 +132,28 @@ class SnapshotWriter:
                 live.append((gid, data))
             else:
                 stopped.append((gid, data, wake))
+        refused: dict[object, str] = {}
         # Each call is one transaction; a shared server store may take them as one.
-        if live:
-            await self.store.save_many(live)
-        if stopped:
-            await self.store.passivate_many(stopped)
+        for call, rows in ((self.store.save_many, live), (self.store.passivate_many, stopped)):
+            if rows:
+                try:
+                    await call(rows)
+                except RowsRefusedError as exc:
+                    refused.update(exc.refused)
+        return refused
+
+    async def _refused(self, batch: dict[int, tuple[bytes, float | None]],
+                       refused: dict[object, str]) -> None:
+        for gid, why in refused.items():
+            self.stats["snapshot_guild_errors"] += 1
+            log.error("snapshot_refused", guild_id=gid, reason=why)
+            item = batch.get(gid)  # type: ignore[call-overload]
+            if item is None or "lease" in why:
+                continue  # its shard is another process's now: nothing of it to keep here
+            try:
+                await self.store.put_aside(gid, item[0], f"refused by the store: {why}")
+            except Exception as exc:
+                log.error("put_aside_failed", guild_id=gid, error=repr(exc))
 
     async def _one_by_one(self, batch: dict[int, tuple[bytes, float | None]]
                           ) -> dict[int, tuple[bytes, float | None]]:
@@ -135,11 +161,14 @@ class SnapshotWriter:
         failed: dict[int, tuple[tuple[bytes, float | None], str]] = {}
         for gid, item in batch.items():
             try:
-                await self._save([(gid, item)])
+                refused = await self._save([(gid, item)])
             except Exception as exc:
                 failed[gid] = (item, repr(exc))
             else:
-                written[gid] = item
+                if refused:
+                    await self._refused(batch, refused)
+                else:
+                    written[gid] = item
         for gid, (item, error) in failed.items():
             if written:
                 # The store took the others: this row is what is wrong with it.

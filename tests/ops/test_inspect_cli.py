@@ -253,12 +253,12 @@ async def test_a_store_row_with_wrong_column_types_is_reported_not_a_traceback(
     assert code == 0 and "Traceback" not in err
     rows = {g["guild_id"]: g for g in json.loads(out)["guilds"]}
     assert rows[101]["mood"] == "shy"
-    assert "saved_at is 'yesterday'" in rows[404]["error"]
+    assert "saved_at" in rows[404]["error"] and rows[404]["mood"] == "?"
     code, out, err = await inspect("--store", str(store_file), "404")
-    assert code == 0 and "Traceback" not in err and "saved_at is 'yesterday'" in out
+    assert code == 0 and "Traceback" not in err and "saved_at" in out
     conn.execute("UPDATE snapshots SET data = 'not bytes' WHERE guild_id = 404")
     conn.commit()
     conn.close()
     code, out, err = await inspect("--store", str(store_file))
     assert "Traceback" not in err
-    assert (code == 0 and "data is str" in out) or (code == 2 and err.count("\n") == 1)
+    assert (code == 0 and "data" in out) or (code == 2 and err.count("\n") == 1)
