@@ -172,6 +172,8 @@ class RuntimeConfig(_Table, frozen=True):
     tick_s: Seconds = 600.0
     snapshot_interval_s: Seconds = 60.0
     passivate_after_s: Seconds = 3600.0
+    #: A guild seen for the first time decides nothing for this long after the start.
+    startup_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 120.0
     shutdown_timeout_s: Seconds = 10.0
     #: She answers one person at most once per this many seconds.
     reply_cooldown_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0

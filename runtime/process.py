@@ -129,7 +129,8 @@ class Runtime:
         self._store = store
         rt = config.runtime
         self.supervisor_config = supervisor_config or SupervisorConfig(
-            snapshot_interval_s=rt.snapshot_interval_s)
+            snapshot_interval_s=rt.snapshot_interval_s, startup_grace_s=rt.startup_grace_s,
+            shard_ids=config.discord.shard_ids, shard_count=config.discord.shard_count)
         self._control = control_socket
         self.gateway = gateway
         self._leases = store is None if leases is None else leases
@@ -303,10 +304,9 @@ class Runtime:
             return {"written": await sup.snapshot_now()}
         if isinstance(request, SetMoodRequest):
             try:
-                sup.set_mood(request.guild_id, request.mood)
-            except ValueError as exc:
+                return sup.set_mood(request.guild_id, request.mood)
+            except ValueError as exc:  # an unknown mood, or a guild it does not run
                 raise RequestError(str(exc)) from None
-            return {"guild_id": request.guild_id, "mood": request.mood}
         raise RequestError(f"unsupported request {type(request).__name__}")
 
 

@@ -251,6 +251,7 @@ def effective(config: Config, stored: StoredSettings | None, guild_id: int, now:
     actor = ActorSettings(config=engine_cfg, channel_id=channel, policy=policy,
                           tick_s=rt.tick_s, passivate_after_s=rt.passivate_after_s,
                           reply_cooldown_s=rt.reply_cooldown_s,
+                          explain_idle=rt.log_level == "debug",
                           deadlines=deadlines if deadlines is not None
                           else {**DEFAULT_DEADLINES, **config.llm.deadlines})
     return Effective(guild_id=guild_id, channel_id=channel, policy=policy, timezone=timezone,
