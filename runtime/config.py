@@ -35,7 +35,7 @@ import msgspec
 
 from engine import zone
 from engine.errors import UnknownTimezoneError
-from engine.state import GuildConfig
+from engine.state import MAX_ACTIONS_PER_DAY, GuildConfig
 from runtime.errors import ConfigError, MissingTokenError
 
 __all__ = [
@@ -82,6 +82,9 @@ class GuildDefaults(_Table, frozen=True):
     rotate_moods: bool = True
     mood_rotation_s: Seconds = _ENGINE_DEFAULTS.rotation_period_s
     min_gap_s: Annotated[float, msgspec.Meta(ge=0)] = _ENGINE_DEFAULTS.min_gap_s
+    chattiness: float = _ENGINE_DEFAULTS.chattiness
+    max_actions_per_day: int | None = None
+    learn_hours: bool = _ENGINE_DEFAULTS.learn_hours
 
 
 class GuildOverride(_Table, frozen=True):
@@ -96,6 +99,9 @@ class GuildOverride(_Table, frozen=True):
     rotate_moods: bool | None = None
     mood_rotation_s: Seconds | None = None
     min_gap_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    chattiness: float | None = None
+    max_actions_per_day: int | None = None
+    learn_hours: bool | None = None
 
 
 class LLMConfig(_Table, frozen=True):
@@ -279,6 +285,15 @@ def _check_guild_table(table: GuildDefaults | GuildOverride, prefix: str) -> Non
         for i, k in enumerate(table.keywords):
             if not k.strip():
                 raise ConfigError(f"{prefix}.keywords[{i}]", "a keyword cannot be empty")
+    if table.chattiness is not None and not 0.0 <= table.chattiness <= 2.0:
+        raise ConfigError(f"{prefix}.chattiness",
+                          f"expected a number from 0 to 2 (0: no autonomous action, 1: the "
+                          f"default, 2: about twice as many), got {table.chattiness}")
+    cap = table.max_actions_per_day
+    if cap is not None and not 0 <= cap <= MAX_ACTIONS_PER_DAY:
+        raise ConfigError(f"{prefix}.max_actions_per_day",
+                          f"expected a whole number from 0 to {MAX_ACTIONS_PER_DAY} "
+                          f"(leave it out for no cap), got {cap}")
 
 
 def _check_url(url: str | None, path: str, schemes: tuple[str, ...]) -> None:
@@ -442,6 +457,9 @@ def guild_settings(config: Config, guild_id: int) -> tuple[GuildConfig, int | No
         has_channel=channel is not None,
         rotate_moods=bool(_pick(o.rotate_moods, d.rotate_moods)),
         rotation_period_s=float(_pick(o.mood_rotation_s, d.mood_rotation_s)),
+        chattiness=float(_pick(o.chattiness, d.chattiness)),
+        max_actions_per_day=_pick(o.max_actions_per_day, d.max_actions_per_day),
+        learn_hours=bool(_pick(o.learn_hours, d.learn_hours)),
     )
     return cfg, channel, _pick(o.policy, d.policy)
 
