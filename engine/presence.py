@@ -10,7 +10,7 @@ U+FFFD) before anything keeps it. One opportunity (user, activity) gets one roll
 the same activity again (a repeated presence update, a game restarted within the hour) opens
 nothing new, since announcements are remembered for an hour after the last one; and a user
 engaged for an activity is not engaged for it again within six hours. Both memories keep a
-64-bit key per (user, activity), oldest first, at most 256 each.
+12-hex-digit key per (user, activity), oldest first, at most 256 each.
 """
 
 from __future__ import annotations
@@ -57,11 +57,12 @@ def clean_activity(name: str) -> str:
     return name
 
 
-def engaged_key(user_id: int, activity: str | None) -> int:
-    """The 64-bit key remembering ``user_id`` and ``activity`` (None: their join), the same in
-    every process (a keyed hash of the casefolded, cleaned name)."""
+def engaged_key(user_id: int, activity: str | None) -> str:
+    """The key remembering ``user_id`` and ``activity`` (None: their join): 12 hex digits of
+    a digest of the user and the casefolded, cleaned name, the same in every process (a
+    digest, so a 128-character name costs a snapshot 13 bytes, not 400)."""
     text = f"{user_id}:{clean_activity(activity).casefold()}" if activity else f"{user_id}:join"
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
 def _bit(user_id: int) -> tuple[int, int]:
@@ -103,7 +104,7 @@ def _is_related(activity: str, keywords: tuple[str, ...]) -> bool:
     return any(k.casefold() in name for k in keywords)
 
 
-def _prune(memory: dict[int, int], before: int) -> None:
+def _prune(memory: dict[str, int], before: int) -> None:
     while memory:
         first = next(iter(memory))
         if memory[first] >= before:

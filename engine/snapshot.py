@@ -1,7 +1,7 @@
 """Snapshots: a guild's state as msgpack bytes, and back, from this schema or the last.
 
 Version 2 (this one) differs from version 1 in: "never" is ``NEVER`` instead of 0.0 (so epoch
-0 is a time), engaged activities are 64-bit keys with when they were engaged, announcements
+0 is a time), engaged activities are digests with when they were engaged, announcements
 are remembered, opportunities keep their roll, the online set has a bitmap past its cap, the
 no-monologue mark, the day's action times and the learned hours. Version 1 bytes are migrated
 on decode (``_from_v1``); a snapshot of any other version is a ``SnapshotVersionError``.
@@ -99,7 +99,7 @@ def _from_v1(raw: dict[str, Any]) -> GuildState:
     latest = max(times, default=NEVER)
     when = int(raw["last_action_at"]) if isinstance(raw.get("last_action_at"), float) \
         and raw["last_action_at"] >= 0 else 0
-    engaged: dict[int, int] = {}
+    engaged: dict[str, int] = {}
     for text in raw.get("engaged", ()):
         if not isinstance(text, str) or ":" not in text:
             raise SnapshotError(f"version 1 engaged key {text!r} is not 'user:activity'")
@@ -162,14 +162,19 @@ def _inconsistency(state: GuildState) -> str:
     return ""
 
 
-def restore_state(data: bytes, now: float, *, min_gap_s: float = 30.0
+def restore_state(data: bytes, now: float, *, min_gap_s: float | None = None
                   ) -> tuple[GuildState, str | None]:
     """Decode a snapshot for a guild coming back to life at ``now``.
 
-    A restored guild needs no cold-start grace, but it waits one minimum gap from the
-    restore (``grace_until = now + min_gap_s``; pass the guild's ``GuildConfig.min_gap_s``):
-    after a crash its snapshot may be older than its last action. Its pending action (if any)
-    is cleared as failed, so a result lost with the old process cannot silence it for good.
+    A restored guild needs no cold-start grace. Given ``min_gap_s`` (the guild's
+    ``GuildConfig.min_gap_s``), it waits one minimum gap from the restore
+    (``grace_until = now + min_gap_s``): after a crash or a restart its snapshot may be older
+    than its last action. Leave it None when the bytes are known to be the guild's latest
+    state (a passivated guild woken by its timer): a grace there would push every wake-up
+    back by a gap, and the guild would never act. The runtime may also push ``grace_until``
+    later itself (e.g. to a restored guild's GuildReady plus one minimum gap). The pending
+    action (if any) is cleared as failed, so a result lost with the old process cannot
+    silence the guild for good.
 
     Returns:
         The state and the name of the pending action that was cleared (or None).
@@ -183,5 +188,5 @@ def restore_state(data: bytes, now: float, *, min_gap_s: float = 30.0
     cleared = state.pending_action
     state.pending_action = None
     state.pending_deadline = 0.0
-    state.grace_until = now + min_gap_s
+    state.grace_until = now + min_gap_s if min_gap_s is not None else 0.0
     return state, cleared

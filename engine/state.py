@@ -169,9 +169,9 @@ class GuildState(msgspec.Struct, gc=False):
     online_extra: int = 0
     opportunities: list[Opportunity] = msgspec.field(default_factory=list)
     #: key (``engaged_key``) -> second it was last announced; oldest first, kept an hour.
-    announced: dict[int, int] = msgspec.field(default_factory=dict)
+    announced: dict[str, int] = msgspec.field(default_factory=dict)
     #: key -> second it was engaged; oldest first, kept six hours.
-    engaged: dict[int, int] = msgspec.field(default_factory=dict)
+    engaged: dict[str, int] = msgspec.field(default_factory=dict)
     #: Seconds of the autonomous actions of the last 24 hours (for max_actions_per_day).
     day_actions: list[int] = msgspec.field(default_factory=list)
     #: Learned hours (``engine.hours``): per UTC hour of the week, a decayed share of hours

@@ -87,10 +87,12 @@ def test_restore_clears_pending_as_failed_and_needs_no_grace() -> None:
     state = lively_state("bubbly")
     mark_pending(state, JOIN_CONVERSATION, 9, T0 + 10_000)
     state.grace_until = T0 + 10_000
-    restored, cleared = restore_state(encode_state(state), T0 + 1)
+    restored, cleared = restore_state(encode_state(state), T0 + 1, min_gap_s=30.0)
     assert cleared == JOIN_CONVERSATION
     assert restored.pending_action is None
     assert decide(restored, CFG, T0 + 1, 0, explain=True).blocked_by == "startup_grace"
+    woken, _ = restore_state(encode_state(state), T0 + 1)  # a passivated guild's own bytes
+    assert decide(woken, CFG, T0 + 1, 0, explain=True).blocked_by is None
     assert decide(restored, CFG, T0 + 31, 0, explain=True).blocked_by is None
 
 

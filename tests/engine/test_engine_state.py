@@ -213,7 +213,7 @@ def _mutated(**changes: object) -> bytes:
     ({"head_5m": 99}, "heads out of range"),
     ({"sum_5m": 12345}, "sums do not match"),
     ({"b_secs": [5, 4]}, "differ in length|out of order"),
-    ({"engaged": {i: 0 for i in range(MAX_ENGAGED + 1)}}, "longer than its bound"),
+    ({"engaged": {str(i): 0 for i in range(MAX_ENGAGED + 1)}}, "longer than its bound"),
     ({"sum_1h": "ten"}, "Expected `int`"),
 ])
 def test_a_snapshot_that_decodes_but_cannot_be_used_is_refused(changes: dict[str, object],
