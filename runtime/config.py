@@ -35,7 +35,7 @@ import msgspec
 
 from engine import zone
 from engine.errors import UnknownTimezoneError
-from engine.state import GuildConfig
+from engine.state import MAX_ACTIONS_PER_DAY, GuildConfig
 from runtime.errors import ConfigError, MissingTokenError
 
 __all__ = [
@@ -91,6 +91,9 @@ class GuildDefaults(_Table, frozen=True):
     ignore_role_ids: tuple[Snowflake, ...] = ()
     #: Settings no guild may change from Discord (see ``LOCKABLE``).
     locked: tuple[str, ...] = ()
+    chattiness: float = _ENGINE_DEFAULTS.chattiness
+    max_actions_per_day: int | None = None
+    learn_hours: bool = _ENGINE_DEFAULTS.learn_hours
 
 
 class GuildOverride(_Table, frozen=True):
@@ -110,6 +113,9 @@ class GuildOverride(_Table, frozen=True):
     ignore_role_ids: tuple[Snowflake, ...] = ()
     #: Settings this guild's admins cannot change from Discord (added to ``[defaults]``).
     locked: tuple[str, ...] = ()
+    chattiness: float | None = None
+    max_actions_per_day: int | None = None
+    learn_hours: bool | None = None
 
 
 class LLMConfig(_Table, frozen=True):
@@ -319,6 +325,15 @@ def _check_guild_table(table: GuildDefaults | GuildOverride, prefix: str) -> Non
         if key not in LOCKABLE:
             raise ConfigError(f"{prefix}.locked[{i}]",
                               f"cannot lock {key!r}; valid: {', '.join(LOCKABLE)}")
+    if table.chattiness is not None and not 0.0 <= table.chattiness <= 2.0:
+        raise ConfigError(f"{prefix}.chattiness",
+                          f"expected a number from 0 to 2 (0: no autonomous action, 1: the "
+                          f"default, 2: about twice as many), got {table.chattiness}")
+    cap = table.max_actions_per_day
+    if cap is not None and not 0 <= cap <= MAX_ACTIONS_PER_DAY:
+        raise ConfigError(f"{prefix}.max_actions_per_day",
+                          f"expected a whole number from 0 to {MAX_ACTIONS_PER_DAY} "
+                          f"(leave it out for no cap), got {cap}")
 
 
 def _check_url(url: str | None, path: str, schemes: tuple[str, ...]) -> None:
@@ -518,6 +533,9 @@ def guild_settings(config: Config, guild_id: int) -> tuple[GuildConfig, int | No
         has_channel=channel is not None,
         rotate_moods=bool(_pick(o.rotate_moods, d.rotate_moods)),
         rotation_period_s=float(_pick(o.mood_rotation_s, d.mood_rotation_s)),
+        chattiness=float(_pick(o.chattiness, d.chattiness)),
+        max_actions_per_day=_pick(o.max_actions_per_day, d.max_actions_per_day),
+        learn_hours=bool(_pick(o.learn_hours, d.learn_hours)),
     )
     return cfg, channel, _pick(o.policy, d.policy)
 

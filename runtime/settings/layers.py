@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from actors.actor import DEFAULT_DEADLINES, ActorSettings
-from engine import MOOD_NAMES, POLICY_NAMES, GuildConfig, UnknownTimezoneError, zone
+from engine import MOOD_NAMES, POLICY_NAMES, UnknownTimezoneError, zone
 from runtime.config import Config, GuildOverride, guild_settings
 from runtime.settings.stored import StoredSettings
 
@@ -38,9 +38,6 @@ __all__ = [
 CHATTINESS_RANGE = (0.0, 2.0)
 MAX_PAUSE_HOURS = 24.0 * 30
 MAX_MOOD_HOURS = 24.0 * 7
-#: ``GuildConfig.chattiness`` arrives with the engine's round 2; until then it is kept and
-#: shown, but the engine does not read it.
-_HAS_CHATTINESS = "chattiness" in GuildConfig.__struct_fields__
 
 
 class BadValue(ValueError):
@@ -203,7 +200,7 @@ def effective(config: Config, stored: StoredSettings | None, guild_id: int, now:
     locked = locked_keys(config, guild_id)
     s = stored or StoredSettings()
     sources = {k: _file_source(table, guild_id, k) for k in _FILE_KEYS}
-    chattiness = float(getattr(cfg, "chattiness", 1.0))
+    chattiness = cfg.chattiness
     quiet = cfg.quiet_hours
     timezone = cfg.timezone
 
@@ -244,8 +241,7 @@ def effective(config: Config, stored: StoredSettings | None, guild_id: int, now:
         changes["enabled"] = False  # replies are the actor's, not the engine's: they stay
     if mood_until is not None:
         changes["rotate_moods"] = False  # the mood set by hand holds until mood_until
-    if _HAS_CHATTINESS:
-        changes["chattiness"] = chattiness
+    changes["chattiness"] = chattiness
     engine_cfg = msgspec.structs.replace(cfg, **changes)
     rt = config.runtime
     actor = ActorSettings(config=engine_cfg, channel_id=channel, policy=policy,
