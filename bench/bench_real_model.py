@@ -214,7 +214,8 @@ async def bench_words(args: argparse.Namespace, url: str) -> None:
         prompt = backend.prompts.get(rid)
         texts = prompt_texts(prompt.messages) if prompt is not None else []  # type: ignore[attr-defined]
         verdicts.append(check_words(case.request.action, case.request.mood, sent.get(rid),
-                                    prompt_texts=texts, item_url=case.item_url))
+                                    prompt_texts=texts, item_url=case.item_url,
+                                    item_title=case.item_title))
     n = len(verdicts)
     print(f"tree {_tree()}: {n} prompts, {backend.calls} calls, {elapsed:.0f} s, "
           f"temperature {args.temperature}, max_tokens {args.max_tokens}", flush=True)

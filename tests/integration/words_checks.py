@@ -79,7 +79,7 @@ class Verdict:
 
 
 def check_words(action: str, mood: str, text: str | None, *, prompt_texts: Sequence[str],
-                item_url: str = "") -> Verdict:
+                item_url: str = "", item_title: str = "") -> Verdict:
     """Check one output.
 
     Args:
@@ -88,6 +88,7 @@ def check_words(action: str, mood: str, text: str | None, *, prompt_texts: Seque
         prompt_texts: what the prompt said in its own words (the system message and the
             instruction, not the conversation): five words in a row from it are an echo.
         item_url: the shared item's link, the one URL allowed.
+        item_title: the shared item's title: quoted, it does not count against the budget.
     """
     text = text or ""
     line = text.replace(item_url, "").strip() if item_url else text.strip()
@@ -97,7 +98,8 @@ def check_words(action: str, mood: str, text: str | None, *, prompt_texts: Seque
     passed = {
         "non_empty": bool(line),
         "whole": bool(line) and _ends_whole(line),
-        "within_budget": len(line) <= budget(action, mood),
+        "within_budget": len(line) <= budget(action, mood)
+        + (len(item_title) if item_title and item_title in line else 0),
         "no_label": not _LABEL.search(text),
         "no_echo": not (_shingles(line, 5) & prompt_shingles),
         "no_ai_talk": not _AI.search(text),

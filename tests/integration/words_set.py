@@ -69,6 +69,7 @@ class Case:
     request: ActionRequest
     conversation: int
     item_url: str
+    item_title: str
 
 
 def context_for(conversation: int, upto_message_id: int | None = None) -> list[ContextLine]:
@@ -99,8 +100,10 @@ def cases(*, now: float, first_guild: int = 5000,
             target_activity=_ACTIVITIES[i % len(_ACTIVITIES)] if action == "engage_user"
             else None,
             reply_to_message_id=asker if action == "reply" else None)
-        url = ITEMS[guild % len(ITEMS)].url if action == "share_tweet" else ""
-        out.append(Case(request, conversation, url))
+        item = ITEMS[guild % len(ITEMS)]
+        share = action == "share_tweet"
+        out.append(Case(request, conversation, item.url if share else "",
+                        item.title if share else ""))
     return out
 
 
