@@ -45,6 +45,7 @@ from runtime.pool import (
     OfflineBackend,
     OpenAIBackend,
     Timeouts,
+    check_server,
     load_items,
     load_persona,
 )
@@ -73,7 +74,8 @@ def make_backend(config: Config, *, seed: int, url: str | None = None) -> Any:
     if not base:
         raise ValueError("llm.base_url: required when llm.backend = 'openai'")
     return OpenAIBackend(base, llm.model or "default", api_key_env=llm.api_key_env,
-                         max_tokens=llm.max_tokens,
+                         max_tokens=llm.max_tokens, temperature=llm.temperature,
+                         top_p=llm.top_p,
                          timeouts=Timeouts(connect=llm.connect_timeout_s,
                                            first_byte=llm.first_byte_timeout_s,
                                            total=llm.timeout_s))
@@ -214,6 +216,9 @@ class Runtime:
             settings.router = sup.deliver
             settings.live_guilds = lambda: [a.guild_id for a in sup.live_actors()]
             self.supervisor, self.pool = sup, pool
+            if isinstance(backend, OpenAIBackend) and self._backend is None:
+                # Before anything is decided, so the first failures already have a reason.
+                await _warn_about_server(backend, config.llm.api_key_env)
             self.metrics.supervisor, self.metrics.pool, self.metrics.store = sup, pool, store
             async with self._hold_leases(store), anyio.create_task_group() as tg:
                 if config.runtime.metrics_address is not None:
@@ -325,6 +330,15 @@ def _os_detail(exc: OSError) -> str:
     """``'path': reason`` for an OSError, without errno noise."""
     reason = exc.strerror or str(exc)
     return f"{exc.filename!r}: {reason}" if exc.filename else reason
+
+
+async def _warn_about_server(backend: OpenAIBackend, api_key_env: str | None) -> None:
+    """Ask the inference server once (5 s at most) whether it serves the model; a problem is
+    one warning line (the bot runs on: the pool retries and its breaker probes the server)."""
+    base_url = backend.url.removesuffix("/chat/completions")
+    problem = await check_server(base_url, backend.model, api_key_env=api_key_env)
+    if problem is not None:
+        log.warning("runtime.llm_server_problem", problem=problem, base_url=base_url)
 
 
 class _NoSink:

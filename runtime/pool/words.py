@@ -62,11 +62,14 @@ def finish(prompt: Prompt, answer: Answer | str, names: Sequence[str]) -> str:
     if isinstance(answer, str):
         answer = Answer(answer, None)
     url = prompt.item.url if prompt.item is not None else ""
-    limit = prompt.budget + (len(url) + 1 if url else 0)
+    title = prompt.item.title if prompt.item is not None else ""
+    # The link, and the item's title when she quotes it, are the item's words, not hers.
+    budget = prompt.budget + (len(title) if title and title in answer.text else 0)
+    limit = budget + (len(url) + 1 if url else 0)
     text = clean_output(answer.text, names=names, limit=limit, others=prompt.others,
                         echoes=prompt.echoes, links=prompt.links, truncated=answer.truncated)
     if url and text and url not in text:
-        line = fit(text, prompt.budget)
+        line = fit(text, budget)
         text = f"{line}\n{url}" if line else ""
     if url and not text.replace(url, "").strip():
         return ""  # the link alone is not a message from her
