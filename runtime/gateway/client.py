@@ -349,6 +349,12 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             shards=self._shard_statistics(),
         )
 
+    async def members_complete(self) -> None:
+        """Wait until every member-list request queued so far is answered (or given up on):
+        for tests and tools; the runtime never waits for it."""
+        if self._chunker is not None:
+            await self._chunker.join()
+
     async def close(self) -> None:
         if self._chunker is not None:
             self._chunker.cancel()

@@ -89,6 +89,11 @@ class Chunker:
         if self._task is not None:
             self._task.cancel()
 
+    async def join(self) -> None:
+        """Wait until every guild queued so far has been answered or given up on."""
+        while self._task is not None and not self._task.done():
+            await asyncio.wait({self._task})
+
     def statistics(self) -> ChunkerStatistics:
         return ChunkerStatistics(requested=self._requested, completed=self._completed,
                                  timed_out=self._timed_out, failed=self._failed,
