@@ -51,10 +51,13 @@ def member(uid: int, roles: tuple[int, ...] = ()) -> dict[str, Any]:
 def text_channel(cid: int, name: str, guild_id: int, *, type_: int = 0,
                  overwrites: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A guild channel (type 0 text, 2 voice, 5 announcement)."""
-    return {"id": str(cid), "type": type_, "guild_id": str(guild_id), "name": name,
-            "position": 0, "permission_overwrites": overwrites or [], "nsfw": False,
-            "parent_id": None, "topic": None, "last_message_id": None,
-            "rate_limit_per_user": 0, "flags": 0}
+    d: dict[str, Any] = {"id": str(cid), "type": type_, "guild_id": str(guild_id), "name": name,
+                         "position": 0, "permission_overwrites": overwrites or [],
+                         "nsfw": False, "parent_id": None, "topic": None,
+                         "last_message_id": None, "rate_limit_per_user": 0, "flags": 0}
+    if type_ == 2:  # a voice channel's own fields
+        d.update(bitrate=64000, user_limit=0, rtc_region=None)
+    return d
 
 
 def deny(role_id: int, bits: int) -> dict[str, Any]:
