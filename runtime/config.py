@@ -112,8 +112,13 @@ class LLMConfig(_Table, frozen=True):
     connect_timeout_s: Seconds = 5.0
     #: Wait for the first byte of an answer (a one-slot server queues requests: count it).
     first_byte_timeout_s: Seconds = 60.0
-    #: The longest answer asked for; a Discord line needs far less than the 2,000 characters.
+    #: The ceiling of an answer's token cap: each action and mood asks for less (its budget
+    #: of characters, a Discord line; see runtime/pool/prompt.py), this bounds it.
     max_tokens: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 200
+    #: Sampling: 0 is greedy (the same words for the same prompt).
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] = 0.9
+    #: Nucleus sampling; None leaves the server's default.
+    top_p: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
     #: Seconds after the decision at which an action's words are worthless, per action
     #: (reply, join_conversation, fomo_response, engage_user, break_silence, share_tweet,
     #: general); unnamed actions keep their defaults (reply 60, join 120 … silence 1800).

@@ -38,6 +38,7 @@ from runtime.pool import (
     OfflineBackend,
     OpenAIBackend,
     Timeouts,
+    check_server,
     load_items,
     load_persona,
 )
@@ -86,7 +87,8 @@ def make_backend(config: Config, *, seed: int, url: str | None = None) -> Any:
     if not base:
         raise ValueError("llm.base_url: required when llm.backend = 'openai'")
     return OpenAIBackend(base, llm.model or "default", api_key_env=llm.api_key_env,
-                         max_tokens=llm.max_tokens,
+                         max_tokens=llm.max_tokens, temperature=llm.temperature,
+                         top_p=llm.top_p,
                          timeouts=Timeouts(connect=llm.connect_timeout_s,
                                            first_byte=llm.first_byte_timeout_s,
                                            total=llm.timeout_s))
@@ -181,6 +183,9 @@ class Runtime:
                            shutdown_timeout=config.runtime.shutdown_timeout_s)
             sup.sink = pool
             self.supervisor, self.pool = sup, pool
+            if isinstance(backend, OpenAIBackend) and self._backend is None:
+                # Before anything is decided, so the first failures already have a reason.
+                await _warn_about_server(backend, config.llm.api_key_env)
             async with anyio.create_task_group() as tg:
                 await tg.start(sup.run)
                 async with pool:
@@ -238,6 +243,15 @@ class Runtime:
                 raise RequestError(str(exc)) from None
             return {"guild_id": request.guild_id, "mood": request.mood}
         raise RequestError(f"unsupported request {type(request).__name__}")
+
+
+async def _warn_about_server(backend: OpenAIBackend, api_key_env: str | None) -> None:
+    """Ask the inference server once (5 s at most) whether it serves the model; a problem is
+    one warning line (the bot runs on: the pool retries and its breaker probes the server)."""
+    base_url = backend.url.removesuffix("/chat/completions")
+    problem = await check_server(base_url, backend.model, api_key_env=api_key_env)
+    if problem is not None:
+        log.warning("runtime.llm_server_problem", problem=problem, base_url=base_url)
 
 
 class _NoSink:
