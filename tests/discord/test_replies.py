@@ -28,7 +28,6 @@ from fake_discord import FakeDiscord
 from actors.events import ActionRequest, MessageSeen
 from runtime.errors import SendRejected
 from runtime.gateway import PersonaClient
-from runtime.pool.models import ContextLine
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
 
@@ -134,8 +133,7 @@ async def test_context_ends_with_the_message_she_answers(fake: FakeDiscord,
     assert [(c.author, c.text) for c in lines] == [
         ("Alice", "miku, what's your favourite song?")]
     assert fake.history_requests[-1][1]["before"] == "11"
-    if "author_id" in ContextLine.__struct_fields__:
-        assert (lines[0].author_id, lines[0].message_id) == (ALICE, 10)  # type: ignore[attr-defined]
+    assert (lines[0].author_id, lines[0].message_id) == (ALICE, 10)
     everything = await client.fetch_context(GUILD, CHANNEL, 10)
     assert [c.text for c in everything][-1] == "anyway, dinner?"
     fake.history[THREAD] = [message_create(20, ALICE, channel_id=THREAD, content="in here")]
