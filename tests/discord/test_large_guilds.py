@@ -4,6 +4,7 @@ when they come online and start a game."""
 
 from __future__ import annotations
 
+import discord
 import pytest
 from discord_payloads import (
     ALICE,
@@ -22,13 +23,18 @@ from gateway_harness import connected
 from structlog.testing import capture_logs
 
 from actors.events import GuildReady, PresenceChanged
+from runtime.gateway import PersonaClient
+from runtime.gateway.members import UncachedPresences
 
-pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
+#: discord.py runs on asyncio only.
+on_asyncio = pytest.mark.parametrize("anyio_backend", ["asyncio"])
 
 #: discord.py identifies with large_threshold 250: 4 members + 300 filler is a large guild.
 FILLER_COUNT = 300
 
 
+@pytest.mark.anyio
+@on_asyncio
 async def test_offline_at_connect_is_greeted_in_a_large_guild(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """In a large guild GUILD_CREATE has only the online members; the guild with a channel is
@@ -59,6 +65,8 @@ async def test_offline_at_connect_is_greeted_in_a_large_guild(
         assert client.statistics().presences_uncached == 0
 
 
+@pytest.mark.anyio
+@on_asyncio
 async def test_uncached_members_count_without_the_members_intent(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Without Server Members nothing is chunked, and a member discord.py never cached still
@@ -84,6 +92,8 @@ async def test_uncached_members_count_without_the_members_intent(
     assert [e["intent"] for e in offs] == ["members"]
 
 
+@pytest.mark.anyio
+@on_asyncio
 async def test_without_presence_intent_only_she_is_listed(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the Presence intent Discord sends only her own member: nobody is online at ready,
@@ -99,3 +109,27 @@ async def test_without_presence_intent_only_she_is_listed(
         assert guild is not None and {m.id for m in guild.members} >= {ALICE, BOB, SELF_ID}
         assert fake.identifies[0]["intents"] & (1 << 8) == 0
         assert client.get_channel(CHANNEL) is not None
+
+
+def test_uncached_memory_is_bounded_and_forgotten() -> None:
+    """The memory of uncached members keeps at most its limit (oldest out first) and drops a
+    guild's members at once when it is chunked or removed."""
+    client = PersonaClient(deliver=lambda e: None, channel_of={GUILD: CHANNEL}.get)
+    state = client._connection
+    memory = UncachedPresences(limit=3)
+
+    def raw(uid: int, guild_id: int = GUILD) -> discord.RawPresenceUpdateEvent:
+        return discord.RawPresenceUpdateEvent(
+            data=presence(uid, "online", [game("osu!")], guild_id=guild_id),  # type: ignore[arg-type]
+            state=state)
+
+    for uid in (1, 2, 3, 4):
+        assert memory.event(raw(uid), now=1.0, is_bot=lambda u: False) is not None
+    assert len(memory) == 3
+    # 1 was forgotten first: seen again, it is new again; 4 is remembered: no change.
+    assert memory.event(raw(1), now=2.0, is_bot=lambda u: False) is not None
+    assert memory.event(raw(4), now=2.0, is_bot=lambda u: False) is None
+    assert memory.event(raw(5), now=2.0, is_bot=lambda u: True) is None  # a bot
+    memory.event(raw(6, UNCONFIGURED_GUILD), now=2.0, is_bot=lambda u: False)
+    memory.forget_guild(GUILD)
+    assert len(memory) == 1
