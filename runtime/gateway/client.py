@@ -135,8 +135,11 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         self._guild_access: dict[int, tuple[bool, str]] = {}
         self._shard_state: dict[int, tuple[ShardState, str, float | None]] = {}
         self._sessions: set[int] = set()
-        self._chunker = Chunker(self, presences=presences) if members else None
         self._uncached = UncachedPresences()
+        # Once a guild is chunked its members are cached: what was remembered of them here
+        # is discord.py's to track from then on.
+        self._chunker = Chunker(self, presences=presences,
+                                on_chunked=self._uncached.forget_guild) if members else None
         self._event_handlers: dict[str, Callable[..., Any]] = {
             "message": self._on_message,
             "presence_update": self._on_presence,
@@ -348,6 +351,12 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             chunks=self._chunker.statistics() if self._chunker is not None else None,
             shards=self._shard_statistics(),
         )
+
+    async def members_complete(self) -> None:
+        """Wait until every member-list request queued so far is answered (or given up on):
+        for tests and tools; the runtime never waits for it."""
+        if self._chunker is not None:
+            await self._chunker.join()
 
     async def close(self) -> None:
         if self._chunker is not None:

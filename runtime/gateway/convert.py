@@ -82,7 +82,7 @@ def message_event(message: discord.Message, *, channel_of: ChannelOf, self_id: i
     is_bot = bool(author.bot or message.webhook_id is not None) and not is_self
     addresses = False
     if not (is_bot or is_self) and self_id is not None:
-        addresses = _addresses(message, guild, self_id)
+        addresses = _addresses(message, self_id)
     if in_thread and not addresses:
         return None
     return MessageSeen(
@@ -91,13 +91,13 @@ def message_event(message: discord.Message, *, channel_of: ChannelOf, self_id: i
     )
 
 
-def _addresses(message: discord.Message, guild: discord.Guild, self_id: int) -> bool:
+def _addresses(message: discord.Message, self_id: int) -> bool:
     if any(u.id == self_id for u in message.mentions):
         return True
-    if message.raw_role_mentions:
-        # Her managed role: the one whose tags name her as its bot (role.tags.bot_id).
-        role = guild.self_role
-        if role is not None and role.id in message.raw_role_mentions:
+    # Her managed role: the one whose tags name her as its bot. role_mentions comes from the
+    # payload's mention_roles (raw_role_mentions would parse the content instead).
+    for role in message.role_mentions:
+        if role.tags is not None and role.tags.bot_id == self_id:
             return True
     if message.reference is not None:
         resolved = message.reference.resolved

@@ -57,11 +57,14 @@ class Chunker:
     Args:
         client: the discord.py client whose connection sends the requests.
         presences: ask for the members' presences too (needs the Presence intent).
+        on_chunked: called with a guild's id once its whole member list is cached.
     """
 
-    def __init__(self, client: discord.Client, *, presences: bool) -> None:
+    def __init__(self, client: discord.Client, *, presences: bool,
+                 on_chunked: Callable[[int], None] | None = None) -> None:
         self._client = client
         self._presences = presences
+        self._on_chunked = on_chunked
         self._queue: OrderedDict[int, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._requested = 0
@@ -88,6 +91,11 @@ class Chunker:
         self._queue.clear()
         if self._task is not None:
             self._task.cancel()
+
+    async def join(self) -> None:
+        """Wait until every guild queued so far has been answered or given up on."""
+        while self._task is not None and not self._task.done():
+            await asyncio.wait({self._task})
 
     def statistics(self) -> ChunkerStatistics:
         return ChunkerStatistics(requested=self._requested, completed=self._completed,
@@ -122,6 +130,8 @@ class Chunker:
             else:
                 self._completed += 1
                 log.info("gateway.chunked", guild_id=guild_id, members=len(guild.members))
+                if self._on_chunked is not None:
+                    self._on_chunked(guild_id)
 
 
 class UncachedPresences:

@@ -34,9 +34,6 @@ _MAX_HISTORY = 100
 #: a little before it runs out.
 _TYPING_RENEW_S = 8.0
 _NETWORK_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
-#: ContextLine gained author_id/message_id in the pool's contract v2; pass them only if the
-#: installed pool has them.
-_LINE_IDS = {"author_id", "message_id"} <= set(ContextLine.__struct_fields__)
 
 
 class Outbound:
@@ -177,8 +174,7 @@ class Outbound:
                             upto_message_id: int | None = None) -> list[ContextLine]:
         """The last ``limit`` messages of the autonomous channel (or a thread under it),
         oldest first, as transient ``ContextLine`` records (author display name, text with
-        mentions resolved to names, whether it is hers, and the author's and message's ids
-        when the pool's ContextLine has them).
+        mentions resolved to names, whether it is hers, the author's and the message's ids).
 
         Args:
             upto_message_id: for a reply, the message she answers: the lines end with it and
@@ -203,14 +199,9 @@ class Outbound:
                 text = m.clean_content
                 if not text:
                     continue
-                if _LINE_IDS:
-                    lines.append(ContextLine(author=m.author.display_name, text=text,
-                                             is_self=m.author.id == self_id,
-                                             author_id=m.author.id,  # type: ignore[call-arg]
-                                             message_id=m.id))
-                else:
-                    lines.append(ContextLine(author=m.author.display_name, text=text,
-                                             is_self=m.author.id == self_id))
+                lines.append(ContextLine(author=m.author.display_name, text=text,
+                                         is_self=m.author.id == self_id,
+                                         author_id=m.author.id, message_id=m.id))
         except (discord.HTTPException, discord.RateLimited, *_NETWORK_ERRORS) as exc:
             log.warning("context.unavailable", guild_id=guild_id, channel_id=channel_id,
                         status=getattr(exc, "status", None), error=type(exc).__name__)

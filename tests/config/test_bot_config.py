@@ -176,3 +176,14 @@ def test_deadlines_name_known_actions_and_reach_actors_and_pool() -> None:
     assert settings.deadlines["reply"] == DEFAULT_DEADLINES["reply"]
     with pytest.raises(ConfigError, match=r"llm\.deadlines\.sing.*break_silence"):
         decode_config("[llm.deadlines]\nsing = 5\n")
+
+
+def test_privileged_intents_are_optional_keys() -> None:
+    """[discord] presence_intent and members_intent default to on and can be turned off; a
+    non-boolean is refused with its path."""
+    d = decode_config("").discord
+    assert (d.presence_intent, d.members_intent) == (True, True)
+    d = decode_config("[discord]\npresence_intent = false\nmembers_intent = false").discord
+    assert (d.presence_intent, d.members_intent) == (False, False)
+    with pytest.raises(ConfigError, match=r"^discord\.members_intent: expected `bool`"):
+        decode_config('[discord]\nmembers_intent = "no"')

@@ -160,6 +160,8 @@ class FakeDiscord:
         self.resumes: list[dict[str, Any]] = []
         self.member_requests: list[dict[str, Any]] = []
         self.message_posted = asyncio.Event()
+        #: Set once a RESUME has been answered with RESUMED.
+        self.resumed = asyncio.Event()
         #: Set once a shard has been sent its READY and guilds.
         self.ready = asyncio.Event()
         self._shards: list[_Shard] = []
@@ -333,7 +335,8 @@ class FakeDiscord:
                     self.resumes.append(frame["d"])
                     shard = self._resumed_shard(ws, frame["d"])
                     self._shards.append(shard)
-                    await self._send(ws, "RESUMED", None)
+                    await self._send(ws, "RESUMED", {})
+                    self.resumed.set()
                 elif op == 8 and shard is not None:
                     self.member_requests.append(frame["d"])
                     await self._send_chunks(shard, frame["d"])
