@@ -4,8 +4,10 @@ conversations joined, quiet hours, time to greet a new game, per guild-day figur
 from __future__ import annotations
 
 from actors.events import GuildReady, MemberJoined, MessageSeen, PresenceChanged
-from runtime.simulate.report import format_report, policy_report, traffic_summary
-from runtime.simulate.run import RunResult, SentRecord
+from runtime.simulate.channel import SentRecord
+from runtime.simulate.report import policy_report, traffic_summary
+from runtime.simulate.setup import RunResult
+from runtime.simulate.text import format_report
 from runtime.simulate.traffic import START_EPOCH, GuildPlan, GuildTraffic, Traffic
 
 GID = 42
