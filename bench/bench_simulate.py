@@ -28,6 +28,7 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from runtime.simulate.replay import replay_v1
 from runtime.simulate.report import build_report
 from runtime.simulate.run import run_virtual
 from runtime.simulate.setup import RunResult, RunSetup

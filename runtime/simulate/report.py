@@ -126,21 +126,17 @@ class _GuildView:
 
 
 def _conversations(times: list[float]) -> list[tuple[float, float, bool]]:
-    """(first, last, lively) for each run of messages with no gap over the limit."""
+    """(first, last, lively) for each run of messages with no gap over the limit; lively:
+    some ``LIVELY_MSGS_5M`` of its messages fall within 5 minutes."""
     out = []
     i, n = 0, len(times)
+    k = LIVELY_MSGS_5M - 1
     while i < n:
         j = i
         while j + 1 < n and times[j + 1] - times[j] <= CONVERSATION_GAP_S:
             j += 1
-        lively = False
-        lo = i
-        for hi in range(i, j + 1):
-            while times[hi] - times[lo] >= 300.0:
-                lo += 1
-            if hi - lo + 1 >= LIVELY_MSGS_5M:
-                lively = True
-                break
+        run = times[i:j + 1]
+        lively = any(b - a < 300.0 for a, b in zip(run, run[k:], strict=False))
         out.append((times[i], times[j], lively))
         i = j + 1
     return out
