@@ -4,10 +4,11 @@ The whole runtime (router, actors, supervisor with SQLite snapshots every minute
 pool with the offline backend) over the simulator's traffic (about 500 human messages and
 200 presence changes per guild-day). Reports, per step: wall time, CPU time of the process
 (load-independent; it includes the store's thread), events and events per second of CPU.
-``--v1`` also replays the traffic under the V1 timer (in memory), as ``simulate`` does.
+``--v1`` also replays the traffic under the V1 timer through the engine, as ``simulate`` does
+(``--v1-runtime``: through the whole runtime instead, as ``simulate`` did before).
 
 Usage: .venv/bin/python bench/bench_simulate.py [--guilds 1000] [--hours 24] [--v1]
-       [--cpu N] [--profile FILE]
+       [--v1-runtime] [--cpu N] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from runtime.simulate.replay import replay_v1
 from runtime.simulate.report import build_report
-from runtime.simulate.run import RunResult, RunSetup, run_virtual
+from runtime.simulate.run import run_virtual
+from runtime.simulate.setup import RunResult, RunSetup
 from runtime.simulate.traffic import generate_traffic
 
 
@@ -53,6 +56,8 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--v1", action="store_true", help="also run the V1 comparison")
+    ap.add_argument("--v1-runtime", action="store_true",
+                    help="run V1 through the whole runtime instead of the engine replay")
     ap.add_argument("--cpu", type=int, default=None, help="pin the process to this CPU")
     ap.add_argument("--profile", metavar="FILE", help="cProfile the V2 run into FILE")
     args = ap.parse_args()
@@ -73,9 +78,12 @@ def main() -> None:
         store_mb = (Path(tmp) / "store.sqlite3").stat().st_size / 1e6
     rows.append(_step("V2 run (SQLite store)", wall, cpu, traffic.event_count))
     v1: RunResult | None = None
-    if args.v1:
+    if args.v1_runtime:
         v1, wall, cpu = _timed(run_virtual, traffic, "v1", RunSetup(seed=args.seed))
-        rows.append(_step("V1 run (memory store)", wall, cpu, traffic.event_count))
+        rows.append(_step("V1 run (runtime, memory store)", wall, cpu, traffic.event_count))
+    elif args.v1:
+        v1, wall, cpu = _timed(replay_v1, traffic, RunSetup(seed=args.seed))
+        rows.append(_step("V1 replay (engine)", wall, cpu, traffic.event_count))
     report, wall, cpu = _timed(build_report, traffic, v2, v1, {
         "guilds": args.guilds, "hours": args.hours, "seed": args.seed, "clock": "virtual",
         "llm": "offline"})

@@ -10,9 +10,17 @@ Definitions (also in ``params`` of the JSON, so a reader sees the numbers they w
   *lively* when some 5 minutes of it hold at least ``LIVELY_MSGS_5M`` human messages; it was
   *joined* when the persona sent an action between its first message and
   ``JOIN_GRACE_S`` after its last.
-- *Quiet hours*: the guild's local quiet hours (``run.QUIET_HOURS``).
-- *Time to greet a new game*: from a human starting a game related to the persona to the first
+- *Quiet hours*: the guild's local quiet hours (``setup.QUIET_HOURS``, or the owner's).
+- *Related game*: one whose name contains one of the guild's keywords (the engine's default
+  keywords, or the owner's), case-insensitively.
+- *Time to greet a new game*: from a human starting a related game to the first
   ``engage_user`` sent for that user within ``GREET_WINDOW_S``; the median over the greeted.
+- *Unprompted post*: ``break_silence`` or ``share_tweet`` (and V1's ``general``, its post
+  into the room on a timer). It was *answered* when a human wrote within ``ANSWER_WINDOW_S``
+  after it. The traffic does not react to her, so this counts posts made when people were
+  there to read them; no rule can game it.
+- *Acted after the restart* (``--resume``): a guild that sent an autonomous action within
+  ``RESTART_WINDOW_S`` of the resumed run's start.
 """
 
 from __future__ import annotations
@@ -24,17 +32,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from actors.events import MemberJoined, MessageSeen, PresenceChanged
-from runtime.simulate.run import QUIET_HOURS, RunResult, SentRecord
-from runtime.simulate.traffic import GuildTraffic, LocalClock, Traffic, is_related
+from engine import MOOD_NAMES, GuildConfig, in_quiet_hours
+from runtime.simulate.channel import SentRecord
+from runtime.simulate.setup import QUIET_HOURS, RunResult
+from runtime.simulate.traffic import GuildTraffic, Traffic
 
 __all__ = [
+    "ANSWER_WINDOW_S",
     "CONVERSATION_GAP_S",
     "GREET_WINDOW_S",
     "JOIN_GRACE_S",
     "LIVELY_MSGS_5M",
+    "RESTART_WINDOW_S",
+    "UNPROMPTED",
     "build_report",
-    "format_report",
+    "default_configs",
     "policy_report",
+    "restart_report",
     "traffic_summary",
 ]
 
@@ -43,13 +57,17 @@ CONVERSATION_GAP_S = 600.0
 JOIN_GRACE_S = 120.0
 GREET_WINDOW_S = 3600.0
 EMPTY_WINDOW_S = 3600.0
+ANSWER_WINDOW_S = 1800.0
+RESTART_WINDOW_S = 120.0
+UNPROMPTED = ("break_silence", "share_tweet", "general")
 
 
 class _GuildView:
     """What the report needs of one guild's traffic, as sorted arrays."""
 
-    def __init__(self, g: GuildTraffic) -> None:
-        self.local = LocalClock(g.plan.timezone)
+    def __init__(self, g: GuildTraffic, cfg: GuildConfig) -> None:
+        self.cfg = cfg
+        keywords = tuple(k.casefold() for k in cfg.keywords)
         self.humans: list[float] = []
         self.joins: list[float] = []
         self.online_at: list[float] = []
@@ -78,7 +96,8 @@ class _GuildView:
                 self.online_n.append(len(online))
                 if e.activity:
                     self.games += 1
-                    if is_related(e.activity):
+                    name = e.activity.casefold()
+                    if any(k in name for k in keywords):
                         self.related.append((e.at, e.user_id))
             elif kind is MemberJoined and not e.is_bot:
                 self.joins.append(e.at)
@@ -98,33 +117,42 @@ class _GuildView:
         return True
 
     def quiet(self, t: float) -> bool:
-        start, end = QUIET_HOURS
-        return start <= int(self.local.hour(t)) < end
+        return in_quiet_hours(self.cfg, t)[0]
+
+    def answered(self, t: float) -> bool:
+        """A human wrote within ``ANSWER_WINDOW_S`` after ``t``."""
+        i = bisect.bisect_right(self.humans, t)
+        return i < len(self.humans) and self.humans[i] <= t + ANSWER_WINDOW_S
 
 
 def _conversations(times: list[float]) -> list[tuple[float, float, bool]]:
-    """(first, last, lively) for each run of messages with no gap over the limit."""
+    """(first, last, lively) for each run of messages with no gap over the limit; lively:
+    some ``LIVELY_MSGS_5M`` of its messages fall within 5 minutes."""
     out = []
     i, n = 0, len(times)
+    k = LIVELY_MSGS_5M - 1
     while i < n:
         j = i
         while j + 1 < n and times[j + 1] - times[j] <= CONVERSATION_GAP_S:
             j += 1
-        lively = False
-        lo = i
-        for hi in range(i, j + 1):
-            while times[hi] - times[lo] >= 300.0:
-                lo += 1
-            if hi - lo + 1 >= LIVELY_MSGS_5M:
-                lively = True
-                break
+        run = times[i:j + 1]
+        lively = any(b - a < 300.0 for a, b in zip(run, run[k:], strict=False))
         out.append((times[i], times[j], lively))
         i = j + 1
     return out
 
 
-def _views(traffic: Traffic) -> dict[int, _GuildView]:
-    return {g.plan.guild_id: _GuildView(g) for g in traffic.guilds}
+def default_configs(traffic: Traffic) -> dict[int, GuildConfig]:
+    """The simulated guilds' settings without an owner's config: their own time zone, quiet
+    hours ``QUIET_HOURS``, the engine's keywords."""
+    return {g.plan.guild_id: GuildConfig(timezone=g.plan.timezone, quiet_hours=QUIET_HOURS)
+            for g in traffic.guilds}
+
+
+def _views(traffic: Traffic, configs: dict[int, GuildConfig] | None = None
+           ) -> dict[int, _GuildView]:
+    configs = configs or default_configs(traffic)
+    return {g.plan.guild_id: _GuildView(g, configs[g.plan.guild_id]) for g in traffic.guilds}
 
 
 def _per_day(n: float, guild_days: float) -> float:
@@ -170,7 +198,7 @@ def policy_report(traffic: Traffic, result: RunResult,
     by_guild: dict[int, list[SentRecord]] = {}
     for r in actions:
         by_guild.setdefault(r.guild_id, []).append(r)
-    empty = quiet = joined = lively = 0
+    empty = quiet = joined = lively = unprompted = answered = 0
     delays: list[float] = []
     starts = 0
     for gid, v in views.items():
@@ -179,6 +207,9 @@ def policy_report(traffic: Traffic, result: RunResult,
         for r in mine:
             empty += v.empty(r.at)
             quiet += v.quiet(r.at)
+            if r.action in UNPROMPTED:
+                unprompted += 1
+                answered += v.answered(r.at)
         for first, last, is_lively in v.conversations:
             if not is_lively:
                 continue
@@ -203,6 +234,9 @@ def policy_report(traffic: Traffic, result: RunResult,
         "lively_conversations": lively,
         "conversations_joined": joined,
         "quiet_hour_actions": quiet,
+        "unprompted_posts": unprompted,
+        "unprompted_answered": answered,
+        "unprompted_answered_share": round(answered / unprompted, 4) if unprompted else None,
         "related_game_starts": starts,
         "games_greeted": len(delays),
         "time_to_greet_median_s": round(statistics.median(delays), 1) if delays else None,
@@ -212,111 +246,90 @@ def policy_report(traffic: Traffic, result: RunResult,
     }
 
 
+def restart_report(traffic: Traffic, result: RunResult) -> dict[str, Any]:
+    """How many guilds acted within ``RESTART_WINDOW_S`` of a resumed run's start."""
+    cutoff = traffic.start + RESTART_WINDOW_S
+    early = [r for r in result.sent if r.priority > 0 and r.at < cutoff]
+    acted = len({r.guild_id for r in early})
+    n = len(traffic.guilds)
+    return {"window_s": RESTART_WINDOW_S, "guilds": n, "guilds_acted": acted,
+            "guilds_acted_share": round(acted / n, 4), "actions": len(early),
+            "by_action": dict(sorted(Counter(r.action for r in early).items()))}
+
+
+#: The order in which the report picks its three examples of her words.
+_EXAMPLE_ORDER = ("join_conversation", "engage_user", "reply", "break_silence",
+                  "share_tweet", "fomo_response", "general")
+
+
+def _examples(result: RunResult, n: int = 3) -> list[dict[str, Any]]:
+    """Up to ``n`` of her messages, of different actions first."""
+    pools = [list(result.examples.get(a, ())) for a in _EXAMPLE_ORDER]
+    out: list[dict[str, Any]] = []
+    while len(out) < n and any(pools):
+        for pool in pools:
+            if pool and len(out) < n:
+                out.append(pool.pop(0))
+    return out
+
+
+def _brief(traffic: Traffic, result: RunResult, views: dict[int, _GuildView]
+           ) -> dict[str, Any]:
+    p = policy_report(traffic, result, views)
+    return {k: p[k] for k in ("actions", "actions_per_guild_day", "unprompted_posts",
+                              "unprompted_answered", "unprompted_answered_share",
+                              "quiet_hour_actions", "empty_room_actions")}
+
+
 def build_report(traffic: Traffic, v2: RunResult, v1: RunResult | None,
-                 params: dict[str, Any]) -> dict[str, Any]:
-    """The whole report: ``{"params", "traffic", "v2", "v1", "runtime", "timing"}``.
-    Everything but ``timing`` is a function of the seed and the options."""
-    views = _views(traffic)
+                 params: dict[str, Any], *, configs: dict[int, GuildConfig] | None = None,
+                 chattiness: dict[float, RunResult] | None = None,
+                 learning: dict[bool, RunResult] | None = None,
+                 resumed: bool = False) -> dict[str, Any]:
+    """The whole report: ``{"params", "traffic", "v2", "v1", "runtime", "timing"}``, plus
+    ``chattiness`` / ``learning`` (the comparison runs, when made), ``restart`` (a resumed
+    run) and ``examples`` (three of her messages). Everything but ``timing`` and the words
+    of ``examples`` is a function of the seed and the options.
+
+    Args:
+        traffic, v2, v1: the traffic and the runs over it (V1 None when skipped).
+        params: the options, echoed into ``params``.
+        configs: each guild's engine settings (quiet hours, time zone, keywords); None for
+            the simulator's own (``default_configs``).
+        chattiness: V2 runs by chattiness, on the same traffic.
+        learning: V2 runs by ``learn_hours``, on the same traffic.
+        resumed: the run continued a store after a downtime: add ``restart``.
+    """
+    configs = configs or default_configs(traffic)
+    views = _views(traffic, configs)
+    keywords = sorted({c.keywords for c in configs.values()})
+    quiet = sorted({c.quiet_hours or () for c in configs.values()})
     report: dict[str, Any] = {
         "params": {**params, "lively_msgs_5m": LIVELY_MSGS_5M,
                    "conversation_gap_s": CONVERSATION_GAP_S, "join_grace_s": JOIN_GRACE_S,
-                   "greet_window_s": GREET_WINDOW_S, "quiet_hours": list(QUIET_HOURS),
+                   "greet_window_s": GREET_WINDOW_S, "answer_window_s": ANSWER_WINDOW_S,
+                   "quiet_hours": list(quiet[0]) if len(quiet) == 1 else [list(q) for q in quiet],
+                   "keywords": list(keywords[0]) if len(keywords) == 1
+                   else [list(k) for k in keywords],
+                   "moods": list(MOOD_NAMES),
                    "start": traffic.start,
                    "start_utc": datetime.fromtimestamp(traffic.start, UTC).isoformat()},
         "traffic": traffic_summary(traffic, views),
         "v2": policy_report(traffic, v2, views),
         "v1": policy_report(traffic, v1, views) if v1 is not None else None,
         "runtime": v2.runtime,
+        "examples": _examples(v2),
     }
-    total = v2.wall_s + (v1.wall_s if v1 is not None else 0.0)
-    events = v2.runtime["traffic_events"] + (v1.runtime["traffic_events"] if v1 else 0)
+    if chattiness:
+        report["chattiness"] = {f"{c:g}": _brief(traffic, r, views)
+                                for c, r in sorted(chattiness.items())}
+    if learning:
+        report["learning"] = {("with" if on else "without"): _brief(traffic, r, views)
+                              for on, r in sorted(learning.items())}
+    if resumed:
+        report["restart"] = restart_report(traffic, v2)
     report["timing"] = {"v2_wall_s": round(v2.wall_s, 3),
                         "v1_wall_s": round(v1.wall_s, 3) if v1 is not None else None,
-                        "events_per_s": round(events / total) if total > 0 else None}
+                        "events_per_s": round(v2.runtime["traffic_events"] / v2.wall_s)
+                        if v2.wall_s > 0 else None}
     return report
-
-
-# --- text ---------------------------------------------------------------------------------
-
-def _fmt(x: Any) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        return f"{x:,.2f}"
-    return f"{x:,}"
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    cells = [header] + [[_fmt(c) if not isinstance(c, str) else c for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = []
-    for k, r in enumerate(cells):
-        lines.append("  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                                      for i, (c, w) in enumerate(zip(r, widths, strict=True))))
-        if k == 0:
-            lines.append("  " + "  ".join("-" * w for w in widths))
-    return lines
-
-
-def _greet(p: dict[str, Any]) -> str:
-    med = p["time_to_greet_median_s"]
-    when = f", median {med / 60:.1f} min" if med is not None else ""
-    return f"{p['games_greeted']}/{p['related_game_starts']}{when}"
-
-
-def format_report(report: dict[str, Any]) -> str:
-    """A few plain-text tables for a terminal."""
-    p, t, v2, v1, rt = (report["params"], report["traffic"], report["v2"], report["v1"],
-                        report["runtime"])
-    clock = "virtual" if p["clock"] == "virtual" else "wall-clock"
-    hours = f"{p['hours']:g} h"
-    if p.get("interrupted_after_h") is not None:
-        hours = f"{p['interrupted_after_h']:g} h (interrupted; {p['hours']:g} h planned)"
-    out = [f"Simulated {p['guilds']} guilds for {hours} from {p['start_utc']} "
-           f"(seed {p['seed']}, {clock} time, {p['llm']} words).",
-           f"Traffic: {t['human_messages']:,} human messages "
-           f"({t['human_messages_per_guild_day']:,.0f} per guild-day), "
-           f"{t['presence_changes']:,} presence changes "
-           f"({t['presence_changes_per_guild_day']:,.0f} per guild-day), "
-           f"{t['game_starts']:,} games started ({t['related_game_starts']} related), "
-           f"{t['member_joins']:,} joins, {t['lively_conversations']:,} lively conversations.",
-           ""]
-    cols = ["", "V2 (rules)"] + (["V1 (timer)"] if v1 else [])
-    pols = [v2] + ([v1] if v1 else [])
-    lively = t["lively_conversations"]
-    rows = [
-        ["actions per guild-day"] + [x["actions_per_guild_day"] for x in pols],
-        ["actions"] + [x["actions"] for x in pols],
-        ["into empty rooms"] + [x["empty_room_actions"] for x in pols],
-        [f"lively conversations joined (of {lively:,})"]
-        + [x["conversations_joined"] for x in pols],
-        ["during quiet hours"] + [x["quiet_hour_actions"] for x in pols],
-        ["related games greeted"] + [_greet(x) for x in pols],
-        ["replies (she was spoken to)"] + [x["replies"] for x in pols],
-    ]
-    out += _table(cols, rows)
-    out.append("")
-    actions = sorted(set(v2["by_action"]) | set(v1["by_action"] if v1 else ()))
-    rows = [[a] + [x["by_action"].get(a, {}).get("per_guild_day", 0.0) for x in pols]
-            for a in actions]
-    out += _table(["per guild-day, by action", *cols[1:]], rows)
-    out.append("")
-    moods = sorted(v2["by_mood"], key=lambda m: -v2["by_mood"][m]["count"])
-    rows = [[m, v2["by_mood"][m]["count"], v2["by_mood"][m]["per_guild_day"]] for m in moods]
-    out += _table(["V2 by mood", "actions", "per guild-day"], rows)
-    out.append("")
-    out.append(
-        f"Runtime (V2): {rt['traffic_events']:,} traffic events, {rt['events_delivered']:,} "
-        f"delivered to actors, {rt['actors_spawned']:,} actor starts "
-        f"({rt['passivations']:,} passivations), {rt['restarts']} restarts, "
-        f"{rt['snapshots_written']:,} snapshots written in {rt['snapshot_batches']:,} batches; "
-        f"pool {rt['pool_sent']:,} sent / {rt['pool_stale']} stale / {rt['pool_failed']} failed"
-        f" / {rt['pool_rejected']} rejected; mailbox overflow {rt['mailbox_overflow']}.")
-    if v2["pinged_messages"] or (v1 and v1["pinged_messages"]):
-        out.append("WARNING: some sent messages carried a ping (see pinged_messages).")
-    tm = report.get("timing") or {}
-    if tm:
-        v1_part = f", V1 {tm['v1_wall_s']:.1f} s" if tm.get("v1_wall_s") is not None else ""
-        out.append(f"Wall clock: V2 {tm['v2_wall_s']:.1f} s{v1_part}; "
-                   f"{tm['events_per_s'] or 0:,} events/s.")
-    return "\n".join(out)

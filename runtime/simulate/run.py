@@ -1,276 +1,84 @@
 """Running the whole runtime (``runtime.process.Runtime``) against simulated traffic.
 
-The simulated Discord side: a sender that records what was sent (guild, action, time, text
-length, target) and checks the words carry no ping, a context fetcher that invents neutral
-placeholder lines when asked (nothing is stored), display names made up from user ids, and
-a few dozen feed items to share. A driver sleeps until each event's time and hands it to the
-router synchronously (``runtime.deliver``), exactly as the gateway adapter does.
+The simulated Discord side is ``channel.SimDiscord`` (what she sent, what the channel shows
+her). A driver sleeps until each event's time and hands it to the router synchronously
+(``runtime.deliver``), exactly as the gateway adapter does. A guild's opening ``GuildReady``
+comes at the window's start, or a few seconds later, staggered, when the run resumes a store
+(as the gateway delivers them after a restart).
 
 Virtual time: trio with a clock that jumps whenever every task waits (``VirtualClock``).
 Two things keep a run reproducible byte for byte:
 
 - The store works in a thread, and a thread's work must not let virtual time jump by however
   much wall-clock time it happens to take: while a store call (or start-up) is running the
-  clock does not jump (``_HeldClockStore``), so store I/O takes no virtual time.
+  clock does not jump (``HeldClockStore``), so store I/O takes no virtual time.
 - trio runs the tasks due at one instant in a random order. Traffic never lands on a whole
   second (see ``traffic``), and the snapshot interval is 60 s and a fraction of a millisecond,
   so snapshots never fall on an hour boundary (mood rotations, passivations) or on an event.
+
+While a run goes on, every log line carries ``sim_time``: the simulated clock's time, ISO 8601
+in UTC (``sim_time_processor``).
 """
 
 from __future__ import annotations
 
 import functools
-import math
-import re
+import heapq
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
+from operator import attrgetter
 from typing import Any
 
 import anyio
 import anyio.abc
-import msgspec
 import structlog
 import trio
 
 from actors.clock import LoopClock
-from actors.events import ActionRequest, MoodSet
-from runtime.config import (
-    Config,
-    GuildDefaults,
-    GuildOverride,
-    LLMConfig,
-    RuntimeConfig,
-    StoreConfig,
-)
-from runtime.errors import SendRejected
-from runtime.pool import ContextLine, FeedItem, FeedItems
+from actors.events import MoodSet
+from runtime.pool import FeedItems
 from runtime.process import Runtime
+from runtime.simulate.channel import SimDiscord, iso_utc, sim_items
+from runtime.simulate.setup import SNAPSHOT_INTERVAL_S, RunResult, RunSetup, build_config
 from runtime.simulate.traffic import GRID_S, Traffic
+from runtime.simulate.virtual import HeldClockStore, VirtualClock
 from runtime.store import MemoryStore, open_store
 from runtime.supervisor import SupervisorConfig
 
 __all__ = [
-    "QUIET_HOURS",
-    "SNAPSHOT_INTERVAL_S",
-    "RunResult",
-    "RunSetup",
-    "SentRecord",
-    "SimDiscord",
-    "VirtualClock",
-    "build_config",
     "run_policy",
     "run_realtime",
     "run_virtual",
-    "sim_items",
+    "sim_time_processor",
 ]
 
 log = structlog.get_logger("runtime.simulate")
 
-#: Local quiet hours of every simulated guild (start inclusive, end exclusive).
-QUIET_HOURS = (1, 7)
-#: 60 s plus a little, never a whole second: see the module docstring.
-SNAPSHOT_INTERVAL_S = 60.0 + math.pi * 1e-4
-_PING = re.compile(r"<@[!&]?\d+>|@everyone|@here", re.IGNORECASE)
-_NEWS = (
-    "Magical Mirai 2026: the setlist is out",
-    "New Project DIVA module pack announced",
-    "Colorful Stage adds a new event",
-    "A producer uploads a new Miku song",
-    "Snow Miku 2026 design revealed",
-    "Vocaloid concert tickets on sale",
-    "Fan-made PV hits a million views",
-    "Nendoroid preorders open",
-    "Miku Expo world tour dates",
-    "A new rhythm-game chart drops",
-    "Interview with a Vocaloid producer",
-    "Cosplay gallery from the weekend",
-)
+#: The running simulation's clock, read by ``sim_time_processor`` (None: no run).
+_sim_now: Callable[[], float] | None = None
 
 
-class SentRecord(msgspec.Struct, frozen=True, gc=False):
-    """One message the persona sent (never its words: only their length)."""
-
-    guild_id: int
-    action: str
-    at: float
-    mood: str
-    text_len: int
-    priority: int
-    target_user_id: int | None = None
-    target_activity: str | None = None
-    pinged: bool = False
+def sim_time_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+                       ) -> MutableMapping[str, Any]:
+    """A structlog processor: ``sim_time`` (ISO 8601 UTC of the simulated clock) on every
+    line logged while a run goes on, from any task or thread."""
+    now = _sim_now
+    if now is not None:
+        event_dict["sim_time"] = iso_utc(now())
+    return event_dict
 
 
-class RunSetup(msgspec.Struct, frozen=True):
-    """How to run one policy over the traffic.
-
-    ``store_path`` None uses a ``MemoryStore``; ``control_socket`` None serves none.
-    ``pinned_moods`` (non-empty) turns rotation off and gives guild ``i`` the mood
-    ``pinned_moods[i % len]``.
-    """
-
-    seed: int = 0
-    grace_s: float = 120.0
-    pinned_moods: tuple[str, ...] = ()
-    store_path: str | None = None
-    control_socket: str | None = None
-    llm_url: str | None = None
-    llm_model: str = "default"
-    llm_workers: int = 2
-    #: SIGINT / SIGTERM end the traffic early (the run still shuts down in order and
-    #: reports what happened until then). For wall-clock runs from the command line.
-    stop_on_signals: bool = False
-
-
-class RunResult(msgspec.Struct):
-    """What one run did: every send, the runtime's counters, how long it took."""
-
-    policy: str
-    clock: str
-    sent: list[SentRecord]
-    runtime: dict[str, int]
-    wall_s: float
-    #: Epoch time the traffic stopped: the window's end, or earlier if interrupted.
-    ended_at: float = math.inf
-
-
-class SimDiscord:
-    """The simulated Discord side of one run."""
-
-    def __init__(self, clock: LoopClock, channels: dict[int, int]) -> None:
-        self.clock = clock
-        self.channels = channels
-        self.sent: list[SentRecord] = []
-
-    async def send(self, request: ActionRequest, text: str) -> None:
-        """Record the send. A channel the guild does not speak in is refused, like a 404."""
-        if self.channels.get(request.guild_id) != request.channel_id:
-            raise SendRejected("unknown channel (404)", status=404)
-        self.sent.append(SentRecord(
-            request.guild_id, request.action, self.clock.now(), request.mood, len(text),
-            request.priority, request.target_user_id, request.target_activity,
-            _PING.search(text) is not None))
-
-    async def context(self, guild_id: int, channel_id: int, limit: int) -> list[ContextLine]:
-        """Neutral placeholder lines, invented on demand: no message content exists."""
-        return [ContextLine(f"user{(guild_id + i) % 7 + 1}", "(a message)")
-                for i in range(min(limit, 6))]
-
-    async def name(self, guild_id: int, user_id: int) -> str:
-        return f"user{user_id % 1_000_000}"
-
-
-def sim_items() -> list[FeedItem]:
-    """Three dozen made-up items for ``share_tweet``."""
-    return [FeedItem(f"sim-news-{i}", f"{_NEWS[i % len(_NEWS)]} (#{i})",
-                     f"https://example.invalid/news/{i}") for i in range(36)]
-
-
-def build_config(traffic: Traffic, policy: str, setup: RunSetup) -> Config:
-    """The config of a run, built in code: one ``[guilds.<id>]`` table per simulated guild
-    with its autonomous channel, its time zone, quiet hours and the policy."""
-    rotate = not setup.pinned_moods
-    guilds = {
-        g.plan.guild_id: GuildOverride(
-            autonomous_channel_id=g.plan.channel_id, timezone=g.plan.timezone,
-            quiet_hours=QUIET_HOURS, policy=policy, rotate_moods=rotate)  # type: ignore[arg-type]
-        for g in traffic.guilds
-    }
-    llm = LLMConfig(workers=setup.llm_workers, queue_size=max(256, 2 * len(guilds)))
-    if setup.llm_url is not None:
-        llm = msgspec.structs.replace(llm, backend="openai", base_url=setup.llm_url,
-                                      model=setup.llm_model)
-    return Config(
-        defaults=GuildDefaults(quiet_hours=QUIET_HOURS),
-        guilds=guilds, llm=llm,
-        store=StoreConfig(path=setup.store_path or ":memory:"),
-        runtime=RuntimeConfig(snapshot_interval_s=SNAPSHOT_INTERVAL_S,
-                              control_socket=setup.control_socket or "unused.sock"),
-    )
-
-
-class VirtualClock(trio.abc.Clock):
-    """Virtual time for trio: whenever no task can run, time jumps to the next deadline.
-
-    What ``trio.testing.MockClock(autojump_threshold=0)`` does, in one turn of the run loop
-    instead of two and without gathering the run's statistics at each jump: trio asks a clock
-    for the sleep time only when no task is runnable, so that is the moment to jump.
-
-    One task (the traffic driver) may also sleep with ``sleep_until``: it is woken by the
-    jump itself, with no cancel scope and no timer entry, in the same turn. At one event per
-    distinct instant that is most of the driver's cost (18 µs down to 5 µs per event).
-
-    While ``held`` is non-zero the clock does not jump: the loop waits in wall-clock time for
-    I/O (a worker thread's result). It starts held, for the runtime's start-up.
-    """
-
-    def __init__(self) -> None:
-        self._now = 0.0
-        self.held = 1
-        self._sleeper: Any = None
-        self._wake_at = math.inf
-
-    def start_clock(self) -> None:
-        pass
-
-    def current_time(self) -> float:
-        return self._now
-
-    def deadline_to_sleep_time(self, deadline: float) -> float:
-        if deadline <= self._now:
-            return 0.0
-        if self.held:
-            return 86400.0  # wait for I/O: a thread's result, a control-socket client
-        if self._sleeper is not None and self._wake_at <= deadline:
-            task, self._sleeper = self._sleeper, None
-            self._now = max(self._now, self._wake_at)
-            self._wake_at = math.inf
-            trio.lowlevel.reschedule(task)
-            return 0.0
-        if deadline == math.inf:
-            return 86400.0  # nothing will happen by itself: only I/O can wake the loop
-        self._now = deadline
-        return 0.0
-
-    async def sleep_until(self, at: float) -> None:
-        """Sleep until loop time ``at`` (one task at a time; cancellable)."""
-        if at <= self._now:
-            await trio.lowlevel.checkpoint()
-            return
-        if self._sleeper is not None:
-            raise RuntimeError("VirtualClock.sleep_until: another task is already sleeping")
-        self._sleeper = trio.lowlevel.current_task()
-        self._wake_at = at
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            self._sleeper = None
-            self._wake_at = math.inf
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
-
-
-class _HeldClockStore:
-    """A store whose calls take no virtual time: the virtual clock does not jump while one
-    of them is running in its thread (every other attribute passes through)."""
-
-    def __init__(self, store: Any, clock: VirtualClock) -> None:
-        self._store = store
-        self._clock = clock
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._store, name)
-        if not callable(attr):
-            return attr
-
-        async def held(*args: Any, **kwargs: Any) -> Any:
-            self._clock.held += 1
-            try:
-                return await attr(*args, **kwargs)
-            finally:
-                self._clock.held -= 1
-        return held
+def _set_sim_clock(clock: LoopClock, virtual: VirtualClock | None) -> None:
+    """Point ``sim_time_processor`` at this run's clock, readable from threads too (the
+    store's worker logs): the virtual clock's own time, or the asyncio loop's monotonic
+    clock under the same offset."""
+    global _sim_now
+    offset = clock.offset
+    if virtual is not None:
+        _sim_now = lambda: offset + virtual.current_time()  # noqa: E731
+    else:
+        _sim_now = lambda: offset + time.monotonic()  # noqa: E731
 
 
 async def _drive(rt: Runtime, traffic: Traffic, clock: LoopClock, setup: RunSetup,
@@ -284,15 +92,23 @@ async def _drive(rt: Runtime, traffic: Traffic, clock: LoopClock, setup: RunSetu
     offset = clock.offset
     start = traffic.start
     moods = setup.pinned_moods
+    late = []
     for i, g in enumerate(traffic.guilds):
-        deliver(g.ready)
+        if g.ready.at <= start:
+            deliver(g.ready)
+        else:
+            late.append(g.ready)
         if moods:
             deliver(MoodSet(g.plan.guild_id, moods[i % len(moods)], start))
     if on_started is not None:
         await on_started(rt)
     current_time = anyio.current_time if virtual is None else virtual.current_time
     sleep_until = anyio.sleep_until if virtual is None else virtual.sleep_until
-    for event in traffic.merged():
+    events = traffic.merged()
+    if late:
+        late.sort(key=attrgetter("at"))
+        events = heapq.merge(late, events, key=attrgetter("at"))
+    for event in events:
         at = event.at - offset
         if at > current_time():
             await sleep_until(at)
@@ -367,8 +183,9 @@ async def run_policy(traffic: Traffic, policy: str, setup: RunSetup, *,
 
     Args:
         traffic: the simulated guilds' events.
-        policy: ``v2`` or ``v1``.
-        setup: seed, grace, pinned moods, store, control socket, LLM server.
+        policy: ``v2`` or ``v1``, or ``config`` for the owner's policies (``build_config``).
+        setup: seed, grace, pinned moods, owner's settings, store, control socket, LLM
+            server, whether to keep the words.
         virtual: the ``VirtualClock`` of the running trio loop, or None for the wall clock.
         on_started: awaited with the runtime once it serves and every guild has had its
             opening events, before the traffic (tests; in virtual time, hold the clock
@@ -380,13 +197,15 @@ async def run_policy(traffic: Traffic, policy: str, setup: RunSetup, *,
     wall0 = time.perf_counter()
     clock = LoopClock(epoch_at_start=traffic.start)
     config = build_config(traffic, policy, setup)
-    discord = SimDiscord(clock, {g.plan.guild_id: g.plan.channel_id for g in traffic.guilds})
+    discord = SimDiscord(clock, {g.plan.guild_id: g.plan.channel_id for g in traffic.guilds},
+                         traffic, keep_words=setup.keep_words)
+    _set_sim_clock(clock, virtual)
     if setup.store_path is None:
         store: Any = MemoryStore(clock=clock.now)
         sqlite = None
     else:
         sqlite = await open_store(setup.store_path, clock=clock.now).open()  # path or URL
-        store = sqlite if virtual is None else _HeldClockStore(sqlite, virtual)
+        store = sqlite if virtual is None else HeldClockStore(sqlite, virtual)
     try:
         rt = Runtime(
             config, sender=discord.send, context=discord.context, names=discord.name,
@@ -412,14 +231,18 @@ async def run_policy(traffic: Traffic, policy: str, setup: RunSetup, *,
                 await _drain(rt, config.llm.timeout_s)
             rt.stop()
             await rt.stopped.wait()
-            figures = _runtime_figures(rt, progress[0])
+            figures = _runtime_figures(rt, progress[0] - sum(
+                1 for g in traffic.guilds if traffic.start < g.ready.at <= clock.now()))
     finally:
+        global _sim_now
+        _sim_now = None
         if sqlite is not None:
             with anyio.CancelScope(shield=True):
                 await sqlite.close()
     sent = sorted(discord.sent, key=lambda r: (r.at, r.guild_id, r.priority, r.action))
     return RunResult(policy, "virtual" if virtual is not None else "realtime", sent,
-                     figures, time.perf_counter() - wall0, ended_at)
+                     figures, time.perf_counter() - wall0, ended_at,
+                     examples=discord.examples, words=discord.words)
 
 
 def run_virtual(traffic: Traffic, policy: str, setup: RunSetup) -> RunResult:

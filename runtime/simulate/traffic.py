@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from itertools import chain
 from operator import attrgetter
@@ -49,6 +49,7 @@ __all__ = [
     "generate_traffic",
     "guild_id_for",
     "is_related",
+    "on_grid",
 ]
 
 #: 2026-03-02 00:00 UTC, a Monday, away from daylight-saving changes.
@@ -116,10 +117,13 @@ def is_related(activity: str) -> bool:
     return any(k in low for k in _RELATED_KEYS)
 
 
-def _q(t: float) -> float:
-    """``t`` on the 2**-20 s grid, never on a whole second."""
+def on_grid(t: float) -> float:
+    """``t`` on the 2**-20 s grid, never on a whole second (every simulated event time)."""
     q = math.floor(t * _GRID_PER_S) / _GRID_PER_S
     return q + GRID_S if q == math.floor(q) else q
+
+
+_q = on_grid
 
 
 class LocalClock:
@@ -272,12 +276,15 @@ def _daily_sessions(h: _Human, rng: random.Random, local: LocalClock, t0: float,
     h.merge_sessions()
 
 
-def generate_guild(seed: int, index: int, start: float, end: float) -> GuildTraffic:
-    """One guild's traffic in ``[start, end)``: a pure function of its arguments."""
+def generate_guild(seed: int, index: int, start: float, end: float,
+                   timezone: str | None = None) -> GuildTraffic:
+    """One guild's traffic in ``[start, end)``: a pure function of its arguments.
+    ``timezone`` replaces the guild's drawn time zone (everything else stays as drawn)."""
     rng = random.Random(f"miku-sim:{seed}:{index}")
     gid = guild_id_for(index)
     channel = gid + 1
     tz = ZONES[rng.randrange(len(ZONES))]
+    tz = timezone or tz
     local = LocalClock(tz)
     size = rng.lognormvariate(-0.5 * 0.5 ** 2, 0.5)
     chat = size * rng.lognormvariate(-0.5 * 0.35 ** 2, 0.35)
@@ -397,9 +404,10 @@ def generate_guild(seed: int, index: int, start: float, end: float) -> GuildTraf
     return GuildTraffic(plan, GuildReady(gid, start, tuple(online_at_start)), events)
 
 
-def generate_traffic(seed: int, guilds: int, hours: float,
-                     start: float = START_EPOCH) -> Traffic:
-    """Every guild's traffic for ``hours`` from ``start``.
+def generate_traffic(seed: int, guilds: int, hours: float, start: float = START_EPOCH,
+                     zones: Sequence[str] = ()) -> Traffic:
+    """Every guild's traffic for ``hours`` from ``start``; guild ``i`` lives in time zone
+    ``zones[i]`` when given (an owner's config), else in one drawn from ``ZONES``.
 
     Raises:
         ValueError: ``guilds`` < 1 or ``hours`` <= 0.
@@ -410,4 +418,5 @@ def generate_traffic(seed: int, guilds: int, hours: float,
         raise ValueError(f"hours must be > 0, got {hours}")
     end = start + hours * 3600.0
     return Traffic(seed, start, end,
-                   [generate_guild(seed, i, start, end) for i in range(guilds)])
+                   [generate_guild(seed, i, start, end, zones[i] if zones else None)
+                    for i in range(guilds)])

@@ -4,8 +4,10 @@ conversations joined, quiet hours, time to greet a new game, per guild-day figur
 from __future__ import annotations
 
 from actors.events import GuildReady, MemberJoined, MessageSeen, PresenceChanged
-from runtime.simulate.report import format_report, policy_report, traffic_summary
-from runtime.simulate.run import RunResult, SentRecord
+from runtime.simulate.channel import SentRecord
+from runtime.simulate.report import policy_report, traffic_summary
+from runtime.simulate.setup import RunResult
+from runtime.simulate.text import format_report
 from runtime.simulate.traffic import START_EPOCH, GuildPlan, GuildTraffic, Traffic
 
 GID = 42
@@ -95,3 +97,56 @@ def test_the_text_report_has_the_comparison_table() -> None:
     text = format_report(report)
     assert "V2 (rules)" in text and "V1 (timer)" in text and "into empty rooms" in text
     assert "Runtime (V2)" in text
+
+
+def test_an_unprompted_post_counts_as_answered_when_a_human_writes_within_30_minutes(
+        ) -> None:
+    """A silence-breaker 20 min before the 09:00 chat is answered; one at 12:02 (the next
+    message is hours later) is not; V1's general post counts as unprompted, a join does
+    not."""
+    result = _sent(
+        ("break_silence", T0 + 9 * H - 1200.0, "bubbly", None),   # answered at 09:00
+        ("share_tweet", T0 + 12 * H + 120.0, "curious", None),    # nobody after: no
+        ("general", T0 + 11.75 * H, "neutral", None),             # 12:00 is 15 min later
+        ("join_conversation", T0 + 9 * H + 100.0, "bubbly", None),  # not unprompted
+    )
+    p = policy_report(_traffic(), result)
+    assert (p["unprompted_posts"], p["unprompted_answered"]) == (3, 2)
+    assert p["unprompted_answered_share"] == round(2 / 3, 4)
+
+
+def test_the_restart_figure_counts_guilds_that_acted_in_the_first_two_minutes() -> None:
+    """Two actions of one guild in the first 2 minutes count one guild; one at 2:01 and
+    a reply (not autonomous) count none."""
+    from runtime.simulate.report import restart_report
+
+    result = _sent(("break_silence", T0 + 5.0, "bubbly", None),
+                   ("share_tweet", T0 + 90.0, "curious", None),
+                   ("break_silence", T0 + 121.0, "bubbly", None))
+    result.sent.append(SentRecord(GID, "reply", T0 + 3.0, "bubbly", 5, 0, 2))
+    r = restart_report(_traffic(), result)
+    assert (r["guilds"], r["guilds_acted"], r["actions"]) == (1, 1, 2)
+    assert r["by_action"] == {"break_silence": 1, "share_tweet": 1}
+
+
+def test_the_report_shows_three_examples_of_different_actions_first() -> None:
+    """The examples take one of each action in the report's order before a second of any."""
+    from runtime.simulate.report import build_report
+
+    v2 = _sent(("general", T0 + 3 * H, "neutral", None))
+    v2.runtime = {k: 0 for k in (
+        "traffic_events", "events_delivered", "actors_spawned", "passivations", "restarts",
+        "snapshots_written", "snapshot_batches", "pool_sent", "pool_stale", "pool_failed",
+        "pool_rejected", "mailbox_overflow")}
+
+    def line(action: str, i: int) -> dict[str, object]:
+        return {"guild_id": GID, "action": action, "mood": "shy", "sim_time": "t",
+                "text": f"{action} {i}"}
+
+    v2.examples = {"reply": [line("reply", 0), line("reply", 1)],
+                   "break_silence": [line("break_silence", 0)]}
+    report = build_report(_traffic(), v2, None, {"guilds": 1, "hours": 24.0, "seed": 1,
+                                                  "clock": "virtual", "llm": "offline"})
+    assert [e["text"] for e in report["examples"]] == ["reply 0", "break_silence 0",
+                                                       "reply 1"]
+    assert "[reply, shy, t] reply 0" in format_report(report)

@@ -19,7 +19,9 @@ from actors.events import ActionRequest, GuildReady, MessageSeen, PresenceChange
 from runtime.control import request
 from runtime.errors import SendRejected
 from runtime.process import Runtime
-from runtime.simulate.run import RunSetup, SimDiscord, VirtualClock, run_policy
+from runtime.simulate.channel import BOT_LINES, CHAT_LINES, TO_HER_LINES, SimDiscord
+from runtime.simulate.run import run_policy
+from runtime.simulate.setup import RunSetup
 from runtime.simulate.traffic import (
     START_EPOCH,
     GuildPlan,
@@ -27,6 +29,7 @@ from runtime.simulate.traffic import (
     Traffic,
     generate_traffic,
 )
+from runtime.simulate.virtual import VirtualClock
 from tests.pool.fakeserver import Reply, open_fake_server
 
 
@@ -146,7 +149,7 @@ async def test_a_wall_clock_run_against_a_real_server_sends_clean_words(
 async def test_the_simulated_discord_refuses_a_foreign_channel_and_stores_no_words(
         anyio_backend: str) -> None:
     """A send to a channel the guild does not speak in is a 404; a record keeps the
-    length of the words, never the words; context lines are neutral placeholders."""
+    length of the words, never the words (no transcript asked)."""
     class Clock:
         def now(self) -> float:
             return START_EPOCH
@@ -161,9 +164,44 @@ async def test_the_simulated_discord_refuses_a_foreign_channel_and_stores_no_wor
     [record] = discord.sent
     assert record.text_len == len("hello there") and not record.pinged
     assert not any(isinstance(v, str) and "hello" in v for v in record.__struct_fields__)
-    lines = await discord.context(42, 4200, 20)
-    assert lines and all(line.text == "(a message)" for line in lines)
-    assert math.isfinite(record.at)
+    assert discord.words == [] and math.isfinite(record.at)
+
+
+@pytest.mark.anyio
+async def test_the_context_shows_the_channel_so_far_in_generic_lines_and_her_own(
+        anyio_backend: str) -> None:
+    """The context is the guild's messages up to now, each a built-in generic line (lines
+    to her for messages that address her), with her own words in time order; a reply's
+    context ends with the message she answers."""
+    gid = 42
+    plan = GuildPlan(index=0, guild_id=gid, channel_id=4200, timezone="UTC", size=1.0,
+                     chat=1.0, humans=(1, 2), bots=(9,))
+    t0 = START_EPOCH + 0.5
+    events = [MessageSeen(gid, 4200, 1, t0, message_id=11),
+              MessageSeen(gid, 4200, 9, t0 + 1, author_is_bot=True, message_id=12),
+              MessageSeen(gid, 4200, 2, t0 + 2, addresses_self=True, message_id=13),
+              MessageSeen(gid, 4200, 1, t0 + 10, message_id=14)]
+    traffic = Traffic(1, START_EPOCH, START_EPOCH + 60,
+                      [GuildTraffic(plan, GuildReady(gid, START_EPOCH, (1, 2)), events)])
+    now = [t0 + 3]
+
+    class Clock:
+        def now(self) -> float:
+            return now[0]
+
+    discord = SimDiscord(Clock(), {gid: 4200}, traffic)  # type: ignore[arg-type]
+    await discord.send(ActionRequest(1, gid, 4200, "reply", "bubbly", now[0], now[0] + 60,
+                                     priority=0), "hi there!")
+    now[0] = t0 + 20
+    lines = await discord.context(gid, 4200, 10)
+    assert [(line.is_self, line.text in CHAT_LINES) for line in lines] == [
+        (False, True), (False, False), (False, False), (True, False), (False, True)]
+    assert lines[3].text == "hi there!" and lines[3].author == "Miku"
+    assert lines[2].text in TO_HER_LINES and lines[1].text in BOT_LINES
+    assert lines[0].author == discord.display_name(1) != lines[2].author
+    assert len(await discord.context(gid, 4200, 2)) == 2
+    upto = await discord.context(gid, 4200, 10, upto_message_id=13)
+    assert [line.text for line in upto] == [line.text for line in lines[:3]]
 
 
 @pytest.mark.anyio

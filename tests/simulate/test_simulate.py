@@ -62,7 +62,9 @@ def test_the_report_adds_up(day_of_30: dict[str, Any]) -> None:
         rt = p["runtime"]
         assert rt["traffic_events"] == day_of_30["traffic"]["events"]
         assert rt["pool_sent"] == p["actions"] + p["replies"]
-        assert rt["restarts"] == rt["mailbox_overflow"] == rt["events_refused"] == 0
+    rt = day_of_30["v2"]["runtime"]
+    assert rt["restarts"] == rt["mailbox_overflow"] == rt["events_refused"] == 0
+    assert day_of_30["v1"]["runtime"]["decisions"] >= day_of_30["v1"]["actions"]
     assert set(day_of_30["v1"]["by_action"]) <= {"general", "engage_user", "share_tweet"}
     rt = day_of_30["runtime"]
     assert rt["snapshots_written"] > 0 and rt["passivations"] > 0
