@@ -216,7 +216,7 @@ class Commands:
         self._member_commands(group)
         return group
 
-    def _admin_commands(self, group: app_commands.Group) -> None:  # noqa: C901
+    def _admin_commands(self, group: app_commands.Group) -> None:
         settings_of = lambda: self.settings  # noqa: E731 (late: the runtime may swap it)
 
         @group.command(name="channel", description="Set (or clear) the channel where she "

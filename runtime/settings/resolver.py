@@ -79,6 +79,9 @@ class Settings:
         self._stored: dict[int, StoredSettings] = {}
         self._optouts: set[int] = set()
         self._cache: dict[int, Effective] = {}
+        #: When a guild's settings change by themselves (a pause or a held mood ends): the
+        #: timer owes its actor a ConfigChanged then, whoever recomputes them first.
+        self._expiries: dict[int, float] = {}
         self._changed: anyio.Event | None = None
         self._rebuild()
 
@@ -218,6 +221,8 @@ class Settings:
         e = effective(self.config, self._stored.get(guild_id), guild_id, now,
                       deadlines=self._deadlines)
         self._cache[guild_id] = e
+        if e.expires_at < math.inf:
+            self._expiries[guild_id] = e.expires_at
         return e
 
     def settings_for(self, guild_id: int) -> ActorSettings:
@@ -272,14 +277,14 @@ class Settings:
         log.info("settings.changed", guild_id=guild_id, key=key)
         return self.effective(guild_id, now)
 
-    def _refresh(self, guild_id: int, now: float, *, push: bool = True) -> None:
+    def _refresh(self, guild_id: int, now: float, *, force: bool = False) -> None:
         before = self._cache.pop(guild_id, None)
         e = self.effective(guild_id, now)
         if e.channel_id is not None and e.enabled:
             self._channels[guild_id] = e.channel_id
         else:
             self._channels.pop(guild_id, None)
-        if push and (before is None or before.actor != e.actor):
+        if force or before is None or before.actor != e.actor:
             self._push(guild_id, e.actor)
         if self._changed is not None:
             self._changed.set()
@@ -391,13 +396,12 @@ class Settings:
 
     # --- pauses and held moods end on time ----------------------------------------------
 
-    def _next_expiry(self, now: float) -> tuple[float, list[int]]:
+    def _next_expiry(self) -> tuple[float, list[int]]:
         soonest, due = math.inf, []
-        for gid in self._stored:
-            at = self.effective(gid, now).expires_at
+        for gid, at in self._expiries.items():
             if at < soonest:
                 soonest, due = at, [gid]
-            elif at == soonest and at < math.inf:
+            elif at == soonest:
                 due.append(gid)
         return soonest, due
 
@@ -410,7 +414,7 @@ class Settings:
         while True:
             self._changed = anyio.Event()
             now = self.clock()
-            at, due = self._next_expiry(now)
+            at, due = self._next_expiry()
             # A hair of slack: the loop's clock and the epoch clock round differently, and
             # a deadline "just" missed must not spin.
             if at > now + 1e-6:
@@ -419,7 +423,9 @@ class Settings:
                     await self._changed.wait()
                 continue
             for gid in due:
-                self._refresh(gid, max(now, at))
+                if self._expiries.get(gid) == at:
+                    del self._expiries[gid]
+                self._refresh(gid, max(now, at), force=True)
                 log.info("settings.expired", guild_id=gid)
 
 

@@ -13,18 +13,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "discord"))
 
-import anyio  # noqa: E402
-from discord_payloads import ALICE, CHANNEL, GUILD, guild_create  # noqa: E402
-from fake_discord import FakeDiscord  # noqa: E402
-from fake_interactions import MANAGE_GUILD, MEMBER_PERMISSIONS, Callback, FakeCommands  # noqa: E402
+import anyio
+from discord_payloads import ALICE, CHANNEL, GUILD, guild_create
+from fake_discord import FakeDiscord
+from fake_interactions import MANAGE_GUILD, MEMBER_PERMISSIONS, Callback, FakeCommands
 
-from runtime.app import point_discord_at  # noqa: E402
-from runtime.config import decode_config  # noqa: E402
-from runtime.gateway import PersonaClient  # noqa: E402
-from runtime.gateway._discord import discord  # noqa: E402
-from runtime.gateway.commands import Commands, install_commands  # noqa: E402
-from runtime.process import Runtime  # noqa: E402
-from runtime.supervisor import SupervisorConfig  # noqa: E402
+from runtime.app import point_discord_at
+from runtime.config import decode_config
+from runtime.gateway import PersonaClient
+from runtime.gateway._discord import discord
+from runtime.gateway.commands import Commands, install_commands
+from runtime.process import Runtime
+from runtime.supervisor import SupervisorConfig
 
 __all__ = ["ADMIN", "MEMBER", "Bot", "running_bot"]
 
