@@ -56,6 +56,7 @@ __all__ = [
     "load_api_key",
     "load_config",
     "load_token",
+    "split_address",
 ]
 
 TOKEN_ENV = "DISCORD_TOKEN"
@@ -142,9 +143,16 @@ class DiscordConfig(_Table, frozen=True):
 
     shard_ids: tuple[Annotated[int, msgspec.Meta(ge=0)], ...] | None = None
     shard_count: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    #: Ask for every member at start-up. Off: GUILD_CREATE already lists the online members,
-    #: which is all the signals need, and chunking big guilds costs start-up time and memory.
+    #: discord.py's start-up chunking of *every* guild (all members of every guild in memory).
+    #: Off: the guilds with an autonomous channel are chunked anyway once ready (with
+    #: ``members_intent``), which is what the signals need in guilds over 250 members.
     chunk_guilds_at_startup: bool = False
+    #: The privileged Presence intent (Developer Portal): who is online, games started.
+    #: Off: she never greets someone for starting a game and sees nobody online at ready.
+    presence_intent: bool = True
+    #: The privileged Server Members intent: joins and complete member lists of large guilds.
+    #: Off: she never greets a member who joins, and large guilds are not chunked.
+    members_intent: bool = True
     #: The slash command group's name (``/miku ...``): 1-32 lowercase letters, digits, - or _.
     command_name: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,32}$")] = "miku"
     #: A loopback stand-in for Discord (tests only): REST base and gateway URL.
@@ -163,6 +171,9 @@ class RuntimeConfig(_Table, frozen=True):
     log_dir: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_max_open_files: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
+    #: Serve Prometheus metrics, /healthz and /readyz on this "host:port" (off when absent;
+    #: port 0 picks a free one). Plain HTTP without auth: keep it on loopback or a private net.
+    metrics_address: str | None = None
 
 
 class PersonaConfig(_Table, frozen=True):
@@ -305,6 +316,23 @@ def _check_url(url: str | None, path: str, schemes: tuple[str, ...]) -> None:
         raise ConfigError(path, f"expected a URL starting with {' or '.join(schemes)}, got {url!r}")
 
 
+_ADDRESS = re.compile(
+    r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})$")
+
+
+def split_address(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:9108"`` / ``"[::1]:9108"`` / ``"localhost:9108"`` -> (host, port).
+
+    Raises:
+        ValueError: not ``host:port`` with a port 0..65535 (0: any free port).
+    """
+    m = _ADDRESS.match(text.strip())
+    if m is None or int(m["port"]) > 65535:
+        raise ValueError(f"expected \"host:port\" such as \"127.0.0.1:9108\" or \"[::1]:9108\" "
+                         f"(port 0..65535), got {text!r}")
+    return m["v6"] or m["host"], int(m["port"])
+
+
 def _check(cfg: Config) -> None:
     _check_guild_table(cfg.defaults, "defaults")
     for gid, override in cfg.guilds.items():
@@ -341,6 +369,11 @@ def _check(cfg: Config) -> None:
     _check_url(d.gateway_url, "discord.gateway_url", ("ws://", "wss://"))
     for i, url in enumerate(cfg.feeds.urls):
         _check_url(url, f"feeds.urls[{i}]", ("http://", "https://"))
+    if cfg.runtime.metrics_address is not None:
+        try:
+            split_address(cfg.runtime.metrics_address)
+        except ValueError as exc:
+            raise ConfigError("runtime.metrics_address", str(exc)) from None
 
 
 def _decode_guilds(raw: Any) -> dict[int, GuildOverride]:

@@ -9,7 +9,6 @@ reaches its actor), final snapshots of every live guild, close the store.
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 import time
@@ -34,6 +33,8 @@ from runtime.control import (
     SnapshotRequest,
     StatsRequest,
 )
+from runtime.errors import StartupError
+from runtime.metrics import MetricsServer, RuntimeMetrics
 from runtime.pool import (
     FeedItems,
     ItemSource,
@@ -90,6 +91,9 @@ class Runtime:
         clock: the loop clock; None pins it to the wall clock at start.
         supervisor_config: overrides the supervisor flags derived from the config.
         control_socket: serve the control socket (``config.runtime.control_socket``).
+        gateway: the gateway client (``statistics()``, discord.py's shards): its statistics
+            are shown under ``"gateway"`` in the control socket's ``stats``, and feed metrics
+            and ``/readyz``; None when there is none (the simulator).
         config_path: the file ``config`` came from; given, SIGHUP re-reads it (guild
             settings reach live actors; a bad file is logged and changes nothing).
 
@@ -104,7 +108,8 @@ class Runtime:
                  store: SnapshotStore | None = None, seed: int = 0,
                  clock: LoopClock | None = None,
                  supervisor_config: SupervisorConfig | None = None,
-                 control_socket: bool = True, config_path: str | None = None) -> None:
+                 control_socket: bool = True, gateway: Any = None,
+                 config_path: str | None = None) -> None:
         self.config = config
         self.config_path = config_path
         self.settings = Settings(config, clock=time.time)
@@ -120,12 +125,17 @@ class Runtime:
         self.supervisor_config = supervisor_config or SupervisorConfig(
             snapshot_interval_s=rt.snapshot_interval_s)
         self._control = control_socket
+        self.gateway = gateway
         self.supervisor: Supervisor | None = None
         self.pool: LLMPool | None = None
         self.control: ControlServer | None = None
         self.store: Any = None
         self._stop = anyio.Event()
         self.stopped = anyio.Event()
+        #: Always kept (the pool's on_finished hook feeds it); served only when configured.
+        self.metrics = RuntimeMetrics()
+        self.metrics.gateway = gateway
+        self.metrics_server: MetricsServer | None = None
 
     def deliver(self, event: Any) -> bool:
         """The router: hand an event to its guild (synchronous, never blocks). Ignored
@@ -138,7 +148,23 @@ class Runtime:
 
     def stop(self) -> None:
         """Ask ``run`` to shut down in order (idempotent; safe from a signal handler task)."""
+        self.metrics.stopping = True
         self._stop.set()
+
+    async def serve_metrics(self, address: str, *,
+                            task_status: anyio.abc.TaskStatus[MetricsServer]
+                            = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve ``/metrics``, ``/healthz`` and ``/readyz`` on ``address`` with the loop-lag
+        probe, until cancelled (``run`` starts it when ``runtime.metrics_address`` is set).
+
+        Raises:
+            StartupError: the address cannot be listened on.
+        """
+        server = MetricsServer(self.metrics, address)
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.metrics.lag.run)
+            self.metrics_server = await tg.start(server.serve)
+            task_status.started(self.metrics_server)
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[Runtime] = anyio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -171,12 +197,17 @@ class Runtime:
                            deliver=sup.deliver, sender=self._sender, context=self._context,
                            items=self.items, clock=clock, names=self._names, seed=self.seed,
                            shutdown_timeout=config.runtime.shutdown_timeout_s,
-                           **_exclude_user(settings))
+                           exclude_user=settings.excluded,
+                           on_finished=self.metrics.on_finished)
             sup.sink = settings.guard(pool)
             settings.router = sup.deliver
             settings.live_guilds = lambda: [a.guild_id for a in sup.live_actors()]
             self.supervisor, self.pool = sup, pool
+            self.metrics.supervisor, self.metrics.pool, self.metrics.store = sup, pool, store
             async with anyio.create_task_group() as tg:
+                if config.runtime.metrics_address is not None:
+                    # First: a taken port fails the start before anything else runs.
+                    await tg.start(self.serve_metrics, config.runtime.metrics_address)
                 await tg.start(sup.run)
                 await tg.start(settings.run)
                 if self.config_path is not None:
@@ -185,8 +216,13 @@ class Runtime:
                     if self._control:
                         self.control = ControlServer(config.runtime.control_socket,
                                                      self.handle_control)
-                        await tg.start(self.control.serve)
+                        try:
+                            await tg.start(self.control.serve)
+                        except OSError as exc:
+                            raise StartupError("runtime.control_socket",
+                                               _os_detail(exc)) from None
                     log.info("runtime.started", pid=os.getpid())
+                    self.metrics.running = True
                     task_status.started(self)
                     await self._stop.wait()
                     log.info("runtime.stopping")
@@ -207,6 +243,7 @@ class Runtime:
                 with anyio.CancelScope(shield=True):
                     await store.close()
             log.info("runtime.stopped")
+            self.metrics.running = False
             self.stopped.set()
 
     async def handle_control(self, request: Any) -> Any:
@@ -226,6 +263,8 @@ class Runtime:
                     "pool": msgspec.to_builtins(pool.statistics()),
                     "control": msgspec.to_builtins(self.control.statistics())
                     if self.control is not None else None,
+                    "gateway": msgspec.to_builtins(self.gateway.statistics())
+                    if self.gateway is not None else None,
                     "opted_out_users": self.settings.opted_out_ids()}
         if isinstance(request, SnapshotRequest):
             return {"written": await sup.snapshot_now()}
@@ -249,12 +288,10 @@ class Runtime:
                 self.settings.reload_file(self.config_path)
 
 
-def _exclude_user(settings: Settings) -> dict[str, Any]:
-    """``exclude_user=`` for the pool, once it takes one (the words helper adds it): lines
-    of opted-out and ignored members are left out of every prompt."""
-    if "exclude_user" in inspect.signature(LLMPool).parameters:
-        return {"exclude_user": settings.excluded}
-    return {}
+def _os_detail(exc: OSError) -> str:
+    """``'path': reason`` for an OSError, without errno noise."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename!r}: {reason}" if exc.filename else reason
 
 
 class _NoSink:
