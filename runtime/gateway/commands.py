@@ -28,15 +28,16 @@ from typing import Any
 
 import structlog
 
-from actors.events import GuildReady
-from engine import MAX_ONLINE, MOOD_NAMES, POLICY_NAMES
+from engine import MOOD_NAMES, POLICY_NAMES
 from runtime.gateway._discord import discord
+from runtime.gateway.access import channel_access
+from runtime.gateway.convert import guild_ready_event
 from runtime.settings import BadValue, SettingLocked, Settings
 from runtime.settings.layers import MAX_MOOD_HOURS, MAX_PAUSE_HOURS
 
 app_commands = discord.app_commands
 
-__all__ = ["ADMIN_PERMISSION", "Commands", "install_commands", "missing_permissions"]
+__all__ = ["ADMIN_PERMISSION", "STARTING", "Commands", "install_commands"]
 
 log = structlog.get_logger("runtime.commands")
 
@@ -58,16 +59,6 @@ def _matching(options: tuple[str, ...], current: str) -> list[app_commands.Choic
     starts = [o for o in options if o.casefold().startswith(needle)]
     inside = [o for o in options if needle in o.casefold() and o not in starts]
     return [app_commands.Choice(name=o, value=o) for o in (starts + inside)[:_MAX_CHOICES]]
-
-
-def missing_permissions(channel: Any, me: Any) -> list[str]:
-    """What she lacks to speak in ``channel``: the names of View Channel, Read Message
-    History and Send Messages that ``channel.permissions_for(me)`` does not grant."""
-    perms = channel.permissions_for(me)
-    needed = (("View Channel", perms.view_channel),
-              ("Read Message History", perms.read_message_history),
-              ("Send Messages", perms.send_messages))
-    return [name for name, ok in needed if not ok]
 
 
 def _when(epoch: float) -> str:
@@ -180,9 +171,11 @@ class Commands:
         return interaction.guild_id
 
     async def _change(self, interaction: discord.Interaction, change: Any,
-                      say: Callable[[Any], str]) -> Any:
-        """Await ``change`` (a ``Settings`` setter) and answer ``say(effective)``; a bad
-        value or a locked setting is answered instead, and nothing changes."""
+                      say: Callable[[Any], str],
+                      then: Callable[[Any], None] | None = None) -> Any:
+        """Await ``change`` (a ``Settings`` setter), call ``then(effective)``, answer
+        ``say(effective)``; a bad value or a locked setting is answered instead, and nothing
+        changes. (Answering last: once the caller sees the answer, everything is done.)"""
         try:
             result = await change
         except BadValue as exc:
@@ -191,6 +184,8 @@ class Commands:
         except SettingLocked as exc:
             await self._answer(interaction, f"Nothing changed: {exc}.")
             return None
+        if then is not None:
+            then(result)
         await self._answer(interaction, say(result))
         return result
 
@@ -229,10 +224,9 @@ class Commands:
                 return
             before = settings_of().effective(gid).channel_id
             cid = None if channel is None else channel.id
-            result = await self._change(interaction, settings_of().set_channel(gid, cid),
-                                        lambda e: self._channel_text(interaction, e, before))
-            if result is not None and result.channel_id is not None:
-                self._announce_ready(interaction, result.channel_id)
+            await self._change(interaction, settings_of().set_channel(gid, cid),
+                               lambda e: self._channel_text(interaction, e, before),
+                               lambda e: self._announce_ready(interaction, e.channel_id))
 
         @group.command(name="pause", description="No messages of her own for a while "
                        f"(she still answers). Needs {ADMIN_PERMISSION}.")
@@ -322,12 +316,11 @@ class Commands:
             gid = await self._gate(interaction, admin=True)
             if gid is None:
                 return
-            result = await self._change(
+            await self._change(
                 interaction, settings_of().hold_mood(gid, name, hours),
                 lambda e: f"Mood set to {e.mood} for {_hours(hours)}, until "
-                f"{_when(e.mood_until)}; then her moods change on their own again.")
-            if result is not None:
-                self.runtime.supervisor.set_mood(gid, result.mood)
+                f"{_when(e.mood_until)}; then her moods change on their own again.",
+                lambda e: self.runtime.supervisor.set_mood(gid, e.mood))
 
         @mood.autocomplete("name")
         async def mood_names(interaction: discord.Interaction,
@@ -390,35 +383,25 @@ class Commands:
             return (f"Channel cleared (was {_channel(before)}): she no longer speaks on her "
                     "own here, nor answers.")
         text = f"Channel set to {_channel(e.channel_id)} (was {_channel(before)}). "
-        missing = self._missing(interaction, e.channel_id)
-        if missing is None:
-            return text + "I cannot see that channel yet: check that it is a text channel I "\
-                "can view."
-        if missing:
-            return text + (f"But she is missing {', '.join(missing)} there: until she has it "
-                           "she stays silent.")
+        guild = interaction.guild
+        can_speak, missing = channel_access(guild, e.channel_id) if guild is not None \
+            else (False, "the channel")
+        if not can_speak:
+            return text + f"But she is missing {missing} there: until she has it she stays " \
+                "silent."
         return text + "She can read and speak there."
 
-    def _missing(self, interaction: discord.Interaction, channel_id: int) -> list[str] | None:
-        guild = interaction.guild
-        channel = guild.get_channel(channel_id) if guild is not None else None
-        if channel is None or guild is None or guild.me is None:
-            return None
-        return missing_permissions(channel, guild.me)
-
-    def _announce_ready(self, interaction: discord.Interaction, channel_id: int) -> None:
+    def _announce_ready(self, interaction: discord.Interaction, channel_id: int | None) -> None:
         """The gateway said nothing of this guild while it had no channel: tell its actor it
-        is ready now, with who is online and whether she can speak in the channel."""
+        is ready now (who is online, whether she can speak in the channel)."""
         guild = interaction.guild
-        if guild is None:
+        if guild is None or channel_id is None:
             return
-        online = [m.id for m in guild.members
-                  if not m.bot and str(m.status) not in ("offline", "invisible")][:MAX_ONLINE]
-        missing = self._missing(interaction, channel_id)
-        self.runtime.deliver(GuildReady(
-            guild_id=guild.id, at=self.clock(), online_user_ids=tuple(online),
-            can_speak=missing == [], missing=", ".join(missing or ["View Channel"])
-            if missing != [] else ""))
+        can_speak, missing = channel_access(guild, channel_id)
+        event = guild_ready_event(guild, channel_of=self.settings.channel_of, now=self.clock(),
+                                  can_speak=can_speak, missing=missing)
+        if event is not None:
+            self.runtime.deliver(event)
 
     def _status_text(self, gid: int, detail: dict[str, Any] | None) -> str:
         desc = self.settings.describe(gid)
