@@ -85,7 +85,8 @@ gateway_url = "{fake.gateway_url}"
 @asynccontextmanager
 async def running_bot(tmp_path: Path, config_text: str, *, store: Any = None,
                       guilds: list[dict[str, Any]] | None = None,
-                      routes: FakeCommands | None = None) -> AsyncIterator[Bot]:
+                      routes: FakeCommands | None = None,
+                      backend: Any = None) -> AsyncIterator[Bot]:
     """Run the bot on asyncio until the block ends, then shut it down in order.
 
     Args:
@@ -94,6 +95,7 @@ async def running_bot(tmp_path: Path, config_text: str, *, store: Any = None,
         store: a store to use instead of the SQLite file.
         guilds: GUILD_CREATE payloads (default: guild 1000).
         routes: the command routes (to see syncs across two runs).
+        backend: the content backend (default: the offline persona).
     """
     routes = routes or FakeCommands()
     async with FakeDiscord(mounts=(routes.mount,),
@@ -107,7 +109,7 @@ async def running_bot(tmp_path: Path, config_text: str, *, store: Any = None,
                                channel_of=lambda g: holder[0].settings.channel_of(g),
                                shard_count=1, guild_ready_timeout=0.01)
         runtime = Runtime(config, sender=client.send, context=client.fetch_context,
-                          names=client.display_name, store=store, seed=5,
+                          names=client.display_name, store=store, seed=5, backend=backend,
                           supervisor_config=SupervisorConfig(startup_grace_s=0,
                                                              gc_freeze=False),
                           control_socket=False, config_path=str(path))
