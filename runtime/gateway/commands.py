@@ -153,7 +153,9 @@ class Commands:
 
     def _ready(self, interaction: discord.Interaction) -> bool:
         sup = self.runtime.supervisor
-        guild = interaction.guild
+        # The client's own cache, not ``interaction.guild``: for a guild whose GUILD_CREATE
+        # has not come yet, discord.py makes a stand-in from the interaction's partial guild.
+        guild = self.client.get_guild(interaction.guild_id or 0)
         return (self.settings.loaded and sup is not None and sup.ready.is_set()
                 and guild is not None and not guild.unavailable)
 

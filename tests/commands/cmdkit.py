@@ -69,7 +69,7 @@ class Bot:
         return [c["value"] for c in cb.body["data"]["choices"]]
 
 
-def write_config(tmp_path: Path, text: str, fake: FakeDiscord) -> Path:
+def write_config(tmp_path: Path, text: str, fake: FakeDiscord, discord_keys: str = "") -> Path:
     """``bot.toml`` in ``tmp_path``: ``text`` plus the stand-in's URLs and a store file."""
     path = tmp_path / "bot.toml"
     path.write_text(text + f"""
@@ -78,6 +78,7 @@ path = "{tmp_path / 'store.sqlite3'}"
 [discord]
 api_base_url = "{fake.api_base}"
 gateway_url = "{fake.gateway_url}"
+{discord_keys}
 """)
     return path
 
@@ -86,7 +87,7 @@ gateway_url = "{fake.gateway_url}"
 async def running_bot(tmp_path: Path, config_text: str, *, store: Any = None,
                       guilds: list[dict[str, Any]] | None = None,
                       routes: FakeCommands | None = None,
-                      backend: Any = None) -> AsyncIterator[Bot]:
+                      backend: Any = None, discord_keys: str = "") -> AsyncIterator[Bot]:
     """Run the bot on asyncio until the block ends, then shut it down in order.
 
     Args:
@@ -96,12 +97,13 @@ async def running_bot(tmp_path: Path, config_text: str, *, store: Any = None,
         guilds: GUILD_CREATE payloads (default: guild 1000).
         routes: the command routes (to see syncs across two runs).
         backend: the content backend (default: the offline persona).
+        discord_keys: more lines for the ``[discord]`` table.
     """
     routes = routes or FakeCommands()
     async with FakeDiscord(mounts=(routes.mount,),
                            guilds=guilds or [guild_create(GUILD)]) as fake:
         old = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-        path = write_config(tmp_path, config_text, fake)
+        path = write_config(tmp_path, config_text, fake, discord_keys)
         config = decode_config(path.read_text(), base_dir=tmp_path)
         point_discord_at(config)
         holder: list[Runtime] = []
