@@ -37,7 +37,7 @@ from runtime.settings.layers import MAX_MOOD_HOURS, MAX_PAUSE_HOURS
 
 app_commands = discord.app_commands
 
-__all__ = ["ADMIN_PERMISSION", "STARTING", "Commands", "install_commands"]
+__all__ = ["ADMIN_PERMISSION", "STARTING", "Commands", "commands_hash_path", "install_commands"]
 
 log = structlog.get_logger("runtime.commands")
 
@@ -453,6 +453,13 @@ def _right_now(detail: dict[str, Any] | None) -> str:
     if isinstance(next_at, int | float) and math.isfinite(next_at):
         text += f". She looks again {_when(next_at)}"
     return text + "."
+
+
+def commands_hash_path(config: Any) -> Path:
+    """Where the hash of the last synced tree is kept: beside the SQLite store file
+    (``<store dir>/miku-commands.sha256``; each host keeps its own, which only costs one
+    extra sync on a new host)."""
+    return Path(config.store.path).resolve().parent / "miku-commands.sha256"
 
 
 def install_commands(client: discord.Client, runtime: Any, *, name: str = "miku",
