@@ -214,7 +214,6 @@ class Commands:
         return group
 
     def _admin_commands(self, group: app_commands.Group) -> None:
-        settings_of = lambda: self.settings  # noqa: E731 (late: the runtime may swap it)
 
         @group.command(name="channel", description="Set (or clear) the channel where she "
                        f"speaks on her own. Needs {ADMIN_PERMISSION}.")
@@ -224,9 +223,9 @@ class Commands:
             gid = await self._gate(interaction, admin=True)
             if gid is None:
                 return
-            before = settings_of().effective(gid).channel_id
+            before = self.settings.effective(gid).channel_id
             cid = None if channel is None else channel.id
-            await self._change(interaction, settings_of().set_channel(gid, cid),
+            await self._change(interaction, self.settings.set_channel(gid, cid),
                                lambda e: self._channel_text(interaction, e, before),
                                lambda e: self._announce_ready(interaction, e.channel_id))
 
@@ -239,7 +238,7 @@ class Commands:
             if gid is None:
                 return
             await self._change(
-                interaction, settings_of().pause(gid, hours),
+                interaction, self.settings.pause(gid, hours),
                 lambda e: f"Paused for {_hours(hours)}: no messages of her own until "
                 f"{_when(e.paused_until)}. She still answers when spoken to; "
                 f"`/{self.name} resume` ends it.")
@@ -250,9 +249,9 @@ class Commands:
             gid = await self._gate(interaction, admin=True)
             if gid is None:
                 return
-            was = settings_of().effective(gid).paused_until
+            was = self.settings.effective(gid).paused_until
             await self._change(
-                interaction, settings_of().resume(gid),
+                interaction, self.settings.resume(gid),
                 lambda e: "Resumed: she may speak on her own again." if was is not None
                 else "She was not paused; nothing changed.")
 
@@ -264,8 +263,8 @@ class Commands:
             gid = await self._gate(interaction, admin=True)
             if gid is None:
                 return
-            was = settings_of().effective(gid).chattiness
-            await self._change(interaction, settings_of().set_chattiness(gid, level),
+            was = self.settings.effective(gid).chattiness
+            await self._change(interaction, self.settings.set_chattiness(gid, level),
                                lambda e: f"Chattiness set to {e.chattiness:g} (was {was:g}).")
 
         @group.command(name="quiet-hours", description="Hours (local) when she sleeps; "
@@ -287,10 +286,10 @@ class Commands:
                 await self._answer(interaction, "Nothing changed: give start and end (whole "
                                    "hours 0-23, e.g. start 23 end 7), or off: True.")
                 return
-            was = settings_of().effective(gid).quiet_hours
+            was = self.settings.effective(gid).quiet_hours
             hours = None if off else (start, end)
             await self._change(
-                interaction, settings_of().set_quiet_hours(gid, hours),  # type: ignore[arg-type]
+                interaction, self.settings.set_quiet_hours(gid, hours),  # type: ignore[arg-type]
                 lambda e: f"Quiet hours set to {_quiet(e.quiet_hours)} ({e.timezone}); "
                 f"were {_quiet(was)}.")
 
@@ -301,8 +300,8 @@ class Commands:
             gid = await self._gate(interaction, admin=True)
             if gid is None:
                 return
-            was = settings_of().effective(gid).timezone
-            await self._change(interaction, settings_of().set_timezone(gid, name),
+            was = self.settings.effective(gid).timezone
+            await self._change(interaction, self.settings.set_timezone(gid, name),
                                lambda e: f"Time zone set to {e.timezone} (was {was}).")
 
         @timezone.autocomplete("name")
@@ -319,7 +318,7 @@ class Commands:
             if gid is None:
                 return
             await self._change(
-                interaction, settings_of().hold_mood(gid, name, hours),
+                interaction, self.settings.hold_mood(gid, name, hours),
                 lambda e: f"Mood set to {e.mood} for {_hours(hours)}, until "
                 f"{_when(e.mood_until)}; then her moods change on their own again.",
                 lambda e: self.runtime.supervisor.set_mood(gid, e.mood))
@@ -336,8 +335,8 @@ class Commands:
             gid = await self._gate(interaction, admin=True)
             if gid is None:
                 return
-            was = settings_of().effective(gid).policy
-            await self._change(interaction, settings_of().set_policy(gid, name),
+            was = self.settings.effective(gid).policy
+            await self._change(interaction, self.settings.set_policy(gid, name),
                                lambda e: f"Policy set to {e.policy} (was {was}).")
 
         @policy.autocomplete("name")
