@@ -418,9 +418,13 @@ class Commands:
                  "timezone": str, "policy": str}
         for key, render in shown.items():
             item = desc[key]
-            lock = ", locked" if item["locked"] else ""
-            lines.append(f"- {key.replace('_', ' ')}: {render(item['value'])} "
-                         f"({item['source']}{lock})")
+            where = [item["source"]]
+            if key == "pause" and item["value"] is None:
+                where = []  # not paused: no layer to name
+            if item["locked"]:
+                where.append("locked")
+            lines.append(f"- {key.replace('_', ' ')}: {render(item['value'])}"
+                         + (f" ({', '.join(where)})" if where else ""))
         if not desc["enabled"]:
             lines.append("- the bot's config file disables this server")
         lines.append("**Right now**: " + _right_now(detail))
