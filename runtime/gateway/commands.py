@@ -319,8 +319,10 @@ class Commands:
                 return
             await self._change(
                 interaction, self.settings.hold_mood(gid, name, hours),
-                lambda e: f"Mood set to {e.mood} for {_hours(hours)}, until "
-                f"{_when(e.mood_until)}; then her moods change on their own again.",
+                lambda e: f"Mood set to {e.mood} until {_when(e.mood_until)}"
+                + (" (her quiet hours start then)" if e.mood_until < self.clock()
+                   + hours * 3600 - 1 else f", for {_hours(hours)}")
+                + "; then her moods change on their own again.",
                 lambda e: self.runtime.supervisor.set_mood(gid, e.mood))
 
         @mood.autocomplete("name")

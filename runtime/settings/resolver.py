@@ -20,6 +20,7 @@ import structlog
 
 from actors.actor import DEFAULT_DEADLINES, ActorSettings
 from actors.events import ConfigChanged, MemberJoined, MessageSeen, PresenceChanged
+from engine import in_quiet_hours
 from runtime.config import Config, load_config
 from runtime.errors import ConfigError
 from runtime.settings.layers import (
@@ -335,11 +336,24 @@ class Settings:
         return await self._change(guild_id, "policy", policy=check_policy(name))
 
     async def hold_mood(self, guild_id: int, mood: str, hours: float) -> Effective:
-        """Hold ``mood`` for ``hours``: rotation is off until then. The caller delivers the
-        ``MoodSet`` that changes the mood itself."""
+        """Hold ``mood`` for ``hours``, or until the guild's quiet hours start if sooner (she
+        still sleeps then): rotation is off until then. The caller delivers the ``MoodSet``
+        that changes the mood itself.
+
+        Raises:
+            BadValue: unknown mood, bad hours, or quiet hours now (she is asleep).
+            SettingLocked: the file locks ``mood``.
+        """
         mood = check_mood(mood)
         h = check_hours(hours, most=MAX_MOOD_HOURS, what="mood")
-        return await self._change(guild_id, "mood", mood=mood, mood_until=self.clock() + h * 3600)
+        now = self.clock()
+        cfg = self.effective(guild_id, now).actor.config
+        quiet, ends = in_quiet_hours(cfg, now)
+        if quiet:
+            raise BadValue(f"it is quiet hours here until <t:{int(ends)}:t> and she is asleep;"
+                           " change or turn off quiet-hours first")
+        until = _quiet_start(cfg, now, now + h * 3600)
+        return await self._change(guild_id, "mood", mood=mood, mood_until=until)
 
     async def set_optout(self, user_id: int, opted_out: bool) -> bool:
         """Record a member's choice (every guild). Returns whether it changed anything."""
@@ -461,6 +475,20 @@ class _GuardedSink:
     def __getattr__(self, name: str) -> Any:
         # The pool's other faces (statistics, ...) stay reachable through the guard.
         return getattr(self.sink, name)
+
+
+def _quiet_start(cfg: Any, now: float, until: float) -> float:
+    """When quiet hours next start after ``now`` (a local hour boundary), or ``until`` if
+    not before. Every UTC offset is whole quarter hours, so quarter hours are checked: at
+    most 672 for the longest hold, a millisecond or two, once per command."""
+    if cfg.quiet_hours is None:
+        return until
+    at = (math.floor(now) // 900 + 1) * 900
+    while at < until:
+        if in_quiet_hours(cfg, at)[0]:
+            return float(at)
+        at += 900
+    return until
 
 
 def _drop_expired(s: StoredSettings, now: float) -> StoredSettings:

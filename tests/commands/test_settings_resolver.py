@@ -184,3 +184,16 @@ async def test_reload_pushes_changed_guilds_only_and_a_bad_file_keeps_the_old(
     [line] = [entry for entry in logs if entry["log_level"] == "error"]
     assert line["event"] == "settings.reload_failed" and "Mars/Olympus" in line["error"]
     assert s.effective(10).timezone == "Asia/Tokyo" and len(pushed) == 1
+
+
+@pytest.mark.anyio
+async def test_a_held_mood_ends_when_quiet_hours_start_and_is_refused_inside_them() -> None:
+    """At 14:40 UTC with quiet hours from 16:00, a 5-hour mood holds until 16:00 (she still
+    sleeps); inside quiet hours a mood is refused, saying why."""
+    s, _ = await opened()
+    await s.set_quiet_hours(20, (16, 7))
+    e = await s.hold_mood(20, "bubbly", 5)
+    assert e.mood_until == NOW + 80 * 60 and not e.actor.config.rotate_moods
+    await s.set_quiet_hours(20, (14, 7))
+    with pytest.raises(BadValue, match="quiet hours here until"):
+        await s.hold_mood(20, "bubbly", 1)
