@@ -28,15 +28,16 @@ from typing import Any
 
 import structlog
 
-from actors.events import GuildReady
-from engine import MAX_ONLINE, MOOD_NAMES, POLICY_NAMES
+from engine import MOOD_NAMES, POLICY_NAMES
 from runtime.gateway._discord import discord
+from runtime.gateway.access import channel_access
+from runtime.gateway.convert import guild_ready_event
 from runtime.settings import BadValue, SettingLocked, Settings
 from runtime.settings.layers import MAX_MOOD_HOURS, MAX_PAUSE_HOURS
 
 app_commands = discord.app_commands
 
-__all__ = ["ADMIN_PERMISSION", "Commands", "install_commands", "missing_permissions"]
+__all__ = ["ADMIN_PERMISSION", "STARTING", "Commands", "commands_hash_path", "install_commands"]
 
 log = structlog.get_logger("runtime.commands")
 
@@ -58,16 +59,6 @@ def _matching(options: tuple[str, ...], current: str) -> list[app_commands.Choic
     starts = [o for o in options if o.casefold().startswith(needle)]
     inside = [o for o in options if needle in o.casefold() and o not in starts]
     return [app_commands.Choice(name=o, value=o) for o in (starts + inside)[:_MAX_CHOICES]]
-
-
-def missing_permissions(channel: Any, me: Any) -> list[str]:
-    """What she lacks to speak in ``channel``: the names of View Channel, Read Message
-    History and Send Messages that ``channel.permissions_for(me)`` does not grant."""
-    perms = channel.permissions_for(me)
-    needed = (("View Channel", perms.view_channel),
-              ("Read Message History", perms.read_message_history),
-              ("Send Messages", perms.send_messages))
-    return [name for name, ok in needed if not ok]
 
 
 def _when(epoch: float) -> str:
@@ -162,7 +153,9 @@ class Commands:
 
     def _ready(self, interaction: discord.Interaction) -> bool:
         sup = self.runtime.supervisor
-        guild = interaction.guild
+        # The client's own cache, not ``interaction.guild``: for a guild whose GUILD_CREATE
+        # has not come yet, discord.py makes a stand-in from the interaction's partial guild.
+        guild = self.client.get_guild(interaction.guild_id or 0)
         return (self.settings.loaded and sup is not None and sup.ready.is_set()
                 and guild is not None and not guild.unavailable)
 
@@ -180,9 +173,11 @@ class Commands:
         return interaction.guild_id
 
     async def _change(self, interaction: discord.Interaction, change: Any,
-                      say: Callable[[Any], str]) -> Any:
-        """Await ``change`` (a ``Settings`` setter) and answer ``say(effective)``; a bad
-        value or a locked setting is answered instead, and nothing changes."""
+                      say: Callable[[Any], str],
+                      then: Callable[[Any], None] | None = None) -> Any:
+        """Await ``change`` (a ``Settings`` setter), call ``then(effective)``, answer
+        ``say(effective)``; a bad value or a locked setting is answered instead, and nothing
+        changes. (Answering last: once the caller sees the answer, everything is done.)"""
         try:
             result = await change
         except BadValue as exc:
@@ -191,6 +186,8 @@ class Commands:
         except SettingLocked as exc:
             await self._answer(interaction, f"Nothing changed: {exc}.")
             return None
+        if then is not None:
+            then(result)
         await self._answer(interaction, say(result))
         return result
 
@@ -216,8 +213,7 @@ class Commands:
         self._member_commands(group)
         return group
 
-    def _admin_commands(self, group: app_commands.Group) -> None:  # noqa: C901
-        settings_of = lambda: self.settings  # noqa: E731 (late: the runtime may swap it)
+    def _admin_commands(self, group: app_commands.Group) -> None:
 
         @group.command(name="channel", description="Set (or clear) the channel where she "
                        f"speaks on her own. Needs {ADMIN_PERMISSION}.")
@@ -227,12 +223,11 @@ class Commands:
             gid = await self._gate(interaction, admin=True)
             if gid is None:
                 return
-            before = settings_of().effective(gid).channel_id
+            before = self.settings.effective(gid).channel_id
             cid = None if channel is None else channel.id
-            result = await self._change(interaction, settings_of().set_channel(gid, cid),
-                                        lambda e: self._channel_text(interaction, e, before))
-            if result is not None and result.channel_id is not None:
-                self._announce_ready(interaction, result.channel_id)
+            await self._change(interaction, self.settings.set_channel(gid, cid),
+                               lambda e: self._channel_text(interaction, e, before),
+                               lambda e: self._announce_ready(interaction, e.channel_id))
 
         @group.command(name="pause", description="No messages of her own for a while "
                        f"(she still answers). Needs {ADMIN_PERMISSION}.")
@@ -243,7 +238,7 @@ class Commands:
             if gid is None:
                 return
             await self._change(
-                interaction, settings_of().pause(gid, hours),
+                interaction, self.settings.pause(gid, hours),
                 lambda e: f"Paused for {_hours(hours)}: no messages of her own until "
                 f"{_when(e.paused_until)}. She still answers when spoken to; "
                 f"`/{self.name} resume` ends it.")
@@ -254,9 +249,9 @@ class Commands:
             gid = await self._gate(interaction, admin=True)
             if gid is None:
                 return
-            was = settings_of().effective(gid).paused_until
+            was = self.settings.effective(gid).paused_until
             await self._change(
-                interaction, settings_of().resume(gid),
+                interaction, self.settings.resume(gid),
                 lambda e: "Resumed: she may speak on her own again." if was is not None
                 else "She was not paused; nothing changed.")
 
@@ -268,8 +263,8 @@ class Commands:
             gid = await self._gate(interaction, admin=True)
             if gid is None:
                 return
-            was = settings_of().effective(gid).chattiness
-            await self._change(interaction, settings_of().set_chattiness(gid, level),
+            was = self.settings.effective(gid).chattiness
+            await self._change(interaction, self.settings.set_chattiness(gid, level),
                                lambda e: f"Chattiness set to {e.chattiness:g} (was {was:g}).")
 
         @group.command(name="quiet-hours", description="Hours (local) when she sleeps; "
@@ -291,10 +286,10 @@ class Commands:
                 await self._answer(interaction, "Nothing changed: give start and end (whole "
                                    "hours 0-23, e.g. start 23 end 7), or off: True.")
                 return
-            was = settings_of().effective(gid).quiet_hours
+            was = self.settings.effective(gid).quiet_hours
             hours = None if off else (start, end)
             await self._change(
-                interaction, settings_of().set_quiet_hours(gid, hours),  # type: ignore[arg-type]
+                interaction, self.settings.set_quiet_hours(gid, hours),  # type: ignore[arg-type]
                 lambda e: f"Quiet hours set to {_quiet(e.quiet_hours)} ({e.timezone}); "
                 f"were {_quiet(was)}.")
 
@@ -305,8 +300,8 @@ class Commands:
             gid = await self._gate(interaction, admin=True)
             if gid is None:
                 return
-            was = settings_of().effective(gid).timezone
-            await self._change(interaction, settings_of().set_timezone(gid, name),
+            was = self.settings.effective(gid).timezone
+            await self._change(interaction, self.settings.set_timezone(gid, name),
                                lambda e: f"Time zone set to {e.timezone} (was {was}).")
 
         @timezone.autocomplete("name")
@@ -322,12 +317,13 @@ class Commands:
             gid = await self._gate(interaction, admin=True)
             if gid is None:
                 return
-            result = await self._change(
-                interaction, settings_of().hold_mood(gid, name, hours),
-                lambda e: f"Mood set to {e.mood} for {_hours(hours)}, until "
-                f"{_when(e.mood_until)}; then her moods change on their own again.")
-            if result is not None:
-                self.runtime.supervisor.set_mood(gid, result.mood)
+            await self._change(
+                interaction, self.settings.hold_mood(gid, name, hours),
+                lambda e: f"Mood set to {e.mood} until {_when(e.mood_until)}"
+                + (" (her quiet hours start then)" if e.mood_until < self.clock()
+                   + hours * 3600 - 1 else f", for {_hours(hours)}")
+                + "; then her moods change on their own again.",
+                lambda e: self.runtime.supervisor.set_mood(gid, e.mood))
 
         @mood.autocomplete("name")
         async def mood_names(interaction: discord.Interaction,
@@ -341,8 +337,8 @@ class Commands:
             gid = await self._gate(interaction, admin=True)
             if gid is None:
                 return
-            was = settings_of().effective(gid).policy
-            await self._change(interaction, settings_of().set_policy(gid, name),
+            was = self.settings.effective(gid).policy
+            await self._change(interaction, self.settings.set_policy(gid, name),
                                lambda e: f"Policy set to {e.policy} (was {was}).")
 
         @policy.autocomplete("name")
@@ -390,35 +386,25 @@ class Commands:
             return (f"Channel cleared (was {_channel(before)}): she no longer speaks on her "
                     "own here, nor answers.")
         text = f"Channel set to {_channel(e.channel_id)} (was {_channel(before)}). "
-        missing = self._missing(interaction, e.channel_id)
-        if missing is None:
-            return text + "I cannot see that channel yet: check that it is a text channel I "\
-                "can view."
-        if missing:
-            return text + (f"But she is missing {', '.join(missing)} there: until she has it "
-                           "she stays silent.")
+        guild = interaction.guild
+        can_speak, missing = channel_access(guild, e.channel_id) if guild is not None \
+            else (False, "the channel")
+        if not can_speak:
+            return text + f"But she is missing {missing} there: until she has it she stays " \
+                "silent."
         return text + "She can read and speak there."
 
-    def _missing(self, interaction: discord.Interaction, channel_id: int) -> list[str] | None:
-        guild = interaction.guild
-        channel = guild.get_channel(channel_id) if guild is not None else None
-        if channel is None or guild is None or guild.me is None:
-            return None
-        return missing_permissions(channel, guild.me)
-
-    def _announce_ready(self, interaction: discord.Interaction, channel_id: int) -> None:
+    def _announce_ready(self, interaction: discord.Interaction, channel_id: int | None) -> None:
         """The gateway said nothing of this guild while it had no channel: tell its actor it
-        is ready now, with who is online and whether she can speak in the channel."""
+        is ready now (who is online, whether she can speak in the channel)."""
         guild = interaction.guild
-        if guild is None:
+        if guild is None or channel_id is None:
             return
-        online = [m.id for m in guild.members
-                  if not m.bot and str(m.status) not in ("offline", "invisible")][:MAX_ONLINE]
-        missing = self._missing(interaction, channel_id)
-        self.runtime.deliver(GuildReady(
-            guild_id=guild.id, at=self.clock(), online_user_ids=tuple(online),
-            can_speak=missing == [], missing=", ".join(missing or ["View Channel"])
-            if missing != [] else ""))
+        can_speak, missing = channel_access(guild, channel_id)
+        event = guild_ready_event(guild, channel_of=self.settings.channel_of, now=self.clock(),
+                                  can_speak=can_speak, missing=missing)
+        if event is not None:
+            self.runtime.deliver(event)
 
     def _status_text(self, gid: int, detail: dict[str, Any] | None) -> str:
         desc = self.settings.describe(gid)
@@ -434,9 +420,13 @@ class Commands:
                  "timezone": str, "policy": str}
         for key, render in shown.items():
             item = desc[key]
-            lock = ", locked" if item["locked"] else ""
-            lines.append(f"- {key.replace('_', ' ')}: {render(item['value'])} "
-                         f"({item['source']}{lock})")
+            where = [item["source"]]
+            if key == "pause" and item["value"] is None:
+                where = []  # not paused: no layer to name
+            if item["locked"]:
+                where.append("locked")
+            lines.append(f"- {key.replace('_', ' ')}: {render(item['value'])}"
+                         + (f" ({', '.join(where)})" if where else ""))
         if not desc["enabled"]:
             lines.append("- the bot's config file disables this server")
         lines.append("**Right now**: " + _right_now(detail))
@@ -468,6 +458,13 @@ def _right_now(detail: dict[str, Any] | None) -> str:
     if isinstance(next_at, int | float) and math.isfinite(next_at):
         text += f". She looks again {_when(next_at)}"
     return text + "."
+
+
+def commands_hash_path(config: Any) -> Path:
+    """Where the hash of the last synced tree is kept: beside the SQLite store file
+    (``<store dir>/miku-commands.sha256``; each host keeps its own, which only costs one
+    extra sync on a new host)."""
+    return Path(config.store.path).resolve().parent / "miku-commands.sha256"
 
 
 def install_commands(client: discord.Client, runtime: Any, *, name: str = "miku",

@@ -20,6 +20,7 @@ import structlog
 
 from actors.actor import DEFAULT_DEADLINES, ActorSettings
 from actors.events import ConfigChanged, MemberJoined, MessageSeen, PresenceChanged
+from engine import in_quiet_hours
 from runtime.config import Config, load_config
 from runtime.errors import ConfigError
 from runtime.settings.layers import (
@@ -79,6 +80,9 @@ class Settings:
         self._stored: dict[int, StoredSettings] = {}
         self._optouts: set[int] = set()
         self._cache: dict[int, Effective] = {}
+        #: When a guild's settings change by themselves (a pause or a held mood ends): the
+        #: timer owes its actor a ConfigChanged then, whoever recomputes them first.
+        self._expiries: dict[int, float] = {}
         self._changed: anyio.Event | None = None
         self._rebuild()
 
@@ -218,6 +222,8 @@ class Settings:
         e = effective(self.config, self._stored.get(guild_id), guild_id, now,
                       deadlines=self._deadlines)
         self._cache[guild_id] = e
+        if e.expires_at < math.inf:
+            self._expiries[guild_id] = e.expires_at
         return e
 
     def settings_for(self, guild_id: int) -> ActorSettings:
@@ -272,14 +278,14 @@ class Settings:
         log.info("settings.changed", guild_id=guild_id, key=key)
         return self.effective(guild_id, now)
 
-    def _refresh(self, guild_id: int, now: float, *, push: bool = True) -> None:
+    def _refresh(self, guild_id: int, now: float, *, force: bool = False) -> None:
         before = self._cache.pop(guild_id, None)
         e = self.effective(guild_id, now)
         if e.channel_id is not None and e.enabled:
             self._channels[guild_id] = e.channel_id
         else:
             self._channels.pop(guild_id, None)
-        if push and (before is None or before.actor != e.actor):
+        if force or before is None or before.actor != e.actor:
             self._push(guild_id, e.actor)
         if self._changed is not None:
             self._changed.set()
@@ -330,11 +336,24 @@ class Settings:
         return await self._change(guild_id, "policy", policy=check_policy(name))
 
     async def hold_mood(self, guild_id: int, mood: str, hours: float) -> Effective:
-        """Hold ``mood`` for ``hours``: rotation is off until then. The caller delivers the
-        ``MoodSet`` that changes the mood itself."""
+        """Hold ``mood`` for ``hours``, or until the guild's quiet hours start if sooner (she
+        still sleeps then): rotation is off until then. The caller delivers the ``MoodSet``
+        that changes the mood itself.
+
+        Raises:
+            BadValue: unknown mood, bad hours, or quiet hours now (she is asleep).
+            SettingLocked: the file locks ``mood``.
+        """
         mood = check_mood(mood)
         h = check_hours(hours, most=MAX_MOOD_HOURS, what="mood")
-        return await self._change(guild_id, "mood", mood=mood, mood_until=self.clock() + h * 3600)
+        now = self.clock()
+        cfg = self.effective(guild_id, now).actor.config
+        quiet, ends = in_quiet_hours(cfg, now)
+        if quiet:
+            raise BadValue(f"it is quiet hours here until <t:{int(ends)}:t> and she is asleep;"
+                           " change or turn off quiet-hours first")
+        until = _quiet_start(cfg, now, now + h * 3600)
+        return await self._change(guild_id, "mood", mood=mood, mood_until=until)
 
     async def set_optout(self, user_id: int, opted_out: bool) -> bool:
         """Record a member's choice (every guild). Returns whether it changed anything."""
@@ -391,13 +410,12 @@ class Settings:
 
     # --- pauses and held moods end on time ----------------------------------------------
 
-    def _next_expiry(self, now: float) -> tuple[float, list[int]]:
+    def _next_expiry(self) -> tuple[float, list[int]]:
         soonest, due = math.inf, []
-        for gid in self._stored:
-            at = self.effective(gid, now).expires_at
+        for gid, at in self._expiries.items():
             if at < soonest:
                 soonest, due = at, [gid]
-            elif at == soonest and at < math.inf:
+            elif at == soonest:
                 due.append(gid)
         return soonest, due
 
@@ -410,7 +428,7 @@ class Settings:
         while True:
             self._changed = anyio.Event()
             now = self.clock()
-            at, due = self._next_expiry(now)
+            at, due = self._next_expiry()
             # A hair of slack: the loop's clock and the epoch clock round differently, and
             # a deadline "just" missed must not spin.
             if at > now + 1e-6:
@@ -419,7 +437,9 @@ class Settings:
                     await self._changed.wait()
                 continue
             for gid in due:
-                self._refresh(gid, max(now, at))
+                if self._expiries.get(gid) == at:
+                    del self._expiries[gid]
+                self._refresh(gid, max(now, at), force=True)
                 log.info("settings.expired", guild_id=gid)
 
 
@@ -455,6 +475,20 @@ class _GuardedSink:
     def __getattr__(self, name: str) -> Any:
         # The pool's other faces (statistics, ...) stay reachable through the guard.
         return getattr(self.sink, name)
+
+
+def _quiet_start(cfg: Any, now: float, until: float) -> float:
+    """When quiet hours next start after ``now`` (a local hour boundary), or ``until`` if
+    not before. Every UTC offset is whole quarter hours, so quarter hours are checked: at
+    most 672 for the longest hold, a millisecond or two, once per command."""
+    if cfg.quiet_hours is None:
+        return until
+    at = (math.floor(now) // 900 + 1) * 900
+    while at < until:
+        if in_quiet_hours(cfg, at)[0]:
+            return float(at)
+        at += 900
+    return until
 
 
 def _drop_expired(s: StoredSettings, now: float) -> StoredSettings:

@@ -13,18 +13,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "discord"))
 
-import anyio  # noqa: E402
-from discord_payloads import ALICE, CHANNEL, GUILD, guild_create  # noqa: E402
-from fake_discord import FakeDiscord  # noqa: E402
-from fake_interactions import MANAGE_GUILD, MEMBER_PERMISSIONS, Callback, FakeCommands  # noqa: E402
+import anyio
+from discord_payloads import ALICE, CHANNEL, GUILD, guild_create
+from fake_discord import FakeDiscord
+from fake_interactions import MANAGE_GUILD, MEMBER_PERMISSIONS, Callback, FakeCommands
 
-from runtime.app import point_discord_at  # noqa: E402
-from runtime.config import decode_config  # noqa: E402
-from runtime.gateway import PersonaClient  # noqa: E402
-from runtime.gateway._discord import discord  # noqa: E402
-from runtime.gateway.commands import Commands, install_commands  # noqa: E402
-from runtime.process import Runtime  # noqa: E402
-from runtime.supervisor import SupervisorConfig  # noqa: E402
+from runtime.app import point_discord_at
+from runtime.config import decode_config
+from runtime.gateway import PersonaClient
+from runtime.gateway._discord import discord
+from runtime.gateway.commands import Commands, install_commands
+from runtime.process import Runtime
+from runtime.supervisor import SupervisorConfig
 
 __all__ = ["ADMIN", "MEMBER", "Bot", "running_bot"]
 
@@ -69,7 +69,7 @@ class Bot:
         return [c["value"] for c in cb.body["data"]["choices"]]
 
 
-def write_config(tmp_path: Path, text: str, fake: FakeDiscord) -> Path:
+def write_config(tmp_path: Path, text: str, fake: FakeDiscord, discord_keys: str = "") -> Path:
     """``bot.toml`` in ``tmp_path``: ``text`` plus the stand-in's URLs and a store file."""
     path = tmp_path / "bot.toml"
     path.write_text(text + f"""
@@ -78,6 +78,7 @@ path = "{tmp_path / 'store.sqlite3'}"
 [discord]
 api_base_url = "{fake.api_base}"
 gateway_url = "{fake.gateway_url}"
+{discord_keys}
 """)
     return path
 
@@ -85,7 +86,8 @@ gateway_url = "{fake.gateway_url}"
 @asynccontextmanager
 async def running_bot(tmp_path: Path, config_text: str, *, store: Any = None,
                       guilds: list[dict[str, Any]] | None = None,
-                      routes: FakeCommands | None = None) -> AsyncIterator[Bot]:
+                      routes: FakeCommands | None = None,
+                      backend: Any = None, discord_keys: str = "") -> AsyncIterator[Bot]:
     """Run the bot on asyncio until the block ends, then shut it down in order.
 
     Args:
@@ -94,12 +96,14 @@ async def running_bot(tmp_path: Path, config_text: str, *, store: Any = None,
         store: a store to use instead of the SQLite file.
         guilds: GUILD_CREATE payloads (default: guild 1000).
         routes: the command routes (to see syncs across two runs).
+        backend: the content backend (default: the offline persona).
+        discord_keys: more lines for the ``[discord]`` table.
     """
     routes = routes or FakeCommands()
     async with FakeDiscord(mounts=(routes.mount,),
                            guilds=guilds or [guild_create(GUILD)]) as fake:
         old = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-        path = write_config(tmp_path, config_text, fake)
+        path = write_config(tmp_path, config_text, fake, discord_keys)
         config = decode_config(path.read_text(), base_dir=tmp_path)
         point_discord_at(config)
         holder: list[Runtime] = []
@@ -107,7 +111,7 @@ async def running_bot(tmp_path: Path, config_text: str, *, store: Any = None,
                                channel_of=lambda g: holder[0].settings.channel_of(g),
                                shard_count=1, guild_ready_timeout=0.01)
         runtime = Runtime(config, sender=client.send, context=client.fetch_context,
-                          names=client.display_name, store=store, seed=5,
+                          names=client.display_name, store=store, seed=5, backend=backend,
                           supervisor_config=SupervisorConfig(startup_grace_s=0,
                                                              gc_freeze=False),
                           control_socket=False, config_path=str(path))
