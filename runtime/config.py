@@ -39,6 +39,7 @@ from engine.state import GuildConfig
 from runtime.errors import ConfigError, MissingTokenError
 
 __all__ = [
+    "LOCKABLE",
     "TOKEN_ENV",
     "Config",
     "DiscordConfig",
@@ -64,6 +65,8 @@ PolicyName = Literal["v2", "v1", "shadow"]
 Hour = Annotated[int, msgspec.Meta(ge=0, le=23)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 Snowflake = Annotated[int, msgspec.Meta(gt=0)]
+#: Settings a guild table may lock so that slash commands cannot change them.
+LOCKABLE = ("channel", "pause", "chattiness", "quiet_hours", "timezone", "mood", "policy")
 
 _ENGINE_DEFAULTS = GuildConfig()
 
@@ -83,6 +86,11 @@ class GuildDefaults(_Table, frozen=True):
     rotate_moods: bool = True
     mood_rotation_s: Seconds = _ENGINE_DEFAULTS.rotation_period_s
     min_gap_s: Annotated[float, msgspec.Meta(ge=0)] = _ENGINE_DEFAULTS.min_gap_s
+    #: Users and roles she never counts, greets, answers or reads (every guild).
+    ignore_user_ids: tuple[Snowflake, ...] = ()
+    ignore_role_ids: tuple[Snowflake, ...] = ()
+    #: Settings no guild may change from Discord (see ``LOCKABLE``).
+    locked: tuple[str, ...] = ()
 
 
 class GuildOverride(_Table, frozen=True):
@@ -97,6 +105,11 @@ class GuildOverride(_Table, frozen=True):
     rotate_moods: bool | None = None
     mood_rotation_s: Seconds | None = None
     min_gap_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    #: Added to the ``[defaults]`` lists: ignored in this guild as well.
+    ignore_user_ids: tuple[Snowflake, ...] = ()
+    ignore_role_ids: tuple[Snowflake, ...] = ()
+    #: Settings this guild's admins cannot change from Discord (added to ``[defaults]``).
+    locked: tuple[str, ...] = ()
 
 
 class LLMConfig(_Table, frozen=True):
@@ -130,9 +143,18 @@ class DiscordConfig(_Table, frozen=True):
 
     shard_ids: tuple[Annotated[int, msgspec.Meta(ge=0)], ...] | None = None
     shard_count: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    #: Ask for every member at start-up. Off: GUILD_CREATE already lists the online members,
-    #: which is all the signals need, and chunking big guilds costs start-up time and memory.
+    #: discord.py's start-up chunking of *every* guild (all members of every guild in memory).
+    #: Off: the guilds with an autonomous channel are chunked anyway once ready (with
+    #: ``members_intent``), which is what the signals need in guilds over 250 members.
     chunk_guilds_at_startup: bool = False
+    #: The privileged Presence intent (Developer Portal): who is online, games started.
+    #: Off: she never greets someone for starting a game and sees nobody online at ready.
+    presence_intent: bool = True
+    #: The privileged Server Members intent: joins and complete member lists of large guilds.
+    #: Off: she never greets a member who joins, and large guilds are not chunked.
+    members_intent: bool = True
+    #: The slash command group's name (``/miku ...``): 1-32 lowercase letters, digits, - or _.
+    command_name: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,32}$")] = "miku"
     #: A loopback stand-in for Discord (tests only): REST base and gateway URL.
     api_base_url: str | None = None
     gateway_url: str | None = None
@@ -283,6 +305,10 @@ def _check_guild_table(table: GuildDefaults | GuildOverride, prefix: str) -> Non
         for i, k in enumerate(table.keywords):
             if not k.strip():
                 raise ConfigError(f"{prefix}.keywords[{i}]", "a keyword cannot be empty")
+    for i, key in enumerate(table.locked):
+        if key not in LOCKABLE:
+            raise ConfigError(f"{prefix}.locked[{i}]",
+                              f"cannot lock {key!r}; valid: {', '.join(LOCKABLE)}")
 
 
 def _check_url(url: str | None, path: str, schemes: tuple[str, ...]) -> None:

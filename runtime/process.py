@@ -9,8 +9,9 @@ reaches its actor), final snapshots of every live guild, close the store.
 
 from __future__ import annotations
 
-import inspect
 import os
+import signal
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,9 +21,9 @@ import httpx
 import msgspec
 import structlog
 
-from actors.actor import DEFAULT_DEADLINES, ActorSettings
+from actors.actor import ActorSettings
 from actors.clock import LoopClock
-from runtime.config import Config, guild_settings
+from runtime.config import Config
 from runtime.control import (
     ControlServer,
     GuildRequest,
@@ -44,6 +45,7 @@ from runtime.pool import (
     load_items,
     load_persona,
 )
+from runtime.settings import Settings
 from runtime.store import SnapshotStore, SQLiteStore
 from runtime.supervisor import Supervisor, SupervisorConfig
 
@@ -53,30 +55,9 @@ log = structlog.get_logger("runtime.process")
 
 
 def actor_settings_for(config: Config) -> Callable[[int], ActorSettings]:
-    """``guild_id -> ActorSettings`` from the config. Guilds without a table of their own
-    share one settings object (they have no autonomous channel, so they only count)."""
-    rt = config.runtime
-    cache: dict[int, ActorSettings] = {}
-
-    deadlines = {**DEFAULT_DEADLINES, **config.llm.deadlines}
-
-    def build(gid: int) -> ActorSettings:
-        cfg, channel, policy = guild_settings(config, gid)
-        return ActorSettings(config=cfg, channel_id=channel, policy=policy,  # type: ignore[arg-type]
-                             tick_s=rt.tick_s, passivate_after_s=rt.passivate_after_s,
-                             reply_cooldown_s=rt.reply_cooldown_s, deadlines=deadlines)
-
-    default = build(-1)
-
-    def settings_for(gid: int) -> ActorSettings:
-        if gid not in config.guilds:
-            return default
-        s = cache.get(gid)
-        if s is None:
-            s = cache[gid] = build(gid)
-        return s
-
-    return settings_for
+    """``guild_id -> ActorSettings`` from the file's layers alone (no store, no commands).
+    Guilds without a table of their own share one settings object."""
+    return Settings(config, clock=time.time).settings_for
 
 
 def make_backend(config: Config, *, seed: int, url: str | None = None) -> Any:
@@ -110,8 +91,14 @@ class Runtime:
         clock: the loop clock; None pins it to the wall clock at start.
         supervisor_config: overrides the supervisor flags derived from the config.
         control_socket: serve the control socket (``config.runtime.control_socket``).
-        gateway: the gateway client (``statistics()``, discord.py's shards), for metrics and
-            ``/readyz``; None when there is none (the simulator).
+        gateway: the gateway client (``statistics()``, discord.py's shards): its statistics
+            are shown under ``"gateway"`` in the control socket's ``stats``, and feed metrics
+            and ``/readyz``; None when there is none (the simulator).
+        config_path: the file ``config`` came from; given, SIGHUP re-reads it (guild
+            settings reach live actors; a bad file is logged and changes nothing).
+
+    ``settings`` (``runtime.settings.Settings``) exists from the start: the gateway's
+    ``channel_of`` is ``runtime.settings.channel_of`` before the store is even open.
     """
 
     def __init__(self, config: Config, *, sender: Callable[..., Awaitable[None]],
@@ -121,8 +108,11 @@ class Runtime:
                  store: SnapshotStore | None = None, seed: int = 0,
                  clock: LoopClock | None = None,
                  supervisor_config: SupervisorConfig | None = None,
-                 control_socket: bool = True, gateway: Any = None) -> None:
+                 control_socket: bool = True, gateway: Any = None,
+                 config_path: str | None = None) -> None:
         self.config = config
+        self.config_path = config_path
+        self.settings = Settings(config, clock=time.time)
         self.seed = seed
         self.clock = clock
         self._sender = sender
@@ -135,6 +125,7 @@ class Runtime:
         self.supervisor_config = supervisor_config or SupervisorConfig(
             snapshot_interval_s=rt.snapshot_interval_s)
         self._control = control_socket
+        self.gateway = gateway
         self.supervisor: Supervisor | None = None
         self.pool: LLMPool | None = None
         self.control: ControlServer | None = None
@@ -147,8 +138,12 @@ class Runtime:
         self.metrics_server: MetricsServer | None = None
 
     def deliver(self, event: Any) -> bool:
-        """The router: hand an event to its guild (synchronous, never blocks)."""
+        """The router: hand an event to its guild (synchronous, never blocks). Ignored
+        users' events stop here; opted-out members' are screened (``Settings.screen``)."""
         assert self.supervisor is not None
+        event = self.settings.screen(event)
+        if event is None:
+            return False
         return self.supervisor.deliver(event)
 
     def stop(self) -> None:
@@ -189,18 +184,24 @@ class Runtime:
         if store is None:
             store = await SQLiteStore(config.store.path, clock=clock.now).open()
         self.store = store
+        settings = self.settings
+        settings.clock, settings.loop_time = clock.now, clock.loop_time
         backend = None
         try:
             backend = self._backend or make_backend(config, seed=self.seed)
-            sup = Supervisor(store=store, sink=_NoSink(), settings_for=actor_settings_for(config),
+            await settings.open(store)
+            sup = Supervisor(store=store, sink=_NoSink(), settings_for=settings.settings_for,
                              seed=self.seed, config=self.supervisor_config, clock=clock)
             pool = LLMPool(backend, workers=config.llm.workers, queue_size=config.llm.queue_size,
                            deadlines=config.llm.deadlines,
                            deliver=sup.deliver, sender=self._sender, context=self._context,
                            items=self.items, clock=clock, names=self._names, seed=self.seed,
                            shutdown_timeout=config.runtime.shutdown_timeout_s,
-                           **_metrics_hook(self.metrics))
-            sup.sink = pool
+                           exclude_user=settings.excluded,
+                           on_finished=self.metrics.on_finished)
+            sup.sink = settings.guard(pool)
+            settings.router = sup.deliver
+            settings.live_guilds = lambda: [a.guild_id for a in sup.live_actors()]
             self.supervisor, self.pool = sup, pool
             self.metrics.supervisor, self.metrics.pool, self.metrics.store = sup, pool, store
             async with anyio.create_task_group() as tg:
@@ -208,6 +209,9 @@ class Runtime:
                     # First: a taken port fails the start before anything else runs.
                     await tg.start(self.serve_metrics, config.runtime.metrics_address)
                 await tg.start(sup.run)
+                await tg.start(settings.run)
+                if self.config_path is not None:
+                    await tg.start(self._reload_on_sighup)
                 async with pool:
                     if self._control:
                         self.control = ControlServer(config.runtime.control_socket,
@@ -252,12 +256,16 @@ class Runtime:
             detail = await sup.guild_detail(request.guild_id)
             if detail is None:
                 raise RequestError(f"unknown guild {request.guild_id}")
+            detail["settings"] = self.settings.describe(request.guild_id)
             return detail
         if isinstance(request, StatsRequest):
             return {"supervisor": msgspec.to_builtins(sup.statistics()),
                     "pool": msgspec.to_builtins(pool.statistics()),
                     "control": msgspec.to_builtins(self.control.statistics())
-                    if self.control is not None else None}
+                    if self.control is not None else None,
+                    "gateway": msgspec.to_builtins(self.gateway.statistics())
+                    if self.gateway is not None else None,
+                    "opted_out_users": self.settings.opted_out_ids()}
         if isinstance(request, SnapshotRequest):
             return {"written": await sup.snapshot_now()}
         if isinstance(request, SetMoodRequest):
@@ -269,12 +277,15 @@ class Runtime:
         raise RequestError(f"unsupported request {type(request).__name__}")
 
 
-def _metrics_hook(metrics: RuntimeMetrics) -> dict[str, Any]:
-    """``on_finished=metrics.on_finished`` when this pool takes the hook (helper words adds
-    it); without it, nothing: actions are then counted by the pool's own counters only."""
-    if "on_finished" in inspect.signature(LLMPool).parameters:
-        return {"on_finished": metrics.on_finished}
-    return {}
+    async def _reload_on_sighup(self, *, task_status: anyio.abc.TaskStatus[None]
+                                = anyio.TASK_STATUS_IGNORED) -> None:
+        """SIGHUP: re-read the config file; changed guild settings reach live actors."""
+        assert self.config_path is not None
+        with anyio.open_signal_receiver(signal.SIGHUP) as signals:
+            task_status.started()
+            async for _ in signals:
+                log.info("runtime.sighup", path=self.config_path)
+                self.settings.reload_file(self.config_path)
 
 
 def _os_detail(exc: OSError) -> str:

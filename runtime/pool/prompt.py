@@ -92,6 +92,11 @@ def _target(request: ActionRequest, lines: Sequence[ContextLine]
     return list(lines), None
 
 
+def _instruction(text: str) -> str:
+    """The last paragraph of a filled template: what it asks for."""
+    return text.strip().rsplit("\n\n", 1)[-1]
+
+
 def _stops(name: str, lines: Sequence[ContextLine], author: str | None) -> tuple[str, ...]:
     stops = [f"\n{name}"]
     recent = [author] if author else []
@@ -143,8 +148,9 @@ def build_prompt(persona: Persona, request: ActionRequest, *,
     messages = (ChatMessage("system", system),
                 ChatMessage("user", example_ask), ChatMessage("assistant", example_line),
                 ChatMessage("user", instruction))
-    # The prompt's own words, for the echo rule: the instruction without what others wrote.
-    bare = fill(template, {**values, "conversation": "", "message": "", "item_title": ""})
+    # The prompt's own words, for the echo rule: the instruction (the template's last
+    # paragraph), not the facts before it, which she may well restate.
+    bare = _instruction(fill(template, {**values, "conversation": "", "message": ""}))
     chars, max_tokens = budget_for(action, mood)
     others = {line.author for line in context if not line.is_self and line.author}
     if user:
@@ -156,7 +162,8 @@ def build_prompt(persona: Persona, request: ActionRequest, *,
                   budget=chars, max_tokens=max_tokens,
                   stop=_stops(persona.name, before, author),
                   others=tuple(sorted(others - set(persona.aliases))),
-                  echoes=(persona.system, persona.moods[mood], bare, example_ask),
+                  echoes=(persona.system, persona.moods[mood], bare,
+                          _instruction(example_ask)),
                   links=links)
 
 

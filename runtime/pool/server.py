@@ -8,6 +8,7 @@ nothing says which. ``check_server`` turns each into one line an operator can ac
 from __future__ import annotations
 
 import os
+import socket
 
 import httpx
 import msgspec
@@ -25,6 +26,20 @@ class _Models(msgspec.Struct):
 
 
 _decoder = msgspec.json.Decoder(_Models)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what caused it, through exception groups (trio's connect raises one)."""
+    out: list[BaseException] = []
+    todo = [exc]
+    while todo and len(out) < 32:
+        e = todo.pop()
+        out.append(e)
+        todo.extend(getattr(e, "exceptions", ()))
+        for cause in (e.__cause__, e.__context__):
+            if cause is not None and cause not in out:
+                todo.append(cause)
+    return out
 
 
 def _served(model: str, served: list[_Model]) -> bool:
@@ -68,10 +83,10 @@ async def check_server(base_url: str, model: str, *, api_key_env: str | None = N
     except httpx.ConnectTimeout:
         return f"server down: no answer from {root} within {timeout:g} s"
     except httpx.ConnectError as exc:
-        detail = str(exc).lower()
-        if "refused" in detail:
+        causes = _causes(exc)
+        if any(isinstance(c, ConnectionRefusedError) for c in causes):
             return f"server down: connection refused at {root}"
-        if "name" in detail or "resolve" in detail or "address" in detail:
+        if any(isinstance(c, socket.gaierror) for c in causes):
             return f"server down: cannot resolve the host of {root}"
         return f"server down: cannot connect to {root}"
     except httpx.TimeoutException:

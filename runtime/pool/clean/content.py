@@ -106,6 +106,7 @@ _HANDLE = re.compile(r"(?<![\w@/])@[A-Za-z0-9_][A-Za-z0-9_.]{0,31}")
 _TRAILING_TAGS = re.compile(r"(?:[ \t]*#[^\W\d_][\w]*)+[ \t]*$", re.MULTILINE)
 _TAG = re.compile(r"(?<![\w&#/])#([^\W\d_][\w]*)")
 _CHANNEL = re.compile(r"<#\d+>")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _TRAIL = ".,;:!?)]}'\""
 
 
@@ -116,7 +117,8 @@ def _allowed(url: str, links: Sequence[str]) -> bool:
 
 
 def strip_links(text: str, links: Sequence[str] = ()) -> str:
-    """Remove every URL but those in ``links``, every @handle and #hashtag, and channel links.
+    """Remove every URL but those in ``links``, every @handle, #hashtag, e-mail address and
+    channel link.
 
     Args:
         text: the answer.
@@ -147,6 +149,7 @@ def strip_links(text: str, links: Sequence[str] = ()) -> str:
         if link:
             text = text.replace(link, f"\x00{len(kept)}\x00")
             kept.append(link)
+    text = _EMAIL.sub("", text)
     text = _DOMAIN.sub("", text)
     text = _CHANNEL.sub("", text)
     text = _HANDLE.sub("", text)
