@@ -3,7 +3,8 @@
     python ops/inspect.py --socket PATH            a table of every guild the process knows
     python ops/inspect.py --socket PATH GUILD_ID   one guild in full: state, signals, pending
                                                    action, the last decisions with reasons
-    python ops/inspect.py --store PATH [GUILD_ID]  the same from a snapshot file, offline
+    python ops/inspect.py --store PATH [GUILD_ID]  the same from a snapshot file (or a
+                                                   postgresql:// URL), offline
     ... --json                                     {"guilds": [...]} or {"guild": {...}}
 
 Offline, what only a running process knows (mailbox, restarts, quarantine, decisions) shows
@@ -72,6 +73,8 @@ def _momentum_at(state: engine.GuildState, at: float) -> float:
 
 
 def _decode(row: StoredSnapshot) -> tuple[engine.GuildState | None, str | None]:
+    if row.error is not None:  # a row of the wrong column types: reported, not decoded
+        return None, row.error
     try:
         return engine.decode_state(row.data), None
     except engine.SnapshotError as exc:
@@ -82,7 +85,7 @@ def _store_row(row: StoredSnapshot) -> dict[str, Any]:
     state, error = _decode(row)
     out: dict[str, Any] = {key: None for key, _ in COLUMNS}
     out.update(guild_id=row.guild_id, saved_at=row.saved_at, wake_at=row.wake_at,
-               passivated=row.wake_at is not None)
+               passivated=row.wake_at is not None, removed_at=row.removed_at)
     if state is None:
         out.update(mood="?", error=error)
     else:
@@ -338,7 +341,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="ops/inspect.py", description="Dump actor state, live or from the snapshot store.")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--socket", metavar="PATH", help="the running process's control socket")
-    where.add_argument("--store", metavar="PATH", help="a snapshot store file (offline)")
+    where.add_argument("--store", metavar="PATH_OR_URL",
+                       help="a snapshot store file, or a postgresql:// URL (offline)")
     p.add_argument("guild_id", nargs="?", type=int, metavar="GUILD_ID",
                    help="show this guild in full")
     p.add_argument("--json", action="store_true", help="machine-readable output")

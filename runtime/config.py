@@ -135,7 +135,15 @@ class LLMConfig(_Table, frozen=True):
 
 
 class StoreConfig(_Table, frozen=True):
+    """The SQLite file ``path`` (the default), or a shared PostgreSQL database ``url``."""
+
     path: str = "miku-autonomy.sqlite3"
+    #: ``postgresql://user@host:port/dbname``: the shared store (several processes, several
+    #: hosts). No password in it: libpq reads PGPASSWORD, PGPASSFILE or ~/.pgpass.
+    url: str | None = None
+    #: A shard lease lasts this long without renewal (renewed every third of it): how long a
+    #: stopped process's shards wait before another process may take them.
+    lease_ttl_s: Annotated[float, msgspec.Meta(ge=1.0, le=3600.0)] = 30.0
 
 
 class DiscordConfig(_Table, frozen=True):
@@ -333,12 +341,26 @@ def split_address(text: str) -> tuple[str, int]:
     return m["v6"] or m["host"], int(m["port"])
 
 
+def _check_store_url(url: str | None) -> None:
+    if url is None:
+        return
+    from runtime.store.pg_schema import redact_url
+
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("store.url", "expected a URL starting with postgresql://, got "
+                          f"{redact_url(url)!r} (a SQLite file goes in store.path)")
+    if redact_url(url) != url:
+        raise ConfigError("store.url", "the URL carries a password: remove it and give it to "
+                          "libpq in PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass)")
+
+
 def _check(cfg: Config) -> None:
     _check_guild_table(cfg.defaults, "defaults")
     for gid, override in cfg.guilds.items():
         _check_guild_table(override, f"guilds.{gid}")
     llm = cfg.llm
     _check_url(llm.base_url, "llm.base_url", ("http://", "https://"))
+    _check_store_url(cfg.store.url)
     known = ("reply", "join_conversation", "fomo_response", "engage_user", "break_silence",
              "share_tweet", "general")
     for action in llm.deadlines:

@@ -155,9 +155,10 @@ class RuntimeCollector(Collector):
         (one-hot ``miku_pool_breaker_state{state}``), request counters
         (``miku_pool_requests_total{result}``); every other number passed through.
       gateway (``statistics()``): ``shards`` (records or dicts with ``shard_id``,
-        ``latency_s``, ``state`` = ``ready`` when ready, or a ``ready`` flag) -> ``miku_gateway_latency_seconds{shard}`` and
-        ``miku_gateway_shard_ready{shard}``; without it, discord.py's ``latencies``; every
-        other number passed through as ``miku_gateway_<name>``.
+        ``latency_s``, ``state`` = ``ready`` when ready, or a ``ready`` flag) ->
+        ``miku_gateway_latency_seconds{shard}`` and ``miku_gateway_shard_ready{shard}``;
+        without it, discord.py's ``latencies``; every other number passed through as
+        ``miku_gateway_<name>``.
     """
 
     def __init__(self, metrics: RuntimeMetrics) -> None:

@@ -10,9 +10,12 @@ reaches its actor), final snapshots of every live guild, close the store.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
+import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -46,7 +49,7 @@ from runtime.pool import (
     load_persona,
 )
 from runtime.settings import Settings
-from runtime.store import SnapshotStore, SQLiteStore
+from runtime.store import LeaseLostError, SnapshotStore, open_leases, open_store
 from runtime.supervisor import Supervisor, SupervisorConfig
 
 __all__ = ["Runtime", "actor_settings_for", "make_backend"]
@@ -96,6 +99,9 @@ class Runtime:
             and ``/readyz``; None when there is none (the simulator).
         config_path: the file ``config`` came from; given, SIGHUP re-reads it (guild
             settings reach live actors; a bad file is logged and changes nothing).
+        leases: hold a lease per shard of ``config.discord`` in the store while running
+            (``runtime.store.open_leases``); None: only when the runtime opens the store
+            itself (``run``), not for a store handed in (tests, the simulator).
 
     ``settings`` (``runtime.settings.Settings``) exists from the start: the gateway's
     ``channel_of`` is ``runtime.settings.channel_of`` before the store is even open.
@@ -109,7 +115,7 @@ class Runtime:
                  clock: LoopClock | None = None,
                  supervisor_config: SupervisorConfig | None = None,
                  control_socket: bool = True, gateway: Any = None,
-                 config_path: str | None = None) -> None:
+                 config_path: str | None = None, leases: bool | None = None) -> None:
         self.config = config
         self.config_path = config_path
         self.settings = Settings(config, clock=time.time)
@@ -126,6 +132,9 @@ class Runtime:
             snapshot_interval_s=rt.snapshot_interval_s)
         self._control = control_socket
         self.gateway = gateway
+        self._leases = store is None if leases is None else leases
+        #: This process run's lease owner name (host, pid, a random part).
+        self.lease_owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.supervisor: Supervisor | None = None
         self.pool: LLMPool | None = None
         self.control: ControlServer | None = None
@@ -182,7 +191,8 @@ class Runtime:
                 client=httpx.AsyncClient(timeout=30.0, follow_redirects=True)
                 if config.feeds.urls else None)
         if store is None:
-            store = await SQLiteStore(config.store.path, clock=clock.now).open()
+            store = await open_store(config.store.url or config.store.path,
+                                     clock=clock.now).open()
         self.store = store
         settings = self.settings
         settings.clock, settings.loop_time = clock.now, clock.loop_time
@@ -204,7 +214,7 @@ class Runtime:
             settings.live_guilds = lambda: [a.guild_id for a in sup.live_actors()]
             self.supervisor, self.pool = sup, pool
             self.metrics.supervisor, self.metrics.pool, self.metrics.store = sup, pool, store
-            async with anyio.create_task_group() as tg:
+            async with self._hold_leases(store), anyio.create_task_group() as tg:
                 if config.runtime.metrics_address is not None:
                     # First: a taken port fails the start before anything else runs.
                     await tg.start(self.serve_metrics, config.runtime.metrics_address)
@@ -245,6 +255,29 @@ class Runtime:
             log.info("runtime.stopped")
             self.metrics.running = False
             self.stopped.set()
+
+    @asynccontextmanager
+    async def _hold_leases(self, store: Any) -> AsyncIterator[None]:
+        """Hold this process's shard leases around the supervisor: acquired (waiting for a
+        live holder, said once) before it starts, renewed meanwhile, released after the final
+        snapshots. A lost lease stops the runtime: another process runs those shards now."""
+        if not self._leases or not hasattr(store, "acquire_leases"):
+            yield
+            return
+        d = self.config.discord
+        ids, count = (d.shard_ids, d.shard_count) if d.shard_ids is not None else ((0,), 1)
+        if d.shard_ids is None and d.shard_count is not None:
+            ids, count = tuple(range(d.shard_count)), d.shard_count
+
+        def lost(exc: LeaseLostError) -> None:
+            log.error("runtime.lease_lost", shards=list(exc.shard_ids),
+                      shard_count=exc.shard_count, detail="stopping: another process runs "
+                      "these shards now")
+            self.stop()
+
+        async with open_leases(store, self.lease_owner, ids, count,
+                               self.config.store.lease_ttl_s, on_lost=lost):
+            yield
 
     async def handle_control(self, request: Any) -> Any:
         """Serve one control-socket request."""

@@ -27,6 +27,8 @@ from runtime.process import Runtime
 from runtime.simulate.report import build_report, format_report
 from runtime.simulate.run import RunResult, RunSetup, run_policy, run_realtime, run_virtual
 from runtime.simulate.traffic import Traffic, generate_traffic
+from runtime.store import StoreError, is_url
+from runtime.store.pg_schema import check_url, redact_url
 
 __all__ = ["SimulateOptions", "add_arguments", "main_simulate", "simulate"]
 
@@ -50,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help="seed of the traffic and the engine; same seed, same report (default 1)")
     a("--store", metavar="PATH",
       help="the SQLite snapshot file the V2 run leaves behind (must not exist; default: a "
-           "temporary file, removed at the end)")
+           "temporary file, removed at the end), or a postgresql:// URL (no password)")
     a("--report-json", metavar="PATH", help="also write the report as JSON to PATH")
     a("--realtime", action="store_true",
       help="run V2 on the wall clock (asyncio) instead of virtual time; --hours then means "
@@ -129,7 +131,12 @@ class SimulateOptions:
             if m not in MOOD_NAMES:
                 raise ValueError(f"--pin-moods: unknown mood {m!r}; valid: "
                                  f"{', '.join(MOOD_NAMES)}")
-        if self.store is not None and Path(self.store).exists():
+        if self.store is not None and is_url(self.store):
+            try:  # a password in it: refused, never shown
+                check_url(self.store)
+            except StoreError as exc:
+                raise ValueError(f"--store {redact_url(self.store)}: {exc.detail}") from None
+        elif self.store is not None and Path(self.store).exists():
             raise ValueError(f"--store {self.store}: the file exists; the simulator starts "
                              "from an empty store (remove it or choose another path)")
         if self.report_json is not None and not Path(self.report_json).parent.is_dir():

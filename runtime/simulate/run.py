@@ -47,7 +47,7 @@ from runtime.errors import SendRejected
 from runtime.pool import ContextLine, FeedItem, FeedItems
 from runtime.process import Runtime
 from runtime.simulate.traffic import GRID_S, Traffic
-from runtime.store import MemoryStore, SQLiteStore
+from runtime.store import MemoryStore, open_store
 from runtime.supervisor import SupervisorConfig
 
 __all__ = [
@@ -385,7 +385,7 @@ async def run_policy(traffic: Traffic, policy: str, setup: RunSetup, *,
         store: Any = MemoryStore(clock=clock.now)
         sqlite = None
     else:
-        sqlite = await SQLiteStore(setup.store_path, clock=clock.now).open()
+        sqlite = await open_store(setup.store_path, clock=clock.now).open()  # path or URL
         store = sqlite if virtual is None else _HeldClockStore(sqlite, virtual)
     try:
         rt = Runtime(

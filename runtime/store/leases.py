@@ -166,13 +166,14 @@ async def open_leases(store: LeaseHolder, owner: str, shard_ids: Sequence[int],
         on_lost: called once if a renewal finds a lease lost (the process must stop running
             those shards); renewing stops then. None: ``LeaseLostError`` is raised from the
             block's task group.
-        retry_s: the longest wait between two attempts while blocked (default ``ttl_s``).
+        retry_s: the longest wait between two attempts while blocked (default a third of
+            ``ttl_s``: a released lease is taken that soon).
 
     Yields:
         The leases held.
     """
     said = False
-    retry = ttl_s if retry_s is None else retry_s
+    retry = ttl_s / 3 if retry_s is None else retry_s
     while True:
         grant = await store.acquire_leases(owner, shard_ids, shard_count, ttl_s)
         if grant.ok:
