@@ -50,7 +50,10 @@ _ACTION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 1
 _LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _BREAKER_STATES = ("closed", "half_open", "open")
 #: Supervisor fields that are levels, not counts.
-_GUILD_STATES = ("live", "starting", "passivated", "quarantined", "removed")
+_GUILD_STATES = ("live", "starting", "passivated", "quarantined", "removed", "ready",
+                 "silent")
+#: Other levels among the parts' numbers (the rest are counts since start).
+_GAUGES = {"guilds_ready", "guilds_silent"}
 #: Fields of a statistics record exported by a family of their own (not passed through).
 _SUP_NAMED = {*_GUILD_STATES, "events_by_type", "decisions", "restarts"}
 _POOL_NAMED = {"workers", "queue_size", "queue_depth", "in_flight", "breaker_state",
@@ -122,7 +125,8 @@ def _flatten(value: Any, depth: int) -> Iterator[tuple[tuple[str, ...], float]]:
 
 def _is_gauge(name: str) -> bool:
     """Counts since start are counters; levels (``last_*``, ``*_depth``) are gauges."""
-    return name.startswith(("last_", "current_")) or name.endswith(("_depth", "_now"))
+    return (name in _GAUGES or name.startswith(("last_", "current_"))
+            or name.endswith(("_depth", "_now")))
 
 
 def _passthrough(part: str, fields: dict[str, Any], named: set[str]) -> Iterator[Metric]:
@@ -145,7 +149,8 @@ class RuntimeCollector(Collector):
 
     Reads, when present:
       supervisor (``statistics()``): ``live``, ``starting``, ``passivated``, ``quarantined``,
-        ``removed`` -> ``miku_guilds{state}``; ``restarts`` -> ``miku_actor_restarts_total``;
+        ``removed``, ``ready``, ``silent`` -> ``miku_guilds{state}``; ``restarts`` ->
+        ``miku_actor_restarts_total``;
         ``events_by_type`` ({type: n}) -> ``miku_events_total{type}``; ``decisions``
         ({policy: {action: n}} or {(policy, action): n}) -> ``miku_decisions_total``;
         ``snapshot_batch_seconds`` / ``snapshot_batch_sizes`` (a histogram record, see
