@@ -421,6 +421,7 @@ class MetricsServer:
             await listener.serve(self._connection)
 
     async def _connection(self, stream: anyio.abc.SocketStream) -> None:
+        head = b""
         async with stream:
             try:
                 with anyio.fail_after(_READ_TIMEOUT_S):
@@ -431,9 +432,15 @@ class MetricsServer:
                 return
             except _BadRequest as exc:
                 status, ctype, body = 400, "text/plain; charset=utf-8", f"{exc}\n".encode()
+            except Exception as exc:
+                # A bug in a collector must cost one scrape, never the process.
+                log.exception("metrics.request_failed")
+                status, ctype, body = (500, "text/plain; charset=utf-8",
+                                       f"internal error: {type(exc).__name__}\n".encode())
             self.requests += 1
             reason = {200: "OK", 400: "Bad Request", 404: "Not Found",
-                      405: "Method Not Allowed", 503: "Service Unavailable"}[status]
+                      405: "Method Not Allowed", 500: "Internal Server Error",
+                      503: "Service Unavailable"}[status]
             header = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
                       f"Content-Length: {len(body)}\r\nConnection: close\r\n"
                       "Cache-Control: no-store\r\n\r\n").encode()

@@ -169,6 +169,29 @@ async def test_a_taken_port_is_a_startup_error(tmp_path: Path) -> None:
     assert str(leaf).startswith(f"runtime.metrics_address: cannot listen on 127.0.0.1:{port}")
 
 
+@pytest.mark.anyio
+async def test_a_failing_part_costs_one_scrape_not_the_process(tmp_path: Path) -> None:
+    """A statistics() that raises gives a 500 for that scrape; an oversized request a 400;
+    the server and the runtime go on (the next /healthz is 200)."""
+    rt, _ = runtime(tmp_path)
+    async with anyio.create_task_group() as tg:
+        await tg.start(rt.run)
+        assert rt.metrics_server is not None and rt.supervisor is not None
+        port = rt.metrics_server.port
+
+        def broken() -> object:
+            raise RuntimeError("a bug")
+
+        rt.supervisor.statistics = broken  # type: ignore[method-assign]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            failed = await http.get("/metrics")
+            assert (failed.status_code, failed.text) == (500, "internal error: RuntimeError\n")
+            huge = await http.get("/metrics", headers={"X-Padding": "x" * 10_000})
+            assert huge.status_code == 400
+            assert (await http.get("/healthz")).status_code == 200
+        rt.stop()
+
+
 @pytest.mark.parametrize("address", ["9108", "localhost", "127.0.0.1:70000", "[::1:9108",
                                      "host name:1"])
 def test_bad_address_is_a_clear_config_error(address: str) -> None:
