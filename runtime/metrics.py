@@ -50,7 +50,10 @@ _ACTION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 1
 _LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _BREAKER_STATES = ("closed", "half_open", "open")
 #: Supervisor fields that are levels, not counts.
-_GUILD_STATES = ("live", "starting", "passivated", "quarantined", "removed")
+_GUILD_STATES = ("live", "starting", "passivated", "quarantined", "removed", "ready",
+                 "silent")
+#: Other levels among the parts' numbers (the rest are counts since start).
+_GAUGES = {"guilds_ready", "guilds_silent"}
 #: Fields of a statistics record exported by a family of their own (not passed through).
 _SUP_NAMED = {*_GUILD_STATES, "events_by_type", "decisions", "restarts"}
 _POOL_NAMED = {"workers", "queue_size", "queue_depth", "in_flight", "breaker_state",
@@ -122,7 +125,8 @@ def _flatten(value: Any, depth: int) -> Iterator[tuple[tuple[str, ...], float]]:
 
 def _is_gauge(name: str) -> bool:
     """Counts since start are counters; levels (``last_*``, ``*_depth``) are gauges."""
-    return name.startswith(("last_", "current_")) or name.endswith(("_depth", "_now"))
+    return (name in _GAUGES or name.startswith(("last_", "current_"))
+            or name.endswith(("_depth", "_now")))
 
 
 def _passthrough(part: str, fields: dict[str, Any], named: set[str]) -> Iterator[Metric]:
@@ -145,7 +149,8 @@ class RuntimeCollector(Collector):
 
     Reads, when present:
       supervisor (``statistics()``): ``live``, ``starting``, ``passivated``, ``quarantined``,
-        ``removed`` -> ``miku_guilds{state}``; ``restarts`` -> ``miku_actor_restarts_total``;
+        ``removed``, ``ready``, ``silent`` -> ``miku_guilds{state}``; ``restarts`` ->
+        ``miku_actor_restarts_total``;
         ``events_by_type`` ({type: n}) -> ``miku_events_total{type}``; ``decisions``
         ({policy: {action: n}} or {(policy, action): n}) -> ``miku_decisions_total``;
         ``snapshot_batch_seconds`` / ``snapshot_batch_sizes`` (a histogram record, see
@@ -155,9 +160,10 @@ class RuntimeCollector(Collector):
         (one-hot ``miku_pool_breaker_state{state}``), request counters
         (``miku_pool_requests_total{result}``); every other number passed through.
       gateway (``statistics()``): ``shards`` (records or dicts with ``shard_id``,
-        ``latency_s``, ``state`` = ``ready`` when ready, or a ``ready`` flag) -> ``miku_gateway_latency_seconds{shard}`` and
-        ``miku_gateway_shard_ready{shard}``; without it, discord.py's ``latencies``; every
-        other number passed through as ``miku_gateway_<name>``.
+        ``latency_s``, ``state`` = ``ready`` when ready, or a ``ready`` flag) ->
+        ``miku_gateway_latency_seconds{shard}`` and ``miku_gateway_shard_ready{shard}``;
+        without it, discord.py's ``latencies``; every other number passed through as
+        ``miku_gateway_<name>``.
     """
 
     def __init__(self, metrics: RuntimeMetrics) -> None:
@@ -415,6 +421,7 @@ class MetricsServer:
             await listener.serve(self._connection)
 
     async def _connection(self, stream: anyio.abc.SocketStream) -> None:
+        head = b""
         async with stream:
             try:
                 with anyio.fail_after(_READ_TIMEOUT_S):
@@ -425,9 +432,15 @@ class MetricsServer:
                 return
             except _BadRequest as exc:
                 status, ctype, body = 400, "text/plain; charset=utf-8", f"{exc}\n".encode()
+            except Exception as exc:
+                # A bug in a collector must cost one scrape, never the process.
+                log.exception("metrics.request_failed")
+                status, ctype, body = (500, "text/plain; charset=utf-8",
+                                       f"internal error: {type(exc).__name__}\n".encode())
             self.requests += 1
             reason = {200: "OK", 400: "Bad Request", 404: "Not Found",
-                      405: "Method Not Allowed", 503: "Service Unavailable"}[status]
+                      405: "Method Not Allowed", 500: "Internal Server Error",
+                      503: "Service Unavailable"}[status]
             header = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
                       f"Content-Length: {len(body)}\r\nConnection: close\r\n"
                       "Cache-Control: no-store\r\n\r\n").encode()

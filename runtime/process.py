@@ -101,12 +101,12 @@ class Runtime:
             and ``/readyz``; None when there is none (the simulator).
         config_path: the file ``config`` came from; given, SIGHUP re-reads it (guild
             settings reach live actors; a bad file is logged and changes nothing).
-
-    ``settings`` (``runtime.settings.Settings``) exists from the start: the gateway's
-    ``channel_of`` is ``runtime.settings.channel_of`` before the store is even open.
         leases: hold a lease per shard of ``config.discord`` in the store while running
             (``runtime.store.open_leases``); None: only when the runtime opens the store
             itself (``run``), not for a store handed in (tests, the simulator).
+
+    ``settings`` (``runtime.settings.Settings``) exists from the start: the gateway's
+    ``channel_of`` is ``runtime.settings.channel_of`` before the store is even open.
     """
 
     def __init__(self, config: Config, *, sender: Callable[..., Awaitable[None]],

@@ -290,6 +290,21 @@ class FakeDiscord:
             if not shard.ws.closed:
                 await self._send(shard.ws, event, data)
 
+    async def dispatch_to_owner(self, event: str, data: dict[str, Any]) -> int:
+        """Send a DISPATCH of a guild's event only to the connection of the shard that owns
+        the guild, ``(guild_id >> 22) % shard_count``, as Discord does (Gateway, "Sharding").
+
+        Returns:
+            How many connections it was sent to (0 when no connected shard owns the guild).
+        """
+        guild_id = int(data["guild_id"])
+        sent = 0
+        for shard in list(self._shards):
+            if not shard.ws.closed and shard.owns(guild_id):
+                await self._send(shard.ws, event, data)
+                sent += 1
+        return sent
+
     async def reconnect(self) -> None:
         """Opcode 7 RECONNECT to every shard: the client should reconnect and RESUME."""
         for shard in list(self._shards):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import anyio
@@ -13,7 +12,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from actors.events import GuildReady, MessageSeen, MoodSet, PresenceChanged
 from runtime.config import decode_config
 from runtime.errors import ConfigError, StartupError
-from runtime.pool import LLMPool
 from runtime.process import Runtime
 from runtime.store import MemoryStore
 from runtime.supervisor import SupervisorConfig
@@ -62,7 +60,7 @@ def runtime(tmp_path: Path, store: object | None = None,
 @pytest.mark.anyio
 async def test_metrics_move_after_events(tmp_path: Path) -> None:
     """A scrape lists the families; after a game start becomes words, the guild, event,
-    request and action-result numbers have moved."""
+    decision, request and action-result numbers have moved by exactly what happened."""
     got_send = anyio.Event()
     rt, _ = runtime(tmp_path, sent_event=got_send)
     async with anyio.create_task_group() as tg:
@@ -95,10 +93,14 @@ async def test_metrics_move_after_events(tmp_path: Path) -> None:
     assert s1[("miku_guilds", (("state", "live"),))] == 1
     assert s1[("miku_supervisor_delivered_total", ())] >= s0.get(
         ("miku_supervisor_delivered_total", ()), 0) + 4
+    assert s1[("miku_guilds", (("state", "ready"),))] == 1
+    assert s1[("miku_events_total", (("type", "PresenceChanged"),))] == 1
+    assert s1[("miku_events_total", (("type", "MessageSeen"),))] == 1
+    assert s0.get(("miku_events_total", (("type", "MessageSeen"),)), 0) == 0
+    assert s1[("miku_decisions_total", (("action", "engage_user"), ("policy", "v2")))] == 1
     assert s1[("miku_pool_requests_total", (("result", "sent"),))] == 1
-    if "on_finished" in inspect.signature(LLMPool).parameters:  # helper words' hook
-        assert s1[("miku_actions_total", (("action", "engage_user"), ("result", "sent")))] == 1
-        assert s1[("miku_action_seconds_count", (("action", "engage_user"),))] == 1
+    assert s1[("miku_actions_total", (("action", "engage_user"), ("result", "sent")))] == 1
+    assert s1[("miku_action_seconds_count", (("action", "engage_user"),))] == 1
 
 
 @pytest.mark.anyio
@@ -165,6 +167,29 @@ async def test_a_taken_port_is_a_startup_error(tmp_path: Path) -> None:
     (leaf,) = info.value.exceptions
     assert isinstance(leaf, StartupError)
     assert str(leaf).startswith(f"runtime.metrics_address: cannot listen on 127.0.0.1:{port}")
+
+
+@pytest.mark.anyio
+async def test_a_failing_part_costs_one_scrape_not_the_process(tmp_path: Path) -> None:
+    """A statistics() that raises gives a 500 for that scrape; an oversized request a 400;
+    the server and the runtime go on (the next /healthz is 200)."""
+    rt, _ = runtime(tmp_path)
+    async with anyio.create_task_group() as tg:
+        await tg.start(rt.run)
+        assert rt.metrics_server is not None and rt.supervisor is not None
+        port = rt.metrics_server.port
+
+        def broken() -> object:
+            raise RuntimeError("a bug")
+
+        rt.supervisor.statistics = broken  # type: ignore[method-assign]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            failed = await http.get("/metrics")
+            assert (failed.status_code, failed.text) == (500, "internal error: RuntimeError\n")
+            huge = await http.get("/metrics", headers={"X-Padding": "x" * 10_000})
+            assert huge.status_code == 400
+            assert (await http.get("/healthz")).status_code == 200
+        rt.stop()
 
 
 @pytest.mark.parametrize("address", ["9108", "localhost", "127.0.0.1:70000", "[::1:9108",
