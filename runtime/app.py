@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,6 +26,7 @@ from runtime.config import Config, autonomous_channels, load_api_key, load_confi
 from runtime.errors import ConfigError, MissingTokenError, StartupError
 from runtime.gateway import PersonaClient
 from runtime.gateway._discord import discord
+from runtime.gateway.commands import install_commands
 from runtime.logs import configure_logging, register_secret
 from runtime.pool import load_items, load_persona
 from runtime.pool.errors import ItemsFileError, PersonaError
@@ -65,13 +67,22 @@ def point_discord_at(config: Config) -> None:
 
 
 def build_client(config: Config, deliver: Callable[[Any], None], *,
+                 channel_of: Callable[[int], int | None] | None = None,
                  clock: Callable[[], float] = time.time, **options: Any) -> PersonaClient:
-    """The gateway client for ``config``: its shards, its guilds' autonomous channels."""
-    channels = autonomous_channels(config)
+    """The gateway client for ``config``: its shards, its intents, its guilds' autonomous
+    channels (``channel_of``: the live settings' lookup; default: the file's channels)."""
+    if channel_of is None:
+        channel_of = autonomous_channels(config).get
     d = config.discord
-    return PersonaClient(deliver=deliver, channel_of=channels.get, clock=clock,
+    return PersonaClient(deliver=deliver, channel_of=channel_of, clock=clock,
                          shard_ids=d.shard_ids, shard_count=d.shard_count,
-                         chunk_guilds_at_startup=d.chunk_guilds_at_startup, **options)
+                         chunk_guilds_at_startup=d.chunk_guilds_at_startup,
+                         presences=d.presence_intent, members=d.members_intent, **options)
+
+
+def commands_hash_path(config: Config) -> Path:
+    """Where the hash of the last synced command tree is kept: beside the store file."""
+    return Path(config.store.path).with_name("miku-commands.sha256")
 
 
 def _install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
@@ -175,11 +186,13 @@ def warn_if_silent(config: Config) -> None:
     her own (she still answers when spoken to)."""
     if not autonomous_channels(config):
         log.warning("bot.no_autonomous_channel",
-                    hint="no guild has an autonomous channel, so she will never act on her own: "
-                         "set [guilds.<id>] autonomous_channel_id in the config")
+                    hint="no guild in the config has an autonomous channel, so she will never "
+                         "act on her own until an admin picks one with /miku channel or "
+                         "[guilds.<id>] autonomous_channel_id is set in the config")
 
 
-async def serve(config: Config, token: str, *, seed: int | None = None) -> None:
+async def serve(config: Config, token: str, *, seed: int | None = None,
+                config_path: str | None = None) -> None:
     """Run the bot until SIGTERM/SIGINT or the gateway ends.
 
     The runtime (store, supervisor, pool, control socket) starts first; the gateway client
@@ -197,11 +210,17 @@ async def serve(config: Config, token: str, *, seed: int | None = None) -> None:
     def deliver(event: Any) -> None:
         holder[0].deliver(event)
 
-    client = build_client(config, deliver)
+    def channel_of(guild_id: int) -> int | None:
+        return holder[0].settings.channel_of(guild_id)
+
+    client = build_client(config, deliver, channel_of=channel_of)
     runtime = Runtime(config, sender=client.send, context=client.fetch_context,
-                      names=client.display_name,
+                      names=client.display_name, typing=client.typing_for, gateway=client,
+                      config_path=config_path,
                       seed=random.SystemRandom().getrandbits(62) if seed is None else seed)
     holder.append(runtime)
+    install_commands(client, runtime, name=config.discord.command_name,
+                     hash_path=commands_hash_path(config))
     stopping = asyncio.Event()
 
     def stop() -> None:
@@ -236,7 +255,7 @@ async def serve(config: Config, token: str, *, seed: int | None = None) -> None:
     log.info("bot.stopped", **msgspec.structs.asdict(client.statistics()))
 
 
-def run_bot(config: Config, token: str) -> int:
+def run_bot(config: Config, token: str, *, config_path: str | None = None) -> int:
     """Configure logging, run the bot, return the process exit status.
 
     Raises:
@@ -253,7 +272,7 @@ def run_bot(config: Config, token: str) -> int:
     register_secret(token)
     register_secret(load_api_key(config))
     try:
-        asyncio.run(serve(config, token))
+        asyncio.run(serve(config, token, config_path=config_path))
     finally:
         setup.close()
     return 0
@@ -292,7 +311,7 @@ def main_run(config_path: str) -> int:
         config = load_config(config_path)
         check_files(config)
         token = load_token()
-        return run_bot(config, token)
+        return run_bot(config, token, config_path=config_path)
     except BaseException as exc:
         leaf = _known_leaf(exc)
         if leaf is None:

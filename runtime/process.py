@@ -96,6 +96,8 @@ class Runtime:
         clock: the loop clock; None pins it to the wall clock at start.
         supervisor_config: overrides the supervisor flags derived from the config.
         control_socket: serve the control socket (``config.runtime.control_socket``).
+        typing: ``(request) -> async context manager`` held while words are written (the
+            pool's ``typing``: Discord shows her typing); None for none.
         gateway: the gateway client (``statistics()``, discord.py's shards): its statistics
             are shown under ``"gateway"`` in the control socket's ``stats``, and feed metrics
             and ``/readyz``; None when there is none (the simulator).
@@ -117,6 +119,7 @@ class Runtime:
                  clock: LoopClock | None = None,
                  supervisor_config: SupervisorConfig | None = None,
                  control_socket: bool = True, gateway: Any = None,
+                 typing: Callable[[Any], Any] | None = None,
                  config_path: str | None = None, leases: bool | None = None) -> None:
         self.config = config
         self.config_path = config_path
@@ -135,6 +138,7 @@ class Runtime:
             shard_ids=config.discord.shard_ids, shard_count=config.discord.shard_count)
         self._control = control_socket
         self.gateway = gateway
+        self._typing = typing
         self._leases = store is None if leases is None else leases
         #: This process run's lease owner name (host, pid, a random part).
         self.lease_owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -210,7 +214,7 @@ class Runtime:
                            deliver=sup.deliver, sender=self._sender, context=self._context,
                            items=self.items, clock=clock, names=self._names, seed=self.seed,
                            shutdown_timeout=config.runtime.shutdown_timeout_s,
-                           exclude_user=settings.excluded,
+                           exclude_user=settings.excluded, typing=self._typing,
                            on_finished=self.metrics.on_finished)
             sup.sink = settings.guard(pool)
             settings.router = sup.deliver

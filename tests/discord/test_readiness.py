@@ -3,6 +3,7 @@ loopback Discord plays them; the shards' state is visible in the statistics and 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import anyio
@@ -41,6 +42,9 @@ async def test_resume_keeps_the_guild_ready(monkeypatch: pytest.MonkeyPatch) -> 
     """RECONNECT then RESUME: the session goes on, nothing is taken back, events flow again."""
     async with FakeDiscord() as fake, connected(fake, monkeypatch) as (client, rec):
         await rec.wait_for(GuildReady)
+        # The first session's shard_ready comes guild_ready_timeout after GUILD_CREATE: let it
+        # pass before the reconnect, or it lands after RESUMED on a loaded machine.
+        await asyncio.wait_for(client.wait_until_ready(), 10)
         await fake.reconnect()
         # The message can only arrive on the resumed connection, after RESUMED.
         await fake.resumed.wait()
@@ -79,7 +83,7 @@ async def test_stats_reply_carries_the_gateway(monkeypatch: pytest.MonkeyPatch,
     async with FakeDiscord() as fake, connected(fake, monkeypatch) as (client, rec):
         await rec.wait_for(GuildReady)
         runtime = Runtime(config, sender=sender, store=MemoryStore(), control_socket=False,
-                          gateway_stats=client.statistics)
+                          gateway=client)
         async with anyio.create_task_group() as tg:
             await tg.start(runtime.run)
             stats = await runtime.handle_control(StatsRequest())
