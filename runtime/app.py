@@ -141,7 +141,7 @@ def fatal_gateway_message(exc: BaseException, client: PersonaClient) -> str | No
         return ("Discord closed the gateway with 4014 (disallowed intents): enable "
                 f"{_intents_hint(client)} for the bot in the Developer Portal (Applications -> "
                 "your app -> Bot -> Privileged Gateway Intents), or turn the optional ones off "
-                "in [discord]")
+                "in [discord] (presence_intent = false, members_intent = false)")
     if isinstance(exc, discord.ConnectionClosed) and exc.code in _CLOSE_CODES:
         return f"Discord closed the gateway with {exc.code} ({_CLOSE_CODES[exc.code]})"
     return None
