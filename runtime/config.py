@@ -39,6 +39,7 @@ from engine.state import GuildConfig
 from runtime.errors import ConfigError, MissingTokenError
 
 __all__ = [
+    "LOCKABLE",
     "TOKEN_ENV",
     "Config",
     "DiscordConfig",
@@ -55,6 +56,7 @@ __all__ = [
     "load_api_key",
     "load_config",
     "load_token",
+    "split_address",
 ]
 
 TOKEN_ENV = "DISCORD_TOKEN"
@@ -63,6 +65,8 @@ PolicyName = Literal["v2", "v1", "shadow"]
 Hour = Annotated[int, msgspec.Meta(ge=0, le=23)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 Snowflake = Annotated[int, msgspec.Meta(gt=0)]
+#: Settings a guild table may lock so that slash commands cannot change them.
+LOCKABLE = ("channel", "pause", "chattiness", "quiet_hours", "timezone", "mood", "policy")
 
 _ENGINE_DEFAULTS = GuildConfig()
 
@@ -82,6 +86,11 @@ class GuildDefaults(_Table, frozen=True):
     rotate_moods: bool = True
     mood_rotation_s: Seconds = _ENGINE_DEFAULTS.rotation_period_s
     min_gap_s: Annotated[float, msgspec.Meta(ge=0)] = _ENGINE_DEFAULTS.min_gap_s
+    #: Users and roles she never counts, greets, answers or reads (every guild).
+    ignore_user_ids: tuple[Snowflake, ...] = ()
+    ignore_role_ids: tuple[Snowflake, ...] = ()
+    #: Settings no guild may change from Discord (see ``LOCKABLE``).
+    locked: tuple[str, ...] = ()
 
 
 class GuildOverride(_Table, frozen=True):
@@ -96,6 +105,11 @@ class GuildOverride(_Table, frozen=True):
     rotate_moods: bool | None = None
     mood_rotation_s: Seconds | None = None
     min_gap_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    #: Added to the ``[defaults]`` lists: ignored in this guild as well.
+    ignore_user_ids: tuple[Snowflake, ...] = ()
+    ignore_role_ids: tuple[Snowflake, ...] = ()
+    #: Settings this guild's admins cannot change from Discord (added to ``[defaults]``).
+    locked: tuple[str, ...] = ()
 
 
 class LLMConfig(_Table, frozen=True):
@@ -144,6 +158,8 @@ class DiscordConfig(_Table, frozen=True):
     #: The privileged Server Members intent: joins and complete member lists of large guilds.
     #: Off: she never greets a member who joins, and large guilds are not chunked.
     members_intent: bool = True
+    #: The slash command group's name (``/miku ...``): 1-32 lowercase letters, digits, - or _.
+    command_name: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,32}$")] = "miku"
     #: A loopback stand-in for Discord (tests only): REST base and gateway URL.
     api_base_url: str | None = None
     gateway_url: str | None = None
@@ -160,6 +176,9 @@ class RuntimeConfig(_Table, frozen=True):
     log_dir: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_max_open_files: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
+    #: Serve Prometheus metrics, /healthz and /readyz on this "host:port" (off when absent;
+    #: port 0 picks a free one). Plain HTTP without auth: keep it on loopback or a private net.
+    metrics_address: str | None = None
 
 
 class PersonaConfig(_Table, frozen=True):
@@ -291,11 +310,32 @@ def _check_guild_table(table: GuildDefaults | GuildOverride, prefix: str) -> Non
         for i, k in enumerate(table.keywords):
             if not k.strip():
                 raise ConfigError(f"{prefix}.keywords[{i}]", "a keyword cannot be empty")
+    for i, key in enumerate(table.locked):
+        if key not in LOCKABLE:
+            raise ConfigError(f"{prefix}.locked[{i}]",
+                              f"cannot lock {key!r}; valid: {', '.join(LOCKABLE)}")
 
 
 def _check_url(url: str | None, path: str, schemes: tuple[str, ...]) -> None:
     if url is not None and not url.startswith(schemes):
         raise ConfigError(path, f"expected a URL starting with {' or '.join(schemes)}, got {url!r}")
+
+
+_ADDRESS = re.compile(
+    r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})$")
+
+
+def split_address(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:9108"`` / ``"[::1]:9108"`` / ``"localhost:9108"`` -> (host, port).
+
+    Raises:
+        ValueError: not ``host:port`` with a port 0..65535 (0: any free port).
+    """
+    m = _ADDRESS.match(text.strip())
+    if m is None or int(m["port"]) > 65535:
+        raise ValueError(f"expected \"host:port\" such as \"127.0.0.1:9108\" or \"[::1]:9108\" "
+                         f"(port 0..65535), got {text!r}")
+    return m["v6"] or m["host"], int(m["port"])
 
 
 def _check(cfg: Config) -> None:
@@ -334,6 +374,11 @@ def _check(cfg: Config) -> None:
     _check_url(d.gateway_url, "discord.gateway_url", ("ws://", "wss://"))
     for i, url in enumerate(cfg.feeds.urls):
         _check_url(url, f"feeds.urls[{i}]", ("http://", "https://"))
+    if cfg.runtime.metrics_address is not None:
+        try:
+            split_address(cfg.runtime.metrics_address)
+        except ValueError as exc:
+            raise ConfigError("runtime.metrics_address", str(exc)) from None
 
 
 def _decode_guilds(raw: Any) -> dict[int, GuildOverride]:

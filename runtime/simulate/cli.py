@@ -7,6 +7,7 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import shutil
@@ -16,13 +17,16 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+import anyio
 import structlog
 
 from engine import MOOD_NAMES
+from runtime.config import split_address
 from runtime.logs import LoggingSetup, configure_logging
+from runtime.process import Runtime
 from runtime.simulate.report import build_report, format_report
-from runtime.simulate.run import RunSetup, run_realtime, run_virtual
-from runtime.simulate.traffic import generate_traffic
+from runtime.simulate.run import RunResult, RunSetup, run_policy, run_realtime, run_virtual
+from runtime.simulate.traffic import Traffic, generate_traffic
 
 __all__ = ["SimulateOptions", "add_arguments", "main_simulate", "simulate"]
 
@@ -74,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--pin-moods", metavar="MOOD[,MOOD...]",
       help="turn mood rotation off and give guild i the i-th mood of this list, cyclically "
            "(e.g. shy,bubbly: half shy, half bubbly)")
+    a("--metrics-address", metavar="HOST:PORT",
+      help="serve Prometheus /metrics, /healthz and /readyz of the V2 run on HOST:PORT "
+           "(e.g. 127.0.0.1:9108); needs --realtime")
     a("--no-v1", action="store_true", help="skip the V1 comparison run")
     a("--quiet", action="store_true", help="print nothing but errors")
 
@@ -98,6 +105,7 @@ class SimulateOptions:
         self.control_socket: str | None = args.control_socket
         self.moods: tuple[str, ...] = tuple(
             m.strip() for m in (args.pin_moods or "").split(",") if m.strip())
+        self.metrics_address: str | None = getattr(args, "metrics_address", None)
         self.no_v1: bool = args.no_v1
         self.quiet: bool = args.quiet
 
@@ -128,6 +136,14 @@ class SimulateOptions:
             raise ValueError(f"--report-json {self.report_json}: no such directory")
         if self.log_dir is not None and self.log_file is not None:
             raise ValueError("--log-dir and --log-file: choose one")
+        if self.metrics_address is not None:
+            if not self.realtime:
+                raise ValueError("--metrics-address needs --realtime: a scrape in virtual "
+                                 "time would see hours pass between two requests")
+            try:
+                split_address(self.metrics_address)
+            except ValueError as exc:
+                raise ValueError(f"--metrics-address: {exc}") from None
 
 
 def _logging(opts: SimulateOptions) -> tuple[LoggingSetup, TextIO | None]:
@@ -141,6 +157,26 @@ def _logging(opts: SimulateOptions) -> tuple[LoggingSetup, TextIO | None]:
         return configure_logging(opts.log_level, renderer="json", stream=stream,
                                  cache=False), stream
     return configure_logging("error", renderer="json", stream=sys.stderr, cache=False), None
+
+
+def _run_realtime_with_metrics(traffic: Traffic, policy: str, setup: RunSetup, *,
+                               address: str, quiet: bool) -> RunResult:
+    """``run_realtime`` that also serves the runtime's metrics on ``address`` from the moment
+    the runtime runs until it has stopped."""
+
+    async def main() -> RunResult:
+        async with anyio.create_task_group() as tg:
+            async def on_started(rt: Runtime) -> None:
+                server = await tg.start(rt.serve_metrics, address)
+                if not quiet:
+                    print(f"metrics: http://{server.host}:{server.port}/metrics",
+                          file=sys.stderr, flush=True)
+
+            result = await run_policy(traffic, policy, setup, on_started=on_started)
+            tg.cancel_scope.cancel()
+        return result
+
+    return anyio.run(main, backend="asyncio")
 
 
 def simulate(opts: SimulateOptions) -> dict[str, Any]:
@@ -163,6 +199,9 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
                          llm_url=opts.llm_url, llm_model=opts.llm_model,
                          llm_workers=opts.llm_workers, stop_on_signals=opts.realtime)
         run = run_realtime if opts.realtime else run_virtual
+        if opts.metrics_address is not None:
+            run = functools.partial(_run_realtime_with_metrics, address=opts.metrics_address,
+                                    quiet=opts.quiet)
         v2 = run(traffic, "v2", setup)
         # Interrupted (Ctrl-C on the wall clock): V1 and the report cover the same stretch.
         traffic = traffic.truncated(v2.ended_at)

@@ -61,9 +61,15 @@ from discord_payloads import GUILD, SELF_ID, SELF_USER, guild_create
 __all__ = ["FakeDiscord", "SentMessage"]
 
 API = "/api/v10"
-#: Gateway intents bits (Gateway, "List of Intents").
+#: Gateway intents bits (Gateway, "List of Intents"): the privileged three, and every bit
+#: defined (0-25 less the unused 17-19 and 22-23).
 GUILD_MEMBERS_INTENT = 1 << 1
 GUILD_PRESENCES_INTENT = 1 << 8
+MESSAGE_CONTENT_INTENT = 1 << 15
+PRESENCES, MEMBERS, MESSAGE_CONTENT = (GUILD_PRESENCES_INTENT, GUILD_MEMBERS_INTENT,
+                                       MESSAGE_CONTENT_INTENT)
+PRIVILEGED = PRESENCES | MEMBERS | MESSAGE_CONTENT
+ALL_INTENTS = sum(1 << b for b in (*range(0, 17), 20, 21, 24, 25))
 #: IDENTIFY's ``large_threshold`` when a client leaves it out.
 DEFAULT_LARGE_THRESHOLD = 50
 #: Members per GUILD_MEMBERS_CHUNK.
@@ -113,14 +119,35 @@ class FakeDiscord:
             shard that owns each.
         self_user: the bot's user (``/users/@me`` and READY).
         heartbeat_interval_ms: what HELLO asks for.
+        token: the bot's token; when set, REST answers 401 and IDENTIFY is closed with 4004
+            for any other (as Discord does). None accepts any ``Bot ...`` token.
+        gateway_token: the token IDENTIFY must carry, when it differs from ``token``: the
+            owner reset the token between the bot's login and its IDENTIFY (4004).
+        privileged_intents: the privileged intents enabled for the app in the Developer
+            Portal; IDENTIFY asking for another is closed with 4014.
+        max_guilds_per_shard: a shard that would hold more guilds is closed with 4011
+            (Discord's limit is 2,500).
+        mounts: more routes, each ``mount(app, fake)`` called before the server starts
+            (e.g. ``tests/commands/fake_interactions.py``: command sync and interactions).
     """
 
     def __init__(self, *, guilds: list[dict[str, Any]] | None = None,
                  self_user: dict[str, Any] | None = None,
-                 heartbeat_interval_ms: int = 45_000) -> None:
+                 heartbeat_interval_ms: int = 45_000, token: str | None = None,
+                 gateway_token: str | None = None,
+                 privileged_intents: int = PRESENCES | MEMBERS | MESSAGE_CONTENT,
+                 max_guilds_per_shard: int = 2500,
+                 mounts: tuple[Any, ...] = ()) -> None:
         self.guilds = [guild_create(GUILD)] if guilds is None else guilds
         self.self_user = SELF_USER if self_user is None else self_user
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.token = token
+        self.gateway_token = token if gateway_token is None else gateway_token
+        self.privileged_intents = privileged_intents
+        self.max_guilds_per_shard = max_guilds_per_shard
+        #: Close codes sent to shards, in order.
+        self.closed_with: list[int] = []
+        self.mounts = mounts
         self.sent: list[SentMessage] = []
         self.send_status: dict[int, tuple[int, dict[str, Any]]] = {}
         self.history: dict[int, list[dict[str, Any]]] = {}
@@ -164,6 +191,8 @@ class FakeDiscord:
         app.router.add_get(f"{API}/channels/{{cid}}/messages", self._get_messages)
         app.router.add_post(f"{API}/channels/{{cid}}/typing", self._post_typing)
         app.router.add_get("/gateway", self._gateway)
+        for mount in self.mounts:
+            mount(app, self)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -187,7 +216,8 @@ class FakeDiscord:
     # --- REST ---------------------------------------------------------------------------
 
     async def _me(self, request: web.Request) -> web.Response:
-        if not request.headers.get("Authorization", "").startswith("Bot "):
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bot ") or (self.token is not None and auth != f"Bot {self.token}"):
             return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         return _json(self.self_user)
 
@@ -289,8 +319,14 @@ class FakeDiscord:
                 if op == 1:
                     await ws.send_str(json.dumps({"op": 11}))
                 elif op == 2:
-                    self.identifies.append(frame["d"])
-                    shard = _Shard(ws, frame["d"])
+                    identify = frame["d"]
+                    self.identifies.append(identify)
+                    refused = self._identify_refused(identify)
+                    if refused is not None:
+                        self.closed_with.append(refused[0])
+                        await ws.close(code=refused[0], message=refused[1].encode())
+                        break
+                    shard = _Shard(ws, identify)
                     self._shards.append(shard)
                     await self._send_ready(shard)
                     self.ready.set()
@@ -309,6 +345,24 @@ class FakeDiscord:
             if shard is not None and shard in self._shards:
                 self._shards.remove(shard)
         return ws
+
+    def _identify_refused(self, identify: dict[str, Any]) -> tuple[int, str] | None:
+        """The close code Discord answers a bad IDENTIFY with (Opcodes and Status Codes:
+        gateway close event codes), or None when it is accepted."""
+        if self.gateway_token is not None and identify.get("token") != self.gateway_token:
+            return 4004, "Authentication failed."
+        intents = int(identify.get("intents", 0))
+        if intents & ~ALL_INTENTS:
+            return 4013, "Invalid intent(s)."
+        if intents & PRIVILEGED & ~self.privileged_intents:
+            return 4014, "Disallowed intent(s)."
+        shard_id, shard_count = identify.get("shard", [0, 1])
+        if shard_count < 1 or not 0 <= shard_id < shard_count:
+            return 4010, "Invalid shard."
+        mine = sum(1 for g in self.guilds if (int(g["id"]) >> 22) % shard_count == shard_id)
+        if mine > self.max_guilds_per_shard:
+            return 4011, "Sharding required."
+        return None
 
     def _resumed_shard(self, ws: web.WebSocketResponse, resume: dict[str, Any]) -> _Shard:
         # The session id says which shard it was ("fake-session-<n>-<shard>").

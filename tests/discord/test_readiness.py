@@ -27,6 +27,7 @@ async def test_new_session_takes_readiness_back_until_guild_create(
     async with FakeDiscord() as fake, connected(fake, monkeypatch) as (client, rec):
         await rec.wait_for(GuildReady)
         assert rec.of(GuildUnavailable) == []  # the first session takes nothing back
+        await client.wait_until_ready()
         await fake.invalidate_session(resumable=False)
         await rec.wait_for(GuildReady, 2)
         kinds = [type(e).__name__ for e in rec.events]
@@ -41,6 +42,7 @@ async def test_resume_keeps_the_guild_ready(monkeypatch: pytest.MonkeyPatch) -> 
     """RECONNECT then RESUME: the session goes on, nothing is taken back, events flow again."""
     async with FakeDiscord() as fake, connected(fake, monkeypatch) as (client, rec):
         await rec.wait_for(GuildReady)
+        await client.wait_until_ready()  # shard_ready has come: the start-up is over
         await fake.reconnect()
         # The message can only arrive on the resumed connection, after RESUMED.
         await fake.resumed.wait()
@@ -79,7 +81,7 @@ async def test_stats_reply_carries_the_gateway(monkeypatch: pytest.MonkeyPatch,
     async with FakeDiscord() as fake, connected(fake, monkeypatch) as (client, rec):
         await rec.wait_for(GuildReady)
         runtime = Runtime(config, sender=sender, store=MemoryStore(), control_socket=False,
-                          gateway_stats=client.statistics)
+                          gateway=client)
         async with anyio.create_task_group() as tg:
             await tg.start(runtime.run)
             stats = await runtime.handle_control(StatsRequest())
