@@ -330,12 +330,6 @@ class Runtime:
                 self.settings.reload_file(self.config_path)
 
 
-def _os_detail(exc: OSError) -> str:
-    """``'path': reason`` for an OSError, without errno noise."""
-    reason = exc.strerror or str(exc)
-    return f"{exc.filename!r}: {reason}" if exc.filename else reason
-
-
 async def _warn_about_server(backend: OpenAIBackend, api_key_env: str | None) -> None:
     """Ask the inference server once (5 s at most) whether it serves the model; a problem is
     one warning line (the bot runs on: the pool retries and its breaker probes the server)."""
@@ -343,6 +337,12 @@ async def _warn_about_server(backend: OpenAIBackend, api_key_env: str | None) ->
     problem = await check_server(base_url, backend.model, api_key_env=api_key_env)
     if problem is not None:
         log.warning("runtime.llm_server_problem", problem=problem, base_url=base_url)
+
+
+def _os_detail(exc: OSError) -> str:
+    """``'path': reason`` for an OSError, without errno noise."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename!r}: {reason}" if exc.filename else reason
 
 
 class _NoSink:
