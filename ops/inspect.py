@@ -85,7 +85,9 @@ def _store_row(row: StoredSnapshot) -> dict[str, Any]:
     state, error = _decode(row)
     out: dict[str, Any] = {key: None for key, _ in COLUMNS}
     out.update(guild_id=row.guild_id, saved_at=row.saved_at, wake_at=row.wake_at,
-               passivated=row.wake_at is not None, removed_at=row.removed_at)
+               passivated=row.wake_at is not None)
+    if row.removed_at is not None:  # she was removed from that guild: kept for inspection
+        out["removed_at"] = row.removed_at
     if state is None:
         out.update(mood="?", error=error)
     else:
