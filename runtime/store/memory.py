@@ -119,6 +119,7 @@ class MemoryStore:
 
     async def put_aside(self, guild_id: int, data: bytes, error: str) -> None:
         await self._enter()
+        check_id(guild_id, "put_aside", _NAME)
         self._put_aside.append(PutAside(len(self._put_aside) + 1, guild_id, bytes(data), error,
                                         self._clock()))
         row = self._rows.get(guild_id)
@@ -128,6 +129,7 @@ class MemoryStore:
     async def dead_letter(self, guild_id: int, event_type: str, traceback: str,
                           at: float) -> None:
         await self._enter()
+        check_id(guild_id, "dead_letter", _NAME)
         self._dead.append(DeadLetter(len(self._dead) + 1, guild_id, event_type, traceback, at))
 
     async def mark_removed(self, guild_id: int, at: float) -> None:

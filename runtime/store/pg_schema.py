@@ -6,6 +6,11 @@ an older layout is upgraded in place in one transaction, a newer one is refused.
 are typed (BIGINT, BYTEA, DOUBLE PRECISION) and guild ids checked by the database, so the
 hand-edited rows of SQLite cannot happen here.
 
+``snapshots`` leaves half of each page free (fillfactor 50): a periodic batch rewrites most
+rows, and a new row version that fits on its page is a HOT update (no index write). It halved
+the upsert of 100,000 updated rows (4.4 s to 2.0 s on the shared test machine), for twice the
+table's pages.
+
 A password never travels in the URL: it would end up in config files, process listings and
 error messages. libpq reads it from ``PGPASSWORD``, ``PGPASSFILE`` / ``~/.pgpass`` or the URL's
 ``passfile=`` parameter; a URL carrying one is refused, and shown redacted.
@@ -33,7 +38,7 @@ CREATE TABLE snapshots (
     saved_at DOUBLE PRECISION NOT NULL,
     wake_at DOUBLE PRECISION,
     removed_at DOUBLE PRECISION
-);
+) WITH (fillfactor = 50);
 CREATE INDEX snapshots_removed ON snapshots (removed_at) WHERE removed_at IS NOT NULL;
 CREATE TABLE put_aside (
     id BIGSERIAL PRIMARY KEY,

@@ -260,7 +260,9 @@ class PostgresStore:
         return await self._run(wakeups)
 
     async def put_aside(self, guild_id: int, data: bytes, error: str) -> None:
-        """Keep a snapshot that cannot be restored; the very bytes leave the snapshots."""
+        """Keep a snapshot that cannot be restored; the very bytes leave the snapshots.
+        Raises ``StoreError`` for a bad id."""
+        check_id(guild_id, "put_aside", self.path)
         at = self._clock()
 
         def put_aside(conn: Any) -> None:
@@ -275,7 +277,10 @@ class PostgresStore:
 
     async def dead_letter(self, guild_id: int, event_type: str, traceback: str,
                           at: float) -> None:
-        """Record an event that crashed the guild's actor (the newest are kept)."""
+        """Record an event that crashed the guild's actor (the newest are kept). Raises
+        ``StoreError`` for a bad id."""
+        check_id(guild_id, "dead_letter", self.path)
+
         def dead_letter(conn: Any) -> None:
             conn.execute("INSERT INTO dead_letters (guild_id, event_type, traceback, at) "
                          "VALUES (%s, %s, %s, %s)", (guild_id, event_type, traceback, at))

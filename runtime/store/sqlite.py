@@ -28,6 +28,7 @@ from runtime.store.contract import (
     RowsRefusedError,
     StoreError,
     StoreStatistics,
+    bad_id,
     check_id,
     check_wake,
     row_problem,
@@ -158,6 +159,8 @@ class SQLiteStore:
     async def load(self, guild_id: int) -> bytes | None:
         """The guild's snapshot, or None (none, removed, or a row put aside at open)."""
         self._loads += 1
+        if bad_id(guild_id) is not None:  # no such row can exist (and SQLite cannot bind it)
+            return None
 
         def load(conn: sqlite3.Connection) -> bytes | None:
             row = conn.execute(f"SELECT data FROM snapshots WHERE guild_id = ? AND {_LIVE}",
@@ -168,7 +171,7 @@ class SQLiteStore:
 
     async def load_many(self, guild_ids: Sequence[int]) -> dict[int, bytes]:
         """The snapshots of those guilds that have one."""
-        ids = list(guild_ids)
+        ids = [g for g in guild_ids if bad_id(g) is None]
         self._loads += len(ids)
 
         def load_many(conn: sqlite3.Connection) -> dict[int, bytes]:
@@ -238,7 +241,9 @@ class SQLiteStore:
         return await self._run(wakeups)
 
     async def put_aside(self, guild_id: int, data: bytes, error: str) -> None:
-        """Keep a snapshot that cannot be restored; the very bytes leave the snapshots."""
+        """Keep a snapshot that cannot be restored; the very bytes leave the snapshots.
+        Raises ``StoreError`` for a bad id."""
+        check_id(guild_id, "put_aside", self.path)
         at = self._clock()
 
         def put_aside(conn: sqlite3.Connection) -> None:
@@ -254,7 +259,10 @@ class SQLiteStore:
 
     async def dead_letter(self, guild_id: int, event_type: str, traceback: str,
                           at: float) -> None:
-        """Record an event that crashed the guild's actor (the newest are kept)."""
+        """Record an event that crashed the guild's actor (the newest are kept). Raises
+        ``StoreError`` for a bad id."""
+        check_id(guild_id, "dead_letter", self.path)
+
         def dead_letter(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             cur = conn.execute(

@@ -206,3 +206,14 @@ def test_public_names() -> None:
     assert isinstance(MemoryStore(), SnapshotStore)
     assert isinstance(mod.SQLiteStore("unused.db"), SnapshotStore)  # no I/O in the constructor
     assert not Path("unused.db").exists()
+
+
+async def test_bad_ids_elsewhere_are_clear_errors(store: SnapshotStore) -> None:
+    """Loading an impossible id finds nothing; putting aside or dead-lettering one is a
+    StoreError naming the call, never an OverflowError."""
+    assert await store.load(2**64) is None
+    assert await store.load_many([2**64, -1]) == {}
+    with pytest.raises(StoreError, match=r"put_aside: id 18446744073709551616 out of range"):
+        await store.put_aside(2**64, b"x", "bad")
+    with pytest.raises(StoreError, match=r"dead_letter: id 0 out of range"):
+        await store.dead_letter(0, "MessageSeen", "tb", NOW)

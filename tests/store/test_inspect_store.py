@@ -59,3 +59,14 @@ async def test_inspect_reads_a_postgresql_store(pg_url: str) -> None:
     assert json.loads(one.stdout)["guild"]["state"]["guild_id"] == 6
     bad = await anyio.to_thread.run_sync(_inspect, "--store", "postgresql://u:pw@/x")
     assert bad.returncode == 2 and "pw" not in bad.stderr.replace("PGPASSWORD", "")
+
+
+def test_simulate_leaves_its_guilds_in_a_postgresql_store(pg_url: str) -> None:
+    """simulate --store URL runs the V2 run against PostgreSQL and leaves every guild there."""
+    from runtime.store import read_snapshots
+
+    done = subprocess.run([sys.executable, "-m", "runtime", "simulate", "--guilds", "4",
+                           "--hours", "1", "--seed", "1", "--store", pg_url, "--no-v1",
+                           "--quiet"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert len(read_snapshots(pg_url)) == 4
