@@ -19,13 +19,24 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import anyio
 import msgspec
 import structlog
 
 from actors.clock import LoopClock
+from actors.contract import (
+    DEFAULT_DEADLINES,
+    READY,
+    SILENT,
+    WAITING,
+    ActionSink,
+    ActorCrashed,
+    ActorExit,
+    ActorSettings,
+    Readiness,
+)
 from actors.cooldown import ReplyCooldown
 from actors.events import (
     ActionFinished,
@@ -44,6 +55,7 @@ from actors.events import (
     SnapshotNow,
     Stop,
 )
+from actors.explain import reasons, why_not
 from actors.mailbox import Mailbox
 from actors.wake import passive_wake_at
 from engine import (
@@ -78,21 +90,12 @@ __all__ = [
     "ActorExit",
     "ActorSettings",
     "GuildActor",
+    "Readiness",
     "passive_wake_at",
 ]
 
 log = structlog.get_logger("actors.actor")
 
-#: Seconds after the decision at which an action's words are worthless.
-DEFAULT_DEADLINES: dict[str, float] = {
-    "reply": 60.0,
-    "join_conversation": 120.0,
-    "fomo_response": 180.0,
-    "engage_user": 600.0,
-    "break_silence": 1800.0,
-    "share_tweet": 1800.0,
-    "general": 1800.0,
-}
 #: A pending mark outlives its request's deadline by this much, so the pool's stale report
 #: (sent at the deadline) arrives while the mark still holds and nothing is decided twice.
 PENDING_SLACK_S = 30.0
@@ -100,58 +103,6 @@ _TICK_SALT = 0x7469636B  # "tick"
 _MAX_REPLIES_IN_FLIGHT = 3
 _MAX_COOLDOWNS = 512
 _DECISIONS_KEPT = 8
-
-#: Readiness in this process (never snapshotted): decide only while READY.
-#: WAITING: no GuildReady on the current connection yet (start-up, a restore, an outage).
-#: SILENT: ready, but she may not speak in the autonomous channel (a missing permission).
-WAITING: Literal["waiting"] = "waiting"
-SILENT: Literal["silent"] = "silent"
-READY: Literal["ready"] = "ready"
-Readiness = Literal["waiting", "silent", "ready"]
-
-
-class ActionSink(Protocol):
-    """Where chosen actions go (the LLM pool). ``submit`` never awaits; it raises when it
-    cannot take the request, and then no result will come."""
-
-    def submit(self, request: ActionRequest) -> None: ...
-
-
-class ActorSettings(msgspec.Struct, frozen=True):
-    """How one guild's actor behaves (built from the runtime config)."""
-
-    config: GuildConfig = GuildConfig()
-    channel_id: int | None = None
-    policy: Literal["v2", "v1", "shadow"] = "v2"
-    tick_s: float = 600.0
-    #: Stop (snapshot and passivate) after this long without an event; 0 = never.
-    passivate_after_s: float = 0.0
-    reply_cooldown_s: float = 60.0
-    deadlines: dict[str, float] = msgspec.field(default_factory=lambda: dict(DEFAULT_DEADLINES))
-    #: Log, at debug, the first condition that held each action back whenever a decision
-    #: decides nothing (the "why not" of ``inspect GUILD``). Set once from the log level, so
-    #: the hot path pays nothing when debug is off.
-    explain_idle: bool = False
-
-
-class ActorCrashed(Exception):
-    """A handler raised; ``event`` is what it was handling (None for a timer)."""
-
-    def __init__(self, guild_id: int, event: Any, error: BaseException) -> None:
-        kind = type(event).__name__ if event is not None else "timer"
-        super().__init__(f"actor of guild {guild_id} crashed on {kind}: {error!r}")
-        self.guild_id = guild_id
-        self.event = event
-        self.error = error
-
-
-class ActorExit(msgspec.Struct, frozen=True):
-    """How an actor's loop ended. ``data`` is the final state snapshot; ``wake_at`` (epoch)
-    is when a passivated guild must be woken with no event."""
-
-    reason: Literal["stopped", "passivated", "removed"]
-    data: bytes
-    wake_at: float = math.inf
 
 
 #: Events that leave the snapshotted state as it was: a batch of only these does not make
@@ -531,14 +482,8 @@ class GuildActor:
         """At debug: the gate, or each rule's first failed condition, that held it back."""
         explained = decide(self.state, self.cfg, now, self.seed, explain=True) \
             if d.policy == "v2" else d
-        held: dict[str, str] = {}
-        for check in explained.checks:
-            for c in check.conditions:
-                if not c.ok:
-                    held[check.action] = f"{c.name}={c.value} (need {c.need})"
-                    break
         self.log.debug("no_decision", policy=d.policy, blocked_by=d.blocked_by,
-                       next_at=d.next_at, why_not=held)
+                       next_at=d.next_at, why_not=why_not(explained))
 
     def _shadow(self, now: float) -> None:
         would = decide(self.state, self.cfg, now, self.seed)
@@ -547,7 +492,7 @@ class GuildActor:
             self._shadow_seen = key
             explained = decide(self.state, self.cfg, now, self.seed, explain=True)
             self.log.info("shadow_decision", policy="v2", action=would.action,
-                     reasons=_reasons(explained))
+                     reasons=reasons(explained))
 
     def _act(self, d: Decision, now: float) -> None:
         state = self.state
@@ -563,7 +508,7 @@ class GuildActor:
         )
         record = {"at": now, "action": action, "policy": d.policy,
                   "request_id": request.request_id, "target_user_id": d.target_user_id,
-                  "target_activity": d.target_activity, "reasons": _reasons(explained)}
+                  "target_activity": d.target_activity, "reasons": reasons(explained)}
         if self.decisions is None:
             self.decisions = deque(maxlen=_DECISIONS_KEPT)
         self.decisions.append(record)
@@ -601,25 +546,14 @@ class GuildActor:
         """The guild in full: state, signals, pending action, the last decisions, and why it
         would or would not act right now."""
         now = self.clock.now()
-        why_not = decide(self.state, self.cfg, now, self.seed, explain=True)
+        explained = decide(self.state, self.cfg, now, self.seed, explain=True)
         return {
             **self.summary(),
             "state": msgspec.to_builtins(self.state),
             "signals": msgspec.to_builtins(signals(self.state, self.cfg, now)),
             "pending": None if self.inflight is None else msgspec.to_builtins(self.inflight),
             "decisions": list(self.decisions or ()),
-            "now": msgspec.to_builtins(why_not),
+            "now": msgspec.to_builtins(explained),
             "mailbox": msgspec.to_builtins(self.mailbox.statistics()),
             "events_handled": self.events_handled,
         }
-
-
-def _reasons(d: Decision) -> dict[str, Any]:
-    """The signals and the conditions of the rule that fired (or of every rule if none)."""
-    checks = [c for c in d.checks if c.fired] or list(d.checks)
-    return {
-        "signals": msgspec.to_builtins(d.signals) if d.signals is not None else None,
-        "blocked_by": d.blocked_by,
-        "rules": {c.action: {x.name: [x.value, x.need, x.ok] for x in c.conditions}
-                  for c in checks},
-    }

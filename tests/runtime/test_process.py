@@ -69,3 +69,23 @@ async def test_a_game_start_becomes_words_sent_without_pings(tmp_path: Path) -> 
     state = decode_state(data)
     assert state.last_action == "engage_user"  # the result reached the actor before the end
     assert not (tmp_path / "ctl.sock").exists()
+
+
+def test_config_keys_reach_the_supervisor() -> None:
+    """[runtime] startup_grace_s and [discord] shard_ids/shard_count become the supervisor's
+    flags; debug logging turns on the actors' why-not lines; a negative grace is refused."""
+    from runtime.config import ConfigError
+    from runtime.process import actor_settings_for
+
+    config = decode_config(CONFIG + 'startup_grace_s = 5\nlog_level = "debug"\n'
+                           "[discord]\nshard_ids = [1]\nshard_count = 2\n")
+
+    async def sender(req: ActionRequest, text: str) -> None:
+        raise AssertionError("not sent")
+
+    sc = Runtime(config, sender=sender, store=MemoryStore()).supervisor_config
+    assert (sc.startup_grace_s, sc.shard_ids, sc.shard_count) == (5.0, (1,), 2)
+    assert actor_settings_for(config)(42).explain_idle is True
+    assert actor_settings_for(decode_config(CONFIG))(42).explain_idle is False
+    with pytest.raises(ConfigError, match="startup_grace_s"):
+        decode_config(CONFIG + "startup_grace_s = -1\n")
