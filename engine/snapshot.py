@@ -79,6 +79,7 @@ def decode_state(data: bytes) -> GuildState:
     problem = _inconsistency(state)
     if problem:
         raise SnapshotError(problem)
+    state.opportunities.sort(key=lambda o: o.at)  # in order of opening (engine.presence)
     if state.engaged and state.opportunities:  # written before engaging closed them
         engaged = state.engaged
         state.opportunities = [o for o in state.opportunities
