@@ -146,7 +146,7 @@ def main() -> None:
               f"{time.perf_counter() - t1:.0f} s")
     base = results[("v2", 1.0, True)][0]
     print("autonomous actions per guild-day:")
-    for key, (actions, _, _) in results.items():  # noqa: B007
+    for key, (actions, _, _) in results.items():
         policy, c, learn = key
         label = "V1" if policy == "v1" else f"V2 chattiness {c:g}" + (
             "" if learn else ", learn_hours = false")

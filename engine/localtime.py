@@ -59,8 +59,21 @@ def in_quiet_hours(cfg: GuildConfig, now: float) -> tuple[bool, float]:
     qh = cfg.quiet_hours
     if qh is None:
         return False, 0.0
-    hit = _quiet_slot(cfg.timezone, qh, int(now // 900.0))
-    return hit if hit is not None else _quiet_exact(cfg.timezone, qh, now)
+    slot = int(now // 900.0)
+    global _last
+    last_cfg, last_slot, last_hit = _last
+    if last_cfg is cfg and last_slot == slot:  # the same settings, the same quarter hour
+        return last_hit
+    hit = _quiet_slot(cfg.timezone, qh, slot)
+    if hit is None:
+        return _quiet_exact(cfg.timezone, qh, now)
+    _last = (cfg, slot, hit)  # one tuple, replaced whole
+    return hit
+
+
+#: The last answer of in_quiet_hours (settings, quarter hour, answer): most decisions in a
+#: row share their settings, and an identity check is cheaper than the cache's hashing.
+_last: tuple[object, int, tuple[bool, float]] = (None, -1, (False, 0.0))
 
 
 @lru_cache(maxsize=4096)

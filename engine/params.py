@@ -22,7 +22,8 @@ Chattiness ``c`` in (0, 2]: every chance is multiplied by ``c`` (capped at 1), e
 message limits of break_silence (5) and share_tweet (10) multiplied by ``c``. Each is
 monotone, so a higher ``c`` never acts later or less often (property-tested); ``c = 0`` is a
 gate of its own (no autonomous action). On the simulator's traffic ``c = 0.5`` gives about
-half the actions of ``c = 1`` and ``c = 2`` about 1.6 times as many (``bench/bench_chattiness.py``).
+half the actions of ``c = 1`` (0.46x) and ``c = 2`` about 2.3 times as many
+(``bench/bench_chattiness.py``).
 The minimum gap between actions, back-offs and quiet hours do not scale.
 """
 

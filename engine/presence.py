@@ -9,12 +9,14 @@ An activity name is cut to 128 characters and made valid text (a lone surrogate 
 U+FFFD) before anything keeps it. One opportunity (user, activity) gets one roll: announcing
 the same activity again (a repeated presence update, a game restarted within the hour) opens
 nothing new, since announcements are remembered for an hour after the last one; and a user
-engaged for an activity is not engaged for it again within six hours. Both memories keep a
+engaged for an activity is not engaged for it again within six hours. Open opportunities
+are kept in order of opening, so the newest is the last. Both memories keep a
 12-hex-digit key per (user, activity), oldest first, at most 256 each.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 
 from engine.state import (
@@ -143,10 +145,17 @@ def _announce(state: GuildState, now: float, user_id: int, activity: str | None,
     if len(announced) > MAX_ANNOUNCED:
         del announced[next(iter(announced))]
     opps = state.opportunities
-    opps.append(Opportunity(user_id=user_id, at=now, activity=activity, related=related,
-                            roll=-1.0))
+    opp = Opportunity(user_id=user_id, at=now, activity=activity, related=related, roll=-1.0)
+    if opps and opps[-1].at > now:  # a late event: keep the list in order of opening
+        bisect.insort(opps, opp, key=_opened_at)
+    else:
+        opps.append(opp)
     if len(opps) > MAX_OPPORTUNITIES:
         del opps[0]
+
+
+def _opened_at(o: Opportunity) -> float:
+    return o.at
 
 
 def observe_presence(state: GuildState, now: float, user_id: int, status: str,

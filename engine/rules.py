@@ -240,7 +240,8 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
             # end if an opportunity may still be open then (early at worst, never late).
             # A roll that did not come out stays so: nothing to look forward to.
             opp = None
-            if opps and max(o.at for o in opps) + OPPORTUNITY_WINDOW_S >= cool_end:
+            # The list is in order of opening (engine.presence): the last is the newest.
+            if opps and opps[-1].at + OPPORTUNITY_WINDOW_S >= cool_end:
                 next_at = min(next_at, cool_end)
         if explain:
             opp_seen = opp if opp is not None else _best_opportunity(state, now)

@@ -79,6 +79,7 @@ def decode_state(data: bytes) -> GuildState:
     problem = _inconsistency(state)
     if problem:
         raise SnapshotError(problem)
+    state.opportunities.sort(key=lambda o: o.at)  # in order of opening (engine.presence)
     if state.engaged and state.opportunities:  # written before engaging closed them
         engaged = state.engaged
         state.opportunities = [o for o in state.opportunities
@@ -156,6 +157,9 @@ def _inconsistency(state: GuildState) -> str:
     if state.hours and (len(state.hours) != HOURS_IN_WEEK
                         or not all(-1 <= v <= 1000 for v in state.hours)):
         return "learned hours: not 168 values in -1..1000"
+    if (state.hours_seen, state.hours_sum) != (sum(v >= 0 for v in state.hours),
+                                               sum(v for v in state.hours if v >= 0)):
+        return "learned hours: count or sum does not match"
     if any(o.activity is not None and len(o.activity) > ACTIVITY_MAX_CHARS
            for o in state.opportunities):
         return "an activity name is longer than 128 characters"

@@ -180,6 +180,9 @@ class GuildState(msgspec.Struct, gc=False):
     #: The epoch hour being counted into ``hours`` and the message count at its start.
     hours_at: int = -1
     hours_mark: int = 0
+    #: How many of ``hours`` were seen, and their sum (kept with them).
+    hours_seen: int = 0
+    hours_sum: int = 0
     pending_action: str | None = None
     pending_request_id: int = 0
     pending_deadline: float = 0.0
