@@ -186,6 +186,8 @@ async def bench_words(args: argparse.Namespace, url: str) -> None:
     recorder = Recorder(clock)
     now = clock.now()
     set_ = cases(now=now)
+    part, parts = (int(x) for x in args.part.split("/"))
+    set_ = [c for i, c in enumerate(set_) if i % parts == part]
     conversation = {c.request.guild_id: c.conversation for c in set_}
 
     async def context(guild_id: int, channel_id: int, limit: int, *,
@@ -200,10 +202,10 @@ async def bench_words(args: argparse.Namespace, url: str) -> None:
         backend = _Keeper(inner)
         async with LLMPool(backend, workers=1, deliver=recorder.deliver, sender=recorder.send,
                            context=context, items=Items(), names=recorder.names, clock=clock,
-                           deadlines=dict.fromkeys(ACTIONS, 900.0), seed=7) as pool:
+                           deadlines=dict.fromkeys(ACTIONS, 7200.0), seed=7) as pool:
             for case in set_:
                 pool.submit(case.request)
-            with anyio.fail_after(60 + 30 * len(set_)):
+            with anyio.fail_after(7200):
                 await recorder.wait_for(len(set_))
     elapsed = time.monotonic() - started
     sent = {r.request_id: text for r, text, _ in recorder.sent}
@@ -216,26 +218,32 @@ async def bench_words(args: argparse.Namespace, url: str) -> None:
         verdicts.append(check_words(case.request.action, case.request.mood, sent.get(rid),
                                     prompt_texts=texts, item_url=case.item_url,
                                     item_title=case.item_title))
-    n = len(verdicts)
-    print(f"tree {_tree()}: {n} prompts, {backend.calls} calls, {elapsed:.0f} s, "
+    print(f"tree {_tree()}: {len(verdicts)} prompts, {backend.calls} calls, {elapsed:.0f} s, "
           f"temperature {args.temperature}, max_tokens {args.max_tokens}", flush=True)
+    rows = [{"action": v.action, "mood": v.mood, "text": v.text,
+             "outcome": outcomes.get(case.request.request_id),
+             "failed": [k for k, ok in v.passed.items() if not ok]}
+            for case, v in zip(set_, verdicts, strict=True)]
+    summarize(rows)
+    if args.out:
+        lines = [json.dumps(row, ensure_ascii=False) for row in rows]
+        await anyio.Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def summarize(rows: list[dict]) -> None:
+    """Print the share of outputs passing each check (rows as ``--out`` writes them)."""
+    n = len(rows)
     for name in CHECKS:
-        share = sum(v.passed[name] for v in verdicts) / n
+        share = sum(name not in r["failed"] for r in rows) / n
         print(f"  {name:18} {100 * share:5.1f} %")
-    print(f"  {'every check':18} {100 * sum(v.ok for v in verdicts) / n:5.1f} %")
-    replies = [v for v in verdicts if v.action == "reply"]
-    print(f"  replies empty: {sum(not v.passed['non_empty'] for v in replies)} of {len(replies)}")
-    lengths = sorted(len(v.text) for v in verdicts if v.text)
+    print(f"  {'every check':18} {100 * sum(not r['failed'] for r in rows) / n:5.1f} %")
+    replies = [r for r in rows if r["action"] == "reply"]
+    empty = sum("non_empty" in r["failed"] for r in replies)
+    print(f"  replies empty: {empty} of {len(replies)}")
+    lengths = sorted(len(r["text"]) for r in rows if r["text"])
     if lengths:
         print(f"  length of sent texts: median {lengths[len(lengths) // 2]}, max {lengths[-1]}")
-    failing = {name: sum(not v.passed[name] for v in verdicts) for name in CHECKS}
-    print(f"  failures by check: {failing}")
-    if args.out:
-        rows = [json.dumps({"action": v.action, "mood": v.mood, "text": v.text,
-                            "outcome": outcomes.get(case.request.request_id),
-                            "failed": [k for k, ok in v.passed.items() if not ok]},
-                           ensure_ascii=False) for case, v in zip(set_, verdicts, strict=True)]
-        await anyio.Path(args.out).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    print(f"  failures by check: { {c: sum(c in r['failed'] for r in rows) for c in CHECKS} }")
 
 
 def main() -> None:
@@ -253,7 +261,18 @@ def main() -> None:
     parser.add_argument("--tree", help="the worktree whose pool --words measures")
     parser.add_argument("--out", help="--words: write every output here (JSON lines)")
     parser.add_argument("--temperature", type=float, default=0.9, help="--words: sampling")
+    parser.add_argument("--part", default="0/1",
+                        help="--words: run the cases i with i %% N == K (K/N), to share the set "
+                             "between servers")
+    parser.add_argument("--summarize", nargs="+", metavar="FILE",
+                        help="print the --words table of the --out files given, merged")
     args = parser.parse_args()
+    if args.summarize:
+        rows = [json.loads(line) for f in args.summarize
+                for line in Path(f).read_text(encoding="utf-8").splitlines() if line]
+        print(f"{len(rows)} outputs from {', '.join(args.summarize)}")
+        summarize(rows)
+        return
     if args.words and "--max-tokens" not in sys.argv:
         args.max_tokens = 200  # the runtime's [llm] max_tokens
 

@@ -38,7 +38,11 @@ _EMOTICON = re.compile(r"(?:[:;=xX]-?[)(DPp3]|\^\^|<3|xD|T_T)$")
 _LABEL = re.compile(r"^\W{0,3}[A-Z][\w'.-]*(?: [A-Z0-9][\w'.-]*){0,2}(?: \((?:you|me)\))?"
                     r"\W{0,3}:(?:\s|$)", re.MULTILINE)
 _AI = re.compile(r"\b(?:AI|A\.I\.|artificial intelligence|assistant|chat ?bot|"
-                 r"language model|LLM)\b|\bI(?:'m| am) (?:just )?an? bot\b", re.IGNORECASE)
+                 r"language model|LLM)\b|\bI(?:'m| am) (?:just )?an? bot\b|"
+                 r"\bI (?:don't|do not|cannot|can't) have (?:the ability|personal|feelings|"
+                 r"emotions)|\bhow (?:can|may) I (?:help|assist)\b", re.IGNORECASE)
+#: A line that opens by calling her by name ("Miku, …") is written to her, not by her.
+_TO_HER = re.compile(r"^\W{0,3}(?:Hatsune )?Miku\b(?:-chan)?\s*[,!?]", re.MULTILINE)
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>()]+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<![\w@])@[A-Za-z0-9_]{2,}")
 _TAG = re.compile(r"(?<![\w&#])#[^\W\d_]\w+")
@@ -100,7 +104,7 @@ def check_words(action: str, mood: str, text: str | None, *, prompt_texts: Seque
         "whole": bool(line) and _ends_whole(line),
         "within_budget": len(line) <= budget(action, mood)
         + (len(item_title) if item_title and item_title in line else 0),
-        "no_label": not _LABEL.search(text),
+        "no_label": not _LABEL.search(text) and not _TO_HER.search(text),
         "no_echo": not (_shingles(line, 5) & prompt_shingles),
         "no_ai_talk": not _AI.search(text),
         "no_invented_links": all(u == item_url for u in urls)

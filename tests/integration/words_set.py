@@ -94,7 +94,7 @@ def cases(*, now: float, first_guild: int = 5000,
         asker_id = next(r[1] for r in _CONVERSATIONS[conversation] if r[2] == asker)
         request = ActionRequest(
             request_id=guild, guild_id=guild, channel_id=guild * 10, action=action, mood=mood,
-            decided_at=now, deadline=now + 900.0, priority=0 if action == "reply" else 1,
+            decided_at=now, deadline=now + 7200.0, priority=0 if action == "reply" else 1,
             target_user_id=42 if action == "engage_user" else
             (asker_id if action == "reply" else None),
             target_activity=_ACTIVITIES[i % len(_ACTIVITIES)] if action == "engage_user"

@@ -79,6 +79,14 @@ def test_lines_after_hers_that_open_with_a_label_are_cut() -> None:
     assert clean_output("Yay!\nKaito Shion: hi", others=()) == "Yay!"
 
 
+def test_a_line_that_calls_her_by_name_is_dropped() -> None:
+    """"Miku, …" is someone speaking to her: that line goes, her own lines stay, and her
+    name inside her words stays."""
+    assert clean_output("Miku, this is something special, I think?") == ""
+    assert clean_output("Yay, leeks!\nMiku! you are the best") == "Yay, leeks!"
+    assert clean_output("Miku-chan is here!") == "Miku-chan is here!"
+
+
 @pytest.mark.parametrize("raw", ["I love Miku: she sings", "Rin's song: so good!",
                                  "Fun fact: leeks are great", "Here is my list:\n- leeks"])
 def test_a_colon_in_a_sentence_is_not_a_label(raw: str) -> None:
@@ -133,6 +141,7 @@ def test_her_own_words_that_share_a_phrase_with_the_prompt_stay() -> None:
     "As a language model I cannot sing.",
     "How can I assist you today?",
     "I'm a virtual assistant.",
+    "I'm sorry, but I don't have the ability to respond.",
 ])
 def test_ai_talk_is_recognised(sentence: str) -> None:
     """Speaking of herself as an AI, an assistant, a chatbot or a model is AI talk."""

@@ -6,7 +6,8 @@ The rules, in the order they run (each in its module):
 
 - ``speakers``: reasoning blocks; the speaker label the answer opens with (hers, a name, a
   generic ``A:`` / ``Chat:``); an answer spoken as someone the prompt showed; the transcript
-  the model went on writing; quotes around the whole; pings.
+  the model went on writing; a line that calls her by name ("Miku, …": written to her, not
+  by her); quotes around the whole; pings.
 - ``content``: every link but the ones she may post, @handles, #hashtags; sentences that
   repeat the prompt, or speak of her as an AI, an assistant, a chatbot or a language model.
 - ``length``: an answer cut at the token cap is trimmed to its last whole sentence; one over
@@ -22,6 +23,7 @@ from runtime.pool.clean.content import EchoFinder, drop_sentences, is_ai_talk, s
 from runtime.pool.clean.length import ends_whole, fit, last_whole, sentences
 from runtime.pool.clean.speakers import (
     cut_transcript,
+    drop_lines_to_her,
     neutralise_pings,
     strip_labels,
     strip_think,
@@ -79,6 +81,7 @@ def clean_output(text: str, *, names: Sequence[str] = DEFAULT_NAMES,
     text = strip_think(text)
     text = strip_labels(text, names, tuple(others))
     text = cut_transcript(text, names, tuple(others))
+    text = drop_lines_to_her(text, names)
     text = unquote(text.strip())
     text = neutralise_pings(text)
     text = strip_links(text, tuple(links))

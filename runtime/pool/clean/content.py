@@ -67,7 +67,7 @@ _AI_TALK = re.compile(
     r"|\b(?:language\s+model|artificial\s+intelligence|AI\s+(?:assistant|model|language)|"
     r"OpenAI|ChatGPT|SmolLM|Hugging\s?Face)\b"
     r"|\bI\s+(?:do\s+not|don't|don’t)\s+have\s+(?:personal\s+|real\s+|any\s+)?"
-    r"(?:feelings|emotions|opinions|experiences|a\s+body|preferences)\b"
+    r"(?:feelings|emotions|opinions|experiences|a\s+body|preferences|the\s+ability)\b"
     r"|\bI\s+(?:cannot|can't|can’t|am\s+unable\s+to)\s+(?:browse|access|feel|see)\b"
     r"|\bhow\s+(?:can|may)\s+I\s+(?:help|assist)\b|\bassist\s+you\b",
     re.IGNORECASE)

@@ -12,7 +12,8 @@ import functools
 import re
 from collections.abc import Sequence
 
-__all__ = ["cut_transcript", "neutralise_pings", "strip_labels", "strip_think", "unquote"]
+__all__ = ["cut_transcript", "drop_lines_to_her", "neutralise_pings", "strip_labels",
+           "strip_think", "unquote"]
 
 _THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.IGNORECASE | re.DOTALL)
 # <@123>, <@!123> (user) and <@&123> (role): dropped, they would ping someone.
@@ -116,6 +117,21 @@ def strip_labels(text: str, names: Sequence[str], others: Sequence[str] = ()) ->
         if sep and first.strip(" \t*_\"'").casefold() in known:
             text = rest.lstrip()
     return text
+
+
+@functools.lru_cache(maxsize=64)
+def _to_her(names: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(rf"^[\W_]{{0,3}}(?:{_alts(names)})(?:-chan)?[ \t]*[,!?]",
+                      re.IGNORECASE | re.MULTILINE)
+
+
+def drop_lines_to_her(text: str, names: Sequence[str]) -> str:
+    """Without the lines that open by calling her by name ("Miku, what do you think?"):
+    someone else speaking to her, not her speaking."""
+    if not names:
+        return text
+    pattern = _to_her(tuple(names))
+    return "\n".join(line for line in text.split("\n") if not pattern.match(line))
 
 
 def cut_transcript(text: str, names: Sequence[str], others: Sequence[str] = ()) -> str:
