@@ -30,9 +30,11 @@ from actors.cooldown import ReplyCooldown
 from actors.events import (
     ActionFinished,
     ActionRequest,
+    ChannelAccess,
     ConfigChanged,
     GuildReady,
     GuildRemoved,
+    GuildUnavailable,
     Inspect,
     MemberJoined,
     MessagesCoalesced,
@@ -68,6 +70,9 @@ from engine import (
 
 __all__ = [
     "DEFAULT_DEADLINES",
+    "READY",
+    "SILENT",
+    "WAITING",
     "ActionSink",
     "ActorCrashed",
     "ActorExit",
@@ -96,6 +101,14 @@ _MAX_REPLIES_IN_FLIGHT = 3
 _MAX_COOLDOWNS = 512
 _DECISIONS_KEPT = 8
 
+#: Readiness in this process (never snapshotted): decide only while READY.
+#: WAITING: no GuildReady on the current connection yet (start-up, a restore, an outage).
+#: SILENT: ready, but she may not speak in the autonomous channel (a missing permission).
+WAITING: Literal["waiting"] = "waiting"
+SILENT: Literal["silent"] = "silent"
+READY: Literal["ready"] = "ready"
+Readiness = Literal["waiting", "silent", "ready"]
+
 
 class ActionSink(Protocol):
     """Where chosen actions go (the LLM pool). ``submit`` never awaits; it raises when it
@@ -115,6 +128,10 @@ class ActorSettings(msgspec.Struct, frozen=True):
     passivate_after_s: float = 0.0
     reply_cooldown_s: float = 60.0
     deadlines: dict[str, float] = msgspec.field(default_factory=lambda: dict(DEFAULT_DEADLINES))
+    #: Log, at debug, the first condition that held each action back whenever a decision
+    #: decides nothing (the "why not" of ``inspect GUILD``). Set once from the log level, so
+    #: the hot path pays nothing when debug is off.
+    explain_idle: bool = False
 
 
 class ActorCrashed(Exception):
@@ -137,6 +154,12 @@ class ActorExit(msgspec.Struct, frozen=True):
     wake_at: float = math.inf
 
 
+#: Events that leave the snapshotted state as it was: a batch of only these does not make
+#: the guild dirty (its next snapshot would encode the same bytes again).
+_CLEAN_EVENTS: frozenset[type] = frozenset(
+    {Inspect, SnapshotNow, Stop, GuildUnavailable, ChannelAccess, ConfigChanged})
+
+
 def _with_channel(cfg: GuildConfig, channel_id: int | None) -> GuildConfig:
     has = channel_id is not None
     return cfg if cfg.has_channel == has else msgspec.structs.replace(cfg, has_channel=has)
@@ -156,6 +179,12 @@ class GuildActor:
         mailbox: the mailbox the router delivers to (created before the actor is ready,
             so events wait there during a restore).
         on_snapshot: called with the actor when it is asked to snapshot now.
+        readiness: the guild's readiness in this process when the actor starts (the
+            supervisor keeps it across passivations); ``WAITING`` until a ``GuildReady``.
+        restored: the state comes from a snapshot (another process, or a crash): once ready
+            the guild waits one minimum gap, and a silence counts from its GuildReady, not
+            from a snapshot's old times (nobody watched the channel meanwhile).
+        tally: counts decisions by ``(policy, action)`` (the supervisor's statistics).
     """
 
     __slots__ = (
@@ -172,13 +201,16 @@ class GuildActor:
         "last_event_at",
         "mailbox",
         "on_snapshot",
+        "readiness",
         "replies",
         "reply_cooldowns",
         "request_ids",
+        "restored",
         "seed",
         "settings",
         "sink",
         "state",
+        "tally",
         "tick_s",
         "woken",
     )
@@ -186,7 +218,9 @@ class GuildActor:
     def __init__(self, state: GuildState, settings: ActorSettings, *, clock: LoopClock,
                  sink: ActionSink, seed: int, request_ids: Callable[[], int],
                  mailbox: Mailbox | None = None,
-                 on_snapshot: Callable[[GuildActor], None] | None = None) -> None:
+                 on_snapshot: Callable[[GuildActor], None] | None = None,
+                 readiness: Readiness = WAITING, restored: bool = False,
+                 tally: dict[tuple[str, str], int] | None = None) -> None:
         self.guild_id = state.guild_id
         self.state = state
         self.clock = clock
@@ -210,6 +244,13 @@ class GuildActor:
         self._mood_checked_until = 0.0
         self._shadow_seen: tuple[str | None, int] = (None, -1)
         self._exit: Literal["stopped", "removed"] | None = None
+        self.readiness: Readiness = readiness
+        self.tally = tally
+        self.restored = restored
+        if restored and readiness != WAITING:
+            # Restarted from its last snapshot in a process where it is ready already (a
+            # crash): an action the snapshot had not caught may have just been sent.
+            self._restore_gap(self.last_event_at, reset_silence=False)
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -231,11 +272,16 @@ class GuildActor:
         clock = self.clock
         mailbox = self.mailbox
         # With events already waiting (a spawn on first sight), the first batch decides.
-        next_at = self._consider(clock.now()) if not len(mailbox) else math.inf
-        if self.woken and self._idle_now() and self.settings.passivate_after_s > 0:
-            # Woken by its timer, it looked, and has nothing to do: back to sleep at once,
-            # so many guilds waking together (after a downtime) never all stay live.
-            return self._passivate(clock.now())
+        next_at = math.inf
+        if not len(mailbox):
+            next_at = self._consider(clock.now())
+            if self.woken and self._idle_now() and self.settings.passivate_after_s > 0:
+                # Woken by its timer, it looked, and has nothing to do: back to sleep at once,
+                # so many guilds waking together (after a downtime) never all stay live.
+                return self._passivate(clock.now())
+            self.woken = False
+        # Woken with events waiting (its GuildReady after a start): the same, after them.
+        back_to_sleep = False
         while True:
             now = clock.now()
             tick_at = now + self.tick_s
@@ -248,6 +294,11 @@ class GuildActor:
                     if self._exit is not None:
                         break
                     next_at = self._consider(now)
+                    if self.woken:
+                        self.woken = False
+                        if self._idle_now() and self.settings.passivate_after_s > 0:
+                            back_to_sleep = True
+                            break
                     # The timer is only ever moved earlier: re-arming it costs more than the
                     # engine's whole decision, and waking early is harmless (it looks again).
                     if next_at < wake:
@@ -255,6 +306,8 @@ class GuildActor:
                         timer.deadline = clock.loop_time(wake)
             if self._exit is not None:
                 return ActorExit(self._exit, encode_state(self.state))
+            if back_to_sleep:
+                return self._passivate(clock.now())
             now = clock.now()
             next_at = self._consider(now)
             if self._should_passivate(now):
@@ -262,7 +315,10 @@ class GuildActor:
 
     def _handle_batch(self, batch: list[Any], now: float) -> None:
         handle = self._handle
+        clean = _CLEAN_EVENTS
         for i, event in enumerate(batch):
+            if type(event) not in clean:
+                self.dirty = True  # before handling: a SnapshotNow later in the batch saves it
             try:
                 handle(event)
             except Exception as exc:
@@ -271,15 +327,16 @@ class GuildActor:
                 self.events_handled += i
                 raise ActorCrashed(self.guild_id, event, exc) from exc
         self.events_handled += len(batch)
-        self.dirty = True
         self.last_event_at = now
 
-    def restarted(self, state: GuildState) -> GuildActor:
+    def restarted(self, state: GuildState, *, restored: bool = False) -> GuildActor:
         """A new actor for this guild after a crash, on ``state``, keeping the mailbox, the
-        request in flight and the replies (their results are still to come)."""
+        request in flight, the replies (their results are still to come) and its readiness.
+        ``restored``: ``state`` is the guild's last snapshot, not its live state."""
         actor = GuildActor(state, self.settings, clock=self.clock, sink=self.sink,
                            seed=self.seed, request_ids=self.request_ids, mailbox=self.mailbox,
-                           on_snapshot=self.on_snapshot)
+                           on_snapshot=self.on_snapshot, readiness=self.readiness,
+                           restored=restored, tally=self.tally)
         actor.inflight = self.inflight if state.pending_action is not None else None
         actor.replies = self.replies
         actor.reply_cooldowns = self.reply_cooldowns
@@ -297,7 +354,9 @@ class GuildActor:
     def _passivate(self, now: float) -> ActorExit:
         data = encode_state(self.state)
         self.mailbox.closed = True
-        wake = passive_wake_at(self.state, self.cfg, now, self.seed, self.settings.policy)
+        # A guild that may not act needs no timer: its GuildReady or ChannelAccess wakes it.
+        wake = math.inf if self.readiness != READY else passive_wake_at(
+            self.state, self.cfg, now, self.seed, self.settings.policy)
         self.log.debug("passivated", wake_at=wake)
         return ActorExit("passivated", data, wake)
 
@@ -325,6 +384,13 @@ class GuildActor:
             self.log.info("mood_set", mood=event.mood)
         elif kind is GuildReady:
             seed_online(state, event.online_user_ids)
+            self._ready(event)
+        elif kind is GuildUnavailable:
+            if self.readiness != WAITING:
+                self.log.info("guild_unavailable")
+            self.readiness = WAITING
+        elif kind is ChannelAccess:
+            self._access(event)
         elif kind is ConfigChanged:
             self.settings = event.settings
             self.cfg = _with_channel(event.settings.config, event.settings.channel_id)
@@ -343,6 +409,31 @@ class GuildActor:
         else:
             raise TypeError(f"not an actor event: {kind.__name__}")
 
+    def _ready(self, event: GuildReady) -> None:
+        if self.restored:
+            self.restored = False
+            self._restore_gap(event.at, reset_silence=True)
+        self.readiness = READY if event.can_speak else SILENT
+        if not event.can_speak:
+            self.log.info("guild_silent", missing=event.missing)
+
+    def _access(self, event: ChannelAccess) -> None:
+        if self.readiness == WAITING:
+            return  # the GuildReady to come says it again
+        now_ready = READY if event.can_speak else SILENT
+        if now_ready != self.readiness:
+            self.readiness = now_ready
+            self.log.info("channel_access", can_speak=event.can_speak, missing=event.missing)
+
+    def _restore_gap(self, at: float, *, reset_silence: bool) -> None:
+        """A restored guild waits one minimum gap once ready. After a downtime a silence
+        counts from the moment she sees the channel again: the snapshot's times say nothing
+        of what was said while no process was watching."""
+        state = self.state
+        state.grace_until = max(state.grace_until, at + self.cfg.min_gap_s)
+        if reset_silence:
+            state.observed_since = max(state.observed_since, at)
+
     def _maybe_reply(self, event: MessageSeen) -> None:
         now = self.clock.now()
         cooldowns = self.reply_cooldowns
@@ -352,14 +443,31 @@ class GuildActor:
         replies = self.replies
         if replies is None:
             replies = self.replies = {}
+        # Every mention she does not answer says why, at info: "she ignored me" is the first
+        # thing an owner asks about.
+        if self.readiness != READY:
+            reason = "not ready" if self.readiness == WAITING else "cannot speak here"
+            self.log.info("reply_dropped", reason=reason, user_id=event.author_id,
+                          message_id=event.message_id)
+            return
         if not cooldowns.ready(event.author_id, now):
-            self.log.debug("reply_cooldown", user_id=event.author_id)
+            self.log.info("reply_dropped", reason="per-user cooldown", user_id=event.author_id,
+                          message_id=event.message_id,
+                          cooldown_s=self.settings.reply_cooldown_s)
             return
-        if len(replies) >= _MAX_REPLIES_IN_FLIGHT or self.settings.channel_id is None:
+        if self.settings.channel_id is None:
+            self.log.info("reply_dropped", reason="no autonomous channel",
+                          user_id=event.author_id, message_id=event.message_id)
             return
+        if len(replies) >= _MAX_REPLIES_IN_FLIGHT:
+            self.log.info("reply_dropped", reason="too many replies in flight",
+                          user_id=event.author_id, message_id=event.message_id,
+                          in_flight=len(replies))
+            return
+        # The channel the message came in: the autonomous channel or a thread under it.
         request = ActionRequest(
             request_id=self.request_ids(), guild_id=self.guild_id,
-            channel_id=self.settings.channel_id, action="reply", mood=self.state.mood,
+            channel_id=event.channel_id, action="reply", mood=self.state.mood,
             decided_at=now, deadline=now + self.settings.deadlines.get("reply", 60.0),
             priority=0, target_user_id=event.author_id, reply_to_message_id=event.message_id,
         )
@@ -370,6 +478,9 @@ class GuildActor:
             return
         cooldowns.try_acquire(event.author_id, now)
         replies[request.request_id] = request
+        if self.tally is not None:
+            key = (self.settings.policy, "reply")
+            self.tally[key] = self.tally.get(key, 0) + 1
 
     def _finished(self, event: ActionFinished) -> None:
         reply = self.replies.pop(event.request_id, None) if self.replies else None
@@ -401,6 +512,8 @@ class GuildActor:
             # hour (quiet hours start on local whole hours; every UTC offset is a multiple of
             # 15 minutes), so a busy guild does not work out its local time on every event.
             self._mood_checked_until = min(state.next_rotation_at, (now // 900.0 + 1) * 900.0)
+        if self.readiness != READY:
+            return math.inf  # observing only: its GuildReady or ChannelAccess says when
         policy = self.settings.policy
         if policy == "v2":
             d = decide(state, cfg, now, self.seed)
@@ -410,7 +523,22 @@ class GuildActor:
                 self._shadow(now)
         if d.action is not None:
             self._act(d, now)
+        elif self.settings.explain_idle:
+            self._why_not(d, now)
         return d.next_at
+
+    def _why_not(self, d: Decision, now: float) -> None:
+        """At debug: the gate, or each rule's first failed condition, that held it back."""
+        explained = decide(self.state, self.cfg, now, self.seed, explain=True) \
+            if d.policy == "v2" else d
+        held: dict[str, str] = {}
+        for check in explained.checks:
+            for c in check.conditions:
+                if not c.ok:
+                    held[check.action] = f"{c.name}={c.value} (need {c.need})"
+                    break
+        self.log.debug("no_decision", policy=d.policy, blocked_by=d.blocked_by,
+                       next_at=d.next_at, why_not=held)
 
     def _shadow(self, now: float) -> None:
         would = decide(self.state, self.cfg, now, self.seed)
@@ -443,11 +571,15 @@ class GuildActor:
             self.sink.submit(request)
         except RuntimeError as exc:
             record_failure(state, now, action, f"rejected: {exc}")
+            self.dirty = True
             self.log.warning("decision_rejected", action=action, reason=str(exc))
             return
         mark_pending(state, action, request.request_id, request.deadline + PENDING_SLACK_S)
         self.inflight = request
         self.dirty = True
+        if self.tally is not None:
+            key = (d.policy, action)
+            self.tally[key] = self.tally.get(key, 0) + 1
         self.log.info("decision", action=action, policy=d.policy, mood=state.mood,
                  request_id=request.request_id, target_user_id=d.target_user_id,
                  target_activity=d.target_activity, reasons=record["reasons"])
@@ -463,7 +595,7 @@ class GuildActor:
                 "last_action": state.last_action, "last_action_at": state.last_action_at or None,
                 "momentum": min(1.0, msgs_5m(state, self.clock.now()) / 20),
                 "pending": state.pending_action,
-                "policy": self.settings.policy}
+                "policy": self.settings.policy, "readiness": self.readiness}
 
     def inspect(self) -> dict[str, Any]:
         """The guild in full: state, signals, pending action, the last decisions, and why it

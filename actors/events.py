@@ -17,11 +17,11 @@ import msgspec
 __all__ = [
     "ActionFinished",
     "ActionRequest",
+    "ChannelAccess",
     "ConfigChanged",
     "Event",
     "EventDecodeError",
     "ExternalEvent",
-    "ChannelAccess",
     "GuildReady",
     "GuildRemoved",
     "GuildUnavailable",
@@ -123,7 +123,9 @@ class ChannelAccess(msgspec.Struct, frozen=True, tag="channel_access", gc=False)
 
 
 class GuildRemoved(msgspec.Struct, frozen=True, tag="guild_removed", gc=False):
-    """The bot left the guild (or it became unavailable): the actor stops after a snapshot."""
+    """She was removed from the guild (kicked, banned, or the guild deleted): the actor stops,
+    the store flags the guild removed (never woken again; dropped after 30 days), and a later
+    GuildReady (invited again) starts it fresh."""
 
     guild_id: int
     at: float

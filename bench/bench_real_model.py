@@ -14,15 +14,26 @@ slot the rest wait at the server. For each worker count it runs:
   burst's median backend call: how many were sent, how many went stale, and the latest send
   relative to its deadline (it must be negative: nothing is sent late).
 
+With ``--words`` it measures the words instead: a fixed set of 98 prompts (the 7 actions ×
+the 14 moods, over four crafted conversations in which the one who spoke to her is not the
+last to post, three items to share), one worker, at the runtime's settings (temperature 0.9,
+``max_tokens`` 200 as the ceiling), and the share of outputs that pass each check of
+``tests/integration/words_checks.py`` (non-empty, whole, within budget, no label, no echo of
+the prompt, no AI talk, no invented link / handle / hashtag). ``--tree PATH`` runs the pool of
+another worktree (``git worktree add /tmp/words-before main``: the "before" column).
+
 Usage:
     .venv/bin/python bench/bench_real_model.py [--workers 1 2 4] [--requests 14]
         [--tight 8] [--tight-factor 3] [--max-tokens 60] [--backend asyncio|trio]
         [--llm-url http://127.0.0.1:8080/v1 --model NAME]
+    .venv/bin/python bench/bench_real_model.py --words [--tree /tmp/words-before]
+        [--out outputs.jsonl]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -33,14 +44,26 @@ from pathlib import Path
 import anyio
 import structlog
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The tree whose runtime is measured: --tree PATH (another worktree), else this one.
+sys.path.insert(0, str(Path(sys.argv[sys.argv.index("--tree") + 1]).resolve()
+                       if "--tree" in sys.argv else Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
 from llama_server import MODEL_ALIAS, LlamaServer, check_installed, find_model, free_port
 from real_harness import Recorder, make_request, open_real_pool
+from words_checks import CHECKS, check_words
+from words_set import Items, cases, context_for, prompt_texts
 
 from actors.clock import LoopClock
-from runtime.pool import ACTIONS
+from runtime.pool import ACTIONS, LLMPool, OpenAIBackend, Timeouts
+
+
+def _tree() -> str:
+    """Where ``runtime`` was imported from."""
+    import runtime
+
+    return str(Path(runtime.__file__).resolve().parents[1])
+
 
 BURST_ACTIONS = (
     "break_silence",
@@ -134,6 +157,87 @@ async def bench(args: argparse.Namespace, url: str) -> None:
         )
 
 
+class _Keeper:
+    """The measured tree's backend, keeping each request's prompt (``complete`` is passed on
+    when the backend has it: a pool that reads the finish reason gets it)."""
+
+    def __init__(self, inner: OpenAIBackend) -> None:
+        self.inner = inner
+        self.temperature = inner.temperature
+        self.prompts: dict[int, object] = {}
+        self.calls = 0
+        if hasattr(inner, "complete"):
+            self.complete = self._complete
+
+    async def generate(self, prompt: object) -> str:
+        self.calls += 1
+        self.prompts[prompt.request_id] = prompt  # type: ignore[attr-defined]
+        return await self.inner.generate(prompt)  # type: ignore[arg-type]
+
+    async def _complete(self, prompt: object) -> object:
+        self.calls += 1
+        self.prompts[prompt.request_id] = prompt  # type: ignore[attr-defined]
+        return await self.inner.complete(prompt)  # type: ignore[attr-defined]
+
+
+async def bench_words(args: argparse.Namespace, url: str) -> None:
+    """The words of the fixed set, checked; prints the share passing each check."""
+    clock = LoopClock()
+    recorder = Recorder(clock)
+    now = clock.now()
+    set_ = cases(now=now)
+    conversation = {c.request.guild_id: c.conversation for c in set_}
+
+    async def context(guild_id: int, channel_id: int, limit: int, *,
+                      upto_message_id: int | None = None) -> list:
+        return context_for(conversation[guild_id], upto_message_id)[-limit:]
+
+    started = time.monotonic()
+    async with OpenAIBackend(url, args.model, api_key_env=None, max_tokens=args.max_tokens,
+                             temperature=args.temperature,
+                             timeouts=Timeouts(connect=2.0, first_byte=120.0, total=150.0)
+                             ) as inner:
+        backend = _Keeper(inner)
+        async with LLMPool(backend, workers=1, deliver=recorder.deliver, sender=recorder.send,
+                           context=context, items=Items(), names=recorder.names, clock=clock,
+                           deadlines=dict.fromkeys(ACTIONS, 900.0), seed=7) as pool:
+            for case in set_:
+                pool.submit(case.request)
+            with anyio.fail_after(60 + 30 * len(set_)):
+                await recorder.wait_for(len(set_))
+    elapsed = time.monotonic() - started
+    sent = {r.request_id: text for r, text, _ in recorder.sent}
+    outcomes = {e.request_id: f"{e.outcome} {e.reason}".strip() for e in recorder.results}
+    verdicts = []
+    for case in set_:
+        rid = case.request.request_id
+        prompt = backend.prompts.get(rid)
+        texts = prompt_texts(prompt.messages) if prompt is not None else []  # type: ignore[attr-defined]
+        verdicts.append(check_words(case.request.action, case.request.mood, sent.get(rid),
+                                    prompt_texts=texts, item_url=case.item_url,
+                                    item_title=case.item_title))
+    n = len(verdicts)
+    print(f"tree {_tree()}: {n} prompts, {backend.calls} calls, {elapsed:.0f} s, "
+          f"temperature {args.temperature}, max_tokens {args.max_tokens}", flush=True)
+    for name in CHECKS:
+        share = sum(v.passed[name] for v in verdicts) / n
+        print(f"  {name:18} {100 * share:5.1f} %")
+    print(f"  {'every check':18} {100 * sum(v.ok for v in verdicts) / n:5.1f} %")
+    replies = [v for v in verdicts if v.action == "reply"]
+    print(f"  replies empty: {sum(not v.passed['non_empty'] for v in replies)} of {len(replies)}")
+    lengths = sorted(len(v.text) for v in verdicts if v.text)
+    if lengths:
+        print(f"  length of sent texts: median {lengths[len(lengths) // 2]}, max {lengths[-1]}")
+    failing = {name: sum(not v.passed[name] for v in verdicts) for name in CHECKS}
+    print(f"  failures by check: {failing}")
+    if args.out:
+        rows = [json.dumps({"action": v.action, "mood": v.mood, "text": v.text,
+                            "outcome": outcomes.get(case.request.request_id),
+                            "failed": [k for k, ok in v.passed.items() if not ok]},
+                           ensure_ascii=False) for case, v in zip(set_, verdicts, strict=True)]
+        await anyio.Path(args.out).write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
@@ -145,7 +249,13 @@ def main() -> None:
     parser.add_argument("--llm-url", help="use this running server instead of starting one")
     parser.add_argument("--model", default=MODEL_ALIAS)
     parser.add_argument("--threads", type=int, default=1, help="server threads (started here)")
+    parser.add_argument("--words", action="store_true", help="measure the words (see above)")
+    parser.add_argument("--tree", help="the worktree whose pool --words measures")
+    parser.add_argument("--out", help="--words: write every output here (JSON lines)")
+    parser.add_argument("--temperature", type=float, default=0.9, help="--words: sampling")
     args = parser.parse_args()
+    if args.words and "--max-tokens" not in sys.argv:
+        args.max_tokens = 200  # the runtime's [llm] max_tokens
 
     # The pool logs every stale request at warning level; keep the report readable.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
@@ -163,7 +273,10 @@ def main() -> None:
         url = server.base_url
         print(f"server: {' '.join(server.command())}", flush=True)
     try:
-        anyio.run(bench, args, url, backend=args.backend)
+        if args.words:
+            anyio.run(bench_words, args, url, backend=args.backend)
+        else:
+            anyio.run(bench, args, url, backend=args.backend)
     finally:
         if server is not None:
             server.stop()

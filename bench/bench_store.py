@@ -6,7 +6,12 @@ periodic case), the event loop's worst lag while the batch is written (a task as
 1 ms sleep, over and over), and the bytes an idle guild costs: its encoded snapshot, and the
 store file divided by its rows.
 
+With ``--pg URL`` (or ``--pg auto``: a throwaway local cluster, as the tests make one) it
+also measures the PostgreSQL store: save_many of 10,000 and 100,000 rows (insert, then
+update), the loop lag meanwhile, and load_wakeups of the 100,000.
+
 Usage: .venv/bin/python bench/bench_store.py [--guilds 100000] [--backend asyncio|trio|both]
+       [--pg URL|auto] [--pg-only]
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from engine import (
     record_action,
 )
 from runtime.store import SQLiteStore
+from runtime.store.postgres import PostgresStore
 
 NOW = 1_800_000_000.0
 CFG = GuildConfig()
@@ -177,6 +183,40 @@ async def wakeups(known: int) -> tuple[float, float, float, float]:
     return write_s, wake_s, ids_s, size
 
 
+async def pg_run(url: str, sizes: list[int]) -> list[tuple[int, tuple[float, float, float],
+                                                            tuple[float, float, float], float]]:
+    """Per size: (insert, update) as ``save_with_lag`` gives them, and load_wakeups seconds."""
+    import psycopg
+
+    rng = random.Random(42)
+    out = []
+    for n in sizes:
+        with psycopg.connect(url, autocommit=True) as conn:  # an empty store for each size
+            conn.execute("DROP TABLE IF EXISTS miku_store, snapshots, put_aside, dead_letters, "
+                         "settings, optouts, leases")
+        states = [realistic_state(g, rng) for g in range(1, n + 1)]
+        items = [(s.guild_id, encode_state(s)) for s in states]
+        async with PostgresStore(url) as store:
+            insert = await save_with_lag(store, items)  # type: ignore[arg-type]
+            for s in states:
+                s.human_messages += 1
+            items = [(s.guild_id, encode_state(s)) for s in states]
+            update = await save_with_lag(store, items)  # type: ignore[arg-type]
+            t0 = time.perf_counter()
+            assert len(await store.load_wakeups()) == n
+            out.append((n, insert, update, time.perf_counter() - t0))
+    return out
+
+
+def pg_bench(url: str, backends: list[str]) -> None:
+    for backend in backends:
+        for n, (ins, ins_cpu, ins_lag), (upd, upd_cpu, upd_lag), wake in anyio.run(
+                pg_run, url, [10_000, 100_000], backend=backend):
+            print(f"postgresql {backend}: {n:,} rows: insert {ins:.3f} s (cpu {ins_cpu:.3f} s, "
+                  f"lag {ins_lag * 1e3:.1f} ms), update {upd:.3f} s (cpu {upd_cpu:.3f} s, "
+                  f"lag {upd_lag * 1e3:.1f} ms), load_wakeups {wake:.3f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--guilds", type=int, default=100_000)
@@ -184,8 +224,21 @@ def main() -> None:
     parser.add_argument("--backend", choices=["asyncio", "trio", "both"], default="both")
     parser.add_argument("--wakeups", type=int, default=0, metavar="N",
                         help="also time reading the wake-ups of N passivated guilds (asyncio)")
+    parser.add_argument("--pg", metavar="URL",
+                        help="also the PostgreSQL store at URL ('auto': a throwaway cluster)")
+    parser.add_argument("--pg-only", action="store_true", help="only the PostgreSQL part")
     args = parser.parse_args()
     backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
+    if args.pg:
+        if args.pg == "auto":
+            from tests.store.pg_server import create_database, server
+
+            with server() as admin:
+                pg_bench(create_database(admin, "miku_bench"), backends)
+        else:
+            pg_bench(args.pg, backends)
+        if args.pg_only:
+            return
     print(f"python {sys.version.split()[0]}, {args.guilds:,} realistic guild states "
           f"(80% idle, 15% chatting, 5% busy), one save_many per batch")
     for backend in backends:

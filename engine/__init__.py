@@ -6,6 +6,7 @@ decision. ``AutonomousEngine`` is the seed's API over this core.
 Every name a module lists in its ``__all__`` is exported here (a test keeps it so).
 """
 
+from engine.decision import Condition, Decision, RuleCheck
 from engine.engage import OPPORTUNITY_WINDOW_S, best_opportunity, engage_chance, engage_roll
 from engine.errors import (
     InvalidTimeError,
@@ -14,15 +15,9 @@ from engine.errors import (
     UnknownMoodError,
     UnknownTimezoneError,
 )
-from engine.facade import (
-    AutonomousEngine,
-    autonomous_engine,
-)
-from engine.localtime import (
-    in_quiet_hours,
-    local_time,
-    zone,
-)
+from engine.facade import AutonomousEngine, autonomous_engine
+from engine.hours import HOURS_MIN_SEEN, fold_hours, hours_factor
+from engine.localtime import in_quiet_hours, local_index, local_time, next_local_boundary, zone
 from engine.moods import (
     ASLEEP,
     MOOD_NAMES,
@@ -32,13 +27,26 @@ from engine.moods import (
     next_mood,
     profile_for,
 )
-from engine.policy import (
-    POLICIES,
-    POLICY_NAMES,
-    Policy,
-    V1Policy,
-    V2Policy,
-    policy_for,
+from engine.params import (
+    Params,
+    fomo_messages_needed,
+    join_messages_needed,
+    join_momentum_threshold,
+    params_for,
+    silence_threshold_s,
+)
+from engine.policy import POLICIES, POLICY_NAMES, Policy, V1Policy, V2Policy, policy_for
+from engine.presence import (
+    ACTIVITY_MAX_CHARS,
+    ANNOUNCED_KEEP_S,
+    ENGAGED_KEEP_S,
+    clean_activity,
+    close_opportunity,
+    engaged_key,
+    observe_join,
+    observe_presence,
+    online_count,
+    seed_online,
 )
 from engine.record import (
     FAILURE_BACKOFF_MAX_S,
@@ -51,9 +59,7 @@ from engine.record import (
     record_result,
     rotate_mood,
 )
-from engine.rolls import (
-    roll,
-)
+from engine.rolls import roll
 from engine.rules import (
     ACTIONS,
     BREAK_SILENCE,
@@ -61,16 +67,8 @@ from engine.rules import (
     FOMO_RESPONSE,
     JOIN_CONVERSATION,
     SHARE_TWEET,
-    Condition,
-    Decision,
-    Params,
-    RuleCheck,
+    UNPROMPTED,
     decide,
-    fomo_messages_needed,
-    join_messages_needed,
-    join_momentum_threshold,
-    params_for,
-    silence_threshold_s,
 )
 from engine.signals import (
     AROUND_WINDOW_S,
@@ -81,55 +79,53 @@ from engine.signals import (
     signals,
     someone_around,
 )
+from engine.snapshot import decode_state, encode_state, restore_state
 from engine.state import (
+    MAX_ACTIONS_PER_DAY,
     MAX_ENGAGED,
     MAX_ONLINE,
     MAX_OPPORTUNITIES,
+    MAX_TIME,
+    NEVER,
     SCHEMA_VERSION,
     GuildConfig,
     GuildState,
     Opportunity,
     check_time,
-    close_opportunity,
-    decode_state,
-    encode_state,
-    engaged_key,
     evict,
     msgs_1h,
     msgs_5m,
     new_state,
-    observe_join,
     observe_message,
     observe_messages,
-    observe_presence,
-    restore_state,
-    seed_online,
     set_mood,
+    settle_clock,
 )
-from engine.v1 import (
-    GENERAL,
-    V1_ACTIONS,
-    V1_CHANCE,
-    V1_PERIOD_S,
-    decide_v1,
-)
+from engine.v1 import GENERAL, V1_ACTIONS, V1_CHANCE, V1_PERIOD_S, decide_v1
 
 __all__ = [
     "ACTIONS",
+    "ACTIVITY_MAX_CHARS",
+    "ANNOUNCED_KEEP_S",
     "AROUND_WINDOW_S",
     "ASLEEP",
     "BREAK_SILENCE",
+    "ENGAGED_KEEP_S",
     "ENGAGE_USER",
     "FAILURE_BACKOFF_MAX_S",
     "FOMO_RESPONSE",
     "GENERAL",
+    "HOURS_MIN_SEEN",
     "JOIN_CONVERSATION",
+    "MAX_ACTIONS_PER_DAY",
     "MAX_ENGAGED",
     "MAX_ONLINE",
     "MAX_OPPORTUNITIES",
+    "MAX_TIME",
     "MOMENTUM_FULL_AT",
     "MOODS",
     "MOOD_NAMES",
+    "NEVER",
     "NO_ITEM",
     "OPPORTUNITY_WINDOW_S",
     "POLICIES",
@@ -137,6 +133,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SHARE_BACKOFF_S",
     "SHARE_TWEET",
+    "UNPROMPTED",
     "V1_ACTIONS",
     "V1_CHANCE",
     "V1_PERIOD_S",
@@ -162,6 +159,7 @@ __all__ = [
     "autonomous_engine",
     "best_opportunity",
     "check_time",
+    "clean_activity",
     "clear_pending",
     "close_opportunity",
     "count_drops_below_at",
@@ -173,20 +171,25 @@ __all__ = [
     "engage_roll",
     "engaged_key",
     "evict",
+    "fold_hours",
     "fomo_messages_needed",
+    "hours_factor",
     "in_quiet_hours",
     "join_messages_needed",
     "join_momentum_threshold",
+    "local_index",
     "local_time",
     "mark_pending",
     "msgs_1h",
     "msgs_5m",
     "new_state",
+    "next_local_boundary",
     "next_mood",
     "observe_join",
     "observe_message",
     "observe_messages",
     "observe_presence",
+    "online_count",
     "params_for",
     "policy_for",
     "profile_for",
@@ -199,6 +202,7 @@ __all__ = [
     "rotate_mood",
     "seed_online",
     "set_mood",
+    "settle_clock",
     "signals",
     "silence_threshold_s",
     "someone_around",

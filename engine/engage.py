@@ -3,7 +3,9 @@ each gets.
 
 An opportunity's roll is fixed by who and when it opened, so asking again in any minute of its
 20-minute window gives the same answer: a game start is greeted with the mood's chance, not
-with near certainty after twenty tries.
+with near certainty after twenty tries. It is drawn the first time the opportunity is looked
+at and kept in it (with the seed it was drawn for), so a decision over a full list costs a
+comparison per opportunity, not a roll.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from engine.rolls import roll
 from engine.state import GuildState, Opportunity
 
 if TYPE_CHECKING:
-    from engine.rules import Params
+    from engine.params import Params
 
 __all__ = ["OPPORTUNITY_WINDOW_S", "best_opportunity", "engage_chance", "engage_roll"]
 
@@ -34,35 +36,44 @@ def engage_chance(par: Params, opp: Opportunity) -> float:
 
 def engage_roll(seed: int, guild_id: int, opp: Opportunity) -> float:
     """The one roll an opportunity gets, fixed by who and when it opened: asked again any
-    minute of its window, it answers the same, so a game start is greeted with the mood's
-    chance, not with near certainty after twenty tries."""
+    minute of its window, it answers the same."""
     return roll(seed, guild_id, _SALT_ENGAGE + 8 * (opp.user_id % 1_000_003), int(opp.at // 60))
 
 
 def best_opportunity(state: GuildState, now: float, seed: int = 0,
-                      par: Params | None = None) -> Opportunity | None:
+                     par: Params | None = None) -> Opportunity | None:
     """The opportunity to engage: related activities first, then the most recent, among
     those whose roll came out (all of them when ``par`` is None). Engaged ones are not in
-    the list (``close_opportunity``)."""
+    the list (``engine.presence.close_opportunity``)."""
     opps = state.opportunities
     if not opps:
         return None
-    # Expired opportunities are dropped here, so the list stays short without a timer.
-    if now - opps[0].at > OPPORTUNITY_WINDOW_S:
-        opps[:] = [o for o in opps if now - o.at <= OPPORTUNITY_WINDOW_S]
-    best = None
-    best_related, best_at = False, -_INF
     horizon = now - OPPORTUNITY_WINDOW_S
+    # Expired opportunities are dropped here, so the list stays short without a timer.
+    if opps[0].at < horizon:
+        opps[:] = [o for o in opps if o.at >= horizon]
+    best: Opportunity | None = None
+    best_related, best_at = False, -_INF
+    if par is None:
+        p_rel = p_join = p_other = 2.0  # every roll comes out
+    else:
+        p_rel, p_join, p_other = par.p_engage_related, par.p_engage_join, par.p_engage
+    gid = state.guild_id
     for o in opps:
         at = o.at
         # A late event can leave an expired one behind a fresh one: skip it all the same.
         if at < horizon:
             continue
-        if par is not None and engage_roll(seed, state.guild_id, o) >= engage_chance(par, o):
-            continue
-        related = o.related
-        # max by (related, at), the later one on a tie; spelt out, as this is a hot loop
-        if best is None or (related and not best_related) or (
-                related == best_related and at >= best_at):
-            best, best_related, best_at = o, related, at
+        r = o.roll
+        if r < 0.0 or o.roll_seed != seed:
+            r = o.roll = engage_roll(seed, gid, o)
+            o.roll_seed = seed
+        # max by (related, at) among those whose roll came out, the later one on a tie;
+        # spelt out, as this is a hot loop
+        if o.related:
+            if r < p_rel and (not best_related or at >= best_at):
+                best, best_related, best_at = o, True, at
+        elif not best_related and at >= best_at \
+                and r < (p_other if o.activity is not None else p_join):
+            best, best_at = o, at
     return best

@@ -15,20 +15,19 @@ from typing import Any
 
 import msgspec
 
+from engine.decision import Decision
 from engine.errors import InvalidTimeError
 from engine.moods import profile_for
+from engine.presence import observe_join, observe_presence
 from engine.record import record_action, rotate_mood
-from engine.rules import ENGAGE_USER, Decision, decide
+from engine.rules import ENGAGE_USER, decide
+from engine.snapshot import encode_state, restore_state
 from engine.state import (
     GuildConfig,
     GuildState,
     check_time,
-    encode_state,
     new_state,
-    observe_join,
     observe_message,
-    observe_presence,
-    restore_state,
 )
 
 __all__ = ["AutonomousEngine", "autonomous_engine"]
@@ -56,12 +55,14 @@ class AutonomousEngine:
         self.config = config if config is not None else GuildConfig(rotate_moods=False)
         self._states: dict[int, GuildState] = {}
         self._last: dict[int, Decision] = {}
+        #: guild -> (user, activity) of its last engage_user decision, for record_action.
+        self._engage_for: dict[int, tuple[int | None, str | None]] = {}
 
     def _now(self) -> float:
         now = self._clock()
         try:
             return check_time(float(now))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InvalidTimeError("the clock's time", now) from None
 
     def _state(self, guild_id: int, now: float) -> GuildState:
@@ -101,12 +102,12 @@ class AutonomousEngine:
 
     def record_action(self, guild_id: int, action: str) -> None:
         """The persona acted (an appearance). For ``engage_user`` the target of the last
-        decision is marked engaged."""
+        ``engage_user`` decision is marked engaged, whatever was decided since."""
         now = self._now()
-        last = self._last.get(guild_id)
-        user = activity = None
-        if action == ENGAGE_USER and last is not None and last.action == ENGAGE_USER:
-            user, activity = last.target_user_id, last.target_activity
+        user: int | None = None
+        activity: str | None = None
+        if action == ENGAGE_USER:
+            user, activity = self._engage_for.pop(guild_id, (None, None))
         record_action(self._state(guild_id, now), now, action, user, activity)
 
     def should_take_action(self, guild_id: int) -> str | None:
@@ -118,6 +119,8 @@ class AutonomousEngine:
             rotate_mood(state, self.config, now, self.seed)
         decision = decide(state, self.config, now, self.seed, explain=True)
         self._last[guild_id] = decision
+        if decision.action == ENGAGE_USER:
+            self._engage_for[guild_id] = (decision.target_user_id, decision.target_activity)
         return decision.action
 
     def explain(self, guild_id: int) -> dict[str, Any] | None:
@@ -135,8 +138,9 @@ class AutonomousEngine:
         return encode_state(self.state(guild_id))
 
     def restore(self, guild_id: int, data: bytes) -> None:
-        """Replace the guild's state with a snapshot (no grace; pending cleared)."""
-        state, _ = restore_state(data, self._now())
+        """Replace the guild's state with a snapshot (no cold-start grace, one minimum gap
+        from now; pending cleared)."""
+        state, _ = restore_state(data, self._now(), min_gap_s=self.config.min_gap_s)
         if state.guild_id != guild_id:
             raise ValueError(f"snapshot is of guild {state.guild_id}, not {guild_id}")
         self._states[guild_id] = state

@@ -2,7 +2,11 @@
 
 Quiet hours end at a local hour boundary. That moment is found by stepping over real-time hour
 boundaries, never by wall-clock arithmetic, so a daylight-saving change during the night can
-make "when to look next" early by nothing and late by nothing.
+make "when to look next" early by nothing and late by nothing. Every decision asks whether it
+is inside quiet hours, so the answer is cached per quarter hour of UTC (local hours start on a
+UTC quarter hour in every zone of today's tz database; a quarter hour with a boundary inside is
+worked out exactly instead). Mood rotation follows local period boundaries
+(``next_local_boundary``), so a +5:30 zone rotates on its own hours.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from engine.errors import UnknownTimezoneError
 if TYPE_CHECKING:  # engine.state checks zone names with zone(), so no import at run time
     from engine.state import GuildConfig
 
-__all__ = ["in_quiet_hours", "local_time", "zone"]
+__all__ = ["in_quiet_hours", "local_index", "local_time", "next_local_boundary", "zone"]
 
 _SCAN_HOURS = 30  # a night is at most 24 h plus a DST hour; the rest is margin
 
@@ -52,10 +56,29 @@ def in_quiet_hours(cfg: GuildConfig, now: float) -> tuple[bool, float]:
         ``(inside, ends_at)``: ``ends_at`` is the epoch second of the first local hour
         boundary outside the quiet hours (exact across DST changes), or 0.0 when not inside.
     """
-    if cfg.quiet_hours is None:
+    qh = cfg.quiet_hours
+    if qh is None:
         return False, 0.0
-    start, end = cfg.quiet_hours
-    tz = zone(cfg.timezone)
+    hit = _quiet_slot(cfg.timezone, qh, int(now // 900.0))
+    return hit if hit is not None else _quiet_exact(cfg.timezone, qh, now)
+
+
+@lru_cache(maxsize=4096)
+def _quiet_slot(timezone: str, qh: tuple[int, int], slot: int) -> tuple[bool, float] | None:
+    """The quiet-hours answer for the whole UTC quarter hour ``slot``, or None if a local
+    hour boundary falls inside it (then each moment is worked out on its own)."""
+    t0 = slot * 900.0
+    tz = zone(timezone)
+    a = datetime.fromtimestamp(t0, tz)
+    b = datetime.fromtimestamp(t0 + 899.0, tz)
+    if a.hour != b.hour or a.utcoffset() != b.utcoffset():
+        return None
+    return _quiet_exact(timezone, qh, t0)
+
+
+def _quiet_exact(timezone: str, qh: tuple[int, int], now: float) -> tuple[bool, float]:
+    start, end = qh
+    tz = zone(timezone)
     t = datetime.fromtimestamp(now, tz)
     if not _inside(t.hour, start, end):
         return False, 0.0
@@ -67,3 +90,29 @@ def in_quiet_hours(cfg: GuildConfig, now: float) -> tuple[bool, float]:
         if not _inside(t.hour, start, end):
             return True, float(at)
     return True, float(at)  # quiet hours covering the whole day: look again tomorrow
+
+
+def _offset(tz: ZoneInfo, t: float) -> float:
+    off = datetime.fromtimestamp(t, tz).utcoffset()
+    return off.total_seconds() if off is not None else 0.0
+
+
+def next_local_boundary(cfg: GuildConfig, t: float, period: float) -> float:
+    """The first moment after ``t`` at which local time (the guild's zone) is a whole
+    multiple of ``period`` seconds since local midnight of 1970-01-01: for an hourly period,
+    the next local hour. Across a UTC offset change, the earlier of the boundaries by the
+    old and the new offset."""
+    tz = zone(cfg.timezone)
+    off = _offset(tz, t)
+    nb = ((t + off) // period + 1) * period - off
+    off2 = _offset(tz, nb)
+    if off2 != off:
+        nb2 = ((t + off2) // period + 1) * period - off2
+        if t < nb2 < nb:
+            nb = nb2
+    return nb if nb > t else nb + period
+
+
+def local_index(cfg: GuildConfig, t: float, period: float) -> int:
+    """Which local period ``t`` falls in (the rotation's roll is drawn per local period)."""
+    return int((t + _offset(zone(cfg.timezone), t)) // period)

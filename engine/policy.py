@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from engine.rules import Decision, decide
+from engine.decision import Decision
+from engine.rules import decide
 from engine.state import GuildConfig, GuildState
 from engine.v1 import decide_v1
 

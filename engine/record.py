@@ -2,15 +2,18 @@
 
 Failures back off exponentially (1, 2, 4 … 30 min) so a dead LLM server does not make every
 guild retry each minute; a share with no item backs sharing off for two hours; a stale result
-(the words came too late) just clears the pending mark.
+(the words came too late) just clears the pending mark. An action recorded is an appearance;
+an unprompted one (break_silence, share_tweet) also starts the no-monologue wait, and every
+autonomous one counts toward ``max_actions_per_day`` (the last day's times, at most 1,000).
 """
 
 from __future__ import annotations
 
-from engine.localtime import in_quiet_hours
+from engine.localtime import in_quiet_hours, local_index, next_local_boundary
 from engine.moods import ASLEEP, next_mood
-from engine.rules import ENGAGE_USER, SHARE_TWEET
-from engine.state import GuildConfig, GuildState, check_time, close_opportunity
+from engine.presence import clean_activity, close_opportunity
+from engine.rules import DAY_S, ENGAGE_USER, SHARE_TWEET, UNPROMPTED
+from engine.state import MAX_ACTIONS_PER_DAY, GuildConfig, GuildState, check_time
 
 __all__ = [
     "FAILURE_BACKOFF_MAX_S",
@@ -49,23 +52,41 @@ def clear_pending(state: GuildState) -> None:
 
 def record_action(state: GuildState, now: float, action: str,
                   target_user_id: int | None = None, target_activity: str | None = None) -> None:
-    """The persona acted at ``now``: an appearance, and the target (if any) is engaged."""
+    """The persona acted at ``now``: an appearance, and the target (if any) is engaged.
+
+    Raises:
+        InvalidTimeError: ``now`` is not a valid time.
+    """
     check_time(now)
     clear_pending(state)
+    state.latest_at = max(state.latest_at, now)
     state.last_action_at = max(state.last_action_at, now)
     state.last_action = action
     state.last_appearance_at = max(state.last_appearance_at, now)
     state.messages_since_appearance = 0
     state.failures_in_row = 0
     state.backoff_until = 0.0
+    if action in UNPROMPTED:
+        state.unprompted_at = max(state.unprompted_at, now)
+    day = state.day_actions
+    sec = int(now)
+    if day and day[0] <= sec - DAY_S:
+        day[:] = [t for t in day if t > sec - DAY_S]
+    day.append(sec)
+    if len(day) > 1 and day[-2] > sec:  # a late result: keep them in order
+        day.sort()
+    if len(day) > MAX_ACTIONS_PER_DAY:
+        del day[0]
     if action == ENGAGE_USER and target_user_id is not None:
-        close_opportunity(state, target_user_id, target_activity)
+        close_opportunity(state, target_user_id,
+                          clean_activity(target_activity) if target_activity else None, now)
 
 
 def record_failure(state: GuildState, now: float, action: str, reason: str) -> None:
     """The action failed: back off (sharing with no item backs off sharing only)."""
     check_time(now)
     clear_pending(state)
+    state.latest_at = max(state.latest_at, now)
     if action == SHARE_TWEET and reason == NO_ITEM:
         state.share_backoff_until = now + SHARE_BACKOFF_S
         return
@@ -104,11 +125,13 @@ def record_result(state: GuildState, now: float, action: str, outcome: str, reas
 def rotate_mood(state: GuildState, cfg: GuildConfig, now: float, seed: int) -> str | None:
     """Rotate the mood if its time has come (hourly by default).
 
-    The first call only schedules the next rotation. Inside quiet hours an awake guild falls
-    asleep at once (quiet hours need not start on a rotation); a mood set by hand otherwise
-    holds until the next rotation. Rotations missed while a guild was passivated are replayed
-    in order (up to a day of them), so a guild's mood sequence does not depend on whether it
-    was live: the supervisor predicts wake-up times from the same sequence.
+    Rotations fall on the guild's local period boundaries (local hours by default, so a
+    +5:30 zone wakes right after its quiet hours). The first call only schedules the next
+    rotation. Inside quiet hours an awake guild falls asleep at once (quiet hours need not
+    start on a rotation); a mood set by hand otherwise holds until the next rotation.
+    Rotations missed while a guild was passivated are replayed in order (up to a day of
+    them), so a guild's mood sequence does not depend on whether it was live: the supervisor
+    predicts wake-up times from the same sequence.
 
     Returns:
         The new mood, or None if it did not change.
@@ -118,17 +141,18 @@ def rotate_mood(state: GuildState, cfg: GuildConfig, now: float, seed: int) -> s
         return None
     period = cfg.rotation_period_s
     before = state.mood
-    if state.next_rotation_at <= 0:
-        state.next_rotation_at = (now // period + 1) * period
+    if state.next_rotation_at <= 0 or state.next_rotation_at > now + 2 * period:
+        # Not scheduled yet (or scheduled by a clock that has since stepped back).
+        state.next_rotation_at = next_local_boundary(cfg, now, period)
     elif now >= state.next_rotation_at:
         at = state.next_rotation_at
         if now - at > _MAX_REPLAYED * period:  # too long asleep: replay only the last day
-            at = (now // period - _MAX_REPLAYED) * period
+            at = next_local_boundary(cfg, now - _MAX_REPLAYED * period, period)
         while at <= now:
             quiet, _ = in_quiet_hours(cfg, at)
-            state.mood = next_mood(state.mood, hour_index=int(at // period),
+            state.mood = next_mood(state.mood, hour_index=local_index(cfg, at, period),
                                    in_quiet_hours=quiet, seed=seed, guild_id=state.guild_id)
-            at += period
+            at = next_local_boundary(cfg, at, period)
         state.next_rotation_at = at
     if state.mood != ASLEEP and in_quiet_hours(cfg, now)[0]:
         state.mood = ASLEEP

@@ -1,8 +1,9 @@
 """The signals the rules read, worked out from a guild's state at one moment.
 
-momentum = ``min(1, msgs_5m / 20)``; *someone around* = a human online, or a human message or
-join in the last hour; ``quiet_for`` counts from the later of the last human message and the
-persona's last action (or from when the guild was first observed, if neither happened yet).
+momentum = ``min(1, msgs_5m / 20)``; *someone around* = a human online (tracked by id, or
+counted past the cap), or a human message or join in the last hour; ``quiet_for`` counts
+from the later of the last human message and the persona's last action (or from when the
+guild was first observed, if neither happened yet).
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ import math
 import msgspec
 
 from engine.localtime import local_time
-from engine.state import WINDOW_1H, GuildConfig, GuildState, check_time, evict
+from engine.state import (
+    NEVER,
+    WINDOW_1H,
+    GuildConfig,
+    GuildState,
+    check_time,
+    evict,
+    settle_clock,
+)
 
 __all__ = [
     "AROUND_WINDOW_S",
@@ -51,12 +60,12 @@ def quiet_since(state: GuildState) -> float:
 
 def someone_around(state: GuildState, now: float) -> bool:
     """A human is online, or a human wrote or joined in the last hour."""
-    return bool(state.online) or (
-        state.last_human_at > 0 and now - state.last_human_at < AROUND_WINDOW_S
-    ) or (state.last_join_at > 0 and now - state.last_join_at < AROUND_WINDOW_S)
+    return bool(state.online) or state.online_extra > 0 \
+        or now - state.last_human_at < AROUND_WINDOW_S \
+        or now - state.last_join_at < AROUND_WINDOW_S
 
 
-def count_drops_below_at(state: GuildState, limit: int) -> float:
+def count_drops_below_at(state: GuildState, limit: float) -> float:
     """When ``msgs_1h`` drops below ``limit`` if no message arrives; ``inf`` if it is below
     already (the caller asks only when it is not).
 
@@ -81,6 +90,7 @@ def signals(state: GuildState, cfg: GuildConfig, now: float) -> Signals:
         InvalidTimeError: ``now`` is negative or not finite.
     """
     check_time(now)
+    settle_clock(state, now)
     evict(state, int(now))
     t = local_time(cfg, now)
     return Signals(
@@ -89,9 +99,10 @@ def signals(state: GuildState, cfg: GuildConfig, now: float) -> Signals:
         msgs_1h=state.sum_1h,
         momentum=min(1.0, state.sum_5m / MOMENTUM_FULL_AT),
         messages_since_appearance=state.messages_since_appearance,
-        since_last_action=(now - state.last_action_at) if state.last_action_at > 0 else None,
+        since_last_action=(now - state.last_action_at) if state.last_action_at != NEVER
+        else None,
         quiet_for=max(0.0, now - quiet_since(state)),
-        online=len(state.online),
+        online=len(state.online) + state.online_extra,
         someone_around=someone_around(state, now),
         local_hour=t.hour,
         weekend=t.weekday() >= 5,

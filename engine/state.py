@@ -1,55 +1,56 @@
-"""Per-guild settings and state, and the pure functions that observe events into it.
+"""Per-guild settings and state, time checks, and counting messages into the state.
 
 Memory is bounded whatever the traffic: message counts live in per-second buckets covering
-the last hour (at most 3,600 live buckets plus a compaction slack of 256), opportunities,
-engaged targets and the online set are capped. The window sums always match the buckets from
-the window heads on; the heads move when the windows are read (``evict``), so read the counts
-through ``signals`` / ``msgs_5m`` / ``msgs_1h``, not from the fields. A flood of two million
-messages in half an hour costs the same as 1,800 busy seconds.
+the last hour (at most 3,600 live buckets plus a compaction slack of 256); opportunities,
+announced and engaged activities, the online set (and the bitmap past it), the day's action
+times and the learned hours (168 numbers) are capped. The window sums always match the
+buckets from the window heads on; the heads move when the windows are read (``evict``), so
+read the counts through ``signals`` / ``msgs_5m`` / ``msgs_1h``, not from the fields. A flood
+of two million messages in half an hour costs the same as 1,800 busy seconds.
 
-Times are epoch seconds (floats). Every function that takes ``now`` rejects a negative, NaN
-or infinite value with ``InvalidTimeError``; time going backwards is tolerated (a late event
-counts in the newest bucket) rather than corrupting the windows.
+Times are epoch seconds (floats); 0.0 is a time like any other and "never" is ``NEVER``
+(minus infinity, so "since" is infinite and "never + a wait" is already over). Every function
+that takes ``now`` rejects a negative, NaN, infinite or post-9999 value with
+``InvalidTimeError``. Time going backwards is tolerated: a late event counts in the newest
+bucket, and a time in the state later than ``now`` (a clock stepped back) counts as ``now``
+(``settle_clock``), so no clock fault blocks a guild for longer than its gates would.
+Presence, joins and opportunities are in ``engine.presence``; snapshots in ``engine.snapshot``.
 """
 
 from __future__ import annotations
 
 import math
-from itertools import pairwise
 
 import msgspec
 
-from engine.errors import InvalidTimeError, SnapshotError, SnapshotVersionError
+from engine.errors import InvalidTimeError
+from engine.hours import fold_hours
 from engine.localtime import zone
-from engine.moods import MOODS, profile_for
+from engine.moods import profile_for
 
 __all__ = [
+    "MAX_ACTIONS_PER_DAY",
     "MAX_ENGAGED",
     "MAX_ONLINE",
     "MAX_OPPORTUNITIES",
+    "MAX_TIME",
+    "NEVER",
     "SCHEMA_VERSION",
     "GuildConfig",
     "GuildState",
     "Opportunity",
     "check_time",
-    "close_opportunity",
-    "decode_state",
-    "encode_state",
-    "engaged_key",
     "evict",
     "msgs_1h",
     "msgs_5m",
     "new_state",
-    "observe_join",
     "observe_message",
     "observe_messages",
-    "observe_presence",
-    "restore_state",
-    "seed_online",
     "set_mood",
+    "settle_clock",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 WINDOW_5M = 300
 WINDOW_1H = 3600
@@ -57,8 +58,16 @@ WINDOW_1H = 3600
 _COMPACT_AT = 256
 MAX_OPPORTUNITIES = 32
 MAX_ENGAGED = 256
-#: Who is online is tracked up to this many humans; past it the guild is simply "populated".
+#: Who is online is tracked by id up to this many humans; past it, in a bitmap (presence).
 MAX_ONLINE = 4096
+#: The largest ``max_actions_per_day`` (the day's action times are kept, so it is bounded).
+MAX_ACTIONS_PER_DAY = 1000
+#: 10000-01-01T00:00:00Z: datetime cannot go past year 9999.
+MAX_TIME = 253402300800.0
+NEVER = -math.inf
+#: The longest a pending mark, a grace or a back-off can still hold when the clock steps
+#: back past when it was set (the actor's deadlines are minutes; grace and back-off shorter).
+MAX_HOLD_S = 7200.0
 
 _INF = math.inf
 
@@ -70,6 +79,11 @@ class GuildConfig(msgspec.Struct, frozen=True, gc=False):
     it). ``quiet_hours`` is ``(start, end)`` in local whole hours, start inclusive, end exclusive,
     wrapping past midnight (``(23, 7)``); ``None`` for none. ``has_channel`` is false when
     the guild has no autonomous channel: such a guild takes no autonomous action.
+    ``chattiness`` (0..2, default 1) scales every chance and wait of the rules: 0 takes no
+    autonomous action, 2 about twice as many as 1 (``engine.params``). ``max_actions_per_day``
+    caps autonomous actions in any 24 hours (None: no cap; 0..1000). ``learn_hours`` lets the
+    guild's learned hours of activity make unprompted posts likelier when people are usually
+    around (``engine.hours``; the profile is kept either way, counts only).
     """
 
     timezone: str = "UTC"
@@ -80,6 +94,9 @@ class GuildConfig(msgspec.Struct, frozen=True, gc=False):
     has_channel: bool = True
     rotate_moods: bool = True
     rotation_period_s: float = 3600.0
+    chattiness: float = 1.0
+    max_actions_per_day: int | None = None
+    learn_hours: bool = True
 
     def __post_init__(self) -> None:
         # A ValueError here becomes a msgspec.ValidationError when a config is decoded.
@@ -91,19 +108,35 @@ class GuildConfig(msgspec.Struct, frozen=True, gc=False):
         if not 0.0 < self.rotation_period_s < _INF:
             raise ValueError(
                 f"rotation_period_s must be finite and > 0, got {self.rotation_period_s}")
+        if not 0.0 <= self.chattiness <= 2.0:  # also false for NaN
+            raise ValueError(f"chattiness must be a number from 0 to 2 (1 is the default, "
+                             f"0 silences her), got {self.chattiness!r}")
+        n = self.max_actions_per_day
+        if n is not None and (isinstance(n, bool) or not 0 <= n <= MAX_ACTIONS_PER_DAY):
+            raise ValueError(f"max_actions_per_day must be a whole number from 0 to "
+                             f"{MAX_ACTIONS_PER_DAY}, or none for no cap, got {n!r}")
 
 
 class Opportunity(msgspec.Struct, gc=False):
-    """Someone to engage: a human who started an activity (``activity`` set) or joined."""
+    """Someone to engage: a human who started an activity (``activity`` set) or joined.
+    ``roll`` is its one roll, fixed by who and when it opened, drawn the first time it is
+    looked at (-1: not yet; ``engine.engage``)."""
 
     user_id: int
     at: float
     activity: str | None = None
     related: bool = False
+    roll: float = -1.0
+    roll_seed: int = 0
 
 
 class GuildState(msgspec.Struct, gc=False):
-    """Everything the engine remembers about one guild. Encodes to msgpack for snapshots."""
+    """Everything the engine remembers about one guild. Encodes to msgpack for snapshots.
+
+    Times that may be "never" hold ``NEVER``. ``grace_until``: no action before it (the
+    cold-start grace, the minimum gap after a restore; the runtime may push it later, e.g.
+    to a restored guild's GuildReady plus one minimum gap).
+    """
 
     guild_id: int
     version: int = SCHEMA_VERSION
@@ -121,15 +154,32 @@ class GuildState(msgspec.Struct, gc=False):
     human_messages: int = 0
     other_messages: int = 0
     messages_since_appearance: int = 0
-    last_human_at: float = 0.0
-    last_join_at: float = 0.0
-    last_action_at: float = 0.0
+    last_human_at: float = NEVER
+    last_join_at: float = NEVER
+    last_action_at: float = NEVER
     last_action: str | None = None
-    last_appearance_at: float = 0.0
+    last_appearance_at: float = NEVER
+    #: The last unprompted post (break_silence, share_tweet): no monologues.
+    unprompted_at: float = NEVER
+    #: The latest time any observe / record call was given (to notice a clock stepped back).
+    latest_at: float = NEVER
     online: set[int] = msgspec.field(default_factory=set)
+    #: Past ``MAX_ONLINE``: a bitmap of hashed ids (empty until needed) and its bit count.
+    online_bits: bytearray = msgspec.field(default_factory=bytearray)
+    online_extra: int = 0
     opportunities: list[Opportunity] = msgspec.field(default_factory=list)
-    #: "user:activity" or "user:join" keys already engaged, oldest first.
-    engaged: list[str] = msgspec.field(default_factory=list)
+    #: key (``engaged_key``) -> second it was last announced; oldest first, kept an hour.
+    announced: dict[str, int] = msgspec.field(default_factory=dict)
+    #: key -> second it was engaged; oldest first, kept six hours.
+    engaged: dict[str, int] = msgspec.field(default_factory=dict)
+    #: Seconds of the autonomous actions of the last 24 hours (for max_actions_per_day).
+    day_actions: list[int] = msgspec.field(default_factory=list)
+    #: Learned hours (``engine.hours``): per UTC hour of the week, a decayed share of hours
+    #: with people talking, in thousandths (-1: not seen yet); empty until the first hour.
+    hours: list[int] = msgspec.field(default_factory=list)
+    #: The epoch hour being counted into ``hours`` and the message count at its start.
+    hours_at: int = -1
+    hours_mark: int = 0
     pending_action: str | None = None
     pending_request_id: int = 0
     pending_deadline: float = 0.0
@@ -141,8 +191,12 @@ class GuildState(msgspec.Struct, gc=False):
 
 
 def check_time(now: float, what: str = "now") -> float:
-    """Return ``now`` if it is a finite, non-negative float; raise ``InvalidTimeError`` else."""
-    if not 0.0 <= now < _INF:  # also false for NaN
+    """Return ``now`` if it is a valid time: finite, non-negative, before year 10000.
+
+    Raises:
+        InvalidTimeError: it is not (also for NaN).
+    """
+    if not 0.0 <= now < MAX_TIME:  # also false for NaN
         raise InvalidTimeError(what, now)
     return now
 
@@ -152,14 +206,22 @@ def new_state(guild_id: int, now: float, *, grace_until: float = 0.0,
     """A fresh guild observed from ``now``; ``grace_until`` is the cold-start grace end."""
     check_time(now)
     profile_for(mood)
-    return GuildState(guild_id=guild_id, observed_since=now, grace_until=grace_until, mood=mood)
+    return GuildState(guild_id=guild_id, observed_since=now, grace_until=grace_until, mood=mood,
+                      latest_at=now)
 
 
 def evict(state: GuildState, now_sec: int) -> None:
-    """Move the window heads past buckets older than 5 min / 1 h at ``now_sec``."""
+    """Move the window heads past buckets older than 5 min / 1 h at ``now_sec``.
+
+    Buckets later than ``now_sec`` (a clock stepped back) are merged into ``now_sec``'s: they
+    count as now, and leave the windows as if they had come now.
+    """
     secs = state.b_secs
     counts = state.b_counts
     n = len(secs)
+    if n and secs[-1] > now_sec:
+        _merge_future(state, now_sec)
+        n = len(secs)
     h = state.head_5m
     limit = now_sec - WINDOW_5M
     if h < n and secs[h] <= limit:
@@ -185,6 +247,52 @@ def evict(state: GuildState, now_sec: int) -> None:
             state.head_1h = 0
 
 
+def _merge_future(state: GuildState, now_sec: int) -> None:
+    secs, counts = state.b_secs, state.b_counts
+    i = len(secs)
+    while i > 0 and secs[i - 1] >= now_sec:
+        i -= 1
+    total = sum(counts[i:])
+    # Counted as now, they are inside both windows again: the heads and sums are redone
+    # (rare: only after a clock stepped back).
+    del secs[i:]
+    del counts[i:]
+    secs.append(now_sec)
+    counts.append(total)
+    state.head_5m = min(state.head_5m, i)
+    state.head_1h = min(state.head_1h, state.head_5m)
+    state.sum_5m = sum(counts[state.head_5m:])
+    state.sum_1h = sum(counts[state.head_1h:])
+
+
+def settle_clock(state: GuildState, now: float) -> None:
+    """Make every time in the state that is later than ``now`` count as ``now`` (a clock
+    stepped back), and cap the holds (pending, grace, back-offs) to what they could be if set
+    now. Cheap to call: it does nothing unless the state has seen a later time."""
+    if state.latest_at <= now and state.last_human_at <= now \
+            and state.last_appearance_at <= now:
+        return
+    for name in ("last_human_at", "last_join_at", "last_action_at", "last_appearance_at",
+                 "unprompted_at", "latest_at", "observed_since"):
+        if getattr(state, name) > now:
+            setattr(state, name, now)
+    hold = now + MAX_HOLD_S
+    for name in ("pending_deadline", "grace_until", "backoff_until", "share_backoff_until"):
+        if getattr(state, name) > hold:
+            setattr(state, name, hold)
+    sec = int(now)
+    for o in state.opportunities:
+        o.at = min(o.at, now)
+    for d in (state.announced, state.engaged):
+        for k, v in d.items():
+            if v > sec:
+                d[k] = sec
+    state.day_actions = [min(x, sec) for x in state.day_actions]
+    if state.hours_at > sec // 3600:
+        state.hours_at = sec // 3600
+    evict(state, sec)
+
+
 def msgs_5m(state: GuildState, now: float) -> int:
     """Human messages in the 5 minutes up to ``now`` (exact to the second)."""
     evict(state, int(check_time(now)))
@@ -204,6 +312,8 @@ def _count_humans(state: GuildState, now: float, n: int) -> None:
     if secs and secs[-1] >= sec:
         state.b_counts[-1] += n
     else:
+        if sec >= (state.hours_at + 1) * 3600:
+            fold_hours(state, sec)
         secs.append(sec)
         state.b_counts.append(n)
         if len(secs) - state.head_1h > WINDOW_1H:
@@ -224,12 +334,13 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
     The windows are evicted lazily, by whoever reads them (``decide``, ``signals``,
     ``msgs_5m``): counting stays a few list operations. Memory stays bounded all the same:
     more than 3,600 buckets past the hour's head means some have left the window, and only
-    then does counting evict (and compact).
+    then does counting evict (and compact). The learned hours are updated once an hour, on
+    the first message of a new hour.
 
     Raises:
-        InvalidTimeError: ``now`` is negative or not finite.
+        InvalidTimeError: ``now`` is not a valid time.
     """
-    if not 0.0 <= now < _INF:
+    if not 0.0 <= now < MAX_TIME:
         raise InvalidTimeError("now", now)
     if is_self:
         state.messages_since_appearance = 0
@@ -244,6 +355,8 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
         if secs and secs[-1] >= sec:
             state.b_counts[-1] += 1
         else:
+            if sec >= (state.hours_at + 1) * 3600:
+                fold_hours(state, sec)
             secs.append(sec)
             state.b_counts.append(1)
             if len(secs) - state.head_1h > WINDOW_1H:
@@ -269,168 +382,7 @@ def observe_messages(state: GuildState, count: int, first_at: float, last_at: fl
         _count_humans(state, last_at, count)
 
 
-def _is_related(activity: str, keywords: tuple[str, ...]) -> bool:
-    name = activity.casefold()
-    return any(k.casefold() in name for k in keywords)
-
-
-def engaged_key(user_id: int, activity: str | None) -> str:
-    """The key remembering that ``user_id`` was engaged for ``activity`` (None: a join)."""
-    return f"{user_id}:{activity.casefold()}" if activity else f"{user_id}:join"
-
-
-def close_opportunity(state: GuildState, user_id: int, activity: str | None) -> None:
-    """``user_id`` was engaged for ``activity`` (None: their join): remember it (the last
-    256 such) and drop the open opportunity, so deciding never looks at it again."""
-    key = engaged_key(user_id, activity)
-    engaged = state.engaged
-    if key not in engaged:
-        engaged.append(key)
-        if len(engaged) > MAX_ENGAGED:
-            del engaged[0]
-    state.opportunities = [o for o in state.opportunities
-                           if engaged_key(o.user_id, o.activity) != key]
-
-
-def _add_opportunity(state: GuildState, opp: Opportunity) -> None:
-    if engaged_key(opp.user_id, opp.activity) in state.engaged:
-        return  # engaged for it already: a re-announcement is not a new opportunity
-    opps = state.opportunities
-    # One open opportunity per (user, activity): a re-announcement refreshes it.
-    for i, o in enumerate(opps):
-        if o.user_id == opp.user_id and o.activity == opp.activity:
-            del opps[i]
-            break
-    opps.append(opp)
-    if len(opps) > MAX_OPPORTUNITIES:
-        del opps[0]
-
-
-def observe_presence(state: GuildState, now: float, user_id: int, status: str,
-                     activity: str | None, is_bot: bool, cfg: GuildConfig) -> None:
-    """A presence change. Bots are ignored; ``activity`` is a newly started activity."""
-    check_time(now)
-    if is_bot:
-        return
-    online = state.online
-    if status == "offline":
-        online.discard(user_id)
-    elif user_id not in online and len(online) < MAX_ONLINE:
-        online.add(user_id)
-    if activity:
-        _add_opportunity(state, Opportunity(user_id=user_id, at=now, activity=activity,
-                                            related=_is_related(activity, cfg.keywords)))
-
-
-def observe_join(state: GuildState, now: float, user_id: int, is_bot: bool) -> None:
-    """A member joined. Bots are ignored."""
-    check_time(now)
-    if is_bot:
-        return
-    if now > state.last_join_at:
-        state.last_join_at = now
-    _add_opportunity(state, Opportunity(user_id=user_id, at=now))
-
-
-def seed_online(state: GuildState, user_ids: tuple[int, ...] | list[int]) -> None:
-    """Replace who is online with the member cache's humans (when a guild becomes ready)."""
-    state.online = set(user_ids[:MAX_ONLINE])
-
-
 def set_mood(state: GuildState, mood: str) -> None:
     """Set the mood by hand. Raises ``UnknownMoodError`` listing the valid names."""
     profile_for(mood)
     state.mood = mood
-
-
-# --- snapshots ---------------------------------------------------------------------------
-
-class _Header(msgspec.Struct):
-    version: object = None
-
-
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(GuildState)
-_header_decoder = msgspec.msgpack.Decoder(_Header)
-
-
-def encode_state(state: GuildState) -> bytes:
-    """The state as msgpack, with its schema version."""
-    return _encoder.encode(state)
-
-
-def decode_state(data: bytes) -> GuildState:
-    """Decode a snapshot written by ``encode_state``.
-
-    Raises:
-        SnapshotVersionError: the snapshot has another schema version.
-        SnapshotError: the bytes are corrupt or do not describe a usable guild state (an
-            unknown mood, a non-finite time, buckets that do not add up, an unbounded list).
-    """
-    try:
-        header = _header_decoder.decode(data)
-    except msgspec.DecodeError as exc:
-        raise SnapshotError(f"corrupt bytes ({exc})") from None
-    if header.version != SCHEMA_VERSION:
-        raise SnapshotVersionError(header.version, SCHEMA_VERSION)
-    try:
-        state = _decoder.decode(data)
-    except msgspec.DecodeError as exc:
-        raise SnapshotError(str(exc)) from None
-    problem = _inconsistency(state)
-    if problem:
-        raise SnapshotError(problem)
-    if state.engaged and state.opportunities:  # written before engaging closed them
-        engaged = set(state.engaged)
-        state.opportunities = [o for o in state.opportunities
-                               if engaged_key(o.user_id, o.activity) not in engaged]
-    return state
-
-
-_TIME_FIELDS = (
-    "observed_since", "next_rotation_at", "last_human_at", "last_join_at", "last_action_at",
-    "last_appearance_at", "pending_deadline", "grace_until", "backoff_until",
-    "share_backoff_until",
-)
-
-
-def _inconsistency(state: GuildState) -> str:
-    """What makes a decoded state unusable, or "" (a snapshot is data from outside)."""
-    if state.mood not in MOODS:
-        return f"unknown mood {state.mood!r}"
-    for name in _TIME_FIELDS:
-        value = getattr(state, name)
-        if not 0.0 <= value < _INF:
-            return f"{name} is {value!r}, not a finite non-negative time"
-    secs, counts = state.b_secs, state.b_counts
-    if len(secs) != len(counts):
-        return "message buckets: seconds and counts differ in length"
-    if not 0 <= state.head_1h <= state.head_5m <= len(secs):
-        return "message buckets: window heads out of range"
-    if any(c < 0 for c in counts) or any(b <= a for a, b in pairwise(secs)):
-        return "message buckets: negative counts or seconds out of order"
-    if sum(counts[state.head_5m:]) != state.sum_5m or sum(counts[state.head_1h:]) != state.sum_1h:
-        return "message buckets: window sums do not match the buckets"
-    if (len(secs) > WINDOW_1H + _COMPACT_AT or len(state.online) > MAX_ONLINE
-            or len(state.opportunities) > MAX_OPPORTUNITIES or len(state.engaged) > MAX_ENGAGED):
-        return "a list is longer than its bound"
-    return ""
-
-
-def restore_state(data: bytes, now: float) -> tuple[GuildState, str | None]:
-    """Decode a snapshot for a guild coming back to life at ``now``.
-
-    A restored guild needs no cold-start grace, and its pending action (if any) is cleared as
-    failed, so a result lost with the old process cannot silence the guild for good.
-
-    Returns:
-        The state and the name of the pending action that was cleared (or None).
-    """
-    check_time(now)
-    state = decode_state(data)
-    cleared = state.pending_action
-    state.pending_action = None
-    state.pending_deadline = 0.0
-    state.grace_until = 0.0
-    return state, cleared
-

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 
+from engine.decision import Decision
 from engine.rolls import roll
-from engine.rules import ENGAGE_USER, SHARE_TWEET, Decision
+from engine.rules import ENGAGE_USER, SHARE_TWEET
 from engine.state import GuildConfig, GuildState, check_time
 
 __all__ = ["GENERAL", "V1_ACTIONS", "V1_CHANCE", "V1_PERIOD_S", "decide_v1"]

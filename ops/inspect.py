@@ -3,7 +3,8 @@
     python ops/inspect.py --socket PATH            a table of every guild the process knows
     python ops/inspect.py --socket PATH GUILD_ID   one guild in full: state, signals, pending
                                                    action, the last decisions with reasons
-    python ops/inspect.py --store PATH [GUILD_ID]  the same from a snapshot file, offline
+    python ops/inspect.py --store PATH [GUILD_ID]  the same from a snapshot file (or a
+                                                   postgresql:// URL), offline
     ... --json                                     {"guilds": [...]} or {"guild": {...}}
 
 Offline, what only a running process knows (mailbox, restarts, quarantine, decisions) shows
@@ -71,11 +72,31 @@ def _momentum_at(state: engine.GuildState, at: float) -> float:
     return engine.signals(state, engine.GuildConfig(), at).momentum
 
 
+def _row_problem(row: StoredSnapshot) -> str | None:
+    """What is wrong with a row's columns (a row written by hand, or by a broken version),
+    or None: such a row is reported, never a traceback."""
+    if not isinstance(row.data, bytes | bytearray | memoryview):
+        return f"bad row: data is {type(row.data).__name__}, expected bytes"
+    for name in ("saved_at", "wake_at"):
+        value = getattr(row, name)
+        if value is None and name == "wake_at":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or (not math.isfinite(value) and not (name == "wake_at" and value == math.inf)):
+            return f"bad row: {name} is {value!r}, expected epoch seconds"
+    return None
+
+
 def _decode(row: StoredSnapshot) -> tuple[engine.GuildState | None, str | None]:
+    if getattr(row, "error", None) is not None:  # the reader found wrong column types
+        return None, row.error
+    problem = _row_problem(row)
+    if problem is not None:
+        return None, problem
     try:
-        return engine.decode_state(row.data), None
-    except engine.SnapshotError as exc:
-        return None, str(exc)
+        return engine.decode_state(bytes(row.data)), None
+    except (engine.SnapshotError, ValueError, TypeError) as exc:
+        return None, str(exc) or type(exc).__name__
 
 
 def _store_row(row: StoredSnapshot) -> dict[str, Any]:
@@ -83,11 +104,16 @@ def _store_row(row: StoredSnapshot) -> dict[str, Any]:
     out: dict[str, Any] = {key: None for key, _ in COLUMNS}
     out.update(guild_id=row.guild_id, saved_at=row.saved_at, wake_at=row.wake_at,
                passivated=row.wake_at is not None)
+    if row.removed_at is not None:  # kept for inspection: she was removed from the guild
+        out["removed_at"] = row.removed_at
     if state is None:
         out.update(mood="?", error=error)
-    else:
-        out.update(mood=state.mood, last_action=state.last_action,
-                   momentum=_momentum_at(state, row.saved_at))
+        return out
+    out.update(mood=state.mood, last_action=state.last_action)
+    try:
+        out["momentum"] = _momentum_at(state, row.saved_at)
+    except Exception as exc:  # a state the engine refuses (a time past its range ...)
+        out["error"] = f"signals: {exc}"
     return out
 
 
@@ -114,8 +140,11 @@ def store_guild(path: str, guild_id: int) -> dict[str, Any]:
             out["error"] = error
         else:
             out["state"] = msgspec.to_builtins(state)
-            out["signals"] = msgspec.to_builtins(
-                engine.signals(state, engine.GuildConfig(), row.saved_at))
+            try:
+                out["signals"] = msgspec.to_builtins(
+                    engine.signals(state, engine.GuildConfig(), row.saved_at))
+            except Exception as exc:
+                out["error"] = f"signals: {exc}"
             if state.pending_action is not None:
                 out["pending"] = {"action": state.pending_action,
                                   "request_id": state.pending_request_id,
@@ -182,6 +211,8 @@ def _state_word(row: dict[str, Any]) -> str:
     live = row.get("live")
     if isinstance(live, str):
         return live
+    if row.get("removed_at") is not None:
+        return "removed"
     if live is True:
         return "live"
     if "passivated" in row:
@@ -338,7 +369,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="ops/inspect.py", description="Dump actor state, live or from the snapshot store.")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--socket", metavar="PATH", help="the running process's control socket")
-    where.add_argument("--store", metavar="PATH", help="a snapshot store file (offline)")
+    where.add_argument("--store", metavar="PATH_OR_URL",
+                       help="a snapshot store file, or a postgresql:// URL (offline)")
     p.add_argument("guild_id", nargs="?", type=int, metavar="GUILD_ID",
                    help="show this guild in full")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -366,6 +398,10 @@ def main(argv: list[str] | None = None) -> int:
         text = run(args)
     except (InspectError, ControlError, StoreError) as exc:
         print(f"inspect: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a store row no reader expected: one line, never a traceback
+        where = args.store or args.socket
+        print(f"inspect: cannot read {where}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     try:
         print(text)

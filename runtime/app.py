@@ -12,23 +12,38 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import anyio
 import msgspec
 import structlog
 import yarl
 
 from runtime.config import Config, autonomous_channels, load_api_key, load_config, load_token
-from runtime.errors import ConfigError, MissingTokenError
+from runtime.errors import ConfigError, MissingTokenError, StartupError
 from runtime.gateway import PersonaClient
 from runtime.gateway._discord import discord
+from runtime.gateway.commands import install_commands
 from runtime.logs import configure_logging, register_secret
+from runtime.pool import load_items, load_persona
+from runtime.pool.errors import ItemsFileError, PersonaError
 from runtime.process import Runtime
 from runtime.store import StoreError
 
-__all__ = ["BotExit", "build_client", "main_run", "point_discord_at", "run_bot", "serve"]
+__all__ = [
+    "BotExit",
+    "build_client",
+    "check_files",
+    "fatal_gateway_message",
+    "main_run",
+    "point_discord_at",
+    "run_bot",
+    "serve",
+    "warn_if_silent",
+]
 
 log = structlog.get_logger("runtime.app")
 
@@ -52,13 +67,22 @@ def point_discord_at(config: Config) -> None:
 
 
 def build_client(config: Config, deliver: Callable[[Any], None], *,
+                 channel_of: Callable[[int], int | None] | None = None,
                  clock: Callable[[], float] = time.time, **options: Any) -> PersonaClient:
-    """The gateway client for ``config``: its shards, its guilds' autonomous channels."""
-    channels = autonomous_channels(config)
+    """The gateway client for ``config``: its shards, its intents, its guilds' autonomous
+    channels (``channel_of``: the live settings' lookup; default: the file's channels)."""
+    if channel_of is None:
+        channel_of = autonomous_channels(config).get
     d = config.discord
-    return PersonaClient(deliver=deliver, channel_of=channels.get, clock=clock,
+    return PersonaClient(deliver=deliver, channel_of=channel_of, clock=clock,
                          shard_ids=d.shard_ids, shard_count=d.shard_count,
-                         chunk_guilds_at_startup=d.chunk_guilds_at_startup, **options)
+                         chunk_guilds_at_startup=d.chunk_guilds_at_startup,
+                         presences=d.presence_intent, members=d.members_intent, **options)
+
+
+def commands_hash_path(config: Config) -> Path:
+    """Where the hash of the last synced command tree is kept: beside the store file."""
+    return Path(config.store.path).with_name("miku-commands.sha256")
 
 
 def _install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
@@ -79,7 +103,96 @@ def _install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) 
         loop.add_signal_handler(sig, on_signal, sig)
 
 
-async def serve(config: Config, token: str, *, seed: int | None = None) -> None:
+#: Gateway close codes Discord documents as fatal, and what the owner does about each.
+_CLOSE_CODES: dict[int, str] = {
+    4004: "authentication failed: DISCORD_TOKEN is not this bot's token (it may have been "
+          "reset): copy it again from the Developer Portal (Applications -> your app -> Bot "
+          "-> Reset Token)",
+    4010: "invalid shard: every [discord] shard_ids entry must be below shard_count",
+    4011: "sharding required: the bot is in too many guilds for the shards it asked for: "
+          "raise [discord] shard_count, or leave shard_ids and shard_count out to use "
+          "Discord's recommended count",
+    4012: "invalid API version: this discord.py is too old for Discord: upgrade it",
+    4013: "invalid intents: the intents the bot asked for are not a valid bit set "
+          "(a bug: please report it)",
+}
+#: Login back-off: 1 s doubling to at most a minute, for as long as it takes.
+_RETRY_FIRST_S = 1.0
+_RETRY_MAX_S = 60.0
+
+
+def _intents_hint(client: PersonaClient) -> str:
+    """The privileged intents this client asks for, by their Developer Portal names."""
+    intents = client.intents
+    names = [label for flag, label in (("presences", "Presence Intent"),
+                                       ("members", "Server Members Intent"),
+                                       ("message_content", "Message Content Intent"))
+             if getattr(intents, flag)]
+    return ", ".join(f"'{n}'" for n in names)
+
+
+def fatal_gateway_message(exc: BaseException, client: PersonaClient) -> str | None:
+    """The one line that tells the owner what to do about a fatal Discord error, or None
+    when ``exc`` is not one (a bug, a network error)."""
+    if isinstance(exc, discord.LoginFailure):
+        return ("Discord refused the token in DISCORD_TOKEN (401 Unauthorized): copy the bot's "
+                "token again from the Developer Portal (Applications -> your app -> Bot)")
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        return ("Discord closed the gateway with 4014 (disallowed intents): enable "
+                f"{_intents_hint(client)} for the bot in the Developer Portal (Applications -> "
+                "your app -> Bot -> Privileged Gateway Intents), or turn the optional ones off "
+                "in [discord] (presence_intent = false, members_intent = false)")
+    if isinstance(exc, discord.ConnectionClosed) and exc.code in _CLOSE_CODES:
+        return f"Discord closed the gateway with {exc.code} ({_CLOSE_CODES[exc.code]})"
+    return None
+
+
+def _retryable(exc: BaseException) -> bool:
+    """A failure to reach Discord that a later attempt may get past (no network, DNS, a
+    5xx), as opposed to Discord saying no."""
+    if isinstance(exc, discord.DiscordServerError | discord.GatewayNotFound):
+        return True
+    return isinstance(exc, aiohttp.ClientError | OSError | TimeoutError) and not isinstance(
+        exc, discord.HTTPException)
+
+
+async def _with_retries(step: str, call: Callable[[], Awaitable[None]]) -> None:
+    """Run ``call`` until it succeeds or fails for a reason retrying cannot fix; one log
+    line per failed attempt, with the wait before the next."""
+    delay = _RETRY_FIRST_S
+    attempt = 1
+    while True:
+        try:
+            await call()
+            return
+        except Exception as exc:
+            if not _retryable(exc):
+                raise
+            log.warning("bot.connect_failed", step=step, attempt=attempt,
+                        error=f"{type(exc).__name__}: {exc}", retry_in_s=round(delay, 1))
+        await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+        delay = min(delay * 2, _RETRY_MAX_S)
+        attempt += 1
+
+
+async def _start_client(client: PersonaClient, token: str) -> None:
+    """Log in and connect, retrying what the network gets wrong; raise what Discord refuses."""
+    await _with_retries("login", lambda: client.login(token))
+    await _with_retries("connect", lambda: client.connect(reconnect=True))
+
+
+def warn_if_silent(config: Config) -> None:
+    """One warning at start when no guild has an autonomous channel: she will never act on
+    her own (she still answers when spoken to)."""
+    if not autonomous_channels(config):
+        log.warning("bot.no_autonomous_channel",
+                    hint="no guild in the config has an autonomous channel, so she will never "
+                         "act on her own until an admin picks one with /miku channel or "
+                         "[guilds.<id>] autonomous_channel_id is set in the config")
+
+
+async def serve(config: Config, token: str, *, seed: int | None = None,
+                config_path: str | None = None) -> None:
     """Run the bot until SIGTERM/SIGINT or the gateway ends.
 
     The runtime (store, supervisor, pool, control socket) starts first; the gateway client
@@ -88,7 +201,8 @@ async def serve(config: Config, token: str, *, seed: int | None = None) -> None:
     gateway), writes the final snapshots, and only then is the gateway closed.
 
     Raises:
-        BotExit: Discord refused the token or the privileged intents.
+        BotExit: Discord refused the token, the intents or the shards (one line saying what
+            to do, from ``fatal_gateway_message``).
     """
     point_discord_at(config)
     holder: list[Runtime] = []
@@ -96,21 +210,28 @@ async def serve(config: Config, token: str, *, seed: int | None = None) -> None:
     def deliver(event: Any) -> None:
         holder[0].deliver(event)
 
-    client = build_client(config, deliver)
+    def channel_of(guild_id: int) -> int | None:
+        return holder[0].settings.channel_of(guild_id)
+
+    client = build_client(config, deliver, channel_of=channel_of)
     runtime = Runtime(config, sender=client.send, context=client.fetch_context,
-                      names=client.display_name,
+                      names=client.display_name, typing=client.typing_for, gateway=client,
+                      config_path=config_path,
                       seed=random.SystemRandom().getrandbits(62) if seed is None else seed)
     holder.append(runtime)
+    install_commands(client, runtime, name=config.discord.command_name,
+                     hash_path=commands_hash_path(config))
     stopping = asyncio.Event()
 
     def stop() -> None:
         stopping.set()
 
     _install_signals(asyncio.get_running_loop(), stop)
+    warn_if_silent(config)
     async with anyio.create_task_group() as tg:
         await tg.start(runtime.run)
         async with client:
-            runner = asyncio.create_task(client.start(token), name="discord-client")
+            runner = asyncio.create_task(_start_client(client, token), name="discord-client")
             waiter = asyncio.create_task(stopping.wait(), name="stop-signal")
             try:
                 await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -119,69 +240,102 @@ async def serve(config: Config, token: str, *, seed: int | None = None) -> None:
                 log.info("bot.stopping")
                 runtime.stop()
                 await runtime.stopped.wait()
+                if not runner.done():
+                    runner.cancel()
                 await client.close()
             try:
                 await runner
-            except discord.LoginFailure:
-                raise BotExit("Discord refused the token in DISCORD_TOKEN (401 Unauthorized)"
-                              ) from None
-            except discord.PrivilegedIntentsRequired:
-                raise BotExit("Discord refused the privileged intents: enable 'Presence "
-                              "Intent', 'Server Members Intent' and 'Message Content Intent' "
-                              "for the bot in the Developer Portal") from None
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:
+                message = fatal_gateway_message(exc, client)
+                if message is None:
+                    raise
+                raise BotExit(message) from None
     log.info("bot.stopped", **msgspec.structs.asdict(client.statistics()))
 
 
-def run_bot(config: Config, token: str) -> int:
+def run_bot(config: Config, token: str, *, config_path: str | None = None) -> int:
     """Configure logging, run the bot, return the process exit status.
 
     Raises:
         BotExit: the bot cannot run (the message is one line for stderr).
+        StartupError: the log directory cannot be created.
     """
     rt = config.runtime
-    setup = configure_logging(rt.log_level, log_dir=rt.log_dir,
-                              max_open_files=rt.log_max_open_files)
+    try:
+        setup = configure_logging(rt.log_level, log_dir=rt.log_dir,
+                                  max_open_files=rt.log_max_open_files)
+    except OSError as exc:
+        raise StartupError("runtime.log_dir", f"{rt.log_dir!r}: {exc.strerror or exc}"
+                           ) from None
     register_secret(token)
     register_secret(load_api_key(config))
     try:
-        asyncio.run(serve(config, token))
+        asyncio.run(serve(config, token, config_path=config_path))
     finally:
         setup.close()
     return 0
 
 
+def check_files(config: Config) -> None:
+    """Load the persona and items files the config names, so a missing or broken one is a
+    config error at start (one line, exit 2), not a failure on the first action.
+
+    Raises:
+        ConfigError: ``persona.path`` or ``feeds.items_file`` cannot be used.
+    """
+    if config.persona.path:
+        try:
+            load_persona(config.persona.path)
+        except PersonaError as exc:
+            raise ConfigError("persona.path", str(exc)) from None
+    if config.feeds.items_file:
+        try:
+            load_items(config.feeds.items_file)
+        except ItemsFileError as exc:
+            raise ConfigError("feeds.items_file", str(exc)) from None
+
+
 def main_run(config_path: str) -> int:
     """``python -m runtime run --config PATH``: load the config and the token, run the bot.
 
-    What a user can fix (a bad config, no ``DISCORD_TOKEN``, a refused token) is one line on
-    stderr and exit status 2, never a traceback.
+    What a user can fix (a bad config, no ``DISCORD_TOKEN``, a refused token or intents, an
+    unusable store, log directory or control socket) is one line on stderr and exit status
+    2, never a traceback.
 
     Returns:
         The process exit status.
     """
     try:
         config = load_config(config_path)
+        check_files(config)
         token = load_token()
-        return run_bot(config, token)
-    except ConfigError as exc:
-        print(f"error: {config_path}: {exc}", file=sys.stderr)
-        return 2
-    except (MissingTokenError, BotExit) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.status if isinstance(exc, BotExit) else 2
-    except (StoreError, OSError, ExceptionGroup) as exc:
-        # The store file cannot be opened, or the control socket's path is taken: one line.
-        leaf = _first_leaf(exc)
-        if isinstance(leaf, StoreError):
+        return run_bot(config, token, config_path=config_path)
+    except BaseException as exc:
+        leaf = _known_leaf(exc)
+        if leaf is None:
+            raise
+        if isinstance(leaf, ConfigError):
+            print(f"error: {config_path}: {leaf}", file=sys.stderr)
+        elif isinstance(leaf, StoreError):
             print(f"error: store.path: {leaf}", file=sys.stderr)
-            return 2
-        if isinstance(leaf, OSError):
-            print(f"error: runtime.control_socket: {leaf}", file=sys.stderr)
-            return 2
-        raise
+        else:
+            print(f"error: {leaf}", file=sys.stderr)
+        return leaf.status if isinstance(leaf, BotExit) else 2
 
 
-def _first_leaf(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
+_KNOWN = (ConfigError, MissingTokenError, BotExit, StartupError, StoreError)
+
+
+def _known_leaf(exc: BaseException) -> BaseException | None:
+    """The first error a user can fix inside ``exc`` (task groups wrap what their tasks
+    raise in ExceptionGroups), or None."""
+    if isinstance(exc, _KNOWN):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _known_leaf(inner)
+            if found is not None:
+                return found
+    return None

@@ -35,10 +35,11 @@ import msgspec
 
 from engine import zone
 from engine.errors import UnknownTimezoneError
-from engine.state import GuildConfig
+from engine.state import MAX_ACTIONS_PER_DAY, GuildConfig
 from runtime.errors import ConfigError, MissingTokenError
 
 __all__ = [
+    "LOCKABLE",
     "TOKEN_ENV",
     "Config",
     "DiscordConfig",
@@ -55,6 +56,7 @@ __all__ = [
     "load_api_key",
     "load_config",
     "load_token",
+    "split_address",
 ]
 
 TOKEN_ENV = "DISCORD_TOKEN"
@@ -63,6 +65,8 @@ PolicyName = Literal["v2", "v1", "shadow"]
 Hour = Annotated[int, msgspec.Meta(ge=0, le=23)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 Snowflake = Annotated[int, msgspec.Meta(gt=0)]
+#: Settings a guild table may lock so that slash commands cannot change them.
+LOCKABLE = ("channel", "pause", "chattiness", "quiet_hours", "timezone", "mood", "policy")
 
 _ENGINE_DEFAULTS = GuildConfig()
 
@@ -82,6 +86,14 @@ class GuildDefaults(_Table, frozen=True):
     rotate_moods: bool = True
     mood_rotation_s: Seconds = _ENGINE_DEFAULTS.rotation_period_s
     min_gap_s: Annotated[float, msgspec.Meta(ge=0)] = _ENGINE_DEFAULTS.min_gap_s
+    #: Users and roles she never counts, greets, answers or reads (every guild).
+    ignore_user_ids: tuple[Snowflake, ...] = ()
+    ignore_role_ids: tuple[Snowflake, ...] = ()
+    #: Settings no guild may change from Discord (see ``LOCKABLE``).
+    locked: tuple[str, ...] = ()
+    chattiness: float = _ENGINE_DEFAULTS.chattiness
+    max_actions_per_day: int | None = None
+    learn_hours: bool = _ENGINE_DEFAULTS.learn_hours
 
 
 class GuildOverride(_Table, frozen=True):
@@ -96,6 +108,14 @@ class GuildOverride(_Table, frozen=True):
     rotate_moods: bool | None = None
     mood_rotation_s: Seconds | None = None
     min_gap_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    #: Added to the ``[defaults]`` lists: ignored in this guild as well.
+    ignore_user_ids: tuple[Snowflake, ...] = ()
+    ignore_role_ids: tuple[Snowflake, ...] = ()
+    #: Settings this guild's admins cannot change from Discord (added to ``[defaults]``).
+    locked: tuple[str, ...] = ()
+    chattiness: float | None = None
+    max_actions_per_day: int | None = None
+    learn_hours: bool | None = None
 
 
 class LLMConfig(_Table, frozen=True):
@@ -112,8 +132,13 @@ class LLMConfig(_Table, frozen=True):
     connect_timeout_s: Seconds = 5.0
     #: Wait for the first byte of an answer (a one-slot server queues requests: count it).
     first_byte_timeout_s: Seconds = 60.0
-    #: The longest answer asked for; a Discord line needs far less than the 2,000 characters.
+    #: The ceiling of an answer's token cap: each action and mood asks for less (its budget
+    #: of characters, a Discord line; see runtime/pool/prompt.py), this bounds it.
     max_tokens: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 200
+    #: Sampling: 0 is greedy (the same words for the same prompt).
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] = 0.9
+    #: Nucleus sampling; None leaves the server's default.
+    top_p: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
     #: Seconds after the decision at which an action's words are worthless, per action
     #: (reply, join_conversation, fomo_response, engage_user, break_silence, share_tweet,
     #: general); unnamed actions keep their defaults (reply 60, join 120 … silence 1800).
@@ -121,7 +146,15 @@ class LLMConfig(_Table, frozen=True):
 
 
 class StoreConfig(_Table, frozen=True):
+    """The SQLite file ``path`` (the default), or a shared PostgreSQL database ``url``."""
+
     path: str = "miku-autonomy.sqlite3"
+    #: ``postgresql://user@host:port/dbname``: the shared store (several processes, several
+    #: hosts). No password in it: libpq reads PGPASSWORD, PGPASSFILE or ~/.pgpass.
+    url: str | None = None
+    #: A shard lease lasts this long without renewal (renewed every third of it): how long a
+    #: stopped process's shards wait before another process may take them.
+    lease_ttl_s: Annotated[float, msgspec.Meta(ge=1.0, le=3600.0)] = 30.0
 
 
 class DiscordConfig(_Table, frozen=True):
@@ -129,9 +162,18 @@ class DiscordConfig(_Table, frozen=True):
 
     shard_ids: tuple[Annotated[int, msgspec.Meta(ge=0)], ...] | None = None
     shard_count: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    #: Ask for every member at start-up. Off: GUILD_CREATE already lists the online members,
-    #: which is all the signals need, and chunking big guilds costs start-up time and memory.
+    #: discord.py's start-up chunking of *every* guild (all members of every guild in memory).
+    #: Off: the guilds with an autonomous channel are chunked anyway once ready (with
+    #: ``members_intent``), which is what the signals need in guilds over 250 members.
     chunk_guilds_at_startup: bool = False
+    #: The privileged Presence intent (Developer Portal): who is online, games started.
+    #: Off: she never greets someone for starting a game and sees nobody online at ready.
+    presence_intent: bool = True
+    #: The privileged Server Members intent: joins and complete member lists of large guilds.
+    #: Off: she never greets a member who joins, and large guilds are not chunked.
+    members_intent: bool = True
+    #: The slash command group's name (``/miku ...``): 1-32 lowercase letters, digits, - or _.
+    command_name: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,32}$")] = "miku"
     #: A loopback stand-in for Discord (tests only): REST base and gateway URL.
     api_base_url: str | None = None
     gateway_url: str | None = None
@@ -141,6 +183,8 @@ class RuntimeConfig(_Table, frozen=True):
     tick_s: Seconds = 600.0
     snapshot_interval_s: Seconds = 60.0
     passivate_after_s: Seconds = 3600.0
+    #: A guild seen for the first time decides nothing for this long after the start.
+    startup_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 120.0
     shutdown_timeout_s: Seconds = 10.0
     #: She answers one person at most once per this many seconds.
     reply_cooldown_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
@@ -148,6 +192,9 @@ class RuntimeConfig(_Table, frozen=True):
     log_dir: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_max_open_files: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
+    #: Serve Prometheus metrics, /healthz and /readyz on this "host:port" (off when absent;
+    #: port 0 picks a free one). Plain HTTP without auth: keep it on loopback or a private net.
+    metrics_address: str | None = None
 
 
 class PersonaConfig(_Table, frozen=True):
@@ -279,11 +326,54 @@ def _check_guild_table(table: GuildDefaults | GuildOverride, prefix: str) -> Non
         for i, k in enumerate(table.keywords):
             if not k.strip():
                 raise ConfigError(f"{prefix}.keywords[{i}]", "a keyword cannot be empty")
+    for i, key in enumerate(table.locked):
+        if key not in LOCKABLE:
+            raise ConfigError(f"{prefix}.locked[{i}]",
+                              f"cannot lock {key!r}; valid: {', '.join(LOCKABLE)}")
+    if table.chattiness is not None and not 0.0 <= table.chattiness <= 2.0:
+        raise ConfigError(f"{prefix}.chattiness",
+                          f"expected a number from 0 to 2 (0: no autonomous action, 1: the "
+                          f"default, 2: about twice as many), got {table.chattiness}")
+    cap = table.max_actions_per_day
+    if cap is not None and not 0 <= cap <= MAX_ACTIONS_PER_DAY:
+        raise ConfigError(f"{prefix}.max_actions_per_day",
+                          f"expected a whole number from 0 to {MAX_ACTIONS_PER_DAY} "
+                          f"(leave it out for no cap), got {cap}")
 
 
 def _check_url(url: str | None, path: str, schemes: tuple[str, ...]) -> None:
     if url is not None and not url.startswith(schemes):
         raise ConfigError(path, f"expected a URL starting with {' or '.join(schemes)}, got {url!r}")
+
+
+_ADDRESS = re.compile(
+    r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})$")
+
+
+def split_address(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:9108"`` / ``"[::1]:9108"`` / ``"localhost:9108"`` -> (host, port).
+
+    Raises:
+        ValueError: not ``host:port`` with a port 0..65535 (0: any free port).
+    """
+    m = _ADDRESS.match(text.strip())
+    if m is None or int(m["port"]) > 65535:
+        raise ValueError(f"expected \"host:port\" such as \"127.0.0.1:9108\" or \"[::1]:9108\" "
+                         f"(port 0..65535), got {text!r}")
+    return m["v6"] or m["host"], int(m["port"])
+
+
+def _check_store_url(url: str | None) -> None:
+    if url is None:
+        return
+    from runtime.store.pg_schema import redact_url
+
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("store.url", "expected a URL starting with postgresql://, got "
+                          f"{redact_url(url)!r} (a SQLite file goes in store.path)")
+    if redact_url(url) != url:
+        raise ConfigError("store.url", "the URL carries a password: remove it and give it to "
+                          "libpq in PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass)")
 
 
 def _check(cfg: Config) -> None:
@@ -292,6 +382,7 @@ def _check(cfg: Config) -> None:
         _check_guild_table(override, f"guilds.{gid}")
     llm = cfg.llm
     _check_url(llm.base_url, "llm.base_url", ("http://", "https://"))
+    _check_store_url(cfg.store.url)
     known = ("reply", "join_conversation", "fomo_response", "engage_user", "break_silence",
              "share_tweet", "general")
     for action in llm.deadlines:
@@ -322,6 +413,11 @@ def _check(cfg: Config) -> None:
     _check_url(d.gateway_url, "discord.gateway_url", ("ws://", "wss://"))
     for i, url in enumerate(cfg.feeds.urls):
         _check_url(url, f"feeds.urls[{i}]", ("http://", "https://"))
+    if cfg.runtime.metrics_address is not None:
+        try:
+            split_address(cfg.runtime.metrics_address)
+        except ValueError as exc:
+            raise ConfigError("runtime.metrics_address", str(exc)) from None
 
 
 def _decode_guilds(raw: Any) -> dict[int, GuildOverride]:
@@ -442,6 +538,9 @@ def guild_settings(config: Config, guild_id: int) -> tuple[GuildConfig, int | No
         has_channel=channel is not None,
         rotate_moods=bool(_pick(o.rotate_moods, d.rotate_moods)),
         rotation_period_s=float(_pick(o.mood_rotation_s, d.mood_rotation_s)),
+        chattiness=float(_pick(o.chattiness, d.chattiness)),
+        max_actions_per_day=_pick(o.max_actions_per_day, d.max_actions_per_day),
+        learn_hours=bool(_pick(o.learn_hours, d.learn_hours)),
     )
     return cfg, channel, _pick(o.policy, d.policy)
 

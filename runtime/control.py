@@ -12,8 +12,12 @@ msgspec JSON: one request per line, one reply per line, in order::
     {"ok": true, "result": ...}   or   {"ok": false, "error": "..."}
 
 The server decodes and validates; what a request means is the handler's (the supervisor's).
-A malformed, unknown or oversized request gets an error reply naming what was wrong, and the
-connection goes on; a client hanging up, or the handler raising, never stops the server.
+A malformed, unknown or oversized request, or an id outside ``0 < id < 2**63``, gets an error
+reply naming what was wrong, and the connection goes on; a client hanging up, or the handler
+raising, never stops the server. It holds at most ``max_clients`` connections (one more gets
+"too many connections" and is closed), closes a connection idle for ``idle_timeout_s``, and
+an accept error (out of file descriptors: EMFILE) is logged and waited out, never raised:
+the control socket can never take the runtime down.
 
 ``request`` is the blocking client ``ops/inspect.py`` uses.
 """
@@ -25,7 +29,7 @@ import os
 import socket
 import stat
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import anyio.abc
@@ -34,11 +38,14 @@ import structlog
 from anyio import TASK_STATUS_IGNORED
 
 __all__ = [
+    "IDLE_TIMEOUT_S",
+    "MAX_CLIENTS",
     "MAX_LINE_BYTES",
     "ControlError",
     "ControlServer",
     "ControlStatistics",
     "ControlUnavailableError",
+    "GuildId",
     "GuildRequest",
     "ListRequest",
     "Request",
@@ -52,6 +59,14 @@ __all__ = [
 
 #: The longest request line accepted (bytes, without the newline).
 MAX_LINE_BYTES = 64 * 1024
+#: Connections served at once; one more is told so and closed.
+MAX_CLIENTS = 64
+#: A connection with no request for this long is closed.
+IDLE_TIMEOUT_S = 60.0
+_ACCEPT_BACKOFF_S = (0.05, 1.0)  # first and longest wait after an accept error
+
+#: A Discord id as the store holds it (a signed 64-bit integer, and never 0).
+GuildId = Annotated[int, msgspec.Meta(gt=0, le=2**63 - 1)]
 
 _log = structlog.get_logger("runtime.control")
 
@@ -63,7 +78,7 @@ class ListRequest(msgspec.Struct, frozen=True, tag="list", forbid_unknown_fields
 class GuildRequest(msgspec.Struct, frozen=True, tag="guild", forbid_unknown_fields=True):
     """One guild in full."""
 
-    guild_id: int
+    guild_id: GuildId
 
 
 class StatsRequest(msgspec.Struct, frozen=True, tag="stats", forbid_unknown_fields=True):
@@ -75,9 +90,10 @@ class SnapshotRequest(msgspec.Struct, frozen=True, tag="snapshot", forbid_unknow
 
 
 class SetMoodRequest(msgspec.Struct, frozen=True, tag="set_mood", forbid_unknown_fields=True):
-    """Set a guild's mood by hand."""
+    """Set a guild's mood by hand (a guild the process runs; the answer says how long the
+    mood holds)."""
 
-    guild_id: int
+    guild_id: GuildId
     mood: str
 
 
@@ -120,12 +136,17 @@ class ControlUnavailableError(ControlError):
 
 
 class ControlStatistics(msgspec.Struct, frozen=True, gc=False):
-    """Clients connected now, and totals since the server started."""
+    """Clients connected now, and totals since the server started: connections served,
+    requests, error replies, connections refused past ``max_clients``, connections closed
+    idle, and accept errors waited out."""
 
     clients: int
     connections: int
     requests: int
     errors: int
+    refused: int = 0
+    idle_closed: int = 0
+    accept_errors: int = 0
 
 
 def _reply_bytes(reply: _Failed) -> bytes:
@@ -134,7 +155,10 @@ def _reply_bytes(reply: _Failed) -> bytes:
 
 def _describe(exc: msgspec.DecodeError) -> str:
     if isinstance(exc, msgspec.ValidationError):
-        return f"invalid request: {exc}"
+        text = str(exc)
+        if "guild_id" in text and ("<" in text or ">" in text):
+            text += " (a guild id is 0 < id < 2**63)"
+        return f"invalid request: {text}"
     return f"malformed request: {exc}"
 
 
@@ -150,34 +174,80 @@ class ControlServer:
     """
 
     def __init__(self, path: str | os.PathLike[str], handler: Handler, *,
-                 max_line_bytes: int = MAX_LINE_BYTES) -> None:
+                 max_line_bytes: int = MAX_LINE_BYTES, max_clients: int = MAX_CLIENTS,
+                 idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
         self.path = os.fspath(path)
         self._handler = handler
         self._max_line = max_line_bytes
+        self._max_clients = max_clients
+        self._idle_s = idle_timeout_s
         self._too_long = f"request too long: over {max_line_bytes} bytes in a line"
         self._clients = self._connections = self._requests = self._errors = 0
+        self._refused = self._idle_closed = self._accept_errors = 0
 
     def statistics(self) -> ControlStatistics:
-        return ControlStatistics(self._clients, self._connections, self._requests, self._errors)
+        return ControlStatistics(self._clients, self._connections, self._requests, self._errors,
+                                 self._refused, self._idle_closed, self._accept_errors)
 
     async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = TASK_STATUS_IGNORED
                     ) -> None:
         """Listen and serve until cancelled; the socket file is removed on the way out.
         With ``await task_group.start(server.serve)`` it returns once clients can connect."""
         await anyio.to_thread.run_sync(_refuse_live_or_foreign, self.path)
-        listener = await anyio.create_unix_listener(self.path, mode=0o600)
+        listener = await self._open_listener()
         try:
-            async with listener:
+            async with listener, anyio.create_task_group() as tg:
                 task_status.started()
-                await listener.serve(self._serve_client)
+                await self._accept_loop(listener, tg)
         finally:
             try:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
 
+    async def _open_listener(self) -> anyio.abc.Listener[anyio.abc.SocketStream]:
+        return await anyio.create_unix_listener(self.path, mode=0o600)
+
+    async def _accept_loop(self, listener: anyio.abc.Listener[anyio.abc.SocketStream],
+                           tg: anyio.abc.TaskGroup) -> None:
+        # Our own loop rather than ``listener.serve``: there, one accept error (EMFILE when
+        # the process is out of descriptors) ends the server and the runtime with it.
+        backoff = _ACCEPT_BACKOFF_S[0]
+        accept = getattr(listener, "accept")  # noqa: B009 (every socket listener has it)
+        while True:
+            try:
+                stream = await accept()
+            except (OSError, anyio.BrokenResourceError) as exc:
+                # anyio reports the OSError as BrokenResourceError, caused by it.
+                cause = exc if isinstance(exc, OSError) else exc.__cause__
+                if not isinstance(cause, OSError):
+                    raise
+                self._accept_errors += 1
+                if self._accept_errors <= 10 or self._accept_errors % 1000 == 0:
+                    _log.warning("control_accept_failed", error=cause.strerror or repr(cause),
+                                 errno=cause.errno, retry_in_s=backoff,
+                                 count=self._accept_errors)
+                await anyio.sleep(backoff)
+                backoff = min(backoff * 2, _ACCEPT_BACKOFF_S[1])
+                continue
+            backoff = _ACCEPT_BACKOFF_S[0]
+            if self._clients >= self._max_clients:
+                self._refused += 1
+                tg.start_soon(self._refuse, stream)
+            else:
+                self._clients += 1  # counted here: the cap holds before the task starts
+                tg.start_soon(self._serve_client, stream)
+
+    async def _refuse(self, stream: anyio.abc.SocketStream) -> None:
+        with anyio.move_on_after(1.0):
+            try:
+                async with stream:
+                    await stream.send(_reply_bytes(_Failed(
+                        f"too many connections ({self._max_clients} open); try again later")))
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                pass
+
     async def _serve_client(self, stream: anyio.abc.SocketStream) -> None:
-        self._clients += 1
         self._connections += 1
         try:
             async with stream:
@@ -195,10 +265,15 @@ class ControlServer:
         buf = bytearray()
         skipping = False  # inside an oversized line: drop bytes up to its newline
         while True:
-            try:
-                chunk = await stream.receive(65536)
-            except anyio.EndOfStream:
-                return  # a partial last line (a client hanging up mid-request) is dropped
+            chunk = b""
+            with anyio.move_on_after(self._idle_s):
+                try:
+                    chunk = await stream.receive(65536)
+                except anyio.EndOfStream:
+                    return  # a partial last line (a client hanging up mid-request) is dropped
+            if not chunk:
+                self._idle_closed += 1
+                return  # idle: its descriptor is worth more to the next client
             buf += chunk
             while True:
                 end = buf.find(b"\n")
@@ -268,11 +343,13 @@ def _refuse_live_or_foreign(path: str) -> None:
 
 
 async def serve_control(path: str | os.PathLike[str], handler: Handler, *,
-                        max_line_bytes: int = MAX_LINE_BYTES,
+                        max_line_bytes: int = MAX_LINE_BYTES, max_clients: int = MAX_CLIENTS,
+                        idle_timeout_s: float = IDLE_TIMEOUT_S,
                         task_status: anyio.abc.TaskStatus[None] = TASK_STATUS_IGNORED
                         ) -> None:
     """Serve the control socket until cancelled (see ``ControlServer``)."""
-    server = ControlServer(path, handler, max_line_bytes=max_line_bytes)
+    server = ControlServer(path, handler, max_line_bytes=max_line_bytes,
+                           max_clients=max_clients, idle_timeout_s=idle_timeout_s)
     await server.serve(task_status=task_status)
 
 

@@ -4,12 +4,14 @@
     └── ConfigError          the config file is unreadable or a value is invalid; names the path
     RuntimeError
     ├── MissingTokenError    DISCORD_TOKEN is not set in the environment
+    ├── StartupError         something the config names cannot be used (a log directory, the
+    │                        control socket, the store); names the config field
     └── SendRejected         Discord refused a message (403, 404, ...) or it could not be sent
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "MissingTokenError", "SendRejected"]
+__all__ = ["ConfigError", "MissingTokenError", "SendRejected", "StartupError"]
 
 
 class ConfigError(ValueError):
@@ -31,6 +33,17 @@ class MissingTokenError(RuntimeError):
             f"{variable} is not set: export the bot token as {variable} (it is never read "
             "from the config file)"
         )
+
+
+class StartupError(RuntimeError):
+    """The process cannot start because of what one config field names: ``field`` is dotted
+    (``runtime.control_socket``), ``detail`` says what is wrong with it. The CLI prints
+    ``error: FIELD: DETAIL`` on one line and exits with status 2."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        self.field = field
+        self.detail = detail
+        super().__init__(f"{field}: {detail}")
 
 
 class SendRejected(RuntimeError):

@@ -4,7 +4,7 @@ same pipeline, and redaction before anything is written.
 
 The pipeline::
 
-    merge_contextvars -> add_log_level -> float timestamp -> [format_exc_info] -> redact
+    merge_contextvars -> add_log_level -> float timestamp -> format_exc_info -> redact
         -> JSON (msgspec; also tee'd to guild-<id>.jsonl)  |  ConsoleRenderer on a tty
 
 * Level filtering happens in the bound logger (``make_filtering_bound_logger``), so a filtered
@@ -255,7 +255,9 @@ def configure_logging(
     if renderer == "json":
         processors += [structlog.processors.format_exc_info, redact, _JSONLines(guild_files)]
     else:
-        processors.append(redact)
+        # The traceback is made text before redaction here too: a token in an exception's
+        # message would otherwise reach the terminal (the console renderer formats it late).
+        processors += [structlog.processors.format_exc_info, redact]
         if guild_files is not None:
             processors.append(_GuildTee(guild_files))
         processors.append(structlog.dev.ConsoleRenderer())

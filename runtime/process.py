@@ -10,7 +10,12 @@ reaches its actor), final snapshots of every live guild, close the store.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+import secrets
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -19,9 +24,9 @@ import httpx
 import msgspec
 import structlog
 
-from actors.actor import DEFAULT_DEADLINES, ActorSettings
+from actors.actor import ActorSettings
 from actors.clock import LoopClock
-from runtime.config import Config, guild_settings
+from runtime.config import Config
 from runtime.control import (
     ControlServer,
     GuildRequest,
@@ -31,6 +36,8 @@ from runtime.control import (
     SnapshotRequest,
     StatsRequest,
 )
+from runtime.errors import StartupError
+from runtime.metrics import MetricsServer, RuntimeMetrics
 from runtime.pool import (
     FeedItems,
     ItemSource,
@@ -38,10 +45,12 @@ from runtime.pool import (
     OfflineBackend,
     OpenAIBackend,
     Timeouts,
+    check_server,
     load_items,
     load_persona,
 )
-from runtime.store import SnapshotStore, SQLiteStore
+from runtime.settings import Settings
+from runtime.store import LeaseLostError, SnapshotStore, open_leases, open_store
 from runtime.supervisor import Supervisor, SupervisorConfig
 
 __all__ = ["Runtime", "actor_settings_for", "make_backend"]
@@ -50,30 +59,9 @@ log = structlog.get_logger("runtime.process")
 
 
 def actor_settings_for(config: Config) -> Callable[[int], ActorSettings]:
-    """``guild_id -> ActorSettings`` from the config. Guilds without a table of their own
-    share one settings object (they have no autonomous channel, so they only count)."""
-    rt = config.runtime
-    cache: dict[int, ActorSettings] = {}
-
-    deadlines = {**DEFAULT_DEADLINES, **config.llm.deadlines}
-
-    def build(gid: int) -> ActorSettings:
-        cfg, channel, policy = guild_settings(config, gid)
-        return ActorSettings(config=cfg, channel_id=channel, policy=policy,  # type: ignore[arg-type]
-                             tick_s=rt.tick_s, passivate_after_s=rt.passivate_after_s,
-                             reply_cooldown_s=rt.reply_cooldown_s, deadlines=deadlines)
-
-    default = build(-1)
-
-    def settings_for(gid: int) -> ActorSettings:
-        if gid not in config.guilds:
-            return default
-        s = cache.get(gid)
-        if s is None:
-            s = cache[gid] = build(gid)
-        return s
-
-    return settings_for
+    """``guild_id -> ActorSettings`` from the file's layers alone (no store, no commands).
+    Guilds without a table of their own share one settings object."""
+    return Settings(config, clock=time.time).settings_for
 
 
 def make_backend(config: Config, *, seed: int, url: str | None = None) -> Any:
@@ -86,7 +74,8 @@ def make_backend(config: Config, *, seed: int, url: str | None = None) -> Any:
     if not base:
         raise ValueError("llm.base_url: required when llm.backend = 'openai'")
     return OpenAIBackend(base, llm.model or "default", api_key_env=llm.api_key_env,
-                         max_tokens=llm.max_tokens,
+                         max_tokens=llm.max_tokens, temperature=llm.temperature,
+                         top_p=llm.top_p,
                          timeouts=Timeouts(connect=llm.connect_timeout_s,
                                            first_byte=llm.first_byte_timeout_s,
                                            total=llm.timeout_s))
@@ -107,6 +96,19 @@ class Runtime:
         clock: the loop clock; None pins it to the wall clock at start.
         supervisor_config: overrides the supervisor flags derived from the config.
         control_socket: serve the control socket (``config.runtime.control_socket``).
+        typing: ``(request) -> async context manager`` held while words are written (the
+            pool's ``typing``: Discord shows her typing); None for none.
+        gateway: the gateway client (``statistics()``, discord.py's shards): its statistics
+            are shown under ``"gateway"`` in the control socket's ``stats``, and feed metrics
+            and ``/readyz``; None when there is none (the simulator).
+        config_path: the file ``config`` came from; given, SIGHUP re-reads it (guild
+            settings reach live actors; a bad file is logged and changes nothing).
+        leases: hold a lease per shard of ``config.discord`` in the store while running
+            (``runtime.store.open_leases``); None: only when the runtime opens the store
+            itself (``run``), not for a store handed in (tests, the simulator).
+
+    ``settings`` (``runtime.settings.Settings``) exists from the start: the gateway's
+    ``channel_of`` is ``runtime.settings.channel_of`` before the store is even open.
     """
 
     def __init__(self, config: Config, *, sender: Callable[..., Awaitable[None]],
@@ -116,8 +118,12 @@ class Runtime:
                  store: SnapshotStore | None = None, seed: int = 0,
                  clock: LoopClock | None = None,
                  supervisor_config: SupervisorConfig | None = None,
-                 control_socket: bool = True) -> None:
+                 control_socket: bool = True, gateway: Any = None,
+                 typing: Callable[[Any], Any] | None = None,
+                 config_path: str | None = None, leases: bool | None = None) -> None:
         self.config = config
+        self.config_path = config_path
+        self.settings = Settings(config, clock=time.time)
         self.seed = seed
         self.clock = clock
         self._sender = sender
@@ -128,23 +134,53 @@ class Runtime:
         self._store = store
         rt = config.runtime
         self.supervisor_config = supervisor_config or SupervisorConfig(
-            snapshot_interval_s=rt.snapshot_interval_s)
+            snapshot_interval_s=rt.snapshot_interval_s, startup_grace_s=rt.startup_grace_s,
+            shard_ids=config.discord.shard_ids, shard_count=config.discord.shard_count)
         self._control = control_socket
+        self.gateway = gateway
+        self._typing = typing
+        self._leases = store is None if leases is None else leases
+        #: This process run's lease owner name (host, pid, a random part).
+        self.lease_owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.supervisor: Supervisor | None = None
         self.pool: LLMPool | None = None
         self.control: ControlServer | None = None
         self.store: Any = None
         self._stop = anyio.Event()
         self.stopped = anyio.Event()
+        #: Always kept (the pool's on_finished hook feeds it); served only when configured.
+        self.metrics = RuntimeMetrics()
+        self.metrics.gateway = gateway
+        self.metrics_server: MetricsServer | None = None
 
     def deliver(self, event: Any) -> bool:
-        """The router: hand an event to its guild (synchronous, never blocks)."""
+        """The router: hand an event to its guild (synchronous, never blocks). Ignored
+        users' events stop here; opted-out members' are screened (``Settings.screen``)."""
         assert self.supervisor is not None
+        event = self.settings.screen(event)
+        if event is None:
+            return False
         return self.supervisor.deliver(event)
 
     def stop(self) -> None:
         """Ask ``run`` to shut down in order (idempotent; safe from a signal handler task)."""
+        self.metrics.stopping = True
         self._stop.set()
+
+    async def serve_metrics(self, address: str, *,
+                            task_status: anyio.abc.TaskStatus[MetricsServer]
+                            = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve ``/metrics``, ``/healthz`` and ``/readyz`` on ``address`` with the loop-lag
+        probe, until cancelled (``run`` starts it when ``runtime.metrics_address`` is set).
+
+        Raises:
+            StartupError: the address cannot be listened on.
+        """
+        server = MetricsServer(self.metrics, address)
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.metrics.lag.run)
+            self.metrics_server = await tg.start(server.serve)
+            task_status.started(self.metrics_server)
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[Runtime] = anyio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -162,28 +198,51 @@ class Runtime:
                 client=httpx.AsyncClient(timeout=30.0, follow_redirects=True)
                 if config.feeds.urls else None)
         if store is None:
-            store = await SQLiteStore(config.store.path, clock=clock.now).open()
+            store = await open_store(config.store.url or config.store.path,
+                                     clock=clock.now).open()
         self.store = store
+        settings = self.settings
+        settings.clock, settings.loop_time = clock.now, clock.loop_time
         backend = None
         try:
             backend = self._backend or make_backend(config, seed=self.seed)
-            sup = Supervisor(store=store, sink=_NoSink(), settings_for=actor_settings_for(config),
+            await settings.open(store)
+            sup = Supervisor(store=store, sink=_NoSink(), settings_for=settings.settings_for,
                              seed=self.seed, config=self.supervisor_config, clock=clock)
             pool = LLMPool(backend, workers=config.llm.workers, queue_size=config.llm.queue_size,
                            deadlines=config.llm.deadlines,
                            deliver=sup.deliver, sender=self._sender, context=self._context,
                            items=self.items, clock=clock, names=self._names, seed=self.seed,
-                           shutdown_timeout=config.runtime.shutdown_timeout_s)
-            sup.sink = pool
+                           shutdown_timeout=config.runtime.shutdown_timeout_s,
+                           exclude_user=settings.excluded, typing=self._typing,
+                           on_finished=self.metrics.on_finished)
+            sup.sink = settings.guard(pool)
+            settings.router = sup.deliver
+            settings.live_guilds = lambda: [a.guild_id for a in sup.live_actors()]
             self.supervisor, self.pool = sup, pool
-            async with anyio.create_task_group() as tg:
+            if isinstance(backend, OpenAIBackend) and self._backend is None:
+                # Before anything is decided, so the first failures already have a reason.
+                await _warn_about_server(backend, config.llm.api_key_env)
+            self.metrics.supervisor, self.metrics.pool, self.metrics.store = sup, pool, store
+            async with self._hold_leases(store), anyio.create_task_group() as tg:
+                if config.runtime.metrics_address is not None:
+                    # First: a taken port fails the start before anything else runs.
+                    await tg.start(self.serve_metrics, config.runtime.metrics_address)
                 await tg.start(sup.run)
+                await tg.start(settings.run)
+                if self.config_path is not None:
+                    await tg.start(self._reload_on_sighup)
                 async with pool:
                     if self._control:
                         self.control = ControlServer(config.runtime.control_socket,
                                                      self.handle_control)
-                        await tg.start(self.control.serve)
+                        try:
+                            await tg.start(self.control.serve)
+                        except OSError as exc:
+                            raise StartupError("runtime.control_socket",
+                                               _os_detail(exc)) from None
                     log.info("runtime.started", pid=os.getpid())
+                    self.metrics.running = True
                     task_status.started(self)
                     await self._stop.wait()
                     log.info("runtime.stopping")
@@ -204,7 +263,31 @@ class Runtime:
                 with anyio.CancelScope(shield=True):
                     await store.close()
             log.info("runtime.stopped")
+            self.metrics.running = False
             self.stopped.set()
+
+    @asynccontextmanager
+    async def _hold_leases(self, store: Any) -> AsyncIterator[None]:
+        """Hold this process's shard leases around the supervisor: acquired (waiting for a
+        live holder, said once) before it starts, renewed meanwhile, released after the final
+        snapshots. A lost lease stops the runtime: another process runs those shards now."""
+        if not self._leases or not hasattr(store, "acquire_leases"):
+            yield
+            return
+        d = self.config.discord
+        ids, count = (d.shard_ids, d.shard_count) if d.shard_ids is not None else ((0,), 1)
+        if d.shard_ids is None and d.shard_count is not None:
+            ids, count = tuple(range(d.shard_count)), d.shard_count
+
+        def lost(exc: LeaseLostError) -> None:
+            log.error("runtime.lease_lost", shards=list(exc.shard_ids),
+                      shard_count=exc.shard_count, detail="stopping: another process runs "
+                      "these shards now")
+            self.stop()
+
+        async with open_leases(store, self.lease_owner, ids, count,
+                               self.config.store.lease_ttl_s, on_lost=lost):
+            yield
 
     async def handle_control(self, request: Any) -> Any:
         """Serve one control-socket request."""
@@ -216,21 +299,50 @@ class Runtime:
             detail = await sup.guild_detail(request.guild_id)
             if detail is None:
                 raise RequestError(f"unknown guild {request.guild_id}")
+            detail["settings"] = self.settings.describe(request.guild_id)
             return detail
         if isinstance(request, StatsRequest):
             return {"supervisor": msgspec.to_builtins(sup.statistics()),
                     "pool": msgspec.to_builtins(pool.statistics()),
                     "control": msgspec.to_builtins(self.control.statistics())
-                    if self.control is not None else None}
+                    if self.control is not None else None,
+                    "gateway": msgspec.to_builtins(self.gateway.statistics())
+                    if self.gateway is not None else None,
+                    "opted_out_users": self.settings.opted_out_ids()}
         if isinstance(request, SnapshotRequest):
             return {"written": await sup.snapshot_now()}
         if isinstance(request, SetMoodRequest):
             try:
-                sup.set_mood(request.guild_id, request.mood)
-            except ValueError as exc:
+                return sup.set_mood(request.guild_id, request.mood)
+            except ValueError as exc:  # an unknown mood, or a guild it does not run
                 raise RequestError(str(exc)) from None
-            return {"guild_id": request.guild_id, "mood": request.mood}
         raise RequestError(f"unsupported request {type(request).__name__}")
+
+
+    async def _reload_on_sighup(self, *, task_status: anyio.abc.TaskStatus[None]
+                                = anyio.TASK_STATUS_IGNORED) -> None:
+        """SIGHUP: re-read the config file; changed guild settings reach live actors."""
+        assert self.config_path is not None
+        with anyio.open_signal_receiver(signal.SIGHUP) as signals:
+            task_status.started()
+            async for _ in signals:
+                log.info("runtime.sighup", path=self.config_path)
+                self.settings.reload_file(self.config_path)
+
+
+async def _warn_about_server(backend: OpenAIBackend, api_key_env: str | None) -> None:
+    """Ask the inference server once (5 s at most) whether it serves the model; a problem is
+    one warning line (the bot runs on: the pool retries and its breaker probes the server)."""
+    base_url = backend.url.removesuffix("/chat/completions")
+    problem = await check_server(base_url, backend.model, api_key_env=api_key_env)
+    if problem is not None:
+        log.warning("runtime.llm_server_problem", problem=problem, base_url=base_url)
+
+
+def _os_detail(exc: OSError) -> str:
+    """``'path': reason`` for an OSError, without errno noise."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename!r}: {reason}" if exc.filename else reason
 
 
 class _NoSink:

@@ -11,7 +11,11 @@ passivates idle ones, snapshots them, and routes every event to its guild.
   only its wake-up time (a float in a dict and a heap entry) and wakes it then, or on its
   next event.
 - Dirty actors are snapshotted every ``snapshot_interval_s`` in one batched transaction
-  (encoded on the loop in slices, written off it by the store), all of them at shutdown.
+  (encoded on the loop in slices, written off it by the store, ``runtime.snapshots``), all
+  of them at shutdown. One guild's bad snapshot never fails the batch for the others.
+- What the router admits (``runtime.routing``): ids in range, guilds of this process's
+  shards, never a removed guild's stray events; and each guild's readiness in this process,
+  handed to its actor at every start (a guild decides only while ready).
 """
 
 from __future__ import annotations
@@ -30,31 +34,38 @@ import msgspec
 import structlog
 
 from actors.actor import (
+    READY,
+    WAITING,
     ActionSink,
     ActorCrashed,
     ActorExit,
     ActorSettings,
     GuildActor,
+    Readiness,
     passive_wake_at,
 )
 from actors.clock import LoopClock
-from actors.events import ActionFinished, MoodSet, Stop
+from actors.events import ActionFinished, GuildRemoved, MoodSet, Stop
 from actors.mailbox import Mailbox, MailboxClosed
 from engine import (
     GuildState,
     SnapshotError,
     decode_state,
-    encode_state,
     new_state,
     profile_for,
     restore_state,
     signals,
 )
 from runtime.gcguard import GCGuard, SpawnBursts
+from runtime.routing import READINESS_EVENTS, ReadyGuilds, bad_id, id_ok, shard_filter
+from runtime.snapshots import SnapshotWriter
 from runtime.supervision import (
+    COUNTERS,
     GuildHandle,
     SupervisorConfig,
     SupervisorStatistics,
+    UnknownGuildError,
+    mood_holds,
     restart_allowed,
 )
 
@@ -63,11 +74,16 @@ __all__ = [
     "Supervisor",
     "SupervisorConfig",
     "SupervisorStatistics",
+    "UnknownGuildError",
     "restart_allowed",
 ]
 
 log = structlog.get_logger("runtime.supervisor")
 
+#: Removed guilds' rows are dropped this long after their removal.
+REMOVED_KEPT_S = 30 * 86400.0
+_PURGE_EVERY_S = 86400.0
+_LOGGED_MAX = 4096  # other shards' guilds logged once each, up to this many
 
 
 class Supervisor:
@@ -97,17 +113,17 @@ class Supervisor:
         self._wake_heap: list[tuple[float, int]] = []
         self._wake_changed: anyio.Event | None = None
         self._cache: dict[int, bytes] = {}  # passivated snapshots kept in memory (simulator)
-        # Snapshots not written yet, with the wake-up of passivated ones (None: live).
-        self._unsaved: dict[int, tuple[bytes, float | None]] = {}
-        self._known: set[int] = set()
         self._tg: anyio.abc.TaskGroup | None = None
         self._admitting = False
         self._request_ids = itertools.count(1)
-        self._write_lock: anyio.Lock | None = None
-        self._stats: dict[str, int] = dict.fromkeys(
-            ("spawned", "restarts", "crashes", "dead_letters", "passivations", "wakes",
-             "snapshots_written", "snapshot_batches", "snapshot_errors", "bad_snapshots",
-             "delivered", "refused"), 0)
+        self._stats: dict[str, Any] = dict.fromkeys(COUNTERS, 0)
+        self._stats["snapshot_seconds"] = 0.0
+        self._writer = SnapshotWriter(store, self._stats)
+        self._owns = shard_filter(self.config.shard_ids, self.config.shard_count)
+        self._readiness = ReadyGuilds()
+        self._foreign_logged: set[int] = set()
+        self._events: dict[type, int] = {}
+        self._tally: dict[tuple[str, str], int] = {}
         self._starting = 0  # spawned, state not restored yet
         self._fewer_starting: anyio.Event | None = None
         self._bursts = SpawnBursts()
@@ -125,12 +141,14 @@ class Supervisor:
         if self.clock is None:
             self.clock = LoopClock()
         self.started_at = self.clock.now()
-        self._write_lock = anyio.Lock()
         self._wake_changed = anyio.Event()
         now = self.started_at
+        owns = self._owns
         for gid, wake_at in await self.store.load_wakeups():
-            self._known.add(gid)
-            # A guild saved while live (the process died) is looked at once, right away.
+            if owns is not None and not owns(gid):
+                continue  # another process's shard: never woken, never written here
+            self._writer.known.add(gid)
+            # A guild saved while live (the process died) is looked at once it is ready.
             wake = now if wake_at is None else wake_at
             self._passivated[gid] = wake
             if not math.isinf(wake):
@@ -143,6 +161,7 @@ class Supervisor:
                 self._admitting = True
                 tg.start_soon(self._snapshot_loop)
                 tg.start_soon(self._wake_loop)
+                tg.start_soon(self._purge_loop)
                 self.ready.set()
                 task_status.started()
         finally:
@@ -179,17 +198,38 @@ class Supervisor:
     def deliver(self, event: Any) -> bool:
         """Route ``event`` to its guild's actor, spawning it on first sight. Never blocks.
 
-        Returns False (and counts it) when the supervisor is not admitting events: before
-        ``run`` or after ``shutdown`` began — except action results, which always go through.
+        Returns False (and counts it) when the event is refused: the supervisor is not
+        admitting events (before ``run``, or after ``shutdown`` began; action results always
+        go through), an id is out of range (logged), the guild belongs to another process's
+        shards, or the guild was removed (only its ``GuildReady``, invited again, comes in).
         """
-        if not self._admitting and type(event) is not ActionFinished:
+        kind = type(event)
+        if (not self._admitting and kind is not ActionFinished) or self._tg is None:
             self._stats["refused"] += 1
             return False
-        if self._tg is None:
-            self._stats["refused"] += 1
-            return False
+        problem = bad_id(event)
+        if problem is not None:
+            return self._refuse_bad_id(event, problem)
         gid = event.guild_id
+        if self._owns is not None and not self._owns(gid):
+            return self._refuse_foreign(gid, kind)
+        events = self._events
+        events[kind] = events.get(kind, 0) + 1
         h = self._handles.get(gid)
+        if kind in READINESS_EVENTS:
+            before = self._readiness.readiness(gid)
+            if not self._readiness.note(event):
+                if kind is GuildRemoved:
+                    return self._removed(gid, event.at, h, event)
+                if h is None:
+                    return True  # a sleeping guild: the record is all that changes
+            if h is None:
+                # Its GuildReady (or its voice back) wakes a sleeping guild to look once,
+                # and it goes back to sleep if it has nothing to do.
+                h = self._spawn(gid, before, woken=gid in self._passivated)
+        elif gid in self._readiness.removed:
+            self._stats["refused_removed"] += 1
+            return False
         if h is None:
             h = self._spawn(gid)
         try:
@@ -202,57 +242,105 @@ class Supervisor:
         self._stats["delivered"] += 1
         return True
 
-    def _spawn(self, gid: int) -> GuildHandle:
+    def _refuse_bad_id(self, event: Any, problem: str) -> bool:
+        n = self._stats["refused_bad_id"] = self._stats["refused_bad_id"] + 1
+        if n <= 100 or n % 1000 == 0:  # a flood of them must not flood the log too
+            log.warning("event_refused", reason="id out of range (expected 0 < id < 2**63)",
+                        event_type=type(event).__name__, field=problem, refused=n)
+        return False
+
+    def _refuse_foreign(self, gid: int, kind: type) -> bool:
+        self._stats["refused_other_shard"] += 1
+        logged = self._foreign_logged
+        if gid not in logged and len(logged) < _LOGGED_MAX:
+            logged.add(gid)
+            log.debug("event_refused", reason="guild of another shard", guild_id=gid,
+                      event_type=kind.__name__)
+        return False
+
+    def _removed(self, gid: int, at: float, h: GuildHandle | None, event: Any) -> bool:
+        """She was removed: the actor stops (if live), the store flags the guild removed,
+        and nothing wakes it again."""
+        self._passivated.pop(gid, None)
+        self._cache.pop(gid, None)
+        self._stats["delivered"] += 1
+        if h is not None:
+            try:
+                h.mailbox.put_nowait(event)  # the actor stops; _exited flags it in the store
+                return True
+            except MailboxClosed:
+                self._handles.pop(gid, None)
+        log.info("guild_removed", guild_id=gid)
+        self._writer.drop(gid)
+        assert self._tg is not None
+        self._tg.start_soon(self._writer.mark_removed, gid, at)
+        return True
+
+    def _spawn(self, gid: int, readiness: Readiness | None = None, *,
+               woken: bool = False) -> GuildHandle:
         assert self._tg is not None
         h = GuildHandle(gid, Mailbox(gid, self.config.mailbox_capacity))
+        h.woken = woken
         self._handles[gid] = h
         if self._passivated.pop(gid, None) is not None:
             self._stats["wakes"] += 1
         self._stats["spawned"] += 1
         self._starting += 1
-        self._tg.start_soon(self._run_guild, h)
+        if readiness is None:
+            readiness = self._readiness.readiness(gid)
+        self._tg.start_soon(self._run_guild, h, readiness)
         if self.config.gc_freeze and self._tg is not None:
             self._bursts.count(self._tg)
         return h
 
-
-
     def spawn(self, gid: int) -> None:
-        """Start a guild's actor now if it is not live (e.g. on GUILD_CREATE)."""
-        if gid not in self._handles and self._tg is not None:
+        """Start a guild's actor now if it is not live and this process runs it."""
+        if gid not in self._handles and self._tg is not None and self.knows(gid, any_own=True):
             self._spawn(gid)
+
+    def knows(self, gid: int, *, any_own: bool = False) -> bool:
+        """This process runs the guild: live, starting, passivated or ready here (or, with
+        ``any_own``, any guild of its shards not removed)."""
+        if not id_ok(gid) or (self._owns is not None and not self._owns(gid)) \
+                or gid in self._readiness.removed:
+            return False
+        return any_own or gid in self._handles or gid in self._passivated \
+            or gid in self._readiness.ready
 
     # --- one guild's life ---------------------------------------------------------------
 
-    async def _load_state(self, gid: int, now: float, woke: bool = True) -> GuildState:
-        """The guild's state: passivated bytes, the store, or a fresh one. Bytes kept from a
-        passivation (``woke``) are taken as they are; a snapshot from the store is restored
-        (pending cleared, no cold-start grace)."""
-        unsaved = self._unsaved.get(gid)
-        data = unsaved[0] if unsaved is not None else self._cache.get(gid)
+    async def _load_state(self, gid: int, now: float, woke: bool = True
+                          ) -> tuple[GuildState, bool]:
+        """The guild's state (passivated bytes, the store, or a fresh one), and whether it
+        was restored from a snapshot. Bytes kept from a passivation (``woke``) are taken as
+        they are; a snapshot from the store is restored (pending cleared, no grace)."""
+        data = self._writer.latest(gid)
+        if data is None:
+            data = self._cache.get(gid)
         woke = woke and data is not None
-        if data is None and gid in self._known:
+        if data is None and gid in self._writer.known:
             data = await self.store.load(gid)
         if data is not None:
             try:
                 if woke:
-                    return decode_state(data)  # passivated: nothing was lost, keep it all
+                    return decode_state(data), False  # passivated: nothing was lost
                 state, cleared = restore_state(data, now)
                 if cleared is not None:
                     log.info("pending_cleared_on_restore", guild_id=gid, action=cleared)
-                return state
+                return state, True
             except (SnapshotError, ValueError) as exc:
                 self._stats["bad_snapshots"] += 1
                 log.error("bad_snapshot", guild_id=gid, error=str(exc))
                 await self._put_aside(gid, data, str(exc))
-        return new_state(gid, now, grace_until=self.started_at + self.config.startup_grace_s)
+        grace = self.started_at + self.config.startup_grace_s
+        return new_state(gid, now, grace_until=grace), False
 
-    async def _run_guild(self, h: GuildHandle) -> None:
+    async def _run_guild(self, h: GuildHandle, readiness: Readiness) -> None:
         """One guild's life. Nothing that goes wrong here may reach the task group: that
         would take every other guild down with it."""
         try:
             try:
-                actor = await self._start_actor(h)
+                actor = await self._start_actor(h, readiness)
             finally:
                 self._starting -= 1
                 if self._fewer_starting is not None and self._starting <= self._WAKE_SLICE // 2:
@@ -267,7 +355,8 @@ class Supervisor:
                     event = exc.event if isinstance(exc, ActorCrashed) else None
                     error = exc.error if isinstance(exc, ActorCrashed) else exc
                     await self._crashed(h, event, error)
-                    actor = actor.restarted(await self._last_good_state(h, actor, event))
+                    state, restored = await self._last_good_state(h, actor, event)
+                    actor = actor.restarted(state, restored=restored)
                     continue
                 self._exited(h, result)
                 return
@@ -280,40 +369,49 @@ class Supervisor:
             if lost:
                 log.error("guild_events_lost", guild_id=h.guild_id, count=len(lost))
 
-    async def _start_actor(self, h: GuildHandle) -> GuildActor:
+    async def _start_actor(self, h: GuildHandle, readiness: Readiness) -> GuildActor:
         """Restore the guild's state and make its actor."""
         assert self.clock is not None
         gid = h.guild_id
         clock = self.clock
         try:
-            state = await self._load_state(gid, clock.now())
+            state, restored = await self._load_state(gid, clock.now())
         except Exception as exc:  # the store failed: run fresh rather than not at all
             log.error("restore_failed", guild_id=gid, error=repr(exc))
-            state = new_state(gid, clock.now())
+            state, restored = new_state(gid, clock.now()), True
+        # Restored while not ready yet (a start, an outage): the gap and the fresh silence
+        # apply at its GuildReady. Restored while ready (woken here) nothing was lost.
         actor = GuildActor(state, self.settings_for(gid), clock=clock, sink=self.sink,
                            seed=self.seed, request_ids=self.next_request_id,
-                           mailbox=h.mailbox, on_snapshot=self._snapshot_one)
+                           mailbox=h.mailbox, on_snapshot=self._snapshot_one,
+                           readiness=readiness, restored=restored and readiness == WAITING,
+                           tally=self._tally)
         actor.woken = h.woken
         return actor
 
     async def _last_good_state(self, h: GuildHandle, actor: GuildActor,
-                               event: Any) -> GuildState:
-        """The state to restart from. A crash on an event leaves the state as it was before
-        that event (the engine validates before it changes anything), so the live state is
-        kept once it survives an encode/decode round trip. A crash in the actor's own timer
-        or decision path, or a state that does not round-trip, goes back to the guild's last
-        snapshot (written or not yet written): the state itself may be what is wrong."""
+                               event: Any) -> tuple[GuildState, bool]:
+        """The state to restart from, and whether it is the last snapshot. A crash on an
+        event leaves the state as it was before that event (the engine validates before it
+        changes anything), so the live state is kept once it survives an encode/decode round
+        trip. A crash in the actor's own timer or decision path, or a state that does not
+        round-trip, goes back to the guild's last snapshot (written or not yet written):
+        the state itself may be what is wrong."""
         if event is not None:
-            try:
-                return decode_state(encode_state(actor.state))
-            except Exception as exc:
-                log.error("state_unusable_after_crash", guild_id=h.guild_id, error=repr(exc))
+            data = self._writer.encode(actor.state)
+            if data is not None:
+                try:
+                    return decode_state(data), False
+                except Exception as exc:
+                    log.error("state_unusable_after_crash", guild_id=h.guild_id,
+                              error=repr(exc))
         assert self.clock is not None
         try:
-            return await self._load_state(h.guild_id, self.clock.now(), woke=False)
+            state, _ = await self._load_state(h.guild_id, self.clock.now(), woke=False)
+            return state, True
         except Exception as exc:
             log.error("restore_failed", guild_id=h.guild_id, error=repr(exc))
-            return new_state(h.guild_id, self.clock.now())
+            return new_state(h.guild_id, self.clock.now()), True
 
     async def _crashed(self, h: GuildHandle, event: Any, error: BaseException) -> None:
         assert self.clock is not None
@@ -346,18 +444,21 @@ class Supervisor:
         if self._handles.get(gid) is h:
             del self._handles[gid]
         if result.reason == "passivated":
-            self._unsaved[gid] = (result.data, result.wake_at)
+            self._writer.put(gid, result.data, result.wake_at)
             self._stats["passivations"] += 1
             if self.config.cache_passivated:
                 self._cache[gid] = result.data
-            self._known.add(gid)
+            self._writer.known.add(gid)
             self._passivated[gid] = result.wake_at
             if not math.isinf(result.wake_at):
                 self._schedule_wake(gid, result.wake_at)
+        elif result.reason == "removed":
+            assert self.clock is not None and self._tg is not None
+            log.info("guild_removed", guild_id=gid)
+            self._writer.drop(gid)
+            self._tg.start_soon(self._writer.mark_removed, gid, self.clock.now())
         else:
-            self._unsaved[gid] = (result.data, None)
-            if result.reason == "removed":
-                log.info("guild_removed", guild_id=gid)
+            self._writer.put(gid, result.data)
 
     # --- passivation --------------------------------------------------------------------
 
@@ -383,10 +484,13 @@ class Supervisor:
                 await self._wake_changed.wait()
             now = clock.now()
             woken = 0
+            ready = self._readiness
             while heap and heap[0][0] <= now:
                 wake_at, gid = heapq.heappop(heap)
-                if self._passivated.get(gid) == wake_at and gid not in self._handles:
-                    self._spawn(gid).woken = True
+                # Only a guild that may act now: the others wake on their GuildReady.
+                if self._passivated.get(gid) == wake_at and gid not in self._handles \
+                        and ready.readiness(gid) == READY:
+                    self._spawn(gid, READY, woken=True)
                     woken += 1
                     if woken % self._WAKE_SLICE == 0:
                         # Many due at once (after a downtime): let the woken ones restore,
@@ -400,12 +504,30 @@ class Supervisor:
 
     # --- snapshots ----------------------------------------------------------------------
 
+    async def _purge_loop(self) -> None:
+        """Drop removed guilds' rows 30 days after their removal: at start, then daily."""
+        assert self.clock is not None
+        purge = getattr(self.store, "purge_removed", None)
+        if purge is None:  # a store of the first contract: nothing is ever flagged removed
+            log.warning("store_cannot_purge", store=type(self.store).__name__)
+            return
+        while True:
+            try:
+                purged = await purge(self.clock.now() - REMOVED_KEPT_S)
+                if purged:
+                    log.info("removed_guilds_purged", count=purged)
+            except Exception as exc:
+                log.error("purge_removed_failed", error=repr(exc))
+            await anyio.sleep(_PURGE_EVERY_S)
+
     def _snapshot_one(self, actor: GuildActor) -> None:
-        data = encode_state(actor.state)
+        data = self._writer.encode(actor.state)
+        if data is None:
+            return
         actor.dirty = False
-        self._unsaved[actor.guild_id] = (data, None)
+        self._writer.put(actor.guild_id, data)
         if self._tg is not None:
-            self._tg.start_soon(self._write_unsaved)
+            self._tg.start_soon(self._writer.write)
 
     async def _snapshot_loop(self) -> None:
         while True:
@@ -417,50 +539,27 @@ class Supervisor:
         passivated guild. Returns how many were written.
 
         ``final`` (shutdown) also stores each live guild's wake-up, so the next process
-        wakes a silent guild on time without restoring every guild at start.
+        wakes a silent guild on time without restoring every guild at start. A guild whose
+        state cannot be encoded is logged and skipped (it stays dirty): never the batch.
         """
         slice_n = self.config.snapshot_slice
-        unsaved = self._unsaved
+        writer = self._writer
         for i, h in enumerate(list(self._handles.values())):
             actor = h.actor
             if actor is None or (only_dirty and not actor.dirty):
                 continue
-            data = encode_state(actor.state)
+            data = writer.encode(actor.state)
+            if data is None:
+                continue
             actor.dirty = False
             wake = None
             if final:
                 wake = passive_wake_at(decode_state(data), actor.cfg, actor.clock.now(),
                                        self.seed, actor.settings.policy)
-            unsaved[h.guild_id] = (data, wake)
+            writer.put(h.guild_id, data, wake)
             if i % slice_n == slice_n - 1:
                 await anyio.lowlevel.checkpoint()
-        return await self._write_unsaved()
-
-    async def _write_unsaved(self) -> int:
-        assert self._write_lock is not None
-        async with self._write_lock:
-            if not self._unsaved:
-                return 0
-            batch = self._unsaved
-            self._unsaved = {}
-            live = [(g, d) for g, (d, w) in batch.items() if w is None]
-            stopped = [(g, d, w) for g, (d, w) in batch.items() if w is not None]
-            try:
-                # Each call is one transaction; a shared server store may take them as one.
-                if live:
-                    await self.store.save_many(live)
-                if stopped:
-                    await self.store.passivate_many(stopped)
-            except Exception as exc:
-                self._stats["snapshot_errors"] += 1
-                log.error("snapshot_failed", guilds=len(batch), error=repr(exc))
-                for gid, item in batch.items():  # keep them for the next try
-                    self._unsaved.setdefault(gid, item)
-                return 0
-            self._known.update(batch)
-            self._stats["snapshots_written"] += len(batch)
-            self._stats["snapshot_batches"] += 1
-            return len(batch)
+        return await writer.write()
 
     async def _put_aside(self, gid: int, data: bytes, error: str) -> None:
         try:
@@ -471,7 +570,8 @@ class Supervisor:
     # --- operating it -------------------------------------------------------------------
 
     def statistics(self) -> SupervisorStatistics:
-        """The supervisor's counters now, with the mailboxes' overflow summed."""
+        """The supervisor's counters now, with the mailboxes' overflow summed (plain counts
+        and sums, no per-guild labels: what metrics read at scrape time)."""
         overflow = coalesced = dropped = live = starting = quarantined = 0
         for h in self._handles.values():
             mb = h.mailbox
@@ -484,10 +584,17 @@ class Supervisor:
                 starting += 1
             else:
                 live += 1
+        decisions: dict[str, dict[str, int]] = {}
+        for (policy, action), n in self._tally.items():
+            decisions.setdefault(policy, {})[action] = n
+        ready = self._readiness
         return SupervisorStatistics(
             live=live, starting=starting, passivated=len(self._passivated),
-            quarantined=quarantined, mailbox_overflow=overflow, mailbox_coalesced=coalesced,
-            mailbox_dropped=dropped, **self._stats)
+            quarantined=quarantined, removed=len(ready.removed), ready=len(ready.ready),
+            silent=len(ready.silent), mailbox_overflow=overflow, mailbox_coalesced=coalesced,
+            mailbox_dropped=dropped,
+            events_by_type={k.__name__: n for k, n in self._events.items()},
+            decisions=decisions, **self._stats)
 
     def live_actors(self) -> list[GuildActor]:
         """The actors running now."""
@@ -519,9 +626,12 @@ class Supervisor:
             detail["restarts"] = len(h.restarts or ())
             detail["quarantined"] = bool(h.quarantined_until)
             return detail
-        unsaved = self._unsaved.get(gid)
-        data = unsaved[0] if unsaved is not None else self._cache.get(gid)
-        if data is None and (gid in self._known or gid in self._passivated):
+        if not self.knows(gid, any_own=True):
+            return None
+        data = self._writer.latest(gid)
+        if data is None:
+            data = self._cache.get(gid)
+        if data is None and (gid in self._writer.known or gid in self._passivated):
             data = await self.store.load(gid)
         if data is None:
             return None
@@ -535,11 +645,27 @@ class Supervisor:
                                                        self.clock.now())),
                 "pending": state.pending_action, "decisions": []}
 
-    def set_mood(self, gid: int, mood: str) -> None:
-        """Set a guild's mood by hand. Raises ValueError listing the valid moods."""
+    def set_mood(self, gid: int, mood: str) -> dict[str, Any]:
+        """Set a guild's mood by hand.
+
+        Returns:
+            ``{"guild_id", "mood", "holds_until", "holds_for_s", "holds"}``: how long it
+            holds (until the next rotation, unless rotation is off or quiet hours put her
+            to sleep at once).
+
+        Raises:
+            ValueError: an unknown mood (the message lists the valid ones).
+            UnknownGuildError: a guild this process does not run (never seen since start,
+                removed, or of another shard); nothing is created for it.
+        """
         profile_for(mood)
+        if not self.knows(gid):
+            raise UnknownGuildError(gid)
         assert self.clock is not None
-        self.deliver(MoodSet(gid, mood, self.clock.now()))
+        now = self.clock.now()
+        self.deliver(MoodSet(gid, mood, now))
+        return {"guild_id": gid, "mood": mood,
+                **mood_holds(self.settings_for(gid).config, now)}
 
     async def snapshot_now(self) -> int:
         """Snapshot every live guild now (the control socket's ``snapshot``)."""

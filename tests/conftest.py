@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import trio.testing
 
@@ -16,3 +18,19 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 def mock_clock() -> trio.testing.MockClock:
     """A trio clock that jumps ahead whenever every task is blocked: hours in milliseconds."""
     return trio.testing.MockClock(autojump_threshold=0)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    """An admin URL of a real PostgreSQL server for the session (``tests/store/pg_server.py``:
+    ``MIKU_TEST_PG_URL``, or a throwaway cluster on a Unix socket). Skips when there is none,
+    fails instead under ``CI=true`` or ``MIKU_REQUIRE_PG=1``."""
+    from tests.store import pg_server
+
+    try:
+        with pg_server.server() as url:
+            yield url
+    except pg_server.Unavailable as exc:
+        if pg_server.required():
+            pytest.fail(f"PostgreSQL is required here (CI): {exc}")
+        pytest.skip(f"no PostgreSQL server: {exc}")

@@ -6,6 +6,12 @@ returns: no task per event, no await, nothing stored. (discord.py would otherwis
 task per ``on_*`` coroutine per event; at tens of thousands of events a second that hop is the
 whole cost. See DESIGN.md, "What costs what".)
 
+Readiness (DESIGN.md, "A guild acts only while it is really there"): GuildReady when a guild's
+GUILD_CREATE arrives on the current connection, with whether she can speak in its channel;
+GuildUnavailable on an outage and, when a shard starts a new session (READY, not RESUMED),
+for that shard's guilds until their GUILD_CREATE; ChannelAccess when a role, channel or
+member update changes what she may do there; GuildRemoved when she is removed.
+
 discord.py's message cache is off (``max_messages=None``): the library would otherwise keep the
 last thousand messages, content included, in memory. Context for the pool is fetched from
 Discord's history when asked and dropped after the prompt.
@@ -13,53 +19,73 @@ Discord's history when asked and dropped after the prompt.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
-import aiohttp
 import discord
 import msgspec
 import structlog
 
-from actors.events import ActionRequest
-from runtime.errors import SendRejected
+from actors.events import ChannelAccess
 from runtime.gateway import convert
+from runtime.gateway.access import channel_access
 from runtime.gateway.convert import ChannelOf
-from runtime.pool.models import ContextLine
+from runtime.gateway.members import Chunker, ChunkerStatistics, UncachedPresences
+from runtime.gateway.outbound import MAX_MESSAGE_CHARS, Outbound
 
-__all__ = ["MAX_MESSAGE_CHARS", "GatewayStatistics", "PersonaClient", "persona_intents"]
+__all__ = ["MAX_MESSAGE_CHARS", "GatewayStatistics", "PersonaClient", "ShardStatistics",
+           "persona_intents"]
 
-log = structlog.get_logger()
+log = structlog.get_logger("runtime.gateway")
 
-#: Discord refuses longer messages.
-MAX_MESSAGE_CHARS = 2000
-_MAX_HISTORY = 100
+ShardState = Literal["connecting", "connected", "ready", "disconnected"]
 
 
-def persona_intents() -> discord.Intents:
-    """Guilds, guild messages, members and presences for the signals; message content only
-    because history fetched for the pool's context would come back empty without it."""
+def persona_intents(*, presences: bool = True, members: bool = True) -> discord.Intents:
+    """Guilds and guild messages for the signals; presences (who is online, games started)
+    and members (joins, complete member lists) when the bot has those privileged intents;
+    message content always, because history fetched for the pool's context would come back
+    empty without it."""
     intents = discord.Intents.none()
     intents.guilds = True
     intents.guild_messages = True
-    intents.members = True
-    intents.presences = True
+    intents.members = members
+    intents.presences = presences
     intents.message_content = True
     return intents
 
 
+class ShardStatistics(msgspec.Struct, frozen=True, gc=False):
+    """One shard: its state, heartbeat latency (None before the first ACK), the last
+    lifecycle event (connect / ready / resumed / disconnect) and when it happened."""
+
+    shard_id: int
+    state: ShardState
+    latency_s: float | None
+    last_event: str
+    last_event_at: float | None
+
+
 class GatewayStatistics(msgspec.Struct, frozen=True, gc=False):
-    """Counters since start: events delivered and dropped, handler errors, sends."""
+    """Counters since start (events delivered and ignored, handler errors, sends), guilds
+    ready and silent now (no permission), member-list requests and shards."""
 
     delivered: int
     ignored: int
     handler_errors: int
     sent: int
     send_rejected: int
+    deadline_passed: int = 0
+    guilds_ready: int = 0
+    guilds_silent: int = 0
+    presences_uncached: int = 0
+    chunks: ChunkerStatistics | None = None
+    shards: tuple[ShardStatistics, ...] = ()
 
 
-class PersonaClient(discord.AutoShardedClient):
+class PersonaClient(Outbound, discord.AutoShardedClient):
     """The persona's gateway client.
 
     Args:
@@ -67,19 +93,28 @@ class PersonaClient(discord.AutoShardedClient):
         channel_of: ``guild_id -> autonomous channel id | None``; a guild with None is not
             reported at all.
         clock: epoch seconds for the events' ``at`` (the receipt time, so it agrees with the
-            actors' clock rather than with Discord's).
+            actors' clock rather than with Discord's) and for send deadlines.
         shard_ids, shard_count: the shards this process owns (None: all, as Discord says).
-        chunk_guilds_at_startup: request every member of every guild on connect.
-        **options: passed to ``discord.AutoShardedClient`` (e.g. ``guild_ready_timeout``).
+        chunk_guilds_at_startup: discord.py's own start-up chunking of *every* guild (all
+            members of every guild in memory). Off by default: guilds with an autonomous
+            channel are chunked anyway, once ready, when ``members`` is on.
+        presences: ask for the Presence intent (who is online, games started).
+        members: ask for the Server Members intent (joins, complete member lists).
+        **options: passed to ``discord.AutoShardedClient`` (e.g. ``guild_ready_timeout``,
+            ``max_ratelimit_timeout``: 60 s here, a longer 429 wait fails the send at once).
     """
 
     def __init__(self, *, deliver: Callable[[Any], None], channel_of: ChannelOf,
                  clock: Callable[[], float] = time.time,
                  shard_ids: Iterable[int] | None = None, shard_count: int | None = None,
-                 chunk_guilds_at_startup: bool = False, **options: Any) -> None:
+                 chunk_guilds_at_startup: bool = False, presences: bool = True,
+                 members: bool = True, **options: Any) -> None:
         options.setdefault("max_messages", None)
+        options.setdefault("max_ratelimit_timeout", 60.0)
+        # Raw presences are how a member discord.py has not cached still counts (members.py).
+        options.setdefault("enable_raw_presences", presences)
         super().__init__(
-            intents=persona_intents(),
+            intents=persona_intents(presences=presences, members=members),
             shard_ids=None if shard_ids is None else list(shard_ids),  # type: ignore[arg-type]
             shard_count=shard_count,
             chunk_guilds_at_startup=chunk_guilds_at_startup,
@@ -94,22 +129,55 @@ class PersonaClient(discord.AutoShardedClient):
         self._handler_errors = 0
         self._sent = 0
         self._send_rejected = 0
-        self._handlers: dict[str, Callable[..., Any]] = {
+        self._deadline_passed = 0
+        self._presences_uncached = 0
+        #: guild id -> (can_speak, missing) for guilds with a channel, ready on this connection.
+        self._guild_access: dict[int, tuple[bool, str]] = {}
+        self._shard_state: dict[int, tuple[ShardState, str, float | None]] = {}
+        self._sessions: set[int] = set()
+        self._uncached = UncachedPresences()
+        # Once a guild is chunked its members are cached: what was remembered of them here
+        # is discord.py's to track from then on.
+        self._chunker = Chunker(self, presences=presences,
+                                on_chunked=self._uncached.forget_guild) if members else None
+        self._event_handlers: dict[str, Callable[..., Any]] = {
             "message": self._on_message,
             "presence_update": self._on_presence,
+            "raw_presence_update": self._on_raw_presence,
             "member_join": self._on_member_join,
             "guild_available": self._on_guild_ready,
             "guild_join": self._on_guild_ready,
+            "guild_unavailable": self._on_guild_unavailable,
             "guild_remove": self._on_guild_remove,
+            "guild_role_update": self._on_role_changed,
+            "guild_role_create": self._on_role_changed,
+            "guild_role_delete": self._on_role_changed,
+            "guild_channel_update": self._on_channel_changed,
+            "guild_channel_create": self._on_channel_changed,
+            "guild_channel_delete": self._on_channel_changed,
+            "thread_update": self._on_channel_changed,
+            "thread_delete": self._on_channel_changed,
+            "member_update": self._on_member_update,
+            "shard_connect": self._on_shard_connect,
             "shard_ready": self._on_shard_ready,
             "shard_disconnect": self._on_shard_disconnect,
             "shard_resumed": self._on_shard_resumed,
         }
+        self._say_what_is_off(presences=presences, members=members)
+
+    @staticmethod
+    def _say_what_is_off(*, presences: bool, members: bool) -> None:
+        if not presences:
+            log.warning("gateway.intent_off", intent="presences",
+                        off="who is online at ready, greeting someone who starts a game")
+        if not members:
+            log.warning("gateway.intent_off", intent="members",
+                        off="greeting members who join, complete member lists of large guilds")
 
     # --- events in ----------------------------------------------------------------------
 
     def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
-        handler = self._handlers.get(event)
+        handler = self._event_handlers.get(event)
         if handler is not None:
             try:
                 handler(*args)
@@ -138,123 +206,159 @@ class PersonaClient(discord.AutoShardedClient):
         self._emit(convert.presence_event(before, after, channel_of=self._channel_of,
                                           now=self._clock()))
 
+    def _on_raw_presence(self, raw: discord.RawPresenceUpdateEvent) -> None:
+        # A cached member's update comes again as presence_update; only the others count here.
+        guild = raw.guild
+        if guild is None or self._channel_of(guild.id) is None:
+            return
+        if guild.get_member(raw.user_id) is not None:
+            return
+        self._presences_uncached += 1
+        self._emit(self._uncached.event(raw, now=self._clock(), is_bot=self._is_bot))
+
+    def _is_bot(self, user_id: int) -> bool:
+        user = self.get_user(user_id)
+        return bool(user is not None and user.bot)
+
     def _on_member_join(self, member: discord.Member) -> None:
         self._emit(convert.member_join_event(member, channel_of=self._channel_of,
                                              now=self._clock()))
 
     def _on_guild_ready(self, guild: discord.Guild) -> None:
-        event = convert.guild_ready_event(guild, channel_of=self._channel_of, now=self._clock())
-        if event is not None:
-            log.info("gateway.guild_ready", guild_id=guild.id, shard_id=guild.shard_id,
-                     online=len(event.online_user_ids))
+        channel_id = self._channel_of(guild.id)
+        if channel_id is None:
+            self._ignored += 1
+            return
+        can_speak, missing = channel_access(guild, channel_id)
+        self._guild_access[guild.id] = (can_speak, missing)
+        event = convert.guild_ready_event(guild, channel_of=self._channel_of, now=self._clock(),
+                                          can_speak=can_speak, missing=missing)
+        log.info("gateway.guild_ready", guild_id=guild.id, shard_id=guild.shard_id,
+                 online=len(event.online_user_ids) if event else 0, large=guild.large)
+        if not can_speak:
+            log.warning("gateway.cannot_speak", guild_id=guild.id, guild=guild.name,
+                        channel_id=channel_id, missing=missing)
         self._emit(event)
+        if self._chunker is not None:
+            self._chunker.want(guild)
+
+    def _on_guild_unavailable(self, guild: discord.Guild) -> None:
+        self._not_ready(guild.id)
+        log.info("gateway.guild_unavailable", guild_id=guild.id, shard_id=guild.shard_id)
+
+    def _not_ready(self, guild_id: int) -> None:
+        self._guild_access.pop(guild_id, None)
+        if self._chunker is not None:
+            self._chunker.forget(guild_id)
+        self._emit(convert.guild_unavailable_event(guild_id, channel_of=self._channel_of,
+                                                   now=self._clock()))
 
     def _on_guild_remove(self, guild: discord.Guild) -> None:
+        self._guild_access.pop(guild.id, None)
+        self._uncached.forget_guild(guild.id)
+        if self._chunker is not None:
+            self._chunker.forget(guild.id)
         event = convert.guild_removed_event(guild, channel_of=self._channel_of,
                                             now=self._clock())
         if event is not None:
             log.info("gateway.guild_removed", guild_id=guild.id, shard_id=guild.shard_id)
         self._emit(event)
 
+    # --- permissions after ready ---------------------------------------------------------
+
+    def _recheck(self, guild: discord.Guild | None) -> None:
+        """Her access to the guild's channel again; ChannelAccess when it changed."""
+        if guild is None or guild.id not in self._guild_access:
+            return
+        channel_id = self._channel_of(guild.id)
+        if channel_id is None:
+            return
+        access = channel_access(guild, channel_id)
+        if access == self._guild_access[guild.id]:
+            return
+        self._guild_access[guild.id] = access
+        can_speak, missing = access
+        if can_speak:
+            log.info("gateway.can_speak_again", guild_id=guild.id, channel_id=channel_id)
+        else:
+            log.warning("gateway.cannot_speak", guild_id=guild.id, guild=guild.name,
+                        channel_id=channel_id, missing=missing)
+        self._emit(ChannelAccess(guild_id=guild.id, at=self._clock(), can_speak=can_speak,
+                                 missing=missing))
+
+    def _on_role_changed(self, role: discord.Role, *after: discord.Role) -> None:
+        self._recheck(role.guild)
+
+    def _on_channel_changed(self, channel: Any, *after: Any) -> None:
+        self._recheck(getattr(channel, "guild", None))
+
+    def _on_member_update(self, before: discord.Member, after: discord.Member) -> None:
+        if after.id == self._self_id():
+            self._recheck(after.guild)
+
+    # --- shards -------------------------------------------------------------------------
+
+    def _set_shard(self, shard_id: int, state: ShardState, event: str) -> None:
+        self._shard_state[shard_id] = (state, event, self._clock())
+
+    def _on_shard_connect(self, shard_id: int) -> None:
+        # READY: a new session. Every guild of the shard is unavailable until its
+        # GUILD_CREATE on this session (events missed in between are gone for good). On the
+        # shard's first session nothing was ready yet, so there is nothing to take back.
+        self._set_shard(shard_id, "connected", "connect")
+        if shard_id in self._sessions:
+            stale = [g.id for g in self.guilds if g.shard_id == shard_id
+                     and self._channel_of(g.id) is not None]
+            log.info("gateway.new_session", shard_id=shard_id, guilds=len(stale))
+            for guild_id in stale:
+                self._not_ready(guild_id)
+        self._sessions.add(shard_id)
+
     def _on_shard_ready(self, shard_id: int) -> None:
+        self._set_shard(shard_id, "ready", "ready")
         log.info("gateway.shard_ready", shard_id=shard_id,
                  guilds=sum(1 for g in self.guilds if g.shard_id == shard_id))
 
     def _on_shard_disconnect(self, shard_id: int) -> None:
+        self._set_shard(shard_id, "disconnected", "disconnect")
         log.warning("gateway.shard_disconnected", shard_id=shard_id)
 
     def _on_shard_resumed(self, shard_id: int) -> None:
+        # RESUMED replays what was missed: the guilds stay ready.
+        self._set_shard(shard_id, "ready", "resumed")
         log.info("gateway.shard_resumed", shard_id=shard_id)
 
+    def _shard_statistics(self) -> tuple[ShardStatistics, ...]:
+        out = []
+        for shard_id in sorted(set(self.shard_ids or ()) | set(self._shard_state)):
+            state, event, at = self._shard_state.get(shard_id, ("connecting", "", None))
+            info = self.get_shard(shard_id)
+            latency = info.latency if info is not None else math.nan
+            out.append(ShardStatistics(
+                shard_id=shard_id, state=state, last_event=event, last_event_at=at,
+                latency_s=latency if math.isfinite(latency) else None))
+        return tuple(out)
+
     def statistics(self) -> GatewayStatistics:
+        """The gateway's counters and each shard's state (for ``stats`` and metrics)."""
         return GatewayStatistics(
             delivered=self._delivered, ignored=self._ignored,
             handler_errors=self._handler_errors, sent=self._sent,
-            send_rejected=self._send_rejected,
+            send_rejected=self._send_rejected, deadline_passed=self._deadline_passed,
+            guilds_ready=len(self._guild_access),
+            guilds_silent=sum(1 for ok, _ in self._guild_access.values() if not ok),
+            presences_uncached=self._presences_uncached,
+            chunks=self._chunker.statistics() if self._chunker is not None else None,
+            shards=self._shard_statistics(),
         )
 
-    # --- messages out -------------------------------------------------------------------
+    async def members_complete(self) -> None:
+        """Wait until every member-list request queued so far is answered (or given up on):
+        for tests and tools; the runtime never waits for it."""
+        if self._chunker is not None:
+            await self._chunker.join()
 
-    def _channel(self, guild_id: int, channel_id: int) -> discord.PartialMessageable:
-        expected = self._channel_of(guild_id)
-        if expected is None or expected != channel_id:
-            raise SendRejected("not the guild's autonomous channel")
-        return self.get_partial_messageable(channel_id, guild_id=guild_id,
-                                            type=discord.ChannelType.text)
-
-    async def send(self, request: ActionRequest, text: str) -> None:
-        """Send ``text`` to the request's guild's autonomous channel, mentions disabled,
-        as a reply to ``request.reply_to_message_id`` when set (a plain message if that one
-        is gone). discord.py waits out rate limits (429) itself.
-
-        Raises:
-            SendRejected: not the autonomous channel, empty text, Discord refused it
-                (403 missing permission, 404 channel gone, other HTTP errors) or the network
-                failed. Logged here with ids and status, never the text.
-        """
-        bound = log.bind(guild_id=request.guild_id, channel_id=request.channel_id,
-                         request_id=request.request_id, action=request.action)
-        try:
-            channel = self._channel(request.guild_id, request.channel_id)
-            text = text.strip()
-            if not text:
-                raise SendRejected("empty message")
-            if len(text) > MAX_MESSAGE_CHARS:
-                text = text[: MAX_MESSAGE_CHARS - 1] + "…"
-            reference = None
-            if request.reply_to_message_id:
-                reference = discord.MessageReference(
-                    message_id=request.reply_to_message_id, channel_id=request.channel_id,
-                    guild_id=request.guild_id, fail_if_not_exists=False,
-                )
-            try:
-                await channel.send(text, allowed_mentions=discord.AllowedMentions.none(),
-                                   reference=reference)  # type: ignore[arg-type]
-            except discord.Forbidden as exc:
-                bound.warning("send.forbidden", status=exc.status, code=exc.code)
-                raise SendRejected(f"forbidden (403, code {exc.code})", status=exc.status
-                                   ) from None
-            except discord.HTTPException as exc:
-                bound.warning("send.http_error", status=exc.status, code=exc.code)
-                raise SendRejected(f"http {exc.status}", status=exc.status) from None
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                bound.warning("send.network_error", error=type(exc).__name__)
-                raise SendRejected(f"network error ({type(exc).__name__})") from None
-        except SendRejected:
-            self._send_rejected += 1
-            raise
-        self._sent += 1
-        bound.debug("send.sent", reply=reference is not None, chars=len(text))
-
-    async def display_name(self, guild_id: int, user_id: int) -> str | None:
-        """A member's display name from the member cache (None when not cached): the pool's
-        ``names`` for engage_user. No HTTP call: a name is not worth a request."""
-        guild = self.get_guild(guild_id)
-        member = guild.get_member(user_id) if guild is not None else None
-        return None if member is None else member.display_name
-
-    async def fetch_context(self, guild_id: int, channel_id: int,
-                            limit: int) -> list[ContextLine]:
-        """The last ``limit`` messages of the autonomous channel, oldest first, as transient
-        ``ContextLine`` records (author display name, text with mentions resolved to names,
-        whether it is hers). Empty when the channel is not the guild's autonomous channel or
-        Discord refuses (logged); never stored, never logged.
-        """
-        try:
-            channel = self._channel(guild_id, channel_id)
-        except SendRejected:
-            return []
-        self_id = self._self_id()
-        lines: list[ContextLine] = []
-        try:
-            async for m in channel.history(limit=max(1, min(limit, _MAX_HISTORY))):
-                text = m.clean_content
-                if text:
-                    lines.append(ContextLine(author=m.author.display_name, text=text,
-                                             is_self=m.author.id == self_id))
-        except (TimeoutError, discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-            log.warning("context.unavailable", guild_id=guild_id, channel_id=channel_id,
-                        status=getattr(exc, "status", None), error=type(exc).__name__)
-            return []
-        lines.reverse()
-        return lines
+    async def close(self) -> None:
+        if self._chunker is not None:
+            self._chunker.cancel()
+        await super().close()

@@ -11,7 +11,14 @@ from collections.abc import Callable
 
 import discord
 
-from actors.events import GuildReady, GuildRemoved, MemberJoined, MessageSeen, PresenceChanged
+from actors.events import (
+    GuildReady,
+    GuildRemoved,
+    GuildUnavailable,
+    MemberJoined,
+    MessageSeen,
+    PresenceChanged,
+)
 from engine.state import MAX_ONLINE
 
 __all__ = [
@@ -20,10 +27,12 @@ __all__ = [
     "activity_name",
     "guild_ready_event",
     "guild_removed_event",
+    "guild_unavailable_event",
     "member_join_event",
     "message_event",
     "new_activity",
     "presence_event",
+    "status_name",
 ]
 
 ChannelOf = Callable[[int], int | None]
@@ -44,17 +53,28 @@ _STATUSES = {"online": "online", "idle": "idle", "dnd": "dnd", "offline": "offli
 
 def message_event(message: discord.Message, *, channel_of: ChannelOf, self_id: int | None,
                   now: float) -> MessageSeen | None:
-    """A message in a guild's autonomous channel, or None.
+    """A message in a guild's autonomous channel, or one addressing her in a thread under it;
+    else None.
 
-    ``addresses_self`` is set when a human mentions the persona or replies to one of her
-    messages; never for a bot or for herself (she does not answer bots).
+    ``addresses_self`` is set when a human mentions the persona (her user, or her managed
+    role: the role Discord gives a bot's integration, which members pick from the mention
+    list as often as the user) or replies to one of her messages; never for a bot or for
+    herself (she does not answer bots). In a thread (``parent_id`` the autonomous channel)
+    only the messages addressing her count, with the thread's id as ``channel_id`` so that
+    she answers there; the thread's other talk is not the channel's conversation.
     """
     guild = message.guild
     if guild is None:
         return None
     channel_id = channel_of(guild.id)
-    if channel_id is None or message.channel.id != channel_id:
+    if channel_id is None:
         return None
+    channel = message.channel
+    in_thread = False
+    if channel.id != channel_id:
+        if not (isinstance(channel, discord.Thread) and channel.parent_id == channel_id):
+            return None
+        in_thread = True
     if message.type not in _COUNTED_TYPES:
         return None
     author = message.author
@@ -62,14 +82,27 @@ def message_event(message: discord.Message, *, channel_of: ChannelOf, self_id: i
     is_bot = bool(author.bot or message.webhook_id is not None) and not is_self
     addresses = False
     if not (is_bot or is_self) and self_id is not None:
-        addresses = any(u.id == self_id for u in message.mentions)
-        if not addresses and message.reference is not None:
-            resolved = message.reference.resolved
-            addresses = isinstance(resolved, discord.Message) and resolved.author.id == self_id
+        addresses = _addresses(message, self_id)
+    if in_thread and not addresses:
+        return None
     return MessageSeen(
-        guild_id=guild.id, channel_id=channel_id, author_id=author.id, at=now,
+        guild_id=guild.id, channel_id=channel.id, author_id=author.id, at=now,
         author_is_bot=is_bot, is_self=is_self, addresses_self=addresses, message_id=message.id,
     )
+
+
+def _addresses(message: discord.Message, self_id: int) -> bool:
+    if any(u.id == self_id for u in message.mentions):
+        return True
+    # Her managed role: the one whose tags name her as its bot. role_mentions comes from the
+    # payload's mention_roles (raw_role_mentions would parse the content instead).
+    for role in message.role_mentions:
+        if role.tags is not None and role.tags.bot_id == self_id:
+            return True
+    if message.reference is not None:
+        resolved = message.reference.resolved
+        return isinstance(resolved, discord.Message) and resolved.author.id == self_id
+    return False
 
 
 def activity_name(activity: discord.activity.ActivityTypes) -> str | None:
@@ -92,9 +125,14 @@ def new_activity(before: discord.Member, after: discord.Member) -> str | None:
     return None
 
 
+def status_name(status: str) -> str:
+    """Discord's status as the events spell it; "invisible" (and anything unknown) is how
+    Discord shows someone hiding: offline to everyone else."""
+    return _STATUSES.get(status, "offline")
+
+
 def _status(member: discord.Member) -> str:
-    # "invisible" is how Discord shows someone hiding: offline to everyone else.
-    return _STATUSES.get(str(member.status), "offline")
+    return status_name(str(member.status))
 
 
 def presence_event(before: discord.Member, after: discord.Member, *, channel_of: ChannelOf,
@@ -120,9 +158,10 @@ def member_join_event(member: discord.Member, *, channel_of: ChannelOf,
                         is_bot=bool(member.bot))
 
 
-def guild_ready_event(guild: discord.Guild, *, channel_of: ChannelOf,
-                      now: float) -> GuildReady | None:
-    """The guild became available: who is online, humans only, from the member cache."""
+def guild_ready_event(guild: discord.Guild, *, channel_of: ChannelOf, now: float,
+                      can_speak: bool = True, missing: str = "") -> GuildReady | None:
+    """The guild became available: who is online, humans only, from the member cache (without
+    the Presence intent nobody shows as online), and whether she can speak in its channel."""
     if channel_of(guild.id) is None:
         return None
     online: list[int] = []
@@ -131,7 +170,16 @@ def guild_ready_event(guild: discord.Guild, *, channel_of: ChannelOf,
             online.append(m.id)
             if len(online) >= MAX_ONLINE:
                 break
-    return GuildReady(guild_id=guild.id, at=now, online_user_ids=tuple(online))
+    return GuildReady(guild_id=guild.id, at=now, online_user_ids=tuple(online),
+                      can_speak=can_speak, missing=missing)
+
+
+def guild_unavailable_event(guild_id: int, *, channel_of: ChannelOf,
+                            now: float) -> GuildUnavailable | None:
+    """The guild is not there right now (an outage, or a new session before its GUILD_CREATE)."""
+    if channel_of(guild_id) is None:
+        return None
+    return GuildUnavailable(guild_id=guild_id, at=now)
 
 
 def guild_removed_event(guild: discord.Guild, *, channel_of: ChannelOf,

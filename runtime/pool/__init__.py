@@ -2,7 +2,9 @@
 
 ``LLMPool`` is the action sink every guild's actor submits to; a backend turns a prompt into
 words (``OpenAIBackend`` over HTTP, ``OfflineBackend`` from written lines); ``load_persona``
-reads the persona files; ``FeedItems`` is what she shares.
+reads the persona files, ``build_prompt`` and ``clean_output`` make the words hers;
+``FeedItems`` is what she shares; ``check_server`` asks an inference server whether it serves
+the model, once, at start.
 """
 
 from runtime.errors import SendRejected
@@ -14,6 +16,7 @@ from runtime.pool.models import (
     ACTIONS,
     CONTEXT_ACTIONS,
     DEFAULT_DEADLINES,
+    Answer,
     Backend,
     ChatMessage,
     ContextLine,
@@ -25,14 +28,19 @@ from runtime.pool.models import (
 )
 from runtime.pool.offline import OfflineBackend
 from runtime.pool.openai import OpenAIBackend, Timeouts, parse_retry_after
-from runtime.pool.persona import Persona, build_prompt, default_persona, load_persona
+from runtime.pool.persona import Persona, default_persona, load_persona
 from runtime.pool.pool import LLMPool
+from runtime.pool.prompt import BUDGETS, QUIET_MOODS, budget_for, build_prompt
+from runtime.pool.server import check_server
 
 __all__ = [
     "ACTIONS",
+    "BUDGETS",
     "CONTEXT_ACTIONS",
     "DEFAULT_DEADLINES",
     "DISCORD_LIMIT",
+    "QUIET_MOODS",
+    "Answer",
     "Backend",
     "BackendError",
     "ChatMessage",
@@ -53,7 +61,9 @@ __all__ = [
     "RetryPolicy",
     "SendRejected",
     "Timeouts",
+    "budget_for",
     "build_prompt",
+    "check_server",
     "clean_output",
     "default_persona",
     "load_items",

@@ -7,28 +7,33 @@ when a request is served, dropped after the call, never stored and never logged.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
+from actors.actor import DEFAULT_DEADLINES as _ACTOR_DEADLINES
 from actors.events import ActionRequest
 
 __all__ = [
     "ACTIONS",
     "CONTEXT_ACTIONS",
     "DEFAULT_DEADLINES",
+    "Answer",
     "Backend",
     "BreakerState",
     "ChatMessage",
     "ContextFn",
     "ContextLine",
+    "ExcludeFn",
     "FeedItem",
+    "FinishedFn",
     "ItemSource",
     "NamesFn",
     "PoolStatistics",
     "Prompt",
     "RetryPolicy",
     "SenderFn",
+    "TypingFn",
 ]
 
 #: Every action the pool can put into words: ``engine.ACTIONS`` plus V1's ``general`` and
@@ -46,17 +51,10 @@ ACTIONS: tuple[str, ...] = (
 #: The actions that see the conversation's last messages.
 CONTEXT_ACTIONS: frozenset[str] = frozenset({"join_conversation", "fomo_response", "reply"})
 
-#: Seconds after ``decided_at`` when the words are worthless. Joining a conversation two
-#: minutes late is joining another conversation; a silence-breaker can wait.
-DEFAULT_DEADLINES: dict[str, float] = {
-    "join_conversation": 120.0,
-    "fomo_response": 120.0,
-    "reply": 60.0,
-    "engage_user": 600.0,
-    "break_silence": 1800.0,
-    "share_tweet": 1800.0,
-    "general": 1800.0,
-}
+#: Seconds after ``decided_at`` when the words are worthless: the actor's table (one source,
+#: so the pool never cuts an action shorter than the actor and the docs promise). Joining a
+#: conversation two minutes late is joining another conversation; a silence-breaker can wait.
+DEFAULT_DEADLINES: dict[str, float] = dict(_ACTOR_DEADLINES)
 
 BreakerState = Literal["closed", "open", "half_open"]
 
@@ -67,6 +65,10 @@ class ContextLine(msgspec.Struct, frozen=True, gc=False):
     author: str
     text: str
     is_self: bool = False
+    #: The author's user id (0: unknown); ``exclude_user`` is asked about it.
+    author_id: int = 0
+    #: The message's id (0: unknown); a reply finds the message that spoke to her by it.
+    message_id: int = 0
 
 
 class FeedItem(msgspec.Struct, frozen=True, gc=False):
@@ -96,8 +98,36 @@ class Prompt(msgspec.Struct, frozen=True):
     user: str | None = None
     activity: str | None = None
     item: FeedItem | None = None
-    #: The last person (not her) who spoke in the context, for join / FOMO / reply.
+    #: The person she answers (a reply: the author of the message that spoke to her), else
+    #: the last person (not her) who spoke in the context, for join / FOMO.
     author: str | None = None
+    #: The answer's length: characters she may send (the link of a share not counted), and
+    #: the token cap that follows from it; None leaves the backend's own cap.
+    budget: int = 2000
+    max_tokens: int | None = None
+    #: Stop sequences: a new line opening with a speaker's label (her own, the others').
+    stop: tuple[str, ...] = ()
+    #: Sampling for this attempt; None keeps the backend's settings (a retry sets a seed).
+    temperature: float | None = None
+    seed: int | None = None
+    #: What the cleaning needs: the other speakers' names, the texts the prompt wrote
+    #: (an answer repeating them is an echo), and the links she may post.
+    others: tuple[str, ...] = ()
+    echoes: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
+
+
+class Answer(msgspec.Struct, frozen=True, gc=False):
+    """A backend's raw answer and why it ended: ``"stop"`` (the model ended it, or hit a stop
+    sequence) or ``"length"`` (cut at the token cap)."""
+
+    text: str
+    finish_reason: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """Cut at the token cap (mid-sentence, likely)."""
+        return self.finish_reason == "length"
 
 
 class RetryPolicy(msgspec.Struct, frozen=True):
@@ -146,10 +176,16 @@ class PoolStatistics(msgspec.Struct, frozen=True, gc=False):
     latency_p50: float | None
     latency_p95: float | None
     latency_p99: float | None
+    #: Second samples of the words, after an answer that was empty once cleaned.
+    rewrites: int = 0
 
 
 class Backend(Protocol):
-    """Turns a prompt into words."""
+    """Turns a prompt into words.
+
+    A backend may also offer ``async complete(prompt) -> Answer`` (``OpenAIBackend`` does): the
+    pool prefers it, since it says whether the answer was cut at the token cap.
+    """
 
     async def generate(self, prompt: Prompt) -> str:
         """Return the raw text (cleaned by the pool).
@@ -168,7 +204,16 @@ class ItemSource(Protocol):
     def pick(self, guild_id: int) -> FeedItem | None: ...
 
 
-ContextFn = Callable[[int, int, int], Awaitable[list[ContextLine]]]
+#: ``async (guild_id, channel_id, limit, *, upto_message_id=None)``: the channel's last
+#: messages, oldest first; with ``upto_message_id`` (asked only for a reply) they end with that
+#: message and hold nothing after it.
+ContextFn = Callable[..., Awaitable[list[ContextLine]]]
+#: ``(request) -> async context manager`` held while the words are written ("is typing…").
+TypingFn = Callable[[ActionRequest], Any]
+#: ``(guild_id, user_id) -> bool``: that user's lines stay out of every prompt.
+ExcludeFn = Callable[[int, int], bool]
+#: ``(action, outcome, seconds from acceptance)``, once per finished request.
+FinishedFn = Callable[[str, str, float], None]
 SenderFn = Callable[[ActionRequest, str], Awaitable[None]]
 #: (guild_id, user_id) -> the user's display name, or None.
 NamesFn = Callable[[int, int], Awaitable[str | None]]

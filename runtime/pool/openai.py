@@ -23,7 +23,7 @@ import msgspec
 import structlog
 
 from runtime.pool.errors import BackendError
-from runtime.pool.models import ChatMessage, Prompt
+from runtime.pool.models import Answer, ChatMessage, Prompt
 
 __all__ = ["OpenAIBackend", "Timeouts", "parse_retry_after"]
 
@@ -45,6 +45,9 @@ class _Request(msgspec.Struct, omit_defaults=True):
     messages: tuple[ChatMessage, ...]
     max_tokens: int | None = None
     temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] | None = None
+    seed: int | None = None
     stream: bool = False
 
 
@@ -103,14 +106,15 @@ class OpenAIBackend:
 
     def __init__(self, base_url: str, model: str, *, api_key_env: str | None = "OPENAI_API_KEY",
                  timeouts: Timeouts | None = None, max_tokens: int | None = 300,
-                 temperature: float | None = 0.9, client: httpx.AsyncClient | None = None,
-                 ) -> None:
+                 temperature: float | None = 0.9, top_p: float | None = None,
+                 client: httpx.AsyncClient | None = None) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.api_key_env = api_key_env
         self.timeouts = timeouts or Timeouts()
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.top_p = top_p
         self._owns_client = client is None
         t = self.timeouts
         # Per request too: a shared client may have been made with other time-outs.
@@ -142,8 +146,24 @@ class OpenAIBackend:
         Raises:
             BackendError: the attempt failed (see the module's table).
         """
-        body = _encoder.encode(_Request(self.model, prompt.messages, self.max_tokens,
-                                        self.temperature))
+        return (await self.complete(prompt)).text
+
+    def _body(self, prompt: Prompt) -> bytes:
+        cap = self.max_tokens
+        if prompt.max_tokens is not None:
+            cap = prompt.max_tokens if cap is None else min(cap, prompt.max_tokens)
+        temperature = self.temperature if prompt.temperature is None else prompt.temperature
+        return _encoder.encode(_Request(self.model, prompt.messages, cap, temperature,
+                                        self.top_p, prompt.stop or None, prompt.seed))
+
+    async def complete(self, prompt: Prompt) -> Answer:
+        """One attempt: post the prompt (its token cap, stop sequences and sampling), return
+        the answer and why it ended (``finish_reason``: "stop" or "length").
+
+        Raises:
+            BackendError: the attempt failed (see the module's table).
+        """
+        body = self._body(prompt)
         try:
             with anyio.fail_after(self.timeouts.total):
                 response = await self.client.post(self.url, content=body,
@@ -165,7 +185,7 @@ class OpenAIBackend:
                                server_fault=True) from None
         return self._read(response)
 
-    def _read(self, response: httpx.Response) -> str:
+    def _read(self, response: httpx.Response) -> Answer:
         status = response.status_code
         if status != 200:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -188,7 +208,8 @@ class OpenAIBackend:
         if not completion.choices:
             raise BackendError("malformed response (no choices)", retryable=False,
                                server_fault=True)
-        text = completion.choices[0].message.content
+        choice = completion.choices[0]
+        text = choice.message.content
         if not text or not text.strip():
             raise BackendError("empty output", retryable=False)
-        return text
+        return Answer(text, choice.finish_reason)

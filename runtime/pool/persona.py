@@ -18,16 +18,14 @@ from typing import Any
 
 import msgspec
 
-from actors.events import ActionRequest
 from engine import MOOD_NAMES
 from runtime.pool.errors import PersonaError
-from runtime.pool.models import ACTIONS, ChatMessage, ContextLine, FeedItem, Prompt
+from runtime.pool.models import ACTIONS
 
 __all__ = [
     "LINE_FIELDS",
     "TEMPLATE_FIELDS",
     "Persona",
-    "build_prompt",
     "default_persona",
     "fill",
     "load_persona",
@@ -35,18 +33,20 @@ __all__ = [
 
 #: Placeholders an action template may use.
 TEMPLATE_FIELDS = frozenset({"name", "mood", "mood_description", "conversation", "author",
-                             "user", "activity", "item_title", "item_url"})
+                             "message", "user", "activity", "item_title", "item_url"})
 #: Placeholders an offline line may use.
 LINE_FIELDS = frozenset({"name", "author", "user", "activity", "item_title", "item_url"})
 
-_TOP_KEYS = frozenset({"name", "aliases", "system", "moods", "actions", "lines"})
+_TOP_KEYS = frozenset({"name", "aliases", "system", "links", "moods", "actions", "lines"})
 _formatter = string.Formatter()
 
 
 class Persona(msgspec.Struct, frozen=True):
     """Everything the persona says, loaded and checked.
 
-    ``lines[mood][action]`` are the offline backend's lines (at least one each).
+    ``lines[mood][action]`` are the offline backend's lines (at least one each); the first
+    is also the prompt's example answer for that mood and action. ``links`` are the URLs she
+    may post besides a shared item's (exact, or prefixes ending with ``/``).
     """
 
     name: str
@@ -55,6 +55,7 @@ class Persona(msgspec.Struct, frozen=True):
     moods: dict[str, str]
     actions: dict[str, str]
     lines: dict[str, dict[str, tuple[str, ...]]]
+    links: tuple[str, ...] = ()
 
 
 def _check_template(path: str, key: str, text: Any, allowed: frozenset[str]) -> str:
@@ -97,6 +98,12 @@ def _merge(data: dict[str, Any], path: str, into: dict[str, Any]) -> None:
         if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
             raise PersonaError(path, "aliases", "expected a list of non-empty strings")
         into["aliases"] = tuple(aliases)
+    if "links" in data:
+        links = data["links"]
+        if not isinstance(links, list) or not all(
+                isinstance(u, str) and u.startswith(("http://", "https://")) for u in links):
+            raise PersonaError(path, "links", "expected a list of http:// or https:// URLs")
+        into["links"] = tuple(links)
     if "system" in data:
         if not isinstance(data["system"], str) or not data["system"].strip():
             raise PersonaError(path, "system", "expected a non-empty string")
@@ -152,7 +159,7 @@ _PERSONA_DIR = Path(__file__).resolve().parent.parent / "persona"
 
 
 def _defaults() -> dict[str, Any]:
-    into: dict[str, Any] = {"name": "", "aliases": (), "system": "", "moods": {},
+    into: dict[str, Any] = {"name": "", "aliases": (), "system": "", "links": (), "moods": {},
                             "actions": {}, "lines": {}}
     # Next to this package, installed or not (an editable install may make ``runtime`` a
     # namespace package, which importlib.resources cannot read from).
@@ -181,7 +188,8 @@ def _complete(into: dict[str, Any], where: str) -> Persona:
     if into["name"] not in aliases:
         aliases = (*aliases, into["name"])
     return Persona(name=into["name"], aliases=aliases, system=into["system"],
-                   moods=into["moods"], actions=into["actions"], lines=into["lines"])
+                   moods=into["moods"], actions=into["actions"], lines=into["lines"],
+                   links=into["links"])
 
 
 _default: Persona | None = None
@@ -201,8 +209,8 @@ def load_persona(override: str | os.PathLike[str] | None = None) -> Persona:
     Args:
         override: None for the defaults; a directory holding any of ``persona.toml``,
             ``offline.toml``, ``system.txt``; or one ``.toml`` file (keys ``name``,
-            ``aliases``, ``system``, ``[moods]``, ``[actions]``, ``[lines.<mood>]``) or one
-            ``.txt`` file (the system prompt).
+            ``aliases``, ``system``, ``links``, ``[moods]``, ``[actions]``,
+            ``[lines.<mood>]``) or one ``.txt`` file (the system prompt).
 
     Returns:
         The checked persona: a description for each of the 14 moods, a template for each
@@ -230,22 +238,6 @@ def load_persona(override: str | os.PathLike[str] | None = None) -> Persona:
     return _complete(into, str(path))
 
 
-def _conversation(lines: Sequence[ContextLine], name: str) -> str:
-    out = []
-    for line in lines:
-        who = f"{name} (you)" if line.is_self else line.author
-        text = " ".join(line.text.split())
-        out.append(f"{who}: {text}")
-    return "\n".join(out) if out else "(no recent messages)"
-
-
-def _last_author(lines: Sequence[ContextLine]) -> str | None:
-    for line in reversed(lines):
-        if not line.is_self:
-            return line.author
-    return None
-
-
 class _Blank(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return ""
@@ -254,37 +246,3 @@ class _Blank(dict[str, str]):
 def fill(template: str, values: Mapping[str, str]) -> str:
     """Fill a checked template; a placeholder without a value becomes empty."""
     return template.format_map(_Blank(values))
-
-
-def build_prompt(persona: Persona, request: ActionRequest, *,
-                 context: Sequence[ContextLine] = (), user: str | None = None,
-                 item: FeedItem | None = None) -> Prompt:
-    """Build the chat messages for one request.
-
-    Each action gets only its own facts: the conversation for join / FOMO / reply, the user
-    and activity for engage, the item for share, the mood alone for the rest.
-
-    Raises:
-        KeyError: the action has no template (the pool refuses such requests at submit).
-    """
-    template = persona.actions[request.action]
-    mood = request.mood if request.mood in persona.moods else "neutral"
-    author = _last_author(context)
-    activity = request.target_activity
-    values = {
-        "name": persona.name,
-        "mood": mood,
-        "mood_description": persona.moods[mood],
-        "conversation": _conversation(context, persona.name),
-        "author": author or "everyone",
-        "user": user or "a friend",
-        "activity": activity or "something",
-        "item_title": item.title if item else "",
-        "item_url": item.url if item else "",
-    }
-    system = (f"{persona.system}\n\nYour mood right now is {mood}. "
-              f"{persona.moods[mood]}")
-    messages = (ChatMessage("system", system), ChatMessage("user", fill(template, values)))
-    return Prompt(guild_id=request.guild_id, request_id=request.request_id,
-                  action=request.action, mood=mood, messages=messages, user=user,
-                  activity=activity, item=item, author=author)

@@ -13,6 +13,8 @@ One inference server is the bottleneck of the whole bot, so the pool spends it c
 - Attempts that fail with a connection error, 429 or 5xx are retried with exponential
   back-off and jitter, honouring ``Retry-After``, but never past the deadline. A circuit
   breaker fails requests fast while the server is down and probes it now and then.
+- An answer that is empty once cleaned (``runtime.pool.clean``) is asked for again once,
+  with a fresh sample, if the deadline leaves time for another like it; then it fails.
 - Each accepted request gets exactly one ``ActionFinished`` through ``deliver``: sent, failed
   (with the reason) or stale, and at shutdown "failed: shutdown" for whatever is left.
 
@@ -24,38 +26,42 @@ from __future__ import annotations
 
 import heapq
 import math
-import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 
 import anyio
 import anyio.abc
+import msgspec
 import structlog
 
 from actors.clock import LoopClock
 from actors.events import ActionFinished, ActionRequest, Outcome
 from engine import NO_ITEM
 from runtime.errors import SendRejected
-from runtime.pool.breaker import CircuitBreaker, Permit
-from runtime.pool.clean import DISCORD_LIMIT, clean_output
-from runtime.pool.errors import BackendError, PoolRejected
+from runtime.pool.attempts import Attempts, Failure, typing_while
+from runtime.pool.breaker import CircuitBreaker
+from runtime.pool.errors import PoolRejected
 from runtime.pool.models import (
     CONTEXT_ACTIONS,
     DEFAULT_DEADLINES,
     Backend,
     ContextFn,
     ContextLine,
+    ExcludeFn,
     FeedItem,
+    FinishedFn,
     ItemSource,
     NamesFn,
     PoolStatistics,
-    Prompt,
     RetryPolicy,
     SenderFn,
+    TypingFn,
 )
-from runtime.pool.persona import Persona, build_prompt, default_persona
+from runtime.pool.persona import Persona, default_persona
+from runtime.pool.prompt import build_prompt
 from runtime.pool.queue import FairQueue
+from runtime.pool.words import accepts_upto, fetch_context, finish
 
 __all__ = ["LLMPool"]
 
@@ -82,12 +88,6 @@ class _Job:
         self.item: FeedItem | None = None
 
 
-class _Failure(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 class LLMPool:
     """The action sink every guild's actor submits to.
 
@@ -98,8 +98,11 @@ class LLMPool:
         deliver: called with each ``ActionFinished``, synchronously (``router.deliver``).
         sender: ``async (request, text)``, sends the words with mentions disabled; raises
             ``runtime.errors.SendRejected`` when Discord refuses.
-        context: ``async (guild_id, channel_id, limit) -> list[ContextLine]``, the channel's
-            last messages, for join / FOMO / reply; None gives those actions no context.
+        context: ``async (guild_id, channel_id, limit, *, upto_message_id=None) ->
+            list[ContextLine]``, the channel's last messages, for join / FOMO / reply; a reply
+            calls it with ``upto_message_id`` (the message that spoke to her), the others
+            without (so a callable without the keyword still serves them). None gives those
+            actions no context.
         items: where ``share_tweet`` gets its item; None means there is never one. If it has
             an async ``run()`` (``FeedItems`` does: it refreshes its feeds periodically), the
             pool runs it for as long as the pool runs.
@@ -111,7 +114,14 @@ class LLMPool:
         breaker: the circuit breaker (one per server); None makes a default one.
         shutdown_timeout: seconds requests in flight get to finish when the pool is left.
         context_limit: how many recent messages to ask ``context`` for.
-        seed: seed of the back-off jitter (None: unpredictable).
+        seed: seed of the back-off jitter and of each attempt's sampling seed (None:
+            unpredictable, and the server picks the sampling seed).
+        typing: ``(request) -> async context manager``, held while the words are written
+            (Discord's "is typing…"); its failures are logged, never fail the request.
+        exclude_user: ``(guild_id, user_id) -> bool``; those users' lines are left out of
+            every prompt's context.
+        on_finished: ``(action, outcome, seconds)``, called once per finished request with
+            the seconds since it was accepted (metrics); its failures are logged.
     """
 
     def __init__(self, backend: Backend, *, workers: int = 4, queue_size: int = 256,
@@ -121,7 +131,9 @@ class LLMPool:
                  persona: Persona | None = None, names: NamesFn | None = None,
                  retry: RetryPolicy | None = None, breaker: CircuitBreaker | None = None,
                  shutdown_timeout: float = 5.0, context_limit: int = 20,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, typing: TypingFn | None = None,
+                 exclude_user: ExcludeFn | None = None,
+                 on_finished: FinishedFn | None = None) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         if queue_size < 1:
@@ -146,7 +158,11 @@ class LLMPool:
         self._items = items
         self._names = names
         self._clock = clock
-        self._rng = random.Random(seed)
+        self._typing = typing
+        self._exclude = exclude_user
+        self._on_finished = on_finished
+        self._upto = accepts_upto(context)
+        self._attempts = Attempts(backend, self.breaker, self.retry, seed)
         self._state = _NEW
         self._queue: FairQueue[_Job] = FairQueue()
         self._jobs: dict[int, _Job] = {}
@@ -160,7 +176,7 @@ class LLMPool:
         self._sweep_wake: anyio.Event
         self._drained: anyio.Event
         self._tg: anyio.abc.TaskGroup
-        self._counts = {"accepted": 0, "sent": 0, "failed": 0, "stale": 0, "retries": 0,
+        self._counts = {"accepted": 0, "sent": 0, "failed": 0, "stale": 0, "rewrites": 0,
                         "rejected": 0}
 
     # -- the sink ---------------------------------------------------------------------------
@@ -228,7 +244,8 @@ class LLMPool:
         return PoolStatistics(
             workers=self.workers, queue_size=self.queue_size, queue_depth=self._queue.depth,
             in_flight=self._in_flight, accepted=c["accepted"], sent=c["sent"],
-            failed=c["failed"], stale=c["stale"], retries=c["retries"],
+            failed=c["failed"], stale=c["stale"], retries=self._attempts.retries,
+            rewrites=c["rewrites"],
             rejected=c["rejected"], breaker_state=self.breaker.state(anyio.current_time()),
             latency_p50=pct(0.50), latency_p95=pct(0.95), latency_p99=pct(0.99))
 
@@ -282,7 +299,8 @@ class LLMPool:
                 self._finish(job, "failed", "shutdown")
             self._state = _CLOSED
             log.info("pool.stopped", failed_queued=len(queued), in_flight=in_flight,
-                     cancelled=len(left), **{k: v for k, v in self._counts.items()})
+                     cancelled=len(left), retries=self._attempts.retries,
+                     **{k: v for k, v in self._counts.items()})
 
     async def _worker(self) -> None:
         while True:
@@ -347,7 +365,8 @@ class LLMPool:
             return
         try:
             with anyio.CancelScope(deadline=job.deadline) as scope:
-                text = await self._words(job)
+                text = await typing_while(self._typing, request, self._words(job),
+                                          self._fields(job))
             if scope.cancelled_caught or anyio.current_time() >= job.deadline:
                 # Late words are worthless: never sent.
                 self._finish(job, "stale", "deadline passed", where="in_flight")
@@ -355,12 +374,12 @@ class LLMPool:
             try:
                 await self._sender(request, text)
             except SendRejected as exc:
-                raise _Failure(f"send rejected: {exc.reason}") from None
+                raise Failure(f"send rejected: {exc.reason}") from None
             except Exception as exc:
                 log.warning("pool.send_error", guild_id=job.guild_id,
                             request_id=request.request_id, error=type(exc).__name__)
-                raise _Failure(f"send error: {type(exc).__name__}") from None
-        except _Failure as failure:
+                raise Failure(f"send error: {type(exc).__name__}") from None
+        except Failure as failure:
             self._finish(job, "failed", failure.reason)
             return
         self._finish(job, "sent")
@@ -372,15 +391,15 @@ class LLMPool:
         if action == "share_tweet":
             item = self._items.pick(request.guild_id) if self._items is not None else None
             if item is None:
-                raise _Failure(NO_ITEM)
+                raise Failure(NO_ITEM)
             job.item = item
         context: list[ContextLine] = []
         if action in CONTEXT_ACTIONS and self._context is not None:
             try:
-                context = await self._context(request.guild_id, request.channel_id,
-                                              self.context_limit)
+                context = await fetch_context(self._context, request, self.context_limit,
+                                              upto=self._upto, exclude=self._exclude)
             except Exception as exc:
-                raise _Failure(f"context: {type(exc).__name__}") from None
+                raise Failure(f"context: {type(exc).__name__}") from None
         user = None
         if action == "engage_user" and request.target_user_id is not None and self._names:
             try:
@@ -389,60 +408,30 @@ class LLMPool:
                 log.warning("pool.name_lookup_failed", guild_id=job.guild_id,
                             request_id=request.request_id, error=type(exc).__name__)
         prompt = build_prompt(self.persona, request, context=context, user=user, item=item)
-        others = tuple({line.author for line in context or () if not line.is_self})
         del context
-        text = clean_output(await self._generate(job, prompt), names=self.persona.aliases,
-                            others=others)
-        if not text:
-            raise _Failure("empty output")
-        if item is not None and item.url and item.url not in text:
-            room = DISCORD_LIMIT - len(item.url) - 1
-            text = clean_output(text, names=(), limit=room) + "\n" + item.url
-        return text
-
-    async def _generate(self, job: _Job, prompt: Prompt) -> str:
-        attempt = 0
-        breaker = self.breaker
-        while True:
-            attempt += 1
-            permit = breaker.allow(anyio.current_time())
-            if permit is Permit.DENIED:
-                raise _Failure("circuit open")
+        for attempt in (1, 2):
+            prompt = msgspec.structs.replace(prompt, **self._attempts.sampling(request, attempt))
+            started = anyio.current_time()
             try:
-                text = await self.backend.generate(prompt)
-            except BackendError as err:
-                self._judge(permit, err)
-                if not err.retryable or attempt >= self.retry.max_attempts:
-                    raise _Failure(err.reason) from None
-                delay = self.retry.delay(attempt, self._rng.random(), err.retry_after)
-                if anyio.current_time() + delay >= job.deadline:
-                    log.info("pool.no_time_to_retry", guild_id=job.guild_id,
-                             request_id=job.request.request_id, reason=err.reason,
-                             delay=round(delay, 3))
-                    raise _Failure(err.reason) from None
-                self._counts["retries"] += 1
-                log.info("pool.retry", guild_id=job.guild_id, request_id=job.request.request_id,
-                         attempt=attempt, reason=err.reason, delay=round(delay, 3))
-                await anyio.sleep(delay)
-                continue
-            except BaseException:
-                breaker.release(permit)
-                raise
-            if breaker.success(permit):
-                log.info("pool.breaker_closed")
-            return text
+                answer = await self._attempts.generate(prompt, deadline=job.deadline,
+                                                       fields=self._fields(job))
+                text = finish(prompt, answer, self.persona.aliases)
+            except Failure as failure:
+                if failure.reason != "empty output":
+                    raise
+                text = ""
+            if text:
+                return text
+            now = anyio.current_time()
+            if attempt == 2 or now + (now - started) >= job.deadline:
+                break
+            self._counts["rewrites"] += 1
+            log.info("pool.rewrite", **self._fields(job), reason="empty output")
+        raise Failure("empty output")
 
-    def _judge(self, permit: Permit, err: BackendError) -> None:
-        """Tell the breaker what an error says about the server."""
-        if err.server_fault:
-            if self.breaker.failure(permit, anyio.current_time()):
-                log.error("pool.breaker_opened", reason=err.reason,
-                          reset_after=self.breaker.reset_after)
-        elif err.retryable:
-            # A 429: the server is alive but busy; no verdict.
-            self.breaker.release(permit)
-        elif self.breaker.success(permit):
-            log.info("pool.breaker_closed")
+    @staticmethod
+    def _fields(job: _Job) -> dict[str, int]:
+        return {"guild_id": job.guild_id, "request_id": job.request.request_id}
 
     def _finish(self, job: _Job, outcome: Outcome, reason: str = "", *,
                 where: str = "") -> None:
@@ -479,3 +468,8 @@ class LLMPool:
             self._deliver(event)
         except Exception:
             log.exception("pool.deliver_failed", **fields)
+        if self._on_finished is not None:
+            try:
+                self._on_finished(request.action, outcome, now - job.submitted)
+            except Exception:
+                log.exception("pool.on_finished_failed", **fields)

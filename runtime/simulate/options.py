@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from engine import MOOD_NAMES
+from runtime.config import split_address
+from runtime.store import StoreError, is_url
+from runtime.store.pg_schema import check_url, redact_url
 
 __all__ = ["COMPARE_CHATTINESS", "SimulateOptions", "add_arguments"]
 
@@ -48,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
            "unprompted posts a human answered within 30 minutes")
     a("--store", metavar="PATH",
       help="the SQLite snapshot file the V2 run leaves behind, with PATH.sim.json beside it "
-           "(must not exist unless --resume; default: a temporary file, removed at the end)")
+           "(must not exist unless --resume; default: a temporary file, removed at the end), "
+           "or a postgresql:// URL (no password in it; not with --resume)")
     a("--resume", action="store_true",
       help="continue the simulated guilds of an existing --store after --downtime: each "
            "guild's GuildReady arrives a few seconds after the start, staggered, and the "
@@ -87,6 +91,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--pin-moods", metavar="MOOD[,MOOD...]",
       help="turn mood rotation off and give guild i the i-th mood of this list, cyclically "
            "(e.g. shy,bubbly: half shy, half bubbly)")
+    a("--metrics-address", metavar="HOST:PORT",
+      help="serve Prometheus /metrics, /healthz and /readyz of the V2 run on HOST:PORT "
+           "(e.g. 127.0.0.1:9108); needs --realtime")
     a("--no-v1", action="store_true", help="skip the V1 comparison")
     a("--quiet", action="store_true", help="print nothing but errors")
 
@@ -124,6 +131,7 @@ class SimulateOptions:
         self.control_socket: str | None = args.control_socket
         self.moods: tuple[str, ...] = tuple(
             m.strip() for m in (args.pin_moods or "").split(",") if m.strip())
+        self.metrics_address: str | None = getattr(args, "metrics_address", None)
         self.no_v1: bool = args.no_v1
         self.quiet: bool = args.quiet
 
@@ -164,12 +172,29 @@ class SimulateOptions:
                 _parent_dir(path, flag)
         if self.log_dir is not None and self.log_file is not None:
             raise ValueError("--log-dir and --log-file: choose one")
+        if self.metrics_address is not None:
+            if not self.realtime:
+                raise ValueError("--metrics-address needs --realtime: a scrape in virtual "
+                                 "time would see hours pass between two requests")
+            try:
+                split_address(self.metrics_address)
+            except ValueError as exc:
+                raise ValueError(f"--metrics-address: {exc}") from None
 
     def _check_store(self) -> None:
         if not (math.isfinite(self.downtime) and self.downtime >= 0):
             raise ValueError(f"--downtime must be seconds >= 0, got {self.downtime:g}")
         if self.downtime and not self.resume:
             raise ValueError("--downtime needs --resume (the time since the last run)")
+        if self.store is not None and is_url(self.store):
+            if self.resume:
+                raise ValueError("--resume needs a --store file (the simulated guilds' plan "
+                                 "is kept beside it), not a URL")
+            try:  # a password in it: refused, never shown
+                check_url(self.store)
+            except StoreError as exc:
+                raise ValueError(f"--store {redact_url(self.store)}: {exc.detail}") from None
+            return
         if self.resume:
             if self.store is None:
                 raise ValueError("--resume needs --store: the store of the run to continue")

@@ -43,7 +43,7 @@ from runtime.simulate.channel import SimDiscord, iso_utc, sim_items
 from runtime.simulate.setup import SNAPSHOT_INTERVAL_S, RunResult, RunSetup, build_config
 from runtime.simulate.traffic import GRID_S, Traffic
 from runtime.simulate.virtual import HeldClockStore, VirtualClock
-from runtime.store import MemoryStore, SQLiteStore
+from runtime.store import MemoryStore, open_store
 from runtime.supervisor import SupervisorConfig
 
 __all__ = [
@@ -204,7 +204,7 @@ async def run_policy(traffic: Traffic, policy: str, setup: RunSetup, *,
         store: Any = MemoryStore(clock=clock.now)
         sqlite = None
     else:
-        sqlite = await SQLiteStore(setup.store_path, clock=clock.now).open()
+        sqlite = await open_store(setup.store_path, clock=clock.now).open()  # path or URL
         store = sqlite if virtual is None else HeldClockStore(sqlite, virtual)
     try:
         rt = Runtime(

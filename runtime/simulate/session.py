@@ -3,7 +3,7 @@ comparison runs, the V1 replay, the report, the transcript and the store's sidec
 
 from __future__ import annotations
 
-import inspect
+import functools
 import json
 import logging
 import shutil
@@ -20,6 +20,8 @@ import structlog
 from runtime.config import Config, load_config
 from runtime.errors import ConfigError
 from runtime.logs import LoggingSetup, configure_logging
+from runtime.pool import check_server
+from runtime.process import Runtime
 from runtime.simulate.options import COMPARE_CHATTINESS, SimulateOptions
 from runtime.simulate.replay import replay_v1
 from runtime.simulate.report import build_report
@@ -30,9 +32,10 @@ from runtime.simulate.resume import (
     staggered_readies,
     write_state,
 )
-from runtime.simulate.run import run_realtime, run_virtual, sim_time_processor
+from runtime.simulate.run import run_policy, run_realtime, run_virtual, sim_time_processor
 from runtime.simulate.setup import RunResult, RunSetup, build_config, guild_configs, owner_zones
 from runtime.simulate.traffic import START_EPOCH, Traffic, generate_traffic
+from runtime.store import is_url
 
 __all__ = ["check_llm_server", "simulate"]
 
@@ -61,18 +64,7 @@ def check_llm_server(url: str, model: str) -> None:
     Raises:
         ValueError: the server's one-line problem (a wrong URL, down, an unknown model).
     """
-    try:
-        from runtime.pool import check_server  # type: ignore[attr-defined]
-    except ImportError:
-        # The words branch adds it; until it is merged the server is not checked.
-        print(f"warning: --llm-url {url}: not checked (runtime.pool has no check_server)",
-              file=sys.stderr)
-        return
-    async def ask() -> str | None:
-        answer = check_server(url, model)
-        return await answer if inspect.isawaitable(answer) else answer
-
-    problem = anyio.run(ask)
+    problem = anyio.run(functools.partial(check_server, url, model))
     if problem:
         raise ValueError(f"--llm-url {url}: {problem}")
 
@@ -126,6 +118,26 @@ def _comparisons(opts: SimulateOptions, traffic: Traffic, policy: str, setup: Ru
     return chattiness, learning
 
 
+def _run_realtime_with_metrics(traffic: Traffic, policy: str, setup: RunSetup, *,
+                               address: str, quiet: bool) -> RunResult:
+    """``run_realtime`` that also serves the runtime's metrics on ``address`` from the moment
+    the runtime runs until it has stopped."""
+
+    async def main() -> RunResult:
+        async with anyio.create_task_group() as tg:
+            async def on_started(rt: Runtime) -> None:
+                server = await tg.start(rt.serve_metrics, address)
+                if not quiet:
+                    print(f"metrics: http://{server.host}:{server.port}/metrics",
+                          file=sys.stderr, flush=True)
+
+            result = await run_policy(traffic, policy, setup, on_started=on_started)
+            tg.cancel_scope.cancel()
+        return result
+
+    return anyio.run(main, backend="asyncio")
+
+
 def simulate(opts: SimulateOptions) -> dict[str, Any]:
     """Generate the traffic, run V2 over it (and the comparisons, and V1), return the report.
 
@@ -155,10 +167,13 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
             setup, store_path=opts.store or str(tmp / "store.sqlite3"),
             control_socket=opts.control_socket or str(tmp / "control.sock"))
         run = run_realtime if opts.realtime else run_virtual
+        if opts.metrics_address is not None:
+            run = functools.partial(_run_realtime_with_metrics, address=opts.metrics_address,
+                                    quiet=opts.quiet)
         v2 = run(traffic, policy, main_setup)
         # Interrupted (Ctrl-C on the wall clock): V1 and the report cover the same stretch.
         traffic = traffic.truncated(v2.ended_at)
-        if opts.store is not None:
+        if opts.store is not None and not is_url(opts.store):
             write_state(opts.store, SimState(opts.seed, opts.guilds, v2.ended_at))
         logs.close()
         logs = configure_logging("error", renderer="json", stream=sys.stderr, cache=False)

@@ -14,7 +14,14 @@ import structlog.testing
 import trio
 import trio.testing
 
-from actors.actor import ActorCrashed, ActorSettings, GuildActor, passive_wake_at
+from actors.actor import (
+    READY,
+    ActorCrashed,
+    ActorSettings,
+    GuildActor,
+    Readiness,
+    passive_wake_at,
+)
 from actors.clock import LoopClock
 from actors.events import (
     GuildReady,
@@ -40,14 +47,16 @@ NO_QUIET = GuildConfig(quiet_hours=None, rotate_moods=False)
 
 def make_actor(sink: RecordingSink, *, mood: str = "bubbly", cfg: GuildConfig = NO_QUIET,
                policy: str = "v2", passivate_after_s: float = 0.0, epoch: float = T0,
-               guild_id: int = 42, cls: type[GuildActor] = GuildActor) -> GuildActor:
+               guild_id: int = 42, cls: type[GuildActor] = GuildActor,
+               readiness: Readiness = READY, explain_idle: bool = False) -> GuildActor:
+    """An actor of a fresh guild, ready in this process unless told otherwise."""
     clock = LoopClock(epoch)
     state = new_state(guild_id, clock.now(), mood=mood)
     settings = ActorSettings(config=cfg, channel_id=7, policy=policy,  # type: ignore[arg-type]
-                             passivate_after_s=passivate_after_s)
+                             passivate_after_s=passivate_after_s, explain_idle=explain_idle)
     ids = iter(range(1, 10_000))
     return cls(state, settings, clock=clock, sink=sink, seed=SEED,
-               request_ids=lambda: next(ids))
+               request_ids=lambda: next(ids), readiness=readiness)
 
 
 @pytest.mark.anyio
@@ -285,3 +294,108 @@ def _encode(state: object) -> bytes:
     from engine import encode_state
 
     return encode_state(state)  # type: ignore[arg-type]
+
+
+# --- readiness, replies, idle explanations, dirtiness ---------------------------------------
+
+@pytest.mark.anyio
+async def test_a_waiting_guild_observes_but_decides_nothing_until_its_guild_ready() -> None:
+    """Before its GuildReady an actor counts what it sees but asks the pool for nothing,
+    not even a reply; its GuildReady lets the next event decide."""
+    from actors.actor import WAITING
+
+    sink = RecordingSink()
+    actor = make_actor(sink, readiness=WAITING)
+    now = actor.clock.now
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        actor.mailbox.put_nowait(PresenceChanged(42, 501, now(), activity="Project DIVA"))
+        actor.mailbox.put_nowait(MessageSeen(42, 7, 5, now(), addresses_self=True))
+        await anyio.wait_all_tasks_blocked()
+        assert sink.requests == [] and actor.state.human_messages == 1
+        actor.mailbox.put_nowait(GuildReady(42, now(), (501,)))
+        actor.mailbox.put_nowait(PresenceChanged(42, 502, now(), activity="Hatsune Miku"))
+        await anyio.wait_all_tasks_blocked()
+        actor.mailbox.put_nowait(Stop(42))
+    assert [r.action for r in sink.requests] == ["engage_user"]
+    assert actor.readiness == "ready"
+
+
+@pytest.mark.anyio
+async def test_a_reply_goes_to_the_channel_the_mention_came_in() -> None:
+    """A mention in a thread under the autonomous channel is answered in that thread."""
+    sink = RecordingSink()
+    actor = make_actor(sink)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        actor.mailbox.put_nowait(MessageSeen(42, 7777, 5, actor.clock.now(),
+                                             addresses_self=True, message_id=99))
+        await anyio.wait_all_tasks_blocked()
+        actor.mailbox.put_nowait(Stop(42))
+    [req] = sink.requests
+    assert (req.action, req.channel_id, req.reply_to_message_id) == ("reply", 7777, 99)
+
+
+@pytest.mark.anyio
+async def test_a_mention_dropped_by_the_cooldown_is_logged_at_info_with_the_reason() -> None:
+    """The second mention of one user within the cooldown is dropped, at info, saying why."""
+    sink = RecordingSink()
+    actor = make_actor(sink)
+    with structlog.testing.capture_logs() as logs:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(actor.run)
+            for mid in (1, 2):
+                actor.mailbox.put_nowait(MessageSeen(42, 7, 5, actor.clock.now(),
+                                                     addresses_self=True, message_id=mid))
+            await anyio.wait_all_tasks_blocked()
+            actor.mailbox.put_nowait(Stop(42))
+    [line] = [x for x in logs if x["event"] == "reply_dropped"]
+    assert line["log_level"] == "info"
+    assert (line["reason"], line["user_id"], line["message_id"]) == ("per-user cooldown", 5, 2)
+
+
+@pytest.mark.anyio
+async def test_at_debug_a_decision_that_decides_nothing_says_what_held_each_action() -> None:
+    """With explain_idle, each non-decision logs the gate or each rule's first failed
+    condition; without it, nothing is logged (and nothing explained)."""
+    for explain in (True, False):
+        sink = RecordingSink()
+        actor = make_actor(sink, mood="shy", explain_idle=explain)
+        with structlog.testing.capture_logs() as logs:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(actor.run)
+                actor.mailbox.put_nowait(MessageSeen(42, 7, 5, actor.clock.now()))
+                await anyio.wait_all_tasks_blocked()
+                actor.mailbox.put_nowait(Stop(42))
+        lines = [x for x in logs if x["event"] == "no_decision"]
+        if not explain:
+            assert lines == []
+            continue
+        line = lines[0]
+        assert line["log_level"] == "debug" and line["policy"] == "v2"
+        why = line["why_not"]
+        assert why["break_silence"].startswith("quiet_for=")
+        assert why["join_conversation"].startswith("momentum=")
+        assert "(need " in why["join_conversation"]
+
+
+@pytest.mark.anyio
+async def test_only_events_that_change_the_state_make_a_guild_dirty() -> None:
+    """Inspect, readiness changes and timer looks that decide nothing leave the guild clean
+    (its next snapshot is not encoded again); a message makes it dirty."""
+    from actors.events import ChannelAccess
+
+    sink = RecordingSink()
+    actor = make_actor(sink, mood="shy")
+    got: list[object] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        actor.mailbox.put_nowait(Inspect(42, got.append))
+        actor.mailbox.put_nowait(ChannelAccess(42, actor.clock.now(), can_speak=True))
+        await anyio.wait_all_tasks_blocked()
+        clean = actor.dirty
+        actor.mailbox.put_nowait(MessageSeen(42, 7, 5, actor.clock.now()))
+        await anyio.wait_all_tasks_blocked()
+        dirty = actor.dirty
+        actor.mailbox.put_nowait(Stop(42))
+    assert got and clean is False and dirty is True

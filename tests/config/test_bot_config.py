@@ -101,6 +101,8 @@ def test_disabled_guilds_have_no_autonomous_channel() -> None:
         ('[llm]\nbackend = "cloud"', "llm.backend: invalid enum value 'cloud'; valid: "
          "'offline', 'openai'"),
         ('[llm]\napi_key_env = "sk-abc def"', "llm.api_key_env: expected the NAME"),
+        ("[llm]\ntemperature = 3", "llm.temperature: expected `float` <= 2.0"),
+        ("[llm]\ntop_p = 0", "llm.top_p: expected `float` > 0.0"),
         ('[guilds.1]\nautonomous_channel_id = "x"',
          "guilds.1.autonomous_channel_id: expected `int`, got `str`"),
         ("[guilds.abc]\nenabled = true", "guilds.abc: a guild table is named by the guild's"),
@@ -118,6 +120,13 @@ def test_bad_values_name_the_dotted_path(doc: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         decode_config(doc)
     assert str(info.value).startswith(message), str(info.value)
+
+
+def test_llm_sampling_keys() -> None:
+    """[llm] temperature defaults to 0.9 and top_p to the server's; both can be set."""
+    assert (decode_config("").llm.temperature, decode_config("").llm.top_p) == (0.9, None)
+    cfg = decode_config("[llm]\ntemperature = 0.3\ntop_p = 0.95")
+    assert (cfg.llm.temperature, cfg.llm.top_p) == (0.3, 0.95)
 
 
 def test_relative_paths_follow_the_config_file(tmp_path: Path) -> None:
@@ -167,3 +176,14 @@ def test_deadlines_name_known_actions_and_reach_actors_and_pool() -> None:
     assert settings.deadlines["reply"] == DEFAULT_DEADLINES["reply"]
     with pytest.raises(ConfigError, match=r"llm\.deadlines\.sing.*break_silence"):
         decode_config("[llm.deadlines]\nsing = 5\n")
+
+
+def test_privileged_intents_are_optional_keys() -> None:
+    """[discord] presence_intent and members_intent default to on and can be turned off; a
+    non-boolean is refused with its path."""
+    d = decode_config("").discord
+    assert (d.presence_intent, d.members_intent) == (True, True)
+    d = decode_config("[discord]\npresence_intent = false\nmembers_intent = false").discord
+    assert (d.presence_intent, d.members_intent) == (False, False)
+    with pytest.raises(ConfigError, match=r"^discord\.members_intent: expected `bool`"):
+        decode_config('[discord]\nmembers_intent = "no"')

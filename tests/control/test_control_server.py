@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import stat
+import subprocess
+import sys
 import tempfile
+import textwrap
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import msgspec
 import pytest
 from structlog.testing import capture_logs
@@ -30,6 +35,8 @@ from runtime.control import (
     request,
     serve_control,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def fake_handler(req: Request) -> Any:
@@ -221,3 +228,172 @@ def test_public_names() -> None:
     import runtime.control as mod
 
     assert all(hasattr(mod, name) for name in mod.__all__)
+
+
+# --- limits: ids, connections, idleness, accept errors ---------------------------------------
+
+@pytest.mark.anyio
+async def test_ids_out_of_range_get_a_clear_error(server: ControlServer) -> None:
+    """A guild id of 0, of 2**63 or past 2**64 is refused by the server with the valid
+    range, before any handler sees it (today one >= 2**64 killed the process later)."""
+    async with await anyio.connect_unix(server.path) as s:
+        for gid in (0, 2**63, 2**64 + 5):
+            for line in (msgspec.json.encode({"type": "guild", "guild_id": gid}),
+                         msgspec.json.encode({"type": "set_mood", "guild_id": gid,
+                                              "mood": "shy"})):
+                (reply,) = await exchange(s, line + b"\n")
+                assert reply["ok"] is False
+                assert "at `$.guild_id`" in reply["error"]
+                assert "0 < id < 2**63" in reply["error"]
+        (reply,) = await exchange(s, b'{"type": "guild", "guild_id": 9223372036854775807}\n')
+        assert reply["ok"] is True
+
+
+@pytest.mark.anyio
+async def test_connections_past_the_cap_are_told_and_closed(sock_dir: Path) -> None:
+    """With a cap of 3, a fourth connection gets "too many connections" and is closed; once
+    one closes, a new one is served."""
+    srv = ControlServer(sock_dir / "c.sock", fake_handler, max_clients=3)
+    async with anyio.create_task_group() as tg:
+        await tg.start(srv.serve)
+        held = [await anyio.connect_unix(srv.path) for _ in range(3)]
+        for s in held:  # each is being served
+            assert (await exchange(s, b'{"type": "stats"}\n'))[0]["ok"]
+        async with await anyio.connect_unix(srv.path) as extra:
+            (reply,) = await exchange(extra, b"")  # told at once, before asking anything
+            assert reply == {"error": "too many connections (3 open); try again later",
+                             "ok": False}
+            with pytest.raises(anyio.EndOfStream):
+                await extra.receive()
+        await held.pop().aclose()
+        while srv.statistics().clients > 2:
+            await anyio.wait_all_tasks_blocked()
+        assert await ask(srv.path, {"type": "snapshot"}) == {"saved": 2}
+        for s in held:
+            await s.aclose()
+        # Cancel only once the server saw them leave: anyio's asyncio socket receive can
+        # call set_result on a future cancelled in the same loop step (InvalidStateError).
+        while srv.statistics().clients:
+            await anyio.wait_all_tasks_blocked()
+        assert srv.statistics().refused == 1
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_an_idle_connection_is_closed(sock_dir: Path) -> None:
+    """A connection that sends nothing for idle_timeout_s is closed by the server; one that
+    keeps asking is not."""
+    srv = ControlServer(sock_dir / "c.sock", fake_handler, idle_timeout_s=0.3)
+    async with anyio.create_task_group() as tg:
+        await tg.start(srv.serve)
+        async with await anyio.connect_unix(srv.path) as s:
+            assert (await exchange(s, b'{"type": "stats"}\n'))[0]["ok"]
+            with anyio.fail_after(5), pytest.raises(anyio.EndOfStream):
+                await s.receive()  # the server hangs up on the idle client
+        assert srv.statistics().idle_closed == 1
+        tg.cancel_scope.cancel()
+
+
+class _FailingListener:
+    """A listener whose first ``fail`` accepts raise EMFILE, as a process out of file
+    descriptors sees them."""
+
+    def __init__(self, inner: Any, fail: int) -> None:
+        self.inner = inner
+        self.fail = fail
+
+    async def accept(self) -> Any:
+        if self.fail:
+            self.fail -= 1
+            await anyio.lowlevel.checkpoint()
+            try:
+                raise OSError(errno.EMFILE, "Too many open files")
+            except OSError as exc:  # as anyio's listeners report it
+                raise anyio.BrokenResourceError from exc
+        return await self.inner.accept()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def __aenter__(self) -> _FailingListener:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class _EMFILEServer(ControlServer):
+    async def _open_listener(self) -> Any:
+        return _FailingListener(await super()._open_listener(), fail=3)
+
+
+@pytest.mark.anyio
+async def test_accept_errors_are_waited_out_never_raised(sock_dir: Path) -> None:
+    """EMFILE from accept is logged and retried with back-off; the server (and whatever
+    runs it) goes on and serves the client once it can."""
+    srv = _EMFILEServer(sock_dir / "c.sock", fake_handler)
+    with capture_logs() as logs:
+        async with anyio.create_task_group() as tg:
+            await tg.start(srv.serve)
+            assert await ask(srv.path, {"type": "snapshot"}) == {"saved": 2}
+            tg.cancel_scope.cancel()
+    assert srv.statistics().accept_errors == 3
+    failed = [x for x in logs if x["event"] == "control_accept_failed"]
+    assert len(failed) == 3 and failed[0]["errno"] == errno.EMFILE
+
+
+CHILD = textwrap.dedent("""
+    import resource, sys, anyio
+    from runtime.control import ControlServer
+
+    async def handler(req):
+        return {"alive": True}
+
+    async def main(path):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (48, hard))
+        srv = ControlServer(path, handler, max_clients=10_000)
+        async with anyio.create_task_group() as tg:
+            await tg.start(srv.serve)
+            print("ready", flush=True)
+            while True:
+                await anyio.sleep(0.05)
+                st = srv.statistics()
+                print(st.clients, st.accept_errors, flush=True)
+
+    anyio.run(main, sys.argv[1])
+""")
+
+
+def test_running_out_of_file_descriptors_does_not_end_the_process(sock_dir: Path) -> None:
+    """A server in a process limited to 48 descriptors, sent 100 idle connections, hits
+    EMFILE on accept and keeps running; once clients leave it answers a new one."""
+    path = str(sock_dir / "c.sock")
+    child = subprocess.Popen([sys.executable, "-c", CHILD, path], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=REPO)
+    conns: list[socket.socket] = []
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        for _ in range(100):
+            c = socket.socket(socket.AF_UNIX)
+            c.connect(path)
+            conns.append(c)
+        errors, logged = 0, False
+        while errors == 0 or not logged:  # the child reports its counters every 50 ms
+            line = child.stdout.readline()
+            assert line, f"the server process died: {child.stderr.read() if child.stderr else ''}"
+            logged = logged or "control_accept_failed" in line  # its log goes to stdout too
+            fields = line.split()
+            if len(fields) == 2 and all(f.isdigit() for f in fields):
+                errors = int(fields[1])
+        for c in conns:
+            c.close()
+        conns.clear()
+        assert request(path, {"type": "stats"}, timeout=10.0) == {"alive": True}
+        assert child.poll() is None
+    finally:
+        for c in conns:
+            c.close()
+        child.kill()
+        child.communicate()  # reaps it and closes its pipes

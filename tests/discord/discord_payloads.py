@@ -2,7 +2,9 @@
 
 Guild 1000 has the autonomous channel 2000 and another channel 2001; guild 1100 has no
 autonomous channel in the tests' config. Users: 900 the persona (a bot), 11 alice (online),
-12 bob (offline), 13 a helper bot (online), 14 carol (joins later).
+12 bob (offline), 13 a helper bot (online), 14 carol (joins later). Role 3000 is the persona's
+managed role in guild 1000 (``tags.bot_id`` = 900), role 3001 an ordinary one. Members from
+100000 on are filler (offline) for guilds over the large threshold.
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ OTHER_CHANNEL = 2001
 UNCONFIGURED_GUILD = 1100
 SELF_ID = 900
 ALICE, BOB, HELPER_BOT, CAROL = 11, 12, 13, 14
+SELF_ROLE, FANS_ROLE = 3000, 3001
+THREAD, OTHER_THREAD = 2500, 2501
+FILLER = 100_000
+#: Permission bits (Permissions, "Bitwise Permission Flags").
+VIEW_CHANNEL, SEND_MESSAGES, READ_MESSAGE_HISTORY = 1 << 10, 1 << 11, 1 << 16
+SEND_MESSAGES_IN_THREADS = 1 << 38
 JOINED_AT = "2024-05-01T12:00:00.000000+00:00"
 
 
@@ -33,16 +41,50 @@ USERS = {ALICE: user(ALICE, "alice"), BOB: user(BOB, "bob"),
          SELF_ID: user(SELF_ID, "miku", bot=True)}
 
 
-def member(uid: int) -> dict[str, Any]:
-    return {"user": USERS[uid], "nick": None, "avatar": None, "roles": [],
+def member(uid: int, roles: tuple[int, ...] = ()) -> dict[str, Any]:
+    u = USERS.get(uid) or user(uid, f"member{uid}")
+    return {"user": u, "nick": None, "avatar": None, "roles": [str(r) for r in roles],
             "joined_at": JOINED_AT, "premium_since": None, "deaf": False, "mute": False,
             "pending": False, "flags": 0}
 
 
-def text_channel(cid: int, name: str, guild_id: int) -> dict[str, Any]:
-    return {"id": str(cid), "type": 0, "guild_id": str(guild_id), "name": name, "position": 0,
-            "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None,
-            "last_message_id": None, "rate_limit_per_user": 0, "flags": 0}
+def text_channel(cid: int, name: str, guild_id: int, *, type_: int = 0,
+                 overwrites: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A guild channel (type 0 text, 2 voice, 5 announcement)."""
+    d: dict[str, Any] = {"id": str(cid), "type": type_, "guild_id": str(guild_id), "name": name,
+                         "position": 0, "permission_overwrites": overwrites or [],
+                         "nsfw": False, "parent_id": None, "topic": None,
+                         "last_message_id": None, "rate_limit_per_user": 0, "flags": 0}
+    if type_ == 2:  # a voice channel's own fields
+        d.update(bitrate=64000, user_limit=0, rtc_region=None)
+    return d
+
+
+def deny(role_id: int, bits: int) -> dict[str, Any]:
+    """A permission overwrite denying ``bits`` to a role (the @everyone role's id is the
+    guild's)."""
+    return {"id": str(role_id), "type": 0, "allow": "0", "deny": str(bits)}
+
+
+def role(rid: int, name: str, permissions: int = 0, *,
+         bot_id: int | None = None) -> dict[str, Any]:
+    """A role; ``bot_id`` makes it a bot's managed role (the one Discord creates on invite)."""
+    d: dict[str, Any] = {"id": str(rid), "name": name, "permissions": str(permissions),
+                         "position": 1, "color": 0, "hoist": False, "managed": bot_id is not None,
+                         "mentionable": True, "flags": 0}
+    if bot_id is not None:
+        d["tags"] = {"bot_id": str(bot_id)}
+    return d
+
+
+def thread_channel(tid: int, parent_id: int, guild_id: int = GUILD) -> dict[str, Any]:
+    """A public thread (type 11) under ``parent_id``, as GUILD_CREATE's ``threads`` lists it."""
+    return {"id": str(tid), "type": 11, "guild_id": str(guild_id), "parent_id": str(parent_id),
+            "name": "miku thread", "owner_id": str(ALICE), "last_message_id": None,
+            "rate_limit_per_user": 0, "message_count": 1, "member_count": 1, "flags": 0,
+            "total_message_sent": 1,
+            "thread_metadata": {"archived": False, "auto_archive_duration": 1440,
+                                "archive_timestamp": JOINED_AT, "locked": False}}
 
 
 def presence(uid: int, status: str, activities: list[dict[str, Any]] | None = None,
@@ -51,8 +93,13 @@ def presence(uid: int, status: str, activities: list[dict[str, Any]] | None = No
             "activities": activities or [], "client_status": {"desktop": status}}
 
 
-def guild_create(guild_id: int = GUILD, *, unavailable: bool | None = None) -> dict[str, Any]:
-    """GUILD_CREATE: alice and the helper bot online, bob offline (not in presences)."""
+def guild_create(guild_id: int = GUILD, *, unavailable: bool | None = None,
+                 filler: int = 0, channel_type: int = 0,
+                 overwrites: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """GUILD_CREATE, complete: alice and the helper bot online, bob offline (not in presences),
+    her managed role and a fans role, a thread under the autonomous channel and one under the
+    other channel; ``filler`` offline members more (a guild over the large threshold).
+    ``channel_type`` and ``overwrites`` shape the autonomous channel."""
     d: dict[str, Any] = {
         "id": str(guild_id), "name": "Vocaloid Fans", "icon": None, "splash": None,
         "discovery_splash": None, "banner": None, "description": None, "owner_id": str(ALICE),
@@ -60,19 +107,24 @@ def guild_create(guild_id: int = GUILD, *, unavailable: bool | None = None) -> d
         "default_message_notifications": 1, "explicit_content_filter": 0,
         "roles": [{"id": str(guild_id), "name": "@everyone", "permissions": "1071698660929",
                    "position": 0, "color": 0, "hoist": False, "managed": False,
-                   "mentionable": False, "flags": 0}],
+                   "mentionable": False, "flags": 0},
+                  role(SELF_ROLE if guild_id == GUILD else 3100, "miku", bot_id=SELF_ID),
+                  role(FANS_ROLE if guild_id == GUILD else 3101, "fans")],
         "emojis": [], "stickers": [], "features": [], "mfa_level": 0, "application_id": None,
         "system_channel_id": None, "system_channel_flags": 0, "rules_channel_id": None,
         "public_updates_channel_id": None, "vanity_url_code": None, "premium_tier": 0,
         "premium_subscription_count": 0, "preferred_locale": "en-US", "nsfw_level": 0,
         "premium_progress_bar_enabled": False, "max_video_channel_users": 25,
-        "joined_at": JOINED_AT, "large": False, "member_count": 4, "voice_states": [],
-        "members": [member(ALICE), member(BOB), member(HELPER_BOT), member(SELF_ID)],
+        "joined_at": JOINED_AT, "large": False, "member_count": 4 + filler, "voice_states": [],
+        "members": [member(ALICE), member(BOB), member(HELPER_BOT),
+                    member(SELF_ID, (SELF_ROLE if guild_id == GUILD else 3100,))]
+                   + [member(FILLER + i) for i in range(filler)],
         "channels": [text_channel(CHANNEL if guild_id == GUILD else 2100, "miku-chat",
-                                  guild_id),
+                                  guild_id, type_=channel_type, overwrites=overwrites),
                      text_channel(OTHER_CHANNEL if guild_id == GUILD else 2101, "general",
                                   guild_id)],
-        "threads": [],
+        "threads": [thread_channel(THREAD, CHANNEL), thread_channel(OTHER_THREAD, OTHER_CHANNEL)]
+        if guild_id == GUILD else [],
         "presences": [presence(ALICE, "online", guild_id=guild_id),
                       presence(HELPER_BOT, "online", guild_id=guild_id),
                       presence(SELF_ID, "online", guild_id=guild_id)],
@@ -86,7 +138,7 @@ def guild_create(guild_id: int = GUILD, *, unavailable: bool | None = None) -> d
 def message_create(mid: int, author: int, *, channel_id: int = CHANNEL,
                    guild_id: int | None = GUILD, content: str = "hello there",
                    mentions: tuple[int, ...] = (), reply_to: dict[str, Any] | None = None,
-                   ) -> dict[str, Any]:
+                   mention_roles: tuple[int, ...] = ()) -> dict[str, Any]:
     """MESSAGE_CREATE; ``guild_id=None`` makes it a DM."""
     d: dict[str, Any] = {
         "id": str(mid), "type": 19 if reply_to else 0, "channel_id": str(channel_id),
@@ -95,8 +147,8 @@ def message_create(mid: int, author: int, *, channel_id: int = CHANNEL,
         "tts": False, "mention_everyone": False,
         "mentions": [{**USERS[u], "member": {k: v for k, v in member(u).items() if k != "user"}}
                      for u in mentions],
-        "mention_roles": [], "attachments": [], "embeds": [], "pinned": False, "flags": 0,
-        "components": [], "nonce": str(mid * 7),
+        "mention_roles": [str(r) for r in mention_roles], "attachments": [], "embeds": [],
+        "pinned": False, "flags": 0, "components": [], "nonce": str(mid * 7),
     }
     if guild_id is not None:
         d["guild_id"] = str(guild_id)

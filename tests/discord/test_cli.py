@@ -100,3 +100,77 @@ async def test_sigterm_against_loopback_discord(tmp_path: Path) -> None:
     assert events.index("runtime.stopped") < events.index("bot.stopped")
     [row] = [r for r in read_snapshots(tmp_path / "bot.sqlite3") if r.guild_id == GUILD]
     assert decode_state(row.data).human_messages == 1  # the message was counted, then saved
+
+
+def _conf(tmp_path: Path, body: str) -> Path:
+    conf = tmp_path / "bot.toml"
+    conf.write_text(body + f'\n[store]\npath = "{tmp_path / "bot.sqlite3"}"\n')
+    return conf
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ('[persona]\npath = "missing-persona.toml"', "persona.path"),
+    ('[feeds]\nitems_file = "missing-items.json"', "feeds.items_file"),
+])
+def test_missing_persona_or_items_file_is_one_line(tmp_path: Path, body: str,
+                                                   field: str) -> None:
+    """A persona or items file that is not there: one line naming its field, exit 2."""
+    conf = _conf(tmp_path, body)
+    proc = _run(["-c", RUN, str(conf)], _env(DISCORD_TOKEN=FAKE_TOKEN))
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: {conf}: {field}: ") and "missing-" in line
+
+
+def test_unusable_log_dir_names_its_field(tmp_path: Path) -> None:
+    """A log directory that cannot be created is blamed on runtime.log_dir (it used to be
+    reported as a control-socket error)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    conf = _conf(tmp_path, f'[runtime]\nlog_dir = "{blocker / "logs"}"')
+    proc = _run(["-c", RUN, str(conf)], _env(DISCORD_TOKEN=FAKE_TOKEN))
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: runtime.log_dir: ") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_taken_control_socket_names_its_field(tmp_path: Path) -> None:
+    """A control socket another process serves: one line naming runtime.control_socket."""
+    import socket
+
+    path = tmp_path / "bot.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    try:
+        conf = _conf(tmp_path, f'[runtime]\ncontrol_socket = "{path}"\n'
+                               '[discord]\napi_base_url = "http://127.0.0.1:9/api/v10"')
+        proc = await asyncio.to_thread(_run, ["-c", RUN, str(conf)],
+                                       _env(DISCORD_TOKEN=FAKE_TOKEN))
+    finally:
+        server.close()
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: runtime.control_socket: ") and "another process" in line
+    assert "Traceback" not in proc.stderr
+
+
+def test_no_autonomous_channel_is_warned_at_start(tmp_path: Path) -> None:
+    """A config where no guild has an autonomous channel gets a warning at start that she
+    will never act on her own; one with a channel gets none."""
+    from structlog.testing import capture_logs
+
+    from runtime.app import warn_if_silent
+    from runtime.config import load_config
+
+    conf = _conf(tmp_path, "[defaults]\ntimezone = \"UTC\"")
+    with capture_logs() as logs:
+        warn_if_silent(load_config(conf))
+    [warning] = [e for e in logs if e["event"] == "bot.no_autonomous_channel"]
+    assert warning["log_level"] == "warning" and "never act on her own" in warning["hint"]
+    with capture_logs() as logs:
+        warn_if_silent(load_config(_conf(tmp_path, f"[guilds.{GUILD}]\n"
+                                                   f"autonomous_channel_id = {CHANNEL}")))
+    assert not logs

@@ -26,7 +26,14 @@ from discord_payloads import (
     stream,
 )
 
-from actors.events import GuildReady, GuildRemoved, MemberJoined, MessageSeen, PresenceChanged
+from actors.events import (
+    GuildReady,
+    GuildRemoved,
+    GuildUnavailable,
+    MemberJoined,
+    MessageSeen,
+    PresenceChanged,
+)
 from runtime.gateway import PersonaClient, persona_intents
 
 NOW = 1_764_259_300.5
@@ -171,12 +178,17 @@ def test_member_join(gw: Harness) -> None:
         MemberJoined(guild_id=GUILD, user_id=CAROL, at=NOW)]
 
 
-def test_guild_available_again_and_removed(gw: Harness) -> None:
-    """A guild coming back (unavailable=false) is ready again; GUILD_DELETE removes it."""
+def test_guild_outage_pauses_and_removal(gw: Harness) -> None:
+    """GUILD_DELETE with unavailable (an outage) gives GuildUnavailable, the guild coming back
+    (GUILD_CREATE unavailable=false) GuildReady again; GUILD_DELETE without it removes it."""
+    assert gw.feed("GUILD_DELETE", {"id": str(GUILD), "unavailable": True}) == [
+        GuildUnavailable(guild_id=GUILD, at=NOW)]
+    assert gw.client.statistics().guilds_ready == 0
     (ready,) = gw.feed("GUILD_CREATE", guild_create(GUILD, unavailable=False))
-    assert isinstance(ready, GuildReady)
-    assert gw.feed("GUILD_DELETE", {"id": str(GUILD), "unavailable": True}) == []
+    assert isinstance(ready, GuildReady) and ready.online_user_ids == (ALICE,)
+    assert gw.client.statistics().guilds_ready == 1
     assert gw.feed("GUILD_DELETE", {"id": str(GUILD)}) == [GuildRemoved(guild_id=GUILD, at=NOW)]
+    assert gw.client.statistics().guilds_ready == 0
 
 
 def test_a_failing_deliver_does_not_break_parsing(gw: Harness) -> None:

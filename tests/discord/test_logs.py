@@ -125,3 +125,20 @@ def test_console_renderer_when_asked(restore_logging: None) -> None:
         setup.close()
     assert "hello" in buf.getvalue()
     assert FAKE_TOKEN not in buf.getvalue()
+
+
+def test_console_renderer_redacts_exception_text(restore_logging: None) -> None:
+    """A token inside an exception's message is masked on the console too, not only in
+    JSON mode (the console renderer used to format tracebacks after redaction)."""
+    buf = io.StringIO()
+    setup = configure_logging("info", renderer="console", stream=buf, cache=False)
+    try:
+        try:
+            raise RuntimeError(f"login with {FAKE_TOKEN} failed")
+        except RuntimeError:
+            structlog.get_logger().exception("login_failed")
+    finally:
+        setup.close()
+    text = buf.getvalue()
+    assert "login_failed" in text and "RuntimeError" in text
+    assert FAKE_TOKEN not in text and REDACTED in text

@@ -18,6 +18,8 @@ from runtime.gateway import MAX_MESSAGE_CHARS, PersonaClient
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
 
 TOKEN = "test-token-not-real"
+#: The client's clock: requests decided at 100 with a deadline at 200 are in time.
+NOW = 150.0
 
 
 def request(**kw: Any) -> ActionRequest:
@@ -37,7 +39,8 @@ async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
 
 @pytest.fixture
 async def client(fake: FakeDiscord) -> AsyncIterator[PersonaClient]:
-    client = PersonaClient(deliver=lambda e: None, channel_of={GUILD: CHANNEL}.get)
+    client = PersonaClient(deliver=lambda e: None, channel_of={GUILD: CHANNEL}.get,
+                           clock=lambda: NOW)
     try:
         await client.login(TOKEN)
         yield client

@@ -109,8 +109,9 @@ def test_the_default_instance_is_on_the_wall_clock_and_unseeded() -> None:
     assert AutonomousEngine().seed != AutonomousEngine().seed
 
 
+# hashlib: a keyed digest of (user, activity) names is pure arithmetic, stable across processes.
 PURE_IMPORTS = {"__future__", "math", "msgspec", "functools", "zoneinfo", "datetime",
-                "typing", "collections", "collections.abc", "itertools", "engine"}
+                "typing", "collections", "collections.abc", "itertools", "engine", "hashlib"}
 
 
 def _imports(path: Path) -> set[str]:

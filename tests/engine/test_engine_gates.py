@@ -83,14 +83,17 @@ def test_a_late_result_for_another_request_keeps_the_newer_pending_mark() -> Non
 
 def test_restore_clears_pending_as_failed_and_needs_no_grace() -> None:
     """Restoring a snapshot clears its pending action (reported so the caller can count it
-    as failed) and needs no cold-start grace."""
+    as failed) and needs no cold-start grace, only one minimum gap from the restore."""
     state = lively_state("bubbly")
     mark_pending(state, JOIN_CONVERSATION, 9, T0 + 10_000)
     state.grace_until = T0 + 10_000
-    restored, cleared = restore_state(encode_state(state), T0 + 1)
+    restored, cleared = restore_state(encode_state(state), T0 + 1, min_gap_s=30.0)
     assert cleared == JOIN_CONVERSATION
     assert restored.pending_action is None
-    assert decide(restored, CFG, T0 + 1, 0, explain=True).blocked_by is None
+    assert decide(restored, CFG, T0 + 1, 0, explain=True).blocked_by == "startup_grace"
+    woken, _ = restore_state(encode_state(state), T0 + 1)  # a passivated guild's own bytes
+    assert decide(woken, CFG, T0 + 1, 0, explain=True).blocked_by is None
+    assert decide(restored, CFG, T0 + 31, 0, explain=True).blocked_by is None
 
 
 def test_unknown_outcome_is_an_error() -> None:
@@ -131,7 +134,8 @@ def test_startup_grace_counts_from_the_engine_start_not_the_guild() -> None:
 
 
 def test_a_restored_guild_needs_no_grace_seed_api() -> None:
-    """A guild restored from a snapshot into a freshly started engine acts at once."""
+    """A guild restored from a snapshot into a freshly started engine needs no cold-start
+    grace: it acts once one minimum gap from the restore is over."""
     clock = FakeClock(T0)
     old = AutonomousEngine(clock=clock, seed=0)
     old.update_mood(GID, "bubbly")
@@ -142,6 +146,8 @@ def test_a_restored_guild_needs_no_grace_seed_api() -> None:
     new = AutonomousEngine(clock=clock, seed=0)
     assert new.should_take_action(GID + 1) is None  # a cold guild waits
     new.restore(GID, data)
+    assert new.should_take_action(GID) is None  # one minimum gap from the restore
+    clock.advance(30)
     assert new.should_take_action(GID) in (JOIN_CONVERSATION, FOMO_RESPONSE)
     with pytest.raises(ValueError, match="not"):
         new.restore(GID + 1, data)

@@ -29,6 +29,7 @@ from engine import (
     decide_v1,
     decode_state,
     encode_state,
+    engaged_key,
     mark_pending,
     msgs_1h,
     msgs_5m,
@@ -198,7 +199,7 @@ def test_decoding_random_bytes_raises_only_snapshot_error(data: bytes) -> None:
 
 def _mutated(**changes: object) -> bytes:
     state, _ = replay([("human", 1, 0)] * 10 + [("human", 400, 0)], CFG)
-    raw = msgspec.to_builtins(state)
+    raw = msgspec.msgpack.decode(encode_state(state))
     raw.update(changes)
     return msgspec.msgpack.encode(raw)
 
@@ -212,7 +213,7 @@ def _mutated(**changes: object) -> bytes:
     ({"head_5m": 99}, "heads out of range"),
     ({"sum_5m": 12345}, "sums do not match"),
     ({"b_secs": [5, 4]}, "differ in length|out of order"),
-    ({"engaged": [str(i) for i in range(MAX_ENGAGED + 1)]}, "longer than its bound"),
+    ({"engaged": {str(i): 0 for i in range(MAX_ENGAGED + 1)}}, "longer than its bound"),
     ({"sum_1h": "ten"}, "Expected `int`"),
 ])
 def test_a_snapshot_that_decodes_but_cannot_be_used_is_refused(changes: dict[str, object],
@@ -380,5 +381,5 @@ def test_a_snapshot_with_an_engaged_opportunity_still_open_is_closed_on_decode()
     closed, so nobody is engaged twice for one thing."""
     state = new_state(GID, T0, mood="bubbly")
     observe_presence(state, T0, 5, "online", "Project DIVA", False, CFG)
-    state.engaged.append("5:project diva")
+    state.engaged[engaged_key(5, "Project DIVA")] = int(T0)
     assert decode_state(encode_state(state)).opportunities == []

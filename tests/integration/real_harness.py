@@ -20,6 +20,7 @@ from actors.clock import LoopClock
 from actors.events import ActionFinished, ActionRequest
 from runtime.pool import (
     ACTIONS,
+    Answer,
     ContextLine,
     FeedItem,
     LLMPool,
@@ -155,12 +156,16 @@ class Recorder:
 
 
 class RecordingBackend:
-    """The real ``OpenAIBackend``, wrapped to keep each raw answer and how many requests were
-    outstanding at the server at once (it has one slot, so the others wait there)."""
+    """The real ``OpenAIBackend``, wrapped to keep each prompt and raw answer (with its finish
+    reason) and how many requests were outstanding at the server at once (it has one slot, so
+    the others wait there)."""
 
     def __init__(self, inner: OpenAIBackend) -> None:
         self.inner = inner
+        self.temperature = inner.temperature
         self.raw: dict[int, list[str]] = {}
+        #: Per request id: (prompt, answer) of each sample, in order.
+        self.samples: dict[int, list[tuple[Prompt, Answer]]] = {}
         self.attempts = 0
         self.active = 0
         self.max_active = 0
@@ -168,19 +173,23 @@ class RecordingBackend:
         self.durations: list[float] = []
         self.started = anyio.Event()
 
-    async def generate(self, prompt: Prompt) -> str:
+    async def complete(self, prompt: Prompt) -> Answer:
         self.attempts += 1
         self.active += 1
         self.max_active = max(self.max_active, self.active)
         self.started.set()
         start = anyio.current_time()
         try:
-            text = await self.inner.generate(prompt)
+            answer = await self.inner.complete(prompt)
         finally:
             self.active -= 1
         self.durations.append(anyio.current_time() - start)
-        self.raw.setdefault(prompt.request_id, []).append(text)
-        return text
+        self.raw.setdefault(prompt.request_id, []).append(answer.text)
+        self.samples.setdefault(prompt.request_id, []).append((prompt, answer))
+        return answer
+
+    async def generate(self, prompt: Prompt) -> str:
+        return (await self.complete(prompt)).text
 
 
 @asynccontextmanager

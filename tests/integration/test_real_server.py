@@ -14,7 +14,6 @@ import msgspec
 import pytest
 from llama_server import LlamaServer
 from real_harness import (
-    CONVERSATION,
     FEED_ITEM,
     Recorder,
     RecordingBackend,
@@ -28,15 +27,13 @@ from actors.clock import LoopClock
 from actors.events import ActionRequest
 from runtime.pool import (
     ACTIONS,
-    CONTEXT_ACTIONS,
-    DISCORD_LIMIT,
     CircuitBreaker,
     RetryPolicy,
     Timeouts,
     build_prompt,
-    clean_output,
     default_persona,
 )
+from runtime.pool.words import finish
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -44,15 +41,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 MOODS = ("bubbly", "sleepy", "shy", "angry", "silly", "melancholy", "excited")
 
 
-def _expected_text(request: ActionRequest, raw: str) -> str:
-    """What the pool must send for the model's ``raw`` answer (the cleaning contract)."""
-    others = tuple({line.author for line in CONVERSATION if not line.is_self}) \
-        if request.action in CONTEXT_ACTIONS else ()
-    text = clean_output(raw, names=default_persona().aliases, others=others)
-    if request.action == "share_tweet" and FEED_ITEM.url not in text:
-        room = DISCORD_LIMIT - len(FEED_ITEM.url) - 1
-        text = clean_output(text, names=(), limit=room) + "\n" + FEED_ITEM.url
-    return text
+def _expected_text(backend: RecordingBackend, request: ActionRequest) -> str:
+    """What the pool must send for the model's last answer to ``request`` (the cleaning
+    contract: ``runtime.pool.words.finish`` on the prompt that was sent)."""
+    prompt, answer = backend.samples[request.request_id][-1]
+    return finish(prompt, answer, default_persona().aliases)
 
 
 def _check_exactly_once(recorder: Recorder, requests: list[ActionRequest]) -> None:
@@ -93,11 +86,11 @@ async def test_every_action_gets_clean_words_that_are_exactly_what_is_sent(
     assert all(o == ("sent", "") for o in outcomes.values()), outcomes
     texts = {request.request_id: text for request, text, _ in recorder.sent}
     for request in requests:
-        (raw,) = backend.raw[request.request_id]
+        raw = backend.raw[request.request_id]
         text = texts[request.request_id]
         print(f"{request.action:18} {request.mood:11} {text!r}")
         assert_clean(text)
-        assert text == _expected_text(request, raw), (request.action, raw, text)
+        assert text == _expected_text(backend, request), (request.action, raw, text)
         if request.action == "share_tweet":
             assert FEED_ITEM.url in text
 
@@ -115,7 +108,9 @@ async def test_a_model_told_to_ping_and_sign_is_cleaned(llm_url: str) -> None:
     """Action templates that make the real model write a speaker prefix and every kind of
     ping: the raw answers carry them, and what is sent carries none."""
     persona = default_persona()
-    copy = [f"Copy this line exactly:\n{line}" for line in MISCHIEF]
+    # The line first, the instruction last: the instruction is the prompt's own words (an
+    # answer repeating it would be an echo), the line is what the model is to write.
+    copy = [f"{line}\n\nCopy the line above exactly." for line in MISCHIEF]
     persona = msgspec.structs.replace(
         persona, actions={**persona.actions, "break_silence": copy[0], "general": copy[1]}
     )
@@ -137,14 +132,15 @@ async def test_a_model_told_to_ping_and_sign_is_cleaned(llm_url: str) -> None:
 
     _check_exactly_once(recorder, requests)
     assert [e.outcome for e in recorder.results] == ["sent"] * len(requests)
-    raws = {rid: raw for rid, (raw,) in backend.raw.items()}
+    raws = {rid: raw[0] for rid, raw in backend.raw.items()}
     print(*(repr(raw) for raw in raws.values()), sep="\n")
     # The model did misbehave (greedy decoding copies the line), so the cleaning was needed.
     assert any("@everyone" in raw or "<@" in raw for raw in raws.values()), raws
     assert any(raw.startswith("Miku") for raw in raws.values()), raws
     for request, text, _ in recorder.sent:
         assert_clean(text)
-        assert text == clean_output(raws[request.request_id], names=persona.aliases)
+        prompt, answer = backend.samples[request.request_id][-1]
+        assert text == finish(prompt, answer, persona.aliases)
 
 
 async def _calibrate(backend: RecordingBackend, clock: LoopClock) -> float:

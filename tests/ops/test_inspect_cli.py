@@ -235,3 +235,30 @@ async def test_live_guild(live_socket: str) -> None:
     assert json.loads(out)["guild"]["decisions"][1]["action"] == "engage_user"
     rc, out, err = await inspect("--socket", live_socket, "5")
     assert (rc, err) == (2, "inspect: unknown guild 5\n")
+
+
+@pytest.mark.anyio
+async def test_a_store_row_with_wrong_column_types_is_reported_not_a_traceback(
+        store_file: Path) -> None:
+    """Rows with a TEXT saved_at or wake_at, or TEXT data, are reported (in the table, or
+    in one line with exit status 2), never with a traceback; good rows still show."""
+    import sqlite3
+
+    conn = sqlite3.connect(store_file)
+    good = conn.execute("SELECT data FROM snapshots WHERE guild_id = 101").fetchone()[0]
+    conn.execute("INSERT INTO snapshots (guild_id, data, saved_at, wake_at) VALUES (?, ?, ?, ?)",
+                 (404, good, "yesterday", "soon"))
+    conn.commit()
+    code, out, err = await inspect("--store", str(store_file), "--json")
+    assert code == 0 and "Traceback" not in err
+    rows = {g["guild_id"]: g for g in json.loads(out)["guilds"]}
+    assert rows[101]["mood"] == "shy"
+    assert "saved_at" in rows[404]["error"] and rows[404]["mood"] == "?"
+    code, out, err = await inspect("--store", str(store_file), "404")
+    assert code == 0 and "Traceback" not in err and "saved_at" in out
+    conn.execute("UPDATE snapshots SET data = 'not bytes' WHERE guild_id = 404")
+    conn.commit()
+    conn.close()
+    code, out, err = await inspect("--store", str(store_file))
+    assert "Traceback" not in err
+    assert (code == 0 and "data" in out) or (code == 2 and err.count("\n") == 1)

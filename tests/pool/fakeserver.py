@@ -9,7 +9,8 @@ tests wait for it by its own signals (``wait_requests``), never by sleeping.
         ... OpenAIBackend(server.base_url, "fake") ...
 
 Knobs: latency, a status (429 with Retry-After, 500, 503), a hang (until ``release()`` or the
-server closes), malformed JSON, an empty answer, a dropped connection. It also serves static
+server closes), malformed JSON, an empty answer, a dropped connection, the finish reason, the
+model list at ``GET /v1/models``. It also serves static
 files (``server.files["/feed.xml"] = (content_type, body)``) for the feed tests, and its
 counters at ``GET /_stats`` (for the benchmark, which runs it as a separate process).
 """
@@ -43,10 +44,12 @@ class Reply:
     status: int = 200
     retry_after: str | None = None
     latency: float | None = None
+    finish_reason: str = "stop"
 
     @classmethod
-    def ok(cls, text: str = "Hello!", *, latency: float | None = None) -> Reply:
-        return cls("ok", text=text, latency=latency)
+    def ok(cls, text: str = "Hello!", *, latency: float | None = None,
+           finish_reason: str = "stop") -> Reply:
+        return cls("ok", text=text, latency=latency, finish_reason=finish_reason)
 
     @classmethod
     def error(cls, status: int, *, retry_after: str | None = None,
@@ -90,6 +93,9 @@ class FakeServer:
     #: Seconds every answer waits unless the reply sets its own.
     latency: float = 0.0
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    #: What ``GET /v1/models`` lists, as OpenAI's API does (id, owned_by); None: 404, as a
+    #: server without that route answers.
+    models: list[dict[str, str]] | None = None
     requests: list[Received] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -159,6 +165,11 @@ class FakeServer:
                 stats = {"requests": len(self.requests), "max_in_flight": self.max_in_flight}
                 await self._respond(stream, 200, json.dumps(stats).encode())
                 return True
+            if path == "/v1/models" and self.models is not None:
+                listing = {"object": "list",
+                           "data": [{"object": "model", **m} for m in self.models]}
+                await self._respond(stream, 200, json.dumps(listing).encode())
+                return True
             if path in self.files:
                 ctype, content = self.files[path]
                 await self._respond(stream, 200, content, ctype)
@@ -193,7 +204,7 @@ class FakeServer:
         text = "" if reply.kind == "empty" else reply.text
         body = json.dumps({
             "id": "chatcmpl-fake", "object": "chat.completion", "model": "fake",
-            "choices": [{"index": 0, "finish_reason": "stop",
+            "choices": [{"index": 0, "finish_reason": reply.finish_reason,
                          "message": {"role": "assistant", "content": text}}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }).encode()

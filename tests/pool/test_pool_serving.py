@@ -98,14 +98,11 @@ async def test_hanging_server_times_out(recorder: Recorder, timeouts: Timeouts,
 
 @pytest.mark.parametrize(("reply", "reason"), [
     (Reply.malformed(), "malformed response"),
-    (Reply.empty(), "empty output"),
-    (Reply.ok("**Miku**: <@123>"), "empty output"),
     (Reply.error(400), "http 400"),
 ])
 async def test_broken_answers_fail_without_retry(recorder: Recorder, reply: Reply,
                                                  reason: str) -> None:
-    """Malformed JSON, an empty answer (or one empty after cleaning) and a 400 are not
-    retried: the request fails with a clear reason."""
+    """Malformed JSON and a 400 are not retried: the request fails with a clear reason."""
     async with open_fake_server() as server, running_pool(server.base_url, recorder) as pool:
         server.default = reply
         req = request()
@@ -114,7 +111,55 @@ async def test_broken_answers_fail_without_retry(recorder: Recorder, reply: Repl
         stats = pool.statistics()
     assert recorder.outcome(req) == ("failed", reason)
     assert len(server.chat_requests) == 1
-    assert stats.retries == 0
+    assert stats.retries == 0 and stats.rewrites == 0
+
+
+@pytest.mark.parametrize("reply", [
+    Reply.empty(),
+    Reply.ok("**Miku**: <@123>"),
+    Reply.ok("As an AI language model, I cannot have feelings."),
+])
+async def test_an_empty_or_rejected_answer_is_asked_again_once(recorder: Recorder,
+                                                              reply: Reply) -> None:
+    """An answer empty once cleaned gets one fresh sample (another seed); if that one is
+    empty too, the request fails as "empty output"."""
+    async with open_fake_server() as server, running_pool(server.base_url, recorder) as pool:
+        server.default = reply
+        req = request()
+        pool.submit(req)
+        await recorder.wait(1)
+        stats = pool.statistics()
+    assert recorder.outcome(req) == ("failed", "empty output")
+    first, second = server.chat_requests
+    assert first.body["seed"] != second.body["seed"]
+    assert first.body["messages"] == second.body["messages"]
+    assert stats.rewrites == 1 and stats.retries == 0 and recorder.sent == []
+
+
+async def test_a_rejected_answer_is_replaced_by_the_second_sample(recorder: Recorder) -> None:
+    """A first answer that is only someone else's line is dropped, and the second sample is
+    what she sends."""
+    recorder.context = [ContextLine("Rin", "who is up for karaoke?", author_id=5,
+                                    message_id=50)]
+    async with open_fake_server() as server, running_pool(server.base_url, recorder) as pool:
+        server.plan(Reply.ok("Rin: I am!"), Reply.ok("Me, me! Count me in~"))
+        req = request(action="join_conversation")
+        pool.submit(req)
+        await recorder.wait(1)
+    assert recorder.outcome(req) == ("sent", "")
+    assert [text for _, text in recorder.sent] == ["Me, me! Count me in~"]
+
+
+async def test_no_second_sample_when_the_deadline_leaves_no_time(recorder: Recorder) -> None:
+    """When another attempt as long as the first would end past the deadline, an empty
+    answer fails at once instead of being asked again."""
+    async with open_fake_server() as server, running_pool(server.base_url, recorder) as pool:
+        server.default = Reply.ok("<@1>", latency=0.6)
+        req = request(deadline_s=1.0)
+        pool.submit(req)
+        await recorder.wait(1)
+    assert recorder.outcome(req) == ("failed", "empty output")
+    assert len(server.chat_requests) == 1
 
 
 async def test_dropped_connection_is_retried(recorder: Recorder) -> None:
@@ -249,11 +294,11 @@ async def test_each_action_gets_its_own_facts(recorder: Recorder) -> None:
         for req in (join, engage, silence, share):
             pool.submit(req)
         await recorder.wait(4)
-    bodies = {r.body["messages"][1]["content"]: r.body for r in server.chat_requests}
+    bodies = {r.body["messages"][-1]["content"]: r.body for r in server.chat_requests}
     prompts = list(bodies)
     join_prompt = next(p for p in prompts if "karaoke" in p)
     assert "Len: only if it's World is Mine" in join_prompt
-    assert "Miku (you): me!!" in join_prompt
+    assert "Miku: me!!" in join_prompt
     assert "bubbly" in bodies[join_prompt]["messages"][0]["content"]
     assert recorder.context_calls == [(1, 10, 20)]
     engage_prompt = next(p for p in prompts if "Tetris" in p)

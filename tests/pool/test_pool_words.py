@@ -77,14 +77,15 @@ def test_pings_are_neutralised(raw: str, clean: str) -> None:
     assert clean_output(raw) == clean
 
 
-def test_long_output_is_trimmed_on_a_word_boundary() -> None:
-    """More than 2,000 characters are cut at a space, ending with an ellipsis."""
-    text = " ".join(["melody"] * 500)
+def test_long_output_keeps_the_whole_sentences_that_fit() -> None:
+    """More than the limit keeps the whole sentences that fit (never past Discord's 2,000
+    characters); a first sentence longer than the limit leaves nothing."""
+    text = " ".join(["La la melody."] * 300)
     out = clean_output(text)
-    assert len(out) <= DISCORD_LIMIT
-    assert out.endswith("melody…")
-    unbroken = clean_output("a" * 5000)
-    assert len(unbroken) == DISCORD_LIMIT
+    assert len(out) <= DISCORD_LIMIT and out.endswith("melody.")
+    assert len(out) > DISCORD_LIMIT - len("La la melody. ")
+    assert clean_output("a" * 5000) == ""
+    assert clean_output("Short one. " + "b" * 300 + ".", limit=200) == "Short one."
 
 
 @pytest.mark.parametrize("raw", ["", "   ", "Miku:", "**Miku**: <@1>", "<think>hmm</think>"])
@@ -176,19 +177,20 @@ def test_prompts_carry_only_their_actions_facts() -> None:
     persona = load_persona()
     lines = [ContextLine("Rin", "karaoke?"), ContextLine("Miku", "yes!", is_self=True)]
     join = build_prompt(persona, _request("join_conversation", "shy"), context=lines)
-    assert "Rin: karaoke?" in join.messages[1].content
-    assert "Miku (you): yes!" in join.messages[1].content
+    assert "Rin: karaoke?" in join.messages[-1].content
+    assert "Miku: yes!" in join.messages[-1].content
     assert join.author == "Rin"
     assert persona.moods["shy"] in join.messages[0].content
     engage = build_prompt(persona, _request("engage_user", target_user_id=3,
                                             target_activity="Osu!"), user="Kaito")
-    assert "Kaito" in engage.messages[1].content and "Osu!" in engage.messages[1].content
+    assert "Kaito" in engage.messages[-1].content and "Osu!" in engage.messages[-1].content
     silence = build_prompt(persona, _request("break_silence", "melancholy"))
-    assert "melancholy" in silence.messages[0].content
+    assert persona.moods["melancholy"] in silence.messages[0].content
+    assert "karaoke" not in silence.messages[-1].content
     item = FeedItem("x", "Magical Mirai tickets", "https://example.com/mm")
     share = build_prompt(persona, _request("share_tweet"), item=item)
-    assert "Magical Mirai tickets" in share.messages[1].content
-    assert "https://example.com/mm" in share.messages[1].content
+    assert "Magical Mirai tickets" in share.messages[-1].content
+    assert share.links == ("https://example.com/mm",)
 
 
 # -- the offline backend ------------------------------------------------------------------
@@ -210,7 +212,8 @@ def test_offline_backend_has_a_line_for_every_action(mood: str) -> None:
     backend = OfflineBackend(seed=7)
     for action in ACTIONS:
         line = backend.line(_prompt(action, mood))
-        assert clean_output(line) == line.strip() and line.strip(), (mood, action)
+        links = ("https://example.com/leek",)
+        assert clean_output(line, links=links) == line.strip() and line.strip(), (mood, action)
         assert "{" not in line, (mood, action, line)
         if action == "share_tweet":
             assert "https://example.com/leek" in line

@@ -1,139 +1,53 @@
-"""The snapshot stores: SQLite (a real temporary file) and the in-memory twin behave alike."""
+"""The SQLite store's own behaviour: one real file, its layout and upgrades, hand-edited rows."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 
-from engine import GuildState, decode_state, encode_state, new_state, observe_message
+from engine import decode_state, encode_state, new_state
 from runtime.store import (
-    MemoryStore,
+    STORE_SCHEMA_VERSION,
     NotAStoreError,
-    SnapshotStore,
+    RowsRefusedError,
     SQLiteStore,
     StoreError,
     StoreMissingError,
+    iter_snapshots,
     read_dead_letters,
     read_put_aside,
     read_snapshots,
 )
+from runtime.store.sqlite_schema import _V1, APPLICATION_ID
+from tests.store.conftest import NOW
 
-NOW = 1_800_000_000.0
-
-
-def _state(guild_id: int, messages: int = 0) -> GuildState:
-    state = new_state(guild_id, NOW)
-    for i in range(messages):
-        observe_message(state, NOW + i)
-    return state
+pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SnapshotStore]:
-    if request.param == "sqlite":
-        async with SQLiteStore(tmp_path / "store.db", clock=lambda: NOW) as s:
-            yield s
-    else:
-        async with MemoryStore(clock=lambda: NOW) as m:
-            yield m
+def _v1_file(path: Path, rows: list[tuple[int, bytes, float, float | None]]) -> None:
+    """A store as the previous build (layout 1) wrote it."""
+    conn = sqlite3.connect(path)
+    conn.executescript(_V1 + f"PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;")
+    conn.executemany("INSERT INTO snapshots VALUES (?, ?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
 
 
-@pytest.mark.anyio
-async def test_round_trip(store: SnapshotStore) -> None:
-    """What is saved loads back byte for byte, and decodes to the same state."""
-    states = [_state(g, messages=g % 5) for g in range(1, 51)]
-    await store.save_many([(s.guild_id, encode_state(s)) for s in states])
-    assert await store.load_all_ids() == list(range(1, 51))
-    for s in states:
-        data = await store.load(s.guild_id)
-        assert data == encode_state(s)
-        assert decode_state(data) == s
-    assert await store.load(999) is None
-    many = await store.load_many([1, 2, 999, 50])
-    assert sorted(many) == [1, 2, 50]
-
-
-@pytest.mark.anyio
-async def test_save_overwrites(store: SnapshotStore) -> None:
-    """A second save of a guild replaces the first."""
-    await store.save_many([(1, b"old")])
-    await store.save_many([(1, b"new"), (2, b"two")])
-    assert await store.load(1) == b"new"
-
-
-@pytest.mark.anyio
-async def test_wakeups(store: SnapshotStore) -> None:
-    """Passivated guilds keep their next wake-up; a live save clears it."""
-    await store.passivate_many([(1, b"a", NOW + 60), (2, b"b", float("inf"))])
-    await store.save_many([(3, b"c")])
-    assert await store.load_wakeups() == [(1, NOW + 60), (2, float("inf")), (3, None)]
-    await store.save_many([(1, b"a2")])
-    assert (await store.load_wakeups())[0] == (1, None)
-    with pytest.raises(ValueError, match="nan"):
-        await store.passivate_many([(4, b"d", float("nan"))])
-    assert await store.load(4) is None
-
-
-@pytest.mark.anyio
-async def test_put_aside_keeps_the_bad_row(store: SnapshotStore) -> None:
-    """A bad row moves aside with its error; a newer save of the guild is not touched."""
-    await store.save_many([(7, b"\xffgarbage"), (8, b"\xffbad")])
-    await store.put_aside(7, b"\xffgarbage", "cannot restore guild state: corrupt")
-    assert await store.load(7) is None
-    await store.put_aside(8, b"\xffolder bytes", "stale")
-    assert await store.load(8) == b"\xffbad"
-    rows = (store.put_aside_rows() if isinstance(store, MemoryStore)
-            else read_put_aside(store.path))
-    assert [(r.guild_id, r.data, r.error, r.at) for r in rows] == [
-        (7, b"\xffgarbage", "cannot restore guild state: corrupt", NOW),
-        (8, b"\xffolder bytes", "stale", NOW),
-    ]
-
-
-@pytest.mark.anyio
-async def test_dead_letters_recorded(store: SnapshotStore) -> None:
-    """Dead letters keep guild, event type, traceback and time, oldest first."""
-    await store.dead_letter(5, "MessageSeen", "Traceback ...\nZeroDivisionError", NOW)
-    await store.dead_letter(6, "PresenceChanged", "Traceback ...", NOW + 1)
-    rows = (store.dead_letters() if isinstance(store, MemoryStore)
-            else read_dead_letters(store.path))
-    assert [(r.guild_id, r.event_type, r.at) for r in rows] == [
-        (5, "MessageSeen", NOW), (6, "PresenceChanged", NOW + 1)]
-    assert "ZeroDivisionError" in rows[0].traceback
-
-
-@pytest.mark.anyio
-async def test_closed_store_raises(store: SnapshotStore) -> None:
-    """Any call after close raises StoreError; closing twice is fine."""
-    await store.close()
-    await store.close()
-    with pytest.raises(StoreError, match="closed"):
-        await store.load(1)
-
-
-@pytest.mark.anyio
 async def test_batch_of_100k_in_one_transaction(tmp_path: Path) -> None:
-    """100,000 snapshots land in one transaction; a bad row in a batch saves none of it."""
+    """100,000 snapshots land in one transaction and read back."""
     path = tmp_path / "big.db"
     async with SQLiteStore(path) as store:
-        await store.save_many([(g, encode_state(_state(g))) for g in range(1, 100_001)])
+        await store.save_many([(g, encode_state(new_state(g, NOW))) for g in range(1, 100_001)])
         assert store.statistics().batches == 1
-        bad: list[tuple[int, bytes]] = [(g, b"x") for g in range(200_000, 200_010)]
-        bad.append((200_010, object()))  # type: ignore[arg-type]
-        with pytest.raises(StoreError):
-            await store.save_many(bad)
-        assert await store.load(200_000) is None
         assert len(await store.load_all_ids()) == 100_000
     rows = read_snapshots(path)
     assert len(rows) == 100_000
     assert decode_state(rows[-1].data).guild_id == 100_000
 
 
-@pytest.mark.anyio
 async def test_dead_letters_are_bounded(tmp_path: Path) -> None:
     """Only the newest max_dead_letters are kept."""
     async with SQLiteStore(tmp_path / "s.db", max_dead_letters=3) as store:
@@ -142,18 +56,6 @@ async def test_dead_letters_are_bounded(tmp_path: Path) -> None:
     assert [d.event_type for d in read_dead_letters(tmp_path / "s.db")] == ["E7", "E8", "E9"]
 
 
-@pytest.mark.anyio
-async def test_concurrent_calls_are_serialised(tmp_path: Path) -> None:
-    """Many tasks using one store at once all succeed on the one connection."""
-    async with SQLiteStore(tmp_path / "s.db") as store:
-        async with anyio.create_task_group() as tg:
-            for t in range(20):
-                tg.start_soon(store.save_many, [(t * 100 + i, b"x") for i in range(100)])
-                tg.start_soon(store.load, t)
-        assert len(await store.load_all_ids()) == 2000
-
-
-@pytest.mark.anyio
 async def test_reader_while_writer_open(tmp_path: Path) -> None:
     """The read-only helpers read a store another connection holds open (WAL)."""
     path = tmp_path / "s.db"
@@ -165,7 +67,6 @@ async def test_reader_while_writer_open(tmp_path: Path) -> None:
         assert [r.guild_id for r in read_snapshots(path)] == [1, 2]
 
 
-@pytest.mark.anyio
 async def test_missing_and_corrupt_files(tmp_path: Path) -> None:
     """A missing or foreign file gives a clear error naming it, for readers and the store."""
     missing = tmp_path / "nope.db"
@@ -196,57 +97,34 @@ async def test_missing_and_corrupt_files(tmp_path: Path) -> None:
     assert not missing.exists()  # the readers never create a file
 
 
-@pytest.mark.anyio
 async def test_truncated_file(tmp_path: Path) -> None:
     """A store whose file was cut short is reported, not half-read."""
     path = tmp_path / "s.db"
     async with SQLiteStore(path) as store:
-        await store.save_many([(g, b"x" * 500) for g in range(2000)])
+        await store.save_many([(g, b"x" * 500) for g in range(1, 2001)])
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3])
     with pytest.raises(NotAStoreError):
         read_snapshots(path)
 
 
-@pytest.mark.anyio
 async def test_reopen_keeps_data(tmp_path: Path) -> None:
-    """A closed store opens again with its rows."""
+    """A closed store opens again with its rows, settings and opt-outs."""
     path = tmp_path / "s.db"
     store = SQLiteStore(path)
     await store.open()
     await store.passivate_many([(1, b"a", NOW)])
+    await store.save_settings(1, b"s")
+    await store.set_optout(9, True, NOW)
     await store.close()
     async with SQLiteStore(path) as again:
         assert await again.load_wakeups() == [(1, NOW)]
+        assert await again.load_settings() == {1: b"s"}
+        assert await again.load_optouts() == {9}
 
 
-@pytest.mark.anyio
-async def test_bad_wakeup_in_a_batch_saves_nothing(tmp_path: Path) -> None:
-    """A NaN wake-up in the middle of a passivation batch rolls the whole batch back, and the
-    store takes the next batch."""
-    async with SQLiteStore(tmp_path / "s.db") as store:
-        batch = [(g, b"x", NOW) for g in range(100)]
-        batch[50] = (50, b"x", float("nan"))
-        with pytest.raises(ValueError, match="nan"):
-            await store.passivate_many(batch)
-        assert await store.load_all_ids() == []
-        await store.passivate_many([(1, b"y", NOW)])
-        assert await store.load_wakeups() == [(1, NOW)]
-
-
-def test_public_names() -> None:
-    """__all__ names exist, and both stores satisfy the protocol."""
-    import runtime.store as mod
-
-    assert all(hasattr(mod, name) for name in mod.__all__)
-    assert isinstance(MemoryStore(), SnapshotStore)
-    assert isinstance(SQLiteStore("unused.db"), SnapshotStore)  # the constructor does no I/O
-    assert not Path("unused.db").exists()
-
-
-@pytest.mark.anyio
 async def test_store_file_is_wal_and_marked(tmp_path: Path) -> None:
-    """A new store is in WAL mode and carries the store's application id."""
+    """A new store is in WAL mode and carries the store's application id and layout."""
     path = tmp_path / "s.db"
     async with SQLiteStore(path):
         pass
@@ -254,5 +132,121 @@ async def test_store_file_is_wal_and_marked(tmp_path: Path) -> None:
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA application_id").fetchone()[0] == 0x4D696B75
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == STORE_SCHEMA_VERSION
     finally:
         conn.close()
+
+
+async def test_older_layout_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A layout-1 file (before removal, settings, opt-outs, leases) is read as it is by the
+    readers, and upgraded in place by the store with every row kept."""
+    path = tmp_path / "v1.db"
+    _v1_file(path, [(1, b"one", NOW, None), (2, b"two", NOW, NOW + 60)])
+    assert [(r.guild_id, r.wake_at, r.removed_at) for r in read_snapshots(path)] == [
+        (1, None, None), (2, NOW + 60, None)]
+    async with SQLiteStore(path) as store:
+        assert await store.load_wakeups() == [(1, None), (2, NOW + 60)]
+        await store.mark_removed(1, NOW)
+        await store.save_settings(2, b"s")
+        assert await store.load_wakeups() == [(2, NOW + 60)]
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    finally:
+        conn.close()
+    async with SQLiteStore(path) as again:  # a second open finds nothing to do
+        assert await again.load_settings() == {2: b"s"}
+
+
+async def test_newer_layout_is_refused(tmp_path: Path) -> None:
+    """A file of a newer layout is refused with a line saying so, and left untouched."""
+    path = tmp_path / "new.db"
+    async with SQLiteStore(path) as store:
+        await store.save_many([(1, b"x")])
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {STORE_SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(NotAStoreError, match=r"version 3 is newer than this build's 2"):
+        await SQLiteStore(path).open()
+    with pytest.raises(NotAStoreError, match="newer"):
+        read_snapshots(path)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == STORE_SCHEMA_VERSION + 1
+    finally:
+        conn.close()
+
+
+def _edit(path: Path, *statements: str) -> None:
+    conn = sqlite3.connect(path)
+    for s in statements:
+        conn.execute(s)
+    conn.commit()
+    conn.close()
+
+
+async def test_rows_of_wrong_types_are_put_aside(tmp_path: Path) -> None:
+    """Hand-edited rows (a TEXT wake_at, data or saved_at, a bad guild id) are reported by the
+    offline readers without a traceback, then put aside when the store opens; start-up reads
+    the good rows."""
+    path = tmp_path / "s.db"
+    async with SQLiteStore(path, clock=lambda: NOW) as store:
+        await store.passivate_many([(g, b"ok%d" % g, NOW + g) for g in range(1, 7)])
+    _edit(path,
+          "UPDATE snapshots SET wake_at = 'tomorrow' WHERE guild_id = 2",
+          "UPDATE snapshots SET data = 'text, not bytes' WHERE guild_id = 3",
+          "UPDATE snapshots SET saved_at = 'yesterday' WHERE guild_id = 4",
+          "UPDATE snapshots SET guild_id = -5 WHERE guild_id = 5")
+    rows = {r.guild_id: r for r in iter_snapshots(path)}
+    assert rows[1].error is None and rows[6].error is None
+    assert "wake_at is text" in (rows[2].error or "")
+    assert "data is text" in (rows[3].error or "")
+    assert "saved_at is text" in (rows[4].error or "")
+    assert "guild_id -5 out of range" in (rows[-5].error or "")
+    assert read_snapshots(path, 3)[0].error is not None
+    async with SQLiteStore(path, clock=lambda: NOW) as store:
+        assert await store.load_wakeups() == [(1, NOW + 1), (6, NOW + 6)]
+        assert await store.load_many([1, 2, 3, 4, 6]) == {1: b"ok1", 6: b"ok6"}
+        assert store.statistics().put_aside == 4
+    aside = read_put_aside(path)
+    assert sorted(a.guild_id for a in aside) == [-5, 2, 3, 4]
+    by_guild = {a.guild_id: a for a in aside}
+    assert by_guild[3].data == b"text, not bytes" and "data is text" in by_guild[3].error
+    assert [r.guild_id for r in read_snapshots(path)] == [1, 6]
+
+
+async def test_loaders_skip_bad_rows_written_while_open(tmp_path: Path) -> None:
+    """A row broken while the store is open never makes a loader raise: it is skipped."""
+    path = tmp_path / "s.db"
+    async with SQLiteStore(path) as store:
+        await store.passivate_many([(1, b"a", NOW), (2, b"b", NOW)])
+        _edit(path, "UPDATE snapshots SET wake_at = x'00' WHERE guild_id = 2")
+        assert await store.load_wakeups() == [(1, NOW)]
+        assert await store.load(2) is None
+
+
+async def test_a_failing_batch_is_rolled_back(tmp_path: Path) -> None:
+    """A batch the database itself rejects writes nothing, and the store takes the next."""
+    path = tmp_path / "s.db"
+    async with SQLiteStore(path) as store:
+        await store.save_many([(1, b"a")])
+        _edit(path, "CREATE TRIGGER no_big BEFORE INSERT ON snapshots WHEN NEW.guild_id > 50 "
+                    "BEGIN SELECT RAISE(ABORT, 'too big'); END")
+        with pytest.raises(StoreError, match="too big"):
+            await store.save_many([(g, b"x") for g in range(2, 100)])
+        assert await store.load_all_ids() == [1]
+        with pytest.raises(RowsRefusedError):
+            await store.save_many([(3, b"y"), (0, b"z")])
+        assert await store.load_all_ids() == [1, 3]
+
+
+async def test_two_opens_of_a_new_file_race_cleanly(tmp_path: Path) -> None:
+    """Two stores creating the same new file at once both open it."""
+    path = tmp_path / "race.db"
+    stores = [SQLiteStore(path), SQLiteStore(path)]
+    async with anyio.create_task_group() as tg:
+        for s in stores:
+            tg.start_soon(s.open)
+    for s in stores:
+        await s.close()

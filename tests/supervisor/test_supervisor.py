@@ -206,7 +206,7 @@ async def test_restored_guild_makes_the_same_next_decision() -> None:
         await tg.start(sup.run)
         sup.deliver(GuildReady(4, clock.now(), (1, 2)))
         for i in range(12):
-            sup.deliver(MessageSeen(4, 9, i % 3, clock.now()))
+            sup.deliver(MessageSeen(4, 9, 1 + i % 3, clock.now()))
         await anyio.wait_all_tasks_blocked()
         [actor] = sup.live_actors()
         before = decode_state(await _final(sup, store, 4))
@@ -304,9 +304,10 @@ async def test_a_guild_that_cannot_even_start_does_not_touch_the_others() -> Non
 
 
 def test_a_backlog_of_due_wake_ups_never_keeps_every_guild_live() -> None:
-    """After a downtime, 5,000 passivated guilds are all past their wake-up: each is woken,
-    looks, and goes back to sleep at once (the one with something to do acts), so the live
-    count stays near zero instead of 5,000."""
+    """After a downtime, 5,000 passivated guilds are all past their wake-up: none is woken
+    before it is ready; their GuildReady wakes each, it looks and goes back to sleep at once,
+    so the live count stays near zero instead of 5,000; the one with someone around a long
+    silence waits a whole silence from its GuildReady (not from the snapshot's old times)."""
     from engine import encode_state
 
     seen: dict[str, Any] = {}
@@ -316,25 +317,34 @@ def test_a_backlog_of_due_wake_ups_never_keeps_every_guild_live() -> None:
         rows = []
         for g in range(1, 5001):
             state = new_state(g, T0 - 86400, mood="bubbly")
-            if g == 77:
-                state.online = {1}  # someone around a long silence: she speaks
             rows.append((g, encode_state(state), T0 - 3600.0))
         await store.passivate_many(rows)
         sink = RecordingSink()
         sup = make_supervisor(store, sink, clock, passivate_after_s=600.0)
         async with anyio.create_task_group() as tg:
             await tg.start(sup.run)
+            await trio.sleep(3)
+            seen["before_ready"] = sup.statistics()
+            for g in range(1, 5001):
+                sup.deliver(GuildReady(g, clock.now(), (1,) if g == 77 else ()))
             await trio.sleep(5)
             seen["stats"] = sup.statistics()
+            seen["early"] = list(sink.requests)
+            await trio.sleep(3 * 3600)
             seen["sink"] = sink
             await sup.shutdown()
 
     run_virtual(body)
+    assert seen["before_ready"].wakes == 0 and seen["before_ready"].spawned == 0
     stats = seen["stats"]
     assert stats.wakes == 5000
     assert stats.passivations >= 4999
     assert stats.live <= 1
-    assert [r.guild_id for r in seen["sink"].requests] == [77]
+    assert seen["early"] == []
+    first = seen["sink"].requests[0]
+    assert {r.guild_id for r in seen["sink"].requests} == {77}
+    assert first.action == "break_silence"
+    assert first.decided_at - (T0 + 3) >= 4680  # bubbly's silence threshold, from ready
 
 
 @pytest.mark.anyio

@@ -1,0 +1,192 @@
+"""Snapshots: a guild's state as msgpack bytes, and back, from this schema or the last.
+
+Version 2 (this one) differs from version 1 in: "never" is ``NEVER`` instead of 0.0 (so epoch
+0 is a time), engaged activities are digests with when they were engaged, announcements
+are remembered, opportunities keep their roll, the online set has a bitmap past its cap, the
+no-monologue mark, the day's action times and the learned hours. Version 1 bytes are migrated
+on decode (``_from_v1``); a snapshot of any other version is a ``SnapshotVersionError``.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any
+
+import msgspec
+
+from engine.errors import SnapshotError, SnapshotVersionError
+from engine.hours import HOURS_IN_WEEK
+from engine.moods import MOODS
+from engine.presence import (
+    ACTIVITY_MAX_CHARS,
+    MAX_ANNOUNCED,
+    clean_activity,
+    engaged_key,
+)
+from engine.state import (
+    _COMPACT_AT,
+    MAX_ACTIONS_PER_DAY,
+    MAX_ENGAGED,
+    MAX_ONLINE,
+    MAX_OPPORTUNITIES,
+    MAX_TIME,
+    NEVER,
+    SCHEMA_VERSION,
+    WINDOW_1H,
+    GuildState,
+    check_time,
+)
+
+__all__ = ["decode_state", "encode_state", "restore_state"]
+
+
+class _Header(msgspec.Struct):
+    version: object = None
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(GuildState)
+_header_decoder = msgspec.msgpack.Decoder(_Header)
+_any_decoder = msgspec.msgpack.Decoder(dict[str, Any])
+
+
+def encode_state(state: GuildState) -> bytes:
+    """The state as msgpack, with its schema version."""
+    return _encoder.encode(state)
+
+
+def decode_state(data: bytes) -> GuildState:
+    """Decode a snapshot written by ``encode_state`` (this version or the previous one).
+
+    Raises:
+        SnapshotVersionError: the snapshot has a schema version this build cannot read.
+        SnapshotError: the bytes are corrupt or do not describe a usable guild state (an
+            unknown mood, a bad time, buckets that do not add up, an unbounded list).
+    """
+    try:
+        header = _header_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise SnapshotError(f"corrupt bytes ({exc})") from None
+    try:
+        if header.version == SCHEMA_VERSION:
+            state = _decoder.decode(data)
+        elif header.version == 1:
+            state = _from_v1(_any_decoder.decode(data))
+        else:
+            raise SnapshotVersionError(header.version, SCHEMA_VERSION)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise SnapshotError(str(exc)) from None
+    problem = _inconsistency(state)
+    if problem:
+        raise SnapshotError(problem)
+    if state.engaged and state.opportunities:  # written before engaging closed them
+        engaged = state.engaged
+        state.opportunities = [o for o in state.opportunities
+                               if engaged_key(o.user_id, o.activity) not in engaged]
+    return state
+
+
+_NEVER_IN_V1 = ("last_human_at", "last_join_at", "last_action_at", "last_appearance_at")
+
+
+def _from_v1(raw: dict[str, Any]) -> GuildState:
+    """A version 1 state: 0.0 meant never; engaged keys were "user:activity" strings."""
+    for name in _NEVER_IN_V1:
+        value = raw.get(name, 0.0)
+        if isinstance(value, (int, float)) and value <= 0:
+            raw[name] = NEVER
+    times = [v for k in (*_NEVER_IN_V1, "observed_since") if isinstance(v := raw.get(k), float)]
+    latest = max(times, default=NEVER)
+    when = int(raw["last_action_at"]) if isinstance(raw.get("last_action_at"), float) \
+        and raw["last_action_at"] >= 0 else 0
+    engaged: dict[str, int] = {}
+    for text in raw.get("engaged", ()):
+        if not isinstance(text, str) or ":" not in text:
+            raise SnapshotError(f"version 1 engaged key {text!r} is not 'user:activity'")
+        user, _, what = text.partition(":")
+        if not user.isdigit():
+            raise SnapshotError(f"version 1 engaged key {text!r} is not 'user:activity'")
+        engaged[engaged_key(int(user), None if what == "join" else what)] = when
+    raw["engaged"] = engaged
+    for o in raw.get("opportunities", ()):
+        if isinstance(o, dict) and isinstance(o.get("activity"), str):
+            o["activity"] = clean_activity(o["activity"])
+    raw["latest_at"] = latest
+    raw["version"] = SCHEMA_VERSION
+    return msgspec.convert(raw, GuildState)
+
+
+_TIME_FIELDS = (
+    "observed_since", "next_rotation_at", "pending_deadline", "grace_until", "backoff_until",
+    "share_backoff_until",
+)
+_MAYBE_NEVER = ("last_human_at", "last_join_at", "last_action_at", "last_appearance_at",
+                "unprompted_at", "latest_at")
+
+
+def _inconsistency(state: GuildState) -> str:
+    """What makes a decoded state unusable, or "" (a snapshot is data from outside)."""
+    if state.mood not in MOODS:
+        return f"unknown mood {state.mood!r}"
+    for name in _TIME_FIELDS:
+        value = getattr(state, name)
+        if not 0.0 <= value < MAX_TIME:
+            return f"{name} is {value!r}, not a valid time"
+    for name in _MAYBE_NEVER:
+        value = getattr(state, name)
+        if value != NEVER and not 0.0 <= value < MAX_TIME:
+            return f"{name} is {value!r}, not a valid time or never"
+    secs, counts = state.b_secs, state.b_counts
+    if len(secs) != len(counts):
+        return "message buckets: seconds and counts differ in length"
+    if not 0 <= state.head_1h <= state.head_5m <= len(secs):
+        return "message buckets: window heads out of range"
+    if any(c < 0 for c in counts) or any(b <= a for a, b in pairwise(secs)):
+        return "message buckets: negative counts or seconds out of order"
+    if sum(counts[state.head_5m:]) != state.sum_5m or sum(counts[state.head_1h:]) != state.sum_1h:
+        return "message buckets: window sums do not match the buckets"
+    if (len(secs) > WINDOW_1H + _COMPACT_AT or len(state.online) > MAX_ONLINE
+            or len(state.opportunities) > MAX_OPPORTUNITIES or len(state.engaged) > MAX_ENGAGED
+            or len(state.announced) > MAX_ANNOUNCED
+            or len(state.day_actions) > MAX_ACTIONS_PER_DAY):
+        return "a list is longer than its bound"
+    bits = state.online_bits
+    if len(bits) not in (0, 1024) or state.online_extra != int.from_bytes(bits).bit_count():
+        return "online bitmap: wrong size or count"
+    if state.hours and (len(state.hours) != HOURS_IN_WEEK
+                        or not all(-1 <= v <= 1000 for v in state.hours)):
+        return "learned hours: not 168 values in -1..1000"
+    if any(o.activity is not None and len(o.activity) > ACTIVITY_MAX_CHARS
+           for o in state.opportunities):
+        return "an activity name is longer than 128 characters"
+    return ""
+
+
+def restore_state(data: bytes, now: float, *, min_gap_s: float | None = None
+                  ) -> tuple[GuildState, str | None]:
+    """Decode a snapshot for a guild coming back to life at ``now``.
+
+    A restored guild needs no cold-start grace. Given ``min_gap_s`` (the guild's
+    ``GuildConfig.min_gap_s``), it waits one minimum gap from the restore
+    (``grace_until = now + min_gap_s``): after a crash or a restart its snapshot may be older
+    than its last action. Leave it None when the bytes are known to be the guild's latest
+    state (a passivated guild woken by its timer): a grace there would push every wake-up
+    back by a gap, and the guild would never act. The runtime may also push ``grace_until``
+    later itself (e.g. to a restored guild's GuildReady plus one minimum gap). The pending
+    action (if any) is cleared as failed, so a result lost with the old process cannot
+    silence the guild for good.
+
+    Returns:
+        The state and the name of the pending action that was cleared (or None).
+
+    Raises:
+        InvalidTimeError: ``now`` is not a valid time.
+        SnapshotError: as ``decode_state``.
+    """
+    check_time(now)
+    state = decode_state(data)
+    cleared = state.pending_action
+    state.pending_action = None
+    state.pending_deadline = 0.0
+    state.grace_until = now + min_gap_s if min_gap_s is not None else 0.0
+    return state, cleared

@@ -1,0 +1,70 @@
+"""Where she may speak: the autonomous channel (or a thread under it) and her permissions there.
+
+Discord answers a send she may not make with 403, and the pool would back off and try again
+for ever. Checking her permissions when a guild becomes ready (and again when a role, the
+channel or her member changes) keeps a guild that cannot hear her silent instead, with one
+warning that says what is missing.
+"""
+
+from __future__ import annotations
+
+import discord
+
+__all__ = ["SPEAKABLE_TYPES", "THREAD_TYPES", "channel_access", "speakable_channel"]
+
+THREAD_TYPES = frozenset({discord.ChannelType.public_thread, discord.ChannelType.private_thread,
+                          discord.ChannelType.news_thread})
+#: Channels she can hold a conversation in: text, announcement (news), and threads.
+SPEAKABLE_TYPES = frozenset({discord.ChannelType.text, discord.ChannelType.news}) | THREAD_TYPES
+
+#: (permission attribute, the name Discord's client shows) she needs in a channel / a thread.
+_CHANNEL_NEEDS = (("view_channel", "View Channel"), ("read_message_history",
+                  "Read Message History"), ("send_messages", "Send Messages"))
+_THREAD_NEEDS = (("view_channel", "View Channel"), ("read_message_history",
+                 "Read Message History"), ("send_messages_in_threads", "Send Messages in Threads"))
+
+
+def speakable_channel(guild: discord.Guild | None, autonomous_id: int | None,
+                      channel_id: int) -> discord.abc.GuildChannel | discord.Thread | None:
+    """The channel ``channel_id`` when it is the guild's autonomous channel or a thread whose
+    parent is that channel (from discord.py's cache), else None.
+
+    Args:
+        guild: the cached guild (None: unknown).
+        autonomous_id: the guild's autonomous channel id (None: the guild has none).
+        channel_id: the channel a request names.
+    """
+    if guild is None or autonomous_id is None:
+        return None
+    channel = guild.get_channel_or_thread(channel_id)
+    if channel is None:
+        return None
+    if channel_id == autonomous_id:
+        return channel
+    if isinstance(channel, discord.Thread) and channel.parent_id == autonomous_id:
+        return channel
+    return None
+
+
+def channel_access(guild: discord.Guild, channel_id: int) -> tuple[bool, str]:
+    """Whether she can view, read the history of and send in ``channel_id`` of ``guild``.
+
+    Returns:
+        ``(True, "")``, or ``(False, missing)`` where ``missing`` names what is missing
+        ("Send Messages, Read Message History", "the channel (deleted, or hidden from her)",
+        "a text, news or thread channel (it is voice)").
+    """
+    channel = guild.get_channel_or_thread(channel_id)
+    if channel is None:
+        # discord.py caches only the channels Discord shows her: a channel hidden from her
+        # (no View Channel) is absent from GUILD_CREATE, like a deleted one.
+        return False, "the channel (deleted, or hidden from her: View Channel)"
+    if channel.type not in SPEAKABLE_TYPES:
+        return False, f"a text, news or thread channel (it is {channel.type.name})"
+    me = guild.me
+    if me is None:  # Discord always sends her own member; be safe if it did not
+        return True, ""
+    perms = channel.permissions_for(me)
+    needs = _THREAD_NEEDS if channel.type in THREAD_TYPES else _CHANNEL_NEEDS
+    missing = [name for attr, name in needs if not getattr(perms, attr)]
+    return (not missing), ", ".join(missing)

@@ -1,0 +1,210 @@
+"""Messages out, context in: the pool's Discord edges (sender, context, typing, names).
+
+Every call names a guild and a channel, and only the guild's autonomous channel or a thread
+under it is accepted (a reply to someone who spoke to her in a thread goes to that thread).
+Nothing read here is stored or logged: history is turned into transient ``ContextLine``s and
+dropped after the prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import discord
+import structlog
+
+from actors.events import ActionRequest
+from runtime.errors import SendRejected
+from runtime.gateway.access import speakable_channel
+from runtime.gateway.convert import ChannelOf
+from runtime.pool.models import ContextLine
+
+__all__ = ["MAX_MESSAGE_CHARS", "Outbound"]
+
+log = structlog.get_logger("runtime.gateway")
+
+#: Discord refuses longer messages.
+MAX_MESSAGE_CHARS = 2000
+_MAX_HISTORY = 100
+#: Discord shows "typing…" for 10 s after a typing POST (Trigger Typing Indicator); renewed
+#: a little before it runs out.
+_TYPING_RENEW_S = 8.0
+_NETWORK_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
+
+
+class Outbound:
+    """The sending half of ``PersonaClient`` (a mixin: it needs the client's ``_channel_of``,
+    ``_clock``, ``_self_id``, counters and discord.py's HTTP client)."""
+
+    _channel_of: ChannelOf
+    _clock: Callable[[], float]
+    _sent: int
+    _send_rejected: int
+    _deadline_passed: int
+    _self_id: Callable[[], int | None]
+    get_guild: Callable[[int], discord.Guild | None]
+    get_partial_messageable: Callable[..., discord.PartialMessageable]
+    http: Any
+
+    def _target(self, guild_id: int, channel_id: int) -> discord.PartialMessageable:
+        """The autonomous channel or a thread under it, as a messageable; else SendRejected."""
+        expected = self._channel_of(guild_id)
+        if expected is None:
+            raise SendRejected("the guild has no autonomous channel")
+        if channel_id == expected:
+            return self.get_partial_messageable(channel_id, guild_id=guild_id,
+                                                type=discord.ChannelType.text)
+        thread = speakable_channel(self.get_guild(guild_id), expected, channel_id)
+        if thread is None:
+            raise SendRejected("not the guild's autonomous channel or a thread under it")
+        return self.get_partial_messageable(channel_id, guild_id=guild_id, type=thread.type)
+
+    async def send(self, request: ActionRequest, text: str) -> None:
+        """Send ``text`` to the request's channel (the autonomous channel, or a thread under
+        it), mentions disabled, as a reply to ``request.reply_to_message_id`` when set (a
+        plain message if that one is gone), before ``request.deadline`` (epoch seconds).
+
+        discord.py waits out short rate limits (429) itself; a wait that would run past the
+        deadline (slowmode answers 429 with its whole remaining delay) is cut off, so stale
+        words are never posted.
+
+        Raises:
+            SendRejected: not the autonomous channel or a thread under it, empty text, the
+                deadline passed (before or while waiting), Discord refused it (403 missing
+                permission, 404 channel gone, other HTTP errors, a rate limit longer than
+                discord.py's ``max_ratelimit_timeout``) or the network failed. Logged here
+                with ids and status, never the text.
+        """
+        bound = log.bind(guild_id=request.guild_id, channel_id=request.channel_id,
+                         request_id=request.request_id, action=request.action)
+        reference = None
+        try:
+            channel = self._target(request.guild_id, request.channel_id)
+            text = text.strip()
+            if not text:
+                raise SendRejected("empty message")
+            if len(text) > MAX_MESSAGE_CHARS:
+                text = text[: MAX_MESSAGE_CHARS - 1] + "…"
+            if request.reply_to_message_id:
+                reference = discord.MessageReference(
+                    message_id=request.reply_to_message_id, channel_id=request.channel_id,
+                    guild_id=request.guild_id, fail_if_not_exists=False,
+                )
+            await self._send_before_deadline(channel, text, reference, request, bound)
+        except SendRejected as exc:
+            self._send_rejected += 1
+            if exc.reason == "deadline passed":
+                self._deadline_passed += 1
+            raise
+        self._sent += 1
+        bound.debug("send.sent", reply=reference is not None, chars=len(text))
+
+    async def _send_before_deadline(self, channel: discord.PartialMessageable, text: str,
+                                    reference: discord.MessageReference | None,
+                                    request: ActionRequest, bound: Any) -> None:
+        remaining = request.deadline - self._clock()
+        if remaining <= 0:
+            bound.info("send.deadline_passed", late_s=round(-remaining, 3))
+            raise SendRejected("deadline passed")
+        timeout = asyncio.timeout(remaining)
+        try:
+            async with timeout:
+                await channel.send(text, allowed_mentions=discord.AllowedMentions.none(),
+                                   reference=reference)  # type: ignore[arg-type]
+        except discord.Forbidden as exc:
+            bound.warning("send.forbidden", status=exc.status, code=exc.code)
+            raise SendRejected(f"forbidden (403, code {exc.code})", status=exc.status
+                               ) from None
+        except discord.HTTPException as exc:
+            bound.warning("send.http_error", status=exc.status, code=exc.code)
+            raise SendRejected(f"http {exc.status}", status=exc.status) from None
+        except discord.RateLimited as exc:
+            bound.warning("send.rate_limited", retry_after_s=round(exc.retry_after, 1))
+            raise SendRejected(f"rate limited for {exc.retry_after:.0f} s", status=429
+                               ) from None
+        except _NETWORK_ERRORS as exc:
+            if timeout.expired():
+                bound.warning("send.deadline_passed", waited_s=round(remaining, 3))
+                raise SendRejected("deadline passed") from None
+            bound.warning("send.network_error", error=type(exc).__name__)
+            raise SendRejected(f"network error ({type(exc).__name__})") from None
+
+    @contextlib.asynccontextmanager
+    async def typing_for(self, request: ActionRequest) -> AsyncIterator[None]:
+        """Show "typing…" in the request's channel while the body runs (the pool's ``typing``).
+
+        The first indicator is posted in the background, so entering never waits for
+        Discord; it is renewed every 8 s. Failures (403 without Send Messages, a channel
+        gone, the network) end the indicator silently: the words matter, the dots do not.
+        """
+        try:
+            channel = self._target(request.guild_id, request.channel_id)
+        except SendRejected:
+            yield
+            return
+        task = asyncio.get_running_loop().create_task(self._keep_typing(channel.id),
+                                                      name="gateway-typing")
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    async def _keep_typing(self, channel_id: int) -> None:
+        while True:
+            try:
+                await self.http.send_typing(channel_id)
+            except (discord.HTTPException, discord.RateLimited, *_NETWORK_ERRORS) as exc:
+                log.debug("typing.failed", channel_id=channel_id,
+                          status=getattr(exc, "status", None), error=type(exc).__name__)
+                return
+            await asyncio.sleep(_TYPING_RENEW_S)
+
+    async def display_name(self, guild_id: int, user_id: int) -> str | None:
+        """A member's display name from the member cache (None when not cached): the pool's
+        ``names`` for engage_user. No HTTP call: a name is not worth a request."""
+        guild = self.get_guild(guild_id)
+        member = guild.get_member(user_id) if guild is not None else None
+        return None if member is None else member.display_name
+
+    async def fetch_context(self, guild_id: int, channel_id: int, limit: int, *,
+                            upto_message_id: int | None = None) -> list[ContextLine]:
+        """The last ``limit`` messages of the autonomous channel (or a thread under it),
+        oldest first, as transient ``ContextLine`` records (author display name, text with
+        mentions resolved to names, whether it is hers, the author's and the message's ids).
+
+        Args:
+            upto_message_id: for a reply, the message she answers: the lines end with it and
+                nothing after it is included. One history request does it: Discord's
+                ``before`` compares snowflakes, so ``before=upto+1`` returns that message
+                first (when it still exists) and the ones before it.
+
+        Returns:
+            The lines; empty when the channel is not hers to read or Discord refuses (logged).
+            Never stored, never logged.
+        """
+        try:
+            channel = self._target(guild_id, channel_id)
+        except SendRejected:
+            return []
+        self_id = self._self_id()
+        before = discord.Object(id=upto_message_id + 1) if upto_message_id else None
+        lines: list[ContextLine] = []
+        try:
+            async for m in channel.history(limit=max(1, min(limit, _MAX_HISTORY)),
+                                           before=before):
+                text = m.clean_content
+                if not text:
+                    continue
+                lines.append(ContextLine(author=m.author.display_name, text=text,
+                                         is_self=m.author.id == self_id,
+                                         author_id=m.author.id, message_id=m.id))
+        except (discord.HTTPException, discord.RateLimited, *_NETWORK_ERRORS) as exc:
+            log.warning("context.unavailable", guild_id=guild_id, channel_id=channel_id,
+                        status=getattr(exc, "status", None), error=type(exc).__name__)
+            return []
+        lines.reverse()
+        return lines

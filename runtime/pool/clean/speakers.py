@@ -1,0 +1,140 @@
+"""Whose words these are: speaker labels, a transcript the model went on writing, quotes,
+reasoning blocks and pings.
+
+A small model shown a transcript ("Rin: …", "Miku (you): …") answers in its form: it opens
+with a label (hers, someone else's, or a generic one: ``A:``, ``Chat:``, ``Sender: …``) and
+goes on writing the others' lines. What is hers is kept; a line spoken as someone else is not.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+
+__all__ = ["cut_transcript", "neutralise_pings", "strip_labels", "strip_think", "unquote"]
+
+_THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.IGNORECASE | re.DOTALL)
+# <@123>, <@!123> (user) and <@&123> (role): dropped, they would ping someone.
+_ID_PING = re.compile(r"\s?<@[!&]?\d+>")
+# @everyone / @here: broken with a zero-width space so they read the same but ping no one.
+_MASS_PING = re.compile(r"@(everyone|here)\b", re.IGNORECASE)
+_ZWSP = "\u200b"
+_QUOTES = {'"': '"', "“": "”", "«": "»", "「": "」"}
+
+# A label that looks like a name: up to three words, each opening with a capital (or a digit
+# after the first: "User 1"), as in "Gumi:", "A:", "Chat:", "Kaito Shion (you):". "I love
+# Miku: she sings" and "Rin's song: so good" are sentences, not labels.
+_NAMELIKE = r"[^\W\d_a-z][\w'’.-]*(?:[ \t]+[^\W_a-z][\w'’.-]*){0,2}"
+_OPEN = r"[ \t*_~\[(]*"
+_CLOSE = r"(?:\s*\((?:you|me)\))?[*_~\])]*[ \t]*"
+
+
+def _alts(names: Sequence[str]) -> str:
+    return "|".join(re.escape(n).replace(r"\ ", r"\s+")
+                    for n in sorted({n for n in names if n}, key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _own_prefix(names: tuple[str, ...]) -> re.Pattern[str]:
+    # "Miku:", "**Miku**:", "**Miku:**", "Hatsune Miku -", "[Miku]:"; not "Miku-chan is here".
+    return re.compile(
+        rf"^[\s*_~\[(]*(?:{_alts(names)})(?:\s*\(you\))?[\s*_~\])]*(?:[:：]|\s[-–—](?=\s))"
+        r"[\s*_~]*", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=64)
+def _leading_label(others: tuple[str, ...]) -> re.Pattern[str]:
+    who = f"(?i:{_alts(others)})|{_NAMELIKE}" if others else _NAMELIKE
+    return re.compile(rf"^{_OPEN}(?P<label>{who}){_CLOSE}[:：](?=[\s*_~]|$)[ \t*_~]*")
+
+
+@functools.lru_cache(maxsize=64)
+def _later_label(names: tuple[str, ...], others: tuple[str, ...]) -> re.Pattern[str]:
+    known = _alts((*names, *others))
+    who = f"(?i:{known})|{_NAMELIKE}" if known else _NAMELIKE
+    return re.compile(rf"\n{_OPEN}(?:{who}){_CLOSE}[:：](?:[\s*_~]|$)")
+
+
+def strip_think(text: str) -> str:
+    """Without reasoning blocks (``<think>…</think>``, or one left open)."""
+    return _THINK.sub("", text).strip()
+
+
+def _strip_own(text: str, names: tuple[str, ...]) -> str:
+    if not names:
+        return text
+    pattern = _own_prefix(names)
+    # A model may stack them ("Miku: Miku: hi"); strip a few, not forever.
+    for _ in range(3):
+        stripped = pattern.sub("", text, count=1)
+        if stripped == text:
+            break
+        text = stripped.lstrip()
+    return text
+
+
+def _own_line(text: str, names: tuple[str, ...]) -> str | None:
+    """The text from her first labelled line on, without the label; None if she has none."""
+    if not names:
+        return None
+    pattern = _own_prefix(names)
+    lines = text.split("\n")
+    for i, line in enumerate(lines[1:], start=1):
+        stripped = pattern.sub("", line, count=1)
+        if stripped != line and stripped.strip():
+            return "\n".join([stripped.strip(), *lines[i + 1:]])
+    return None
+
+
+def strip_labels(text: str, names: Sequence[str], others: Sequence[str] = ()) -> str:
+    """Remove the speaker label the answer opens with, whoever it names.
+
+    Her own label (``Miku:``, ``**Miku (you)**:``, ``Hatsune Miku -``) and any name-like one
+    (``Gumi:``, ``A:``, ``Chat:``, ``Sender: Miku`` with the name line after it) go. An answer
+    that opens as one of ``others`` (a person the prompt showed) speaks as them: it is
+    dropped, except her own labelled line in it, if there is one.
+
+    Returns:
+        The text after the labels; ``""`` when it spoke only as someone else.
+    """
+    own = tuple(names)
+    known = {n.casefold() for n in (*own, *others)}
+    pattern = _leading_label(tuple(others))
+    others_cf = {n.casefold() for n in others}
+    for _ in range(3):
+        text = _strip_own(text, own)
+        m = pattern.match(text)
+        if m is None:
+            break
+        label = " ".join(m.group("label").split()).casefold()
+        if label in others_cf:
+            return _own_line(text, own) or ""
+        text = text[m.end():].lstrip(" \t")
+        # "Sender: Miku\nhi": a header naming the speaker, on a line of its own.
+        first, sep, rest = text.partition("\n")
+        if sep and first.strip(" \t*_\"'").casefold() in known:
+            text = rest.lstrip()
+    return text
+
+
+def cut_transcript(text: str, names: Sequence[str], others: Sequence[str] = ()) -> str:
+    """Cut the answer off where a later line opens with a speaker's label ("Rin: …"): the
+    model writing the conversation on, as whoever comes next."""
+    m = _later_label(tuple(names), tuple(others)).search(text)
+    return text[: m.start()].rstrip() if m else text
+
+
+def unquote(text: str) -> str:
+    """Without quotes around the whole answer."""
+    if len(text) >= 2 and _QUOTES.get(text[0]) == text[-1] and text.count(text[0]) == (
+        1 if text[0] != text[-1] else 2
+    ):
+        return text[1:-1].strip()
+    return text
+
+
+def neutralise_pings(text: str) -> str:
+    """Drop user and role pings; break ``@everyone`` / ``@here`` so they ping no one."""
+    text = _ID_PING.sub("", text)
+    return _MASS_PING.sub(lambda m: "@" + _ZWSP + m.group(1), text)

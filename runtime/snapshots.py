@@ -1,0 +1,183 @@
+"""The supervisor's snapshot writer: guild snapshots waiting to be written, written in
+batches, where one guild's bad snapshot never fails the batch for the others.
+
+A batch is one ``save_many`` (live guilds) and one ``passivate_many`` (passivated ones, with
+their wake-ups). A store that refuses some rows (``RowsRefusedError``: a bad id or bytes, or
+a shard no longer leased to this process) has written the others; the refused ones are
+logged and counted, and put aside unless their shard is another process's now. Any other
+failure: each guild is tried alone; if some go through, the store is up and the ones that
+failed are bad rows (put aside, logged, counted); if none go through, the store is down and
+the whole batch waits for the next try (nothing is ever dropped without a write having gone
+through beside it: a passivated guild's snapshot may be its only copy).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import anyio
+import structlog
+
+from engine import GuildState, encode_state
+from runtime.store import RowsRefusedError
+
+__all__ = ["SnapshotWriter"]
+
+log = structlog.get_logger("runtime.supervisor")
+
+#: Guilds whose encode failure was logged (each once, until it encodes again).
+_LOGGED_MAX = 4096
+
+
+class SnapshotWriter:
+    """Snapshots not written yet, and the writing of them.
+
+    Args:
+        store: the ``SnapshotStore``.
+        stats: the supervisor's counters, updated in place (``snapshots_written``,
+            ``snapshot_batches``, ``snapshot_errors``, ``snapshot_guild_errors``,
+            ``snapshot_encode_errors``, ``snapshot_bytes``, ``snapshot_seconds``).
+    """
+
+    def __init__(self, store: Any, stats: dict[str, Any]) -> None:
+        self.store = store
+        self.stats = stats
+        #: guild -> (snapshot, wake-up of a passivated guild or None for a live one).
+        self.unsaved: dict[int, tuple[bytes, float | None]] = {}
+        #: Guilds the store has a row of (written by this process, or found at start).
+        self.known: set[int] = set()
+        self._lock: anyio.Lock | None = None
+        self._encode_logged: set[int] = set()
+
+    def encode(self, state: GuildState) -> bytes | None:
+        """The guild's snapshot, or None (logged once, counted) when it cannot be encoded:
+        the guild stays as it is and is tried again at the next snapshot."""
+        try:
+            data = encode_state(state)
+        except Exception as exc:
+            self.stats["snapshot_encode_errors"] += 1
+            gid = state.guild_id
+            if gid not in self._encode_logged and len(self._encode_logged) < _LOGGED_MAX:
+                self._encode_logged.add(gid)
+                log.error("snapshot_encode_failed", guild_id=gid, error=repr(exc))
+            return None
+        if self._encode_logged:
+            self._encode_logged.discard(state.guild_id)
+        return data
+
+    def put(self, guild_id: int, data: bytes, wake_at: float | None = None) -> None:
+        """Queue a snapshot (``wake_at``: the guild is passivated, wake it then)."""
+        self.unsaved[guild_id] = (data, wake_at)
+
+    def drop(self, guild_id: int) -> None:
+        """Forget a guild's unwritten snapshot (it was removed)."""
+        self.unsaved.pop(guild_id, None)
+
+    def latest(self, guild_id: int) -> bytes | None:
+        """The guild's snapshot waiting to be written, if any."""
+        item = self.unsaved.get(guild_id)
+        return None if item is None else item[0]
+
+    async def write(self) -> int:
+        """Write every waiting snapshot. Returns how many were written."""
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            if not self.unsaved:
+                return 0
+            batch = self.unsaved
+            self.unsaved = {}
+            started = time.perf_counter()
+            try:
+                refused = await self._save(batch.items())
+                written = batch
+                if refused:
+                    written = {g: item for g, item in batch.items() if g not in refused}
+                    await self._refused(batch, refused)
+            except Exception as exc:
+                self.stats["snapshot_errors"] += 1
+                log.error("snapshot_failed", guilds=len(batch), error=repr(exc))
+                written = await self._one_by_one(batch)
+            self.stats["snapshot_seconds"] += time.perf_counter() - started
+            if not written:
+                return 0
+            self.known.update(written)
+            self.stats["snapshots_written"] += len(written)
+            self.stats["snapshot_batches"] += 1
+            self.stats["snapshot_bytes"] += sum(len(d) for d, _ in written.values())
+            return len(written)
+
+    async def mark_removed(self, guild_id: int, at: float) -> None:
+        """Flag the guild removed in the store, after any batch being written (a snapshot
+        written later would clear the flag). Failures are logged, never raised."""
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        self.drop(guild_id)
+        async with self._lock:
+            self.drop(guild_id)
+            try:
+                await self.store.mark_removed(guild_id, at)
+            except Exception as exc:
+                log.error("mark_removed_failed", guild_id=guild_id, error=repr(exc))
+
+    async def _save(self, items: Iterable[tuple[int, tuple[bytes, float | None]]]
+                    ) -> dict[object, str]:
+        """Write the rows; returns the ones the store refused (it wrote the others)."""
+        live: list[tuple[int, bytes]] = []
+        stopped: list[tuple[int, bytes, float]] = []
+        for gid, (data, wake) in items:
+            if wake is None:
+                live.append((gid, data))
+            else:
+                stopped.append((gid, data, wake))
+        refused: dict[object, str] = {}
+        # Each call is one transaction; a shared server store may take them as one.
+        for call, rows in ((self.store.save_many, live), (self.store.passivate_many, stopped)):
+            if rows:
+                try:
+                    await call(rows)
+                except RowsRefusedError as exc:
+                    refused.update(exc.refused)
+        return refused
+
+    async def _refused(self, batch: dict[int, tuple[bytes, float | None]],
+                       refused: dict[object, str]) -> None:
+        for gid, why in refused.items():
+            self.stats["snapshot_guild_errors"] += 1
+            log.error("snapshot_refused", guild_id=gid, reason=why)
+            item = batch.get(gid)  # type: ignore[call-overload]
+            if item is None or "lease" in why:
+                continue  # its shard is another process's now: nothing of it to keep here
+            try:
+                await self.store.put_aside(gid, item[0], f"refused by the store: {why}")
+            except Exception as exc:
+                log.error("put_aside_failed", guild_id=gid, error=repr(exc))
+
+    async def _one_by_one(self, batch: dict[int, tuple[bytes, float | None]]
+                          ) -> dict[int, tuple[bytes, float | None]]:
+        written: dict[int, tuple[bytes, float | None]] = {}
+        failed: dict[int, tuple[tuple[bytes, float | None], str]] = {}
+        for gid, item in batch.items():
+            try:
+                refused = await self._save([(gid, item)])
+            except Exception as exc:
+                failed[gid] = (item, repr(exc))
+            else:
+                if refused:
+                    await self._refused(batch, refused)
+                else:
+                    written[gid] = item
+        for gid, (item, error) in failed.items():
+            if written:
+                # The store took the others: this row is what is wrong with it.
+                self.stats["snapshot_guild_errors"] += 1
+                log.error("snapshot_put_aside", guild_id=gid, error=error)
+                try:
+                    await self.store.put_aside(gid, item[0], f"not writable: {error}")
+                except Exception as exc:
+                    log.error("put_aside_failed", guild_id=gid, error=repr(exc))
+            else:
+                self.unsaved.setdefault(gid, item)  # the store is down: next time
+        return written

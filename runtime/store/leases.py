@@ -1,0 +1,224 @@
+"""Shard leases: one process at a time runs (and writes) a shard's guilds.
+
+A lease is a row per shard: its owner (a string unique to one process run), its expiry and a
+fencing number that grows by one each time the shard changes hands. A store that holds leases
+writes a guild's snapshot only if, in the same transaction, the lease of the guild's shard
+``(guild_id >> 22) % shard_count`` is still its own (same owner, same fencing number,
+unexpired). So a process that was paused, partitioned or replaced cannot overwrite what the
+new owner wrote: the new owner bumped the fencing number when it took the shard.
+
+A lease of another shard count overlaps every shard (a guild's shard depends on the count),
+so a live lease of any other count blocks the whole acquisition. Acquisition is all or
+nothing: two processes that each want shards {0, 1} never each hold one and wait forever.
+
+The stores implement ``acquire_leases`` / ``renew_leases`` / ``release_leases`` with the pure
+planning below; ``open_leases`` is what a process uses: wait, hold, renew, release.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import anyio
+import anyio.abc
+import msgspec
+import structlog
+
+from runtime.store.contract import LeaseLostError, StoreError
+
+__all__ = [
+    "HeldLeases",
+    "Lease",
+    "LeaseGrant",
+    "LeaseHolder",
+    "open_leases",
+    "plan_acquire",
+    "shard_of",
+]
+
+log = structlog.get_logger("runtime.store")
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard a guild belongs to (Discord's rule)."""
+    return (guild_id >> 22) % shard_count
+
+
+class Lease(msgspec.Struct, frozen=True, gc=False):
+    """One shard's lease row. ``owner`` is empty for a released (free) shard."""
+
+    shard_id: int
+    shard_count: int
+    owner: str
+    fence: int
+    expires_at: float
+
+
+class LeaseGrant(msgspec.Struct, frozen=True, gc=False):
+    """What one acquisition attempt gave: every lease asked for, or the leases in the way."""
+
+    granted: tuple[Lease, ...]
+    blocked: tuple[Lease, ...]
+    #: The store's clock at the attempt (PostgreSQL's: the server's), for expiries.
+    now: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.blocked
+
+
+class HeldLeases(msgspec.Struct, gc=False):
+    """The leases a store instance holds: what its writes are conditional on."""
+
+    owner: str
+    shard_count: int
+    fences: dict[int, int]
+
+    def valid(self, rows: Iterable[tuple[int, int]]) -> set[int]:
+        """The shards still ours among ``(shard_id, fence)`` of our unexpired rows."""
+        return {s for s, f in rows if self.fences.get(s) == f}
+
+    def problem(self, guild_id: int, valid: set[int]) -> str | None:
+        """Why a write of this guild is refused, or None when its shard is ours."""
+        shard = shard_of(guild_id, self.shard_count)
+        if shard in valid:
+            return None
+        if shard not in self.fences:
+            return f"shard {shard} of {self.shard_count} is not leased to this process"
+        return (f"the lease of shard {shard} of {self.shard_count} expired or was taken by "
+                f"another process")
+
+
+def check_request(owner: str, shard_ids: Sequence[int], shard_count: int, ttl_s: float,
+                  path: object) -> tuple[int, ...]:
+    """The shard ids, sorted; raises ``StoreError`` for a request that makes no sense."""
+    if not owner:
+        raise StoreError(path, "lease owner must be a non-empty string")
+    if not isinstance(shard_count, int) or shard_count < 1:
+        raise StoreError(path, f"shard_count must be an integer >= 1, got {shard_count!r}")
+    ids = tuple(sorted(set(shard_ids)))
+    if not ids or any(not isinstance(s, int) or not 0 <= s < shard_count for s in ids):
+        raise StoreError(path, f"shard_ids must be 0 <= id < {shard_count}, got {list(ids)}")
+    if not (isinstance(ttl_s, int | float) and math.isfinite(ttl_s) and ttl_s > 0):
+        raise StoreError(path, f"lease ttl_s must be a positive number, got {ttl_s!r}")
+    return ids
+
+
+def plan_acquire(rows: Iterable[Lease], owner: str, shard_ids: Sequence[int], shard_count: int,
+                 ttl_s: float, now: float) -> tuple[list[Lease], list[Lease]]:
+    """Decide an acquisition over the current lease rows.
+
+    Returns:
+        ``(blocked, writes)``: the live leases of other owners in the way (nothing is to be
+        written then), or the rows to write: the new leases (fence + 1), and every row of
+        another shard count invalidated (no owner, fence + 1), so its old owner cannot renew.
+    """
+    wanted = set(shard_ids)
+    current = {r.shard_id: r for r in rows}
+    blocked = [r for r in current.values()
+               if r.owner not in ("", owner) and r.expires_at > now
+               and (r.shard_count != shard_count or r.shard_id in wanted)]
+    if blocked:
+        return sorted(blocked, key=lambda r: r.shard_id), []
+    writes = []
+    for sid in sorted(wanted):
+        old = current.get(sid)
+        writes.append(Lease(sid, shard_count, owner, (old.fence if old else 0) + 1, now + ttl_s))
+    for r in current.values():
+        if r.shard_id not in wanted and r.shard_count != shard_count and r.owner:
+            writes.append(Lease(r.shard_id, r.shard_count, "", r.fence + 1, 0.0))
+    return [], writes
+
+
+class LeaseHolder(Protocol):
+    """A store with shard leases."""
+
+    path: str
+
+    async def acquire_leases(self, owner: str, shard_ids: Sequence[int], shard_count: int,
+                             ttl_s: float) -> LeaseGrant: ...
+
+    async def renew_leases(self, ttl_s: float) -> tuple[Lease, ...]: ...
+
+    async def release_leases(self) -> None: ...
+
+
+@asynccontextmanager
+async def open_leases(store: LeaseHolder, owner: str, shard_ids: Sequence[int],
+                      shard_count: int, ttl_s: float, *,
+                      on_lost: Callable[[LeaseLostError], Any] | None = None,
+                      retry_s: float | None = None) -> AsyncIterator[tuple[Lease, ...]]:
+    """Hold the leases of ``shard_ids`` while the block runs.
+
+    Waits until every lease is free (another live process holds one: said once, at warning,
+    then retried when the first lease in the way expires), renews them every ``ttl_s / 3``
+    seconds, and releases them on the way out (a shielded release: the next owner need not
+    wait for the expiry).
+
+    Args:
+        store: a store with leases (``SQLiteStore``, ``PostgresStore``, ``MemoryStore``).
+        owner: unique to this process run (host, pid, a random part).
+        shard_ids, shard_count: the shards this process runs.
+        ttl_s: how long a lease lasts without renewal.
+        on_lost: called once if a renewal finds a lease lost (the process must stop running
+            those shards); renewing stops then. None: ``LeaseLostError`` is raised from the
+            block's task group.
+        retry_s: the longest wait between two attempts while blocked (default a third of
+            ``ttl_s``: a released lease is taken that soon).
+
+    Yields:
+        The leases held.
+    """
+    said = False
+    retry = ttl_s / 3 if retry_s is None else retry_s
+    while True:
+        grant = await store.acquire_leases(owner, shard_ids, shard_count, ttl_s)
+        if grant.ok:
+            break
+        first = min(grant.blocked, key=lambda r: r.expires_at)
+        if not said:
+            said = True
+            log.warning("store.lease_wait", shards=[r.shard_id for r in grant.blocked],
+                        shard_count=shard_count, holders=sorted({r.owner for r in grant.blocked}),
+                        expires_in_s=round(max(0.0, first.expires_at - grant.now), 1),
+                        detail="another live process holds these shards; waiting for its "
+                               "lease to expire or be released")
+        # Try again when the first lease in the way expires (a release may come sooner).
+        await anyio.sleep(min(retry, max(0.05, first.expires_at - grant.now)))
+    if said:
+        log.info("store.lease_acquired", shards=list(shard_ids), shard_count=shard_count)
+
+    async def renew(task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+                    ) -> None:
+        task_status.started()
+        while True:
+            await anyio.sleep(ttl_s / 3)
+            try:
+                await store.renew_leases(ttl_s)
+            except LeaseLostError as exc:
+                log.error("store.lease_lost", shards=list(exc.shard_ids),
+                          shard_count=exc.shard_count)
+                if on_lost is None:
+                    raise
+                on_lost(exc)
+                return
+            except StoreError as exc:  # the database is away for a moment: try again soon
+                log.warning("store.lease_renew_failed", error=str(exc))
+
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(renew)
+            try:
+                yield grant.granted
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            try:
+                await store.release_leases()
+            except StoreError as exc:
+                log.warning("store.lease_release_failed", error=str(exc))
+

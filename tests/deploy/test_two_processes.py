@@ -1,0 +1,242 @@
+"""Two real ``python -m runtime run`` processes, shards 0 and 1 of 2, sharing one real
+PostgreSQL, against the Discord stand-in: every mention is answered exactly once, and a shard
+moved to the other process goes on from its stored state.
+
+Needs: the PostgreSQL store (``[store] url``, shard leases; branch store), a process running
+only its own shards' guilds (branch core), and the stand-in routing each guild's events to the
+connection of the shard that owns it (``FakeDiscord.dispatch_to_owner``). Skips naming what is
+missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import pytest
+from discord_payloads import ALICE, BOB, SELF_ID, guild_create, message_create, text_channel
+from fake_discord import FakeDiscord
+
+from runtime.config import StoreConfig
+from runtime.control import request
+
+pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARDS = 2
+#: Two guilds per shard: (n << 22) + 5 is on shard n % 2.
+GUILDS = [(n << 22) + 5 for n in (1000, 1001, 1002, 1003)]
+START_S = 60.0
+
+
+def shard_of(guild_id: int) -> int:
+    return (guild_id >> 22) % SHARDS
+
+
+def channel_of(guild_id: int) -> int:
+    return guild_id + 1
+
+
+def guild(guild_id: int) -> dict[str, Any]:
+    """The stand-in's GUILD_CREATE for one test guild, with channels of its own."""
+    d = guild_create(guild_id)
+    d["channels"] = [text_channel(channel_of(guild_id), "miku-chat", guild_id),
+                     text_channel(guild_id + 2, "general", guild_id)]
+    return d
+
+
+def missing() -> str | None:
+    """What the test cannot run without, or None."""
+    if "url" not in StoreConfig.__struct_fields__:
+        return "[store] url and the PostgreSQL store (branch store)"
+    if not hasattr(FakeDiscord, "dispatch_to_owner"):
+        return "FakeDiscord.dispatch_to_owner: events routed to the owning shard's connection"
+    return None
+
+
+class Bot:
+    """One ``python -m runtime run`` subprocess; its log lines, read as they come."""
+
+    def __init__(self, name: str, config: Path) -> None:
+        self.name = name
+        self.config = config
+        self.lines: list[str] = []
+        self._changed = asyncio.Event()
+        self.proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        env = {**os.environ, "DISCORD_TOKEN": "fake-token", "PYTHONUNBUFFERED": "1"}
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "runtime", "run", "--config", str(self.config), cwd=ROOT,
+            env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            self.lines.append(raw.decode(errors="replace"))
+            self._changed.set()
+        self._changed.set()
+
+    async def wait_for(self, what: Callable[[str], bool], n: int = 1) -> None:
+        """Until ``n`` log lines satisfy ``what`` (fails if the process ends first)."""
+        async with asyncio.timeout(START_S):
+            while sum(1 for line in self.lines if what(line)) < n:
+                assert self.proc is not None
+                if self.proc.returncode is not None or (
+                        self._reader is not None and self._reader.done()):
+                    raise AssertionError(f"{self.name} exited:\n{''.join(self.lines[-30:])}")
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def stop(self) -> int:
+        """SIGTERM (the orderly shutdown); its exit status."""
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(START_S):
+            status = await self.proc.wait()
+        if self._reader is not None:
+            await self._reader
+        return status
+
+    async def kill(self) -> None:
+        """Kill it if it still runs (a failed test), and reap it."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        if self._reader is not None:
+            await self._reader
+
+
+def write_config(path: Path, fake: FakeDiscord, store_url: str, shard_ids: list[int]) -> Path:
+    guilds = "".join(f"[guilds.{g}]\nautonomous_channel_id = {channel_of(g)}\n" for g in GUILDS)
+    path.write_text(f"""
+[defaults]
+quiet_hours = []
+rotate_moods = false
+{guilds}
+[discord]
+shard_ids = {shard_ids}
+shard_count = {SHARDS}
+api_base_url = "{fake.api_base}"
+gateway_url = "{fake.gateway_url}"
+[store]
+url = "{store_url}"
+[runtime]
+control_socket = "{path.with_suffix(".sock")}"
+shutdown_timeout_s = 5
+reply_cooldown_s = 0
+log_level = "info"
+""")
+    return path
+
+
+@pytest.fixture
+def store_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh database on the session's PostgreSQL server (tests/store/pg_server.py)."""
+    from tests.store import pg_server
+
+    name = f"miku_two_{uuid.uuid4().hex[:10]}"
+    url = pg_server.create_database(pg_admin_url, name)
+    try:
+        yield url
+    finally:
+        pg_server.drop_database(pg_admin_url, name)
+
+
+def replies(fake: FakeDiscord) -> dict[int, list[int]]:
+    """Message ids each posted reply answers, per channel."""
+    out: dict[int, list[int]] = {}
+    for m in fake.sent:
+        ref = (m.body.get("message_reference") or {}).get("message_id")
+        out.setdefault(m.channel_id, []).append(int(ref) if ref else 0)
+    return out
+
+
+async def wait_replies(fake: FakeDiscord, n: int) -> None:
+    async with asyncio.timeout(START_S):
+        while len(fake.sent) < n:
+            fake.message_posted.clear()
+            await fake.message_posted.wait()
+
+
+async def control(bot: Bot, req: dict[str, Any]) -> Any:
+    return await anyio.to_thread.run_sync(request, str(bot.config.with_suffix(".sock")), req)
+
+
+async def appeared(bot: Bot, guild_id: int) -> float:
+    """The guild's last appearance (her reply) once its result has reached the actor: the
+    post is seen by the stand-in a moment before the pool reports it back."""
+    async with asyncio.timeout(START_S):
+        while True:
+            detail = await control(bot, {"type": "guild", "guild_id": guild_id})
+            if detail["state"]["last_appearance_at"] > 0:
+                return float(detail["state"]["last_appearance_at"])
+            await asyncio.sleep(0.05)  # another process: nothing to wait on from here
+
+
+def ready_line(guild_id: int) -> Callable[[str], bool]:
+    return lambda line: "gateway.guild_ready" in line and str(guild_id) in line
+
+
+async def test_two_shard_processes_answer_once_and_hand_a_shard_over(
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Shards 0 and 1 in two processes: each mention gets exactly one reply, from the process
+    of its guild's shard. Then process 1 stops, process 0 restarts with both shards, and the
+    guilds of shard 1 carry on from the state process 1 stored (mood, last reply)."""
+    reason = missing()
+    if reason is not None:
+        pytest.skip(f"needs {reason}")
+    url = request.getfixturevalue("store_url")
+    async with FakeDiscord(guilds=[guild(g) for g in GUILDS]) as fake:
+        bots = [Bot(f"shard-{i}", write_config(tmp_path / f"shard-{i}.toml", fake, url, [i]))
+                for i in range(SHARDS)]
+        try:
+            for bot in bots:
+                await bot.start()
+            for g in GUILDS:
+                await bots[shard_of(g)].wait_for(ready_line(g))
+            mentions = {}
+            for k, g in enumerate(GUILDS):
+                mid = 9_000_000 + k
+                mentions[channel_of(g)] = [mid]
+                await fake.dispatch_to_owner("MESSAGE_CREATE", message_create(
+                    mid, ALICE, channel_id=channel_of(g), guild_id=g, mentions=(SELF_ID,)))
+            await wait_replies(fake, len(GUILDS))
+            moved = [g for g in GUILDS if shard_of(g) == 1]
+            before = {}
+            for g in moved:
+                await control(bots[1], {"type": "set_mood", "guild_id": g, "mood": "shy"})
+                before[g] = await appeared(bots[1], g)
+            assert await bots[1].stop() == 0
+            assert await bots[0].stop() == 0
+            assert replies(fake) == mentions  # exactly once each, none twice, none lost
+
+            both = Bot("shards-0-1", write_config(tmp_path / "both.toml", fake, url, [0, 1]))
+            bots.append(both)
+            await both.start()
+            for g in GUILDS:
+                await both.wait_for(ready_line(g))
+            for g in moved:
+                after = await control(both, {"type": "guild", "guild_id": g})
+                assert after["mood"] == "shy"
+                assert after["state"]["last_appearance_at"] == before[g]
+            g = moved[0]
+            await fake.dispatch_to_owner("MESSAGE_CREATE", message_create(
+                9_100_000, BOB, channel_id=channel_of(g), guild_id=g, mentions=(SELF_ID,)))
+            await wait_replies(fake, len(GUILDS) + 1)
+            assert await both.stop() == 0
+            mentions[channel_of(g)].append(9_100_000)
+            assert replies(fake) == mentions
+        finally:
+            for bot in bots:
+                await bot.kill()
