@@ -5,12 +5,13 @@ moved to the other process goes on from its stored state.
 Needs: the PostgreSQL store (``[store] url``, shard leases; branch store), a process running
 only its own shards' guilds (branch core), and the stand-in routing each guild's events to the
 connection of the shard that owns it (``FakeDiscord.dispatch_to_owner``). Skips naming what is
-missing.
+missing. Each process serves its metrics, scraped to see it holds only its own guilds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -20,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
+import httpx
 import pytest
 from discord_payloads import ALICE, BOB, SELF_ID, guild_create, message_create, text_channel
 from fake_discord import FakeDiscord
+from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.config import StoreConfig
 from runtime.control import request
@@ -97,6 +100,16 @@ class Bot:
                 self._changed.clear()
                 await self._changed.wait()
 
+    async def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Its /metrics now (the port it logged as ``metrics.serving``)."""
+        await self.wait_for(lambda line: "metrics.serving" in line)
+        line = next(x for x in self.lines if "metrics.serving" in x)
+        port = json.loads(line)["port"]
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for f in text_string_to_metric_families(text) for s in f.samples}
+
     async def stop(self) -> int:
         """SIGTERM (the orderly shutdown); its exit status."""
         assert self.proc is not None
@@ -136,6 +149,7 @@ control_socket = "{path.with_suffix(".sock")}"
 shutdown_timeout_s = 5
 reply_cooldown_s = 0
 log_level = "info"
+metrics_address = "127.0.0.1:0"
 """)
     return path
 
@@ -212,6 +226,11 @@ async def test_two_shard_processes_answer_once_and_hand_a_shard_over(
                 await fake.dispatch_to_owner("MESSAGE_CREATE", message_create(
                     mid, ALICE, channel_id=channel_of(g), guild_id=g, mentions=(SELF_ID,)))
             await wait_replies(fake, len(GUILDS))
+            for i, bot in enumerate(bots):  # each process shows its own guilds only
+                m = await bot.metrics()
+                assert m[("miku_guilds", (("state", "ready"),))] == 2
+                assert m[("miku_decisions_total", (("action", "reply"), ("policy", "v2")))] == 2
+                assert m[("miku_supervisor_refused_other_shard_total", ())] == 0, i
             moved = [g for g in GUILDS if shard_of(g) == 1]
             before = {}
             for g in moved:
@@ -226,6 +245,7 @@ async def test_two_shard_processes_answer_once_and_hand_a_shard_over(
             await both.start()
             for g in GUILDS:
                 await both.wait_for(ready_line(g))
+            assert (await both.metrics())[("miku_guilds", (("state", "ready"),))] == 4
             for g in moved:
                 after = await control(both, {"type": "guild", "guild_id": g})
                 assert after["mood"] == "shy"
