@@ -19,7 +19,8 @@ fomo_response      messages since appearance >= the mood's FOMO messages (bubbly
 break_silence      fewer than 5 human messages in the last hour · quiet_for >= the mood's
                    silence threshold (bubbly 78 min, shy 2.8 h) · someone around · no
                    monologue · a per-minute energy roll × the learned-hours factor
-share_tweet        fewer than 10 human messages in the last hour · the share cooldown (1 h) · a
+share_tweet        fewer than 10 human messages in the last hour, an hour she watched (not
+                   right after a cold start or a downtime) · the share cooldown (1 h) · a
                    mood that shares (curious, excited) · someone around · no monologue · not
                    backing off sharing · a per-minute roll < chattiness × learned-hours factor
 =================  ==========================================================================
@@ -97,6 +98,7 @@ ENGAGE_USER = "engage_user"
 FOMO_RESPONSE = "fomo_response"
 BREAK_SILENCE = "break_silence"
 SHARE_TWEET = "share_tweet"
+_HOUR_S = 3600.0
 ACTIONS = (JOIN_CONVERSATION, ENGAGE_USER, FOMO_RESPONSE, BREAK_SILENCE, SHARE_TWEET)
 #: Posts into a quiet room that nobody prompted: no monologues of these.
 UNPROMPTED = (BREAK_SILENCE, SHARE_TWEET)
@@ -336,7 +338,13 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
         cool_end = acted + par.share_cooldown_s
         ok_cool = now >= cool_end
         ok_backoff = now >= state.share_backoff_until
+        # "Fewer than 10 in the last hour" means something only for an hour she watched:
+        # after a downtime (or a cold start) the messages said meanwhile were never counted.
+        watched_at = state.observed_since + _HOUR_S
+        ok_watched = now >= watched_at
         if shares:
+            if not ok_watched:
+                next_at = min(next_at, watched_at)
             if not ok_cool:
                 next_at = min(next_at, cool_end)
             if not ok_backoff:
@@ -346,7 +354,8 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
             if not ok_mono:
                 next_at = min(next_at, mono_end)
         around = someone_around(state, now)
-        gates_ok = shares and ok_msgs and ok_cool and ok_backoff and around and ok_mono
+        gates_ok = (shares and ok_msgs and ok_watched and ok_cool and ok_backoff and around
+                    and ok_mono)
         if gates_ok or explain:
             if learned is None:
                 learned = hours_factor(state, now) if cfg.learn_hours else 1.0
@@ -363,6 +372,8 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
             checks.append(RuleCheck(SHARE_TWEET, fired and action == SHARE_TWEET
                                     and blocked is None, (
                 Condition("msgs_1h", ok_msgs, h1, f"< {par.share_max_msgs:g}"),
+                Condition("hour_watched", ok_watched, num(now - state.observed_since),
+                          f">= {_HOUR_S:g}"),
                 Condition("since_last_action", ok_cool, num(since),
                           f">= {par.share_cooldown_s:g}"),
                 Condition("mood_shares", shares, profile.name, "curious or excited"),
