@@ -74,12 +74,21 @@ CREATE TABLE leases (
 
 
 def _header(conn: sqlite3.Connection, path: str) -> tuple[int, int, set[str]]:
+    # One read transaction: three autocommit reads could straddle another process's creation
+    # of the file (no application id yet, but its tables already there).
+    outer = conn.in_transaction
     try:
+        if not outer:
+            conn.execute("BEGIN")
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = {r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not outer:
+            conn.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
+        if not outer and conn.in_transaction:
+            conn.rollback()
         raise NotAStoreError(path, str(exc)) from None
     return app_id, version, tables
 

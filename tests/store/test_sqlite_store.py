@@ -242,9 +242,10 @@ async def test_a_failing_batch_is_rolled_back(tmp_path: Path) -> None:
 
 
 async def test_two_opens_of_a_new_file_race_cleanly(tmp_path: Path) -> None:
-    """Two stores creating the same new file at once both open it."""
+    """Stores creating the same new file at once all open it (the header is read in one
+    transaction: never "no application id" next to the other's new tables)."""
     path = tmp_path / "race.db"
-    stores = [SQLiteStore(path), SQLiteStore(path)]
+    stores = [SQLiteStore(path) for _ in range(6)]
     async with anyio.create_task_group() as tg:
         for s in stores:
             tg.start_soon(s.open)
