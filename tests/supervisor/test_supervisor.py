@@ -117,7 +117,7 @@ def test_crashes_stay_in_their_guild_and_crashed_guilds_come_back() -> None:
     sink, stats, dead, counts = results["faulty"]
     assert clean_stats.crashes == 0
     assert _decisions(sink, faulty) == _decisions(clean_sink, faulty)
-    assert len(_decisions(sink, faulty)) > 500
+    assert len(_decisions(sink, faulty)) > 400  # a real sample: about 500 on this traffic
     assert stats.crashes == len(faulty) == stats.restarts
     assert sorted(d.guild_id for d in dead) == sorted(faulty)
     assert all(d.event_type == "MoodSet" and "no-such-mood" in d.traceback for d in dead)
