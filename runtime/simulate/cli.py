@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from runtime.errors import StartupError
 from runtime.simulate.options import SimulateOptions, add_arguments
 from runtime.simulate.session import simulate
 from runtime.simulate.text import format_report
@@ -20,6 +21,9 @@ from runtime.store import StoreError
 __all__ = ["SimulateOptions", "add_arguments", "main_simulate", "simulate"]
 
 _PROG = "python -m runtime simulate"
+#: The config fields a start-up error names, as the simulator's options.
+_FLAGS = {"runtime.control_socket": "--control-socket", "store.path": "--store",
+          "runtime.log_dir": "--log-dir", "metrics.address": "--metrics-address"}
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -33,9 +37,12 @@ def main_simulate(args: argparse.Namespace) -> int:
     opts = SimulateOptions(args)
     try:
         report = simulate(opts)
-    except (ValueError, StoreError, OSError, BaseExceptionGroup) as exc:
+    except (ValueError, StoreError, StartupError, OSError, BaseExceptionGroup) as exc:
         leaf = _leaf(exc)
-        if isinstance(leaf, StoreError):
+        if isinstance(leaf, StartupError):
+            flag = _FLAGS.get(leaf.field, leaf.field)
+            message = f"{flag}: {leaf.detail}"
+        elif isinstance(leaf, StoreError):
             where = "--store " + str(opts.store) if opts.store else "the store"
             message = f"{where}: {leaf}"
         elif isinstance(leaf, OSError) and not isinstance(leaf, StoreError):
