@@ -21,11 +21,9 @@ from runtime.store import StoreError
 __all__ = ["SimulateOptions", "add_arguments", "main_simulate", "simulate"]
 
 _PROG = "python -m runtime simulate"
-
-
-#: The runtime names the config field it could not use; the simulator's user set a flag.
-_FLAGS = {"runtime.control_socket": "--control-socket",
-          "runtime.metrics_address": "--metrics-address"}
+#: The config fields a start-up error names, as the simulator's options.
+_FLAGS = {"runtime.control_socket": "--control-socket", "store.path": "--store",
+          "runtime.log_dir": "--log-dir", "runtime.metrics_address": "--metrics-address"}
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -42,8 +40,8 @@ def main_simulate(args: argparse.Namespace) -> int:
     except (ValueError, StoreError, StartupError, OSError, BaseExceptionGroup) as exc:
         leaf = _leaf(exc)
         if isinstance(leaf, StartupError):
-            flag = _FLAGS.get(leaf.field)
-            message = f"{flag} {leaf.detail}" if flag else str(leaf)
+            flag = _FLAGS.get(leaf.field, leaf.field)
+            message = f"{flag}: {leaf.detail}"
         elif isinstance(leaf, StoreError):
             where = "--store " + str(opts.store) if opts.store else "the store"
             message = f"{where}: {leaf}"

@@ -254,6 +254,8 @@ def restart_report(traffic: Traffic, result: RunResult) -> dict[str, Any]:
     n = len(traffic.guilds)
     return {"window_s": RESTART_WINDOW_S, "guilds": n, "guilds_acted": acted,
             "guilds_acted_share": round(acted / n, 4), "actions": len(early),
+            "first_action_after_s": round(min(r.at for r in early) - traffic.start, 3)
+            if early else None,
             "by_action": dict(sorted(Counter(r.action for r in early).items()))}
 
 

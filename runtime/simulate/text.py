@@ -62,7 +62,10 @@ def _extras(report: dict[str, Any]) -> list[str]:
         down = report["params"].get("downtime_s") or 0
         out.append(f"Restart after {down / 3600:g} h down: {rs['guilds_acted']:,} of "
                    f"{rs['guilds']:,} guilds ({100 * rs['guilds_acted_share']:.1f}%) acted "
-                   f"within {rs['window_s'] / 60:g} minutes of the start.")
+                   f"within {rs['window_s'] / 60:g} minutes of the start"
+                   + (f" (the first {rs['first_action_after_s']:.0f} s after it; "
+                      + ", ".join(f"{n} {a}" for a, n in rs["by_action"].items()) + ")."
+                      if rs.get("first_action_after_s") is not None else "."))
     examples = report.get("examples") or []
     if examples:
         out.append("Her words, three examples:")

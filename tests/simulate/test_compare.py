@@ -7,18 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from runtime.config import GuildDefaults
 from runtime.simulate.text import format_report
 from tests.simulate.helpers import run
 
-ENGINE_MERGED = "chattiness" in GuildDefaults.__struct_fields__
-needs_engine = pytest.mark.skipif(not ENGINE_MERGED,
-                                  reason="needs the engine branch's chattiness and learn_hours")
 
-
-@needs_engine
 def test_chattiness_halves_and_raises_the_actions_on_the_same_traffic() -> None:
     """--compare-chattiness: 0.5 gives about half the actions per guild-day of 1, and 2 at
     least 1.5 times as many; the run at 1 is the main run itself."""
@@ -32,7 +24,6 @@ def test_chattiness_halves_and_raises_the_actions_on_the_same_traffic() -> None:
     assert "Chattiness (V2, same traffic)" in format_report(report)
 
 
-@needs_engine
 def test_chattiness_sets_the_simulated_defaults() -> None:
     """--chattiness 0 silences every autonomous action (replies still go out)."""
     report = run("--guilds", "6", "--hours", "12", "--seed", "7", "--no-v1",
@@ -41,7 +32,6 @@ def test_chattiness_sets_the_simulated_defaults() -> None:
     assert report["params"]["defaults"] == {"chattiness": 0.0}
 
 
-@needs_engine
 def test_learning_is_compared_on_the_same_traffic() -> None:
     """--compare-learning reports the share of answered unprompted posts for V1 and for V2
     without and with learning, each over its own posts."""
@@ -56,7 +46,6 @@ def test_learning_is_compared_on_the_same_traffic() -> None:
     assert "V2 without learning" in text and "V2 with learning" in text and "V1 " in text
 
 
-@needs_engine
 def test_pinned_moods_never_act_in_quiet_hours() -> None:
     """With rotation off (--pin-moods), quiet hours still gate every autonomous action."""
     report = run("--guilds", "12", "--hours", "24", "--seed", "2", "--no-v1",

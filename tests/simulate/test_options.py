@@ -9,9 +9,6 @@ from pathlib import Path
 import pytest
 
 from runtime.__main__ import main
-from runtime.config import GuildDefaults
-
-ENGINE_MERGED = "chattiness" in GuildDefaults.__struct_fields__
 
 
 def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -63,14 +60,6 @@ def test_a_config_file_with_a_bad_key_is_one_line(tmp_path: Path,
     assert main(["simulate", "--config", str(bad)]) == 2
     err = _one_line(capsys)
     assert str(bad) in err and "defaults.timezone" in err
-
-
-@pytest.mark.skipif(ENGINE_MERGED, reason="the engine branch gives [defaults] chattiness")
-def test_chattiness_on_an_engine_without_it_is_one_line(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    """Before the engine knows chattiness, --chattiness says so instead of being ignored."""
-    assert main(["simulate", "--guilds", "1", "--hours", "1", "--chattiness", "0.5"]) == 2
-    assert "chattiness" in _one_line(capsys)
 
 
 def test_help_names_every_new_option(capsys: pytest.CaptureFixture[str]) -> None:

@@ -127,6 +127,7 @@ def test_the_restart_figure_counts_guilds_that_acted_in_the_first_two_minutes() 
     r = restart_report(_traffic(), result)
     assert (r["guilds"], r["guilds_acted"], r["actions"]) == (1, 1, 2)
     assert r["by_action"] == {"break_silence": 1, "share_tweet": 1}
+    assert r["first_action_after_s"] == 5.0
 
 
 def test_the_report_shows_three_examples_of_different_actions_first() -> None:

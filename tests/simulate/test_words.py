@@ -9,12 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import runtime.pool
 from runtime.__main__ import main
 from runtime.simulate.channel import BOT_LINES, CHAT_LINES, TO_HER_LINES
 from tests.simulate.helpers import run
-
-WORDS_MERGED = hasattr(runtime.pool, "check_server")
 
 
 def test_the_transcript_has_every_message_she_sent_and_nothing_else(tmp_path: Path) -> None:
@@ -38,7 +35,6 @@ def test_the_transcript_has_every_message_she_sent_and_nothing_else(tmp_path: Pa
     assert len({e["action"] for e in examples}) == 3
 
 
-@pytest.mark.skipif(not WORDS_MERGED, reason="needs runtime.pool.check_server (words)")
 def test_a_server_that_is_down_is_one_line_before_the_run(
         capsys: pytest.CaptureFixture[str]) -> None:
     """--llm-url on a port nobody listens on: exit 2 with the server's one-line problem,
