@@ -174,15 +174,17 @@ class GuildState(msgspec.Struct, gc=False):
     engaged: dict[str, int] = msgspec.field(default_factory=dict)
     #: Seconds of the autonomous actions of the last 24 hours (for max_actions_per_day).
     day_actions: list[int] = msgspec.field(default_factory=list)
-    #: Learned hours (``engine.hours``): per UTC hour of the week, a decayed share of hours
-    #: with people talking, in thousandths (-1: not seen yet); empty until the first hour.
+    #: Learned hours (``engine.hours``): per UTC hour of the week, a decayed share of its
+    #: 10-minute slots with people talking, in thousandths (-1: not seen yet); empty until the first hour.
     hours: list[int] = msgspec.field(default_factory=list)
-    #: The epoch hour being counted into ``hours`` and the message count at its start.
+    #: The epoch hour being counted into ``hours``.
     hours_at: int = -1
-    hours_mark: int = 0
     #: How many of ``hours`` were seen, and their sum (kept with them).
     hours_seen: int = 0
     hours_sum: int = 0
+    #: The last 10-minute slot with a human message, and how many the hour being counted had.
+    hours_slot: int = -1
+    hours_slots: int = 0
     pending_action: str | None = None
     pending_request_id: int = 0
     pending_deadline: float = 0.0
@@ -317,6 +319,9 @@ def _count_humans(state: GuildState, now: float, n: int) -> None:
     else:
         if sec >= (state.hours_at + 1) * 3600:
             fold_hours(state, sec)
+        if sec // 600 != state.hours_slot:
+            state.hours_slot = sec // 600
+            state.hours_slots += 1
         secs.append(sec)
         state.b_counts.append(n)
         if len(secs) - state.head_1h > WINDOW_1H:
@@ -360,6 +365,9 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
         else:
             if sec >= (state.hours_at + 1) * 3600:
                 fold_hours(state, sec)
+            if sec // 600 != state.hours_slot:  # a 10-minute slot with people talking
+                state.hours_slot = sec // 600
+                state.hours_slots += 1
             secs.append(sec)
             state.b_counts.append(1)
             if len(secs) - state.head_1h > WINDOW_1H:
