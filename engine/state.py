@@ -175,7 +175,8 @@ class GuildState(msgspec.Struct, gc=False):
     #: Seconds of the autonomous actions of the last 24 hours (for max_actions_per_day).
     day_actions: list[int] = msgspec.field(default_factory=list)
     #: Learned hours (``engine.hours``): per UTC hour of the week, a decayed share of its
-    #: 10-minute slots with people talking, in thousandths (-1: not seen yet); empty until the first hour.
+    #: 10-minute slots with people talking, in thousandths (-1: not seen yet); empty until
+    #: the first hour.
     hours: list[int] = msgspec.field(default_factory=list)
     #: The epoch hour being counted into ``hours``.
     hours_at: int = -1
