@@ -17,8 +17,9 @@ hours seen, to the 8th power and clamped to [0.001, 1.5]: close to a gate, so an
 people usually talk less than the guild's average all but holds her unprompted posts back,
 and a busier one lets them out at their usual chance (capped at 1). It multiplies the
 chances of the unprompted posts (break_silence, share_tweet); it is 1 until a day of hours
-has been seen. Measured on the simulator's traffic (``bench/bench_chattiness.py``): about
-1.2x the share of posts a human answers within 30 minutes, with about a fifth fewer posts.
+has been seen. Measured on the simulator's traffic (``bench/bench_chattiness.py``, 100
+guilds, a week of history, a week counted): the share of posts a human answers within 30
+minutes goes from 60.2% to 69.2% (1.15x), with a third fewer posts.
 """
 
 from __future__ import annotations
