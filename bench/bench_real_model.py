@@ -200,7 +200,27 @@ async def bench_words(args: argparse.Namespace, url: str) -> None:
                              timeouts=Timeouts(connect=2.0, first_byte=120.0, total=150.0)
                              ) as inner:
         backend = _Keeper(inner)
-        async with LLMPool(backend, workers=1, deliver=recorder.deliver, sender=recorder.send,
+        by_id = {c.request.request_id: c for c in set_}
+
+        def deliver(event: object) -> None:
+            # Each output is written as it comes, so a run cut short still has its rows.
+            recorder.deliver(event)  # type: ignore[arg-type]
+            if not args.out:
+                return
+            case = by_id[event.request_id]  # type: ignore[attr-defined]
+            text = next((t for r, t, _ in recorder.sent
+                         if r.request_id == case.request.request_id), None)
+            prompt = backend.prompts.get(case.request.request_id)
+            v = check_words(case.request.action, case.request.mood, text,
+                            prompt_texts=prompt_texts(prompt.messages) if prompt else [],  # type: ignore[attr-defined]
+                            item_url=case.item_url, item_title=case.item_title)
+            row = {"action": v.action, "mood": v.mood, "text": v.text,
+                   "outcome": event.outcome,  # type: ignore[attr-defined]
+                   "failed": [k for k, ok in v.passed.items() if not ok]}
+            with open(args.out + ".partial", "a", encoding="utf-8") as out:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+        async with LLMPool(backend, workers=1, deliver=deliver, sender=recorder.send,
                            context=context, items=Items(), names=recorder.names, clock=clock,
                            deadlines=dict.fromkeys(ACTIONS, 7200.0), seed=7) as pool:
             for case in set_:

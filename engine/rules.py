@@ -39,7 +39,8 @@ Gates before any rule, in this order: enabled, an autonomous channel, chattiness
 (cold start; one minimum gap after a restore), past the failure back-off, the minimum gap
 since the last action, outside quiet hours (whatever the mood: a pinned mood never acts in
 them), and under ``max_actions_per_day`` in the last 24 hours. Times in the state later than
-``now`` (a clock stepped back) count as ``now`` first (``engine.state.settle_clock``).
+``now`` by more than a minute (a clock stepped back) count as ``now`` first
+(``engine.state.settle_clock``).
 
 Rolls come from ``engine.rolls.roll(seed, guild, action salt, epoch minute)``: the same answer
 all minute long, whatever arrives meanwhile.
@@ -73,6 +74,7 @@ from engine.signals import (
     someone_around,
 )
 from engine.state import (
+    CLOCK_SLACK_S,
     MAX_TIME,
     GuildConfig,
     GuildState,
@@ -146,7 +148,9 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
             par = params_for(profile, c)
     else:
         par = params_for(profile, c if c > 0.0 else 1.0)
-    if state.latest_at > now or state.last_human_at > now or state.last_appearance_at > now:
+    ahead = now + CLOCK_SLACK_S
+    if state.latest_at > ahead or state.last_human_at > ahead \
+            or state.last_appearance_at > ahead:
         settle_clock(state, now)  # a clock stepped back: those times count as now
     now_sec = int(now)
     evict(state, now_sec)

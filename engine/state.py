@@ -12,8 +12,9 @@ Times are epoch seconds (floats); 0.0 is a time like any other and "never" is ``
 (minus infinity, so "since" is infinite and "never + a wait" is already over). Every function
 that takes ``now`` rejects a negative, NaN, infinite or post-9999 value with
 ``InvalidTimeError``. Time going backwards is tolerated: a late event counts in the newest
-bucket, and a time in the state later than ``now`` (a clock stepped back) counts as ``now``
-(``settle_clock``), so no clock fault blocks a guild for longer than its gates would.
+bucket, and a time in the state more than a minute later than ``now`` (a clock stepped
+back) counts as ``now`` (``settle_clock``), so no clock fault blocks a guild for longer than
+its gates would (plus that minute).
 Presence, joins and opportunities are in ``engine.presence``; snapshots in ``engine.snapshot``.
 """
 
@@ -68,6 +69,8 @@ NEVER = -math.inf
 #: The longest a pending mark, a grace or a back-off can still hold when the clock steps
 #: back past when it was set (the actor's deadlines are minutes; grace and back-off shorter).
 MAX_HOLD_S = 7200.0
+#: Times up to this much later than ``now`` are taken as they are (see ``settle_clock``).
+CLOCK_SLACK_S = 60.0
 
 _INF = math.inf
 
@@ -174,15 +177,18 @@ class GuildState(msgspec.Struct, gc=False):
     engaged: dict[str, int] = msgspec.field(default_factory=dict)
     #: Seconds of the autonomous actions of the last 24 hours (for max_actions_per_day).
     day_actions: list[int] = msgspec.field(default_factory=list)
-    #: Learned hours (``engine.hours``): per UTC hour of the week, a decayed share of hours
-    #: with people talking, in thousandths (-1: not seen yet); empty until the first hour.
+    #: Learned hours (``engine.hours``): per UTC hour of the week, a decayed share of its
+    #: 10-minute slots with people talking, in thousandths (-1: not seen yet); empty until
+    #: the first hour.
     hours: list[int] = msgspec.field(default_factory=list)
-    #: The epoch hour being counted into ``hours`` and the message count at its start.
+    #: The epoch hour being counted into ``hours``.
     hours_at: int = -1
-    hours_mark: int = 0
     #: How many of ``hours`` were seen, and their sum (kept with them).
     hours_seen: int = 0
     hours_sum: int = 0
+    #: The last 10-minute slot with a human message, and how many the hour being counted had.
+    hours_slot: int = -1
+    hours_slots: int = 0
     pending_action: str | None = None
     pending_request_id: int = 0
     pending_deadline: float = 0.0
@@ -271,9 +277,12 @@ def _merge_future(state: GuildState, now_sec: int) -> None:
 def settle_clock(state: GuildState, now: float) -> None:
     """Make every time in the state that is later than ``now`` count as ``now`` (a clock
     stepped back), and cap the holds (pending, grace, back-offs) to what they could be if set
-    now. Cheap to call: it does nothing unless the state has seen a later time."""
-    if state.latest_at <= now and state.last_human_at <= now \
-            and state.last_appearance_at <= now:
+    now. Cheap to call: it does nothing unless the state has seen a time more than
+    ``CLOCK_SLACK_S`` later (events stamped by another clock a little ahead, or a clock
+    restarted a moment back, change nothing; at worst they hold a gate that long)."""
+    limit = now + CLOCK_SLACK_S
+    if state.latest_at <= limit and state.last_human_at <= limit \
+            and state.last_appearance_at <= limit:
         return
     for name in ("last_human_at", "last_join_at", "last_action_at", "last_appearance_at",
                  "unprompted_at", "latest_at", "observed_since"):
@@ -317,6 +326,9 @@ def _count_humans(state: GuildState, now: float, n: int) -> None:
     else:
         if sec >= (state.hours_at + 1) * 3600:
             fold_hours(state, sec)
+        if sec // 600 != state.hours_slot:
+            state.hours_slot = sec // 600
+            state.hours_slots += 1
         secs.append(sec)
         state.b_counts.append(n)
         if len(secs) - state.head_1h > WINDOW_1H:
@@ -360,6 +372,9 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
         else:
             if sec >= (state.hours_at + 1) * 3600:
                 fold_hours(state, sec)
+            if sec // 600 != state.hours_slot:  # a 10-minute slot with people talking
+                state.hours_slot = sec // 600
+                state.hours_slots += 1
             secs.append(sec)
             state.b_counts.append(1)
             if len(secs) - state.head_1h > WINDOW_1H:

@@ -316,7 +316,7 @@ async def test_an_answer_that_continues_the_transcript_is_cut_to_her_own_words(
 WORD_PAIRS = tuple(zip(ACTIONS * 2, MOODS_ALL, strict=True))
 
 
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(900)
 async def test_the_words_at_the_runtimes_settings_keep_every_rule(
     llm_url: str, anyio_backend: str
 ) -> None:
@@ -339,7 +339,7 @@ async def test_the_words_at_the_runtimes_settings_keep_every_rule(
                               items=Items()) as (pool, backend):
         for case in set_:
             pool.submit(case.request)
-        with anyio.fail_after(380):
+        with anyio.fail_after(880):
             await recorder.wait_for(len(set_))
 
     _check_exactly_once(recorder, [c.request for c in set_])

@@ -72,6 +72,14 @@ def test_an_answer_spoken_as_someone_in_the_conversation_is_dropped() -> None:
     assert clean_output("Rin: I went\nMiku: ehh, really?", others=others) == "ehh, really?"
 
 
+def test_an_answer_that_narrates_who_speaks_is_dropped() -> None:
+    """"Teto says to you: "…"" tells someone else's words (the prompt's own wording): the
+    answer is dropped; such a line after hers is cut."""
+    assert clean_output('Teto says to you: "Miku do you know how to fix it?"\n💥') == ""
+    assert clean_output('Gumi says to you: "nervous?"\nRin answers: "No"') == ""
+    assert clean_output('Sure thing!\nRin answers: "yay"') == "Sure thing!"
+
+
 def test_lines_after_hers_that_open_with_a_label_are_cut() -> None:
     """A transcript written on after her line ("Len: …", "Gumi: …") is cut off."""
     raw = "Ooh, count me in!\nLen: me too\nGumi: and me"

@@ -28,6 +28,9 @@ _QUOTES = {'"': '"', "“": "”", "«": "»", "「": "」"}
 # Miku: she sings" and "Rin's song: so good" are sentences, not labels.
 _NAMELIKE = r"[^\W\d_a-z][\w'’.-]*(?:[ \t]+[^\W_a-z][\w'’.-]*){0,2}"
 _OPEN = r"[ \t*_~\[(]*"
+# A label told as a story: "Teto says to you:", "Rin answers:" (the prompt's own wording).
+_VERB = (r"(?:[ \t]+(?P<verb>says|said|asks|asked|answers|answered|replies|replied|writes|"
+         r"wrote)(?:[ \t]+to[ \t]+\w+)?)?")
 _CLOSE = r"(?:\s*\((?:you|me)\))?[*_~\])]*[ \t]*"
 
 
@@ -47,14 +50,14 @@ def _own_prefix(names: tuple[str, ...]) -> re.Pattern[str]:
 @functools.lru_cache(maxsize=64)
 def _leading_label(others: tuple[str, ...]) -> re.Pattern[str]:
     who = f"(?i:{_alts(others)})|{_NAMELIKE}" if others else _NAMELIKE
-    return re.compile(rf"^{_OPEN}(?P<label>{who}){_CLOSE}[:：](?=[\s*_~]|$)[ \t*_~]*")
+    return re.compile(rf"^{_OPEN}(?P<label>{who}){_VERB}{_CLOSE}[:：](?=[\s*_~]|$)[ \t*_~]*")
 
 
 @functools.lru_cache(maxsize=64)
 def _later_label(names: tuple[str, ...], others: tuple[str, ...]) -> re.Pattern[str]:
     known = _alts((*names, *others))
     who = f"(?i:{known})|{_NAMELIKE}" if known else _NAMELIKE
-    return re.compile(rf"\n{_OPEN}(?:{who}){_CLOSE}[:：](?:[\s*_~]|$)")
+    return re.compile(rf"\n{_OPEN}(?:{who}){_VERB}{_CLOSE}[:：](?:[\s*_~]|$)")
 
 
 def strip_think(text: str) -> str:
@@ -109,7 +112,7 @@ def strip_labels(text: str, names: Sequence[str], others: Sequence[str] = ()) ->
         if m is None:
             break
         label = " ".join(m.group("label").split()).casefold()
-        if label in others_cf:
+        if label in others_cf or (m.group("verb") and label not in known):
             return _own_line(text, own) or ""
         text = text[m.end():].lstrip(" \t")
         # "Sender: Miku\nhi": a header naming the speaker, on a line of its own.
