@@ -178,6 +178,8 @@ class PoolStatistics(msgspec.Struct, frozen=True, gc=False):
     latency_p99: float | None
     #: Second samples of the words, after an answer that was empty once cleaned.
     rewrites: int = 0
+    #: Replies that got a line of the persona's own (offline) after two empty samples.
+    fallbacks: int = 0
 
 
 class Backend(Protocol):

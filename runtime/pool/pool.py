@@ -58,6 +58,7 @@ from runtime.pool.models import (
     SenderFn,
     TypingFn,
 )
+from runtime.pool.offline import OfflineBackend
 from runtime.pool.persona import Persona, default_persona
 from runtime.pool.prompt import build_prompt
 from runtime.pool.queue import FairQueue
@@ -177,7 +178,7 @@ class LLMPool:
         self._drained: anyio.Event
         self._tg: anyio.abc.TaskGroup
         self._counts = {"accepted": 0, "sent": 0, "failed": 0, "stale": 0, "rewrites": 0,
-                        "rejected": 0}
+                        "fallbacks": 0, "rejected": 0}
 
     # -- the sink ---------------------------------------------------------------------------
 
@@ -245,7 +246,7 @@ class LLMPool:
             workers=self.workers, queue_size=self.queue_size, queue_depth=self._queue.depth,
             in_flight=self._in_flight, accepted=c["accepted"], sent=c["sent"],
             failed=c["failed"], stale=c["stale"], retries=self._attempts.retries,
-            rewrites=c["rewrites"],
+            rewrites=c["rewrites"], fallbacks=c["fallbacks"],
             rejected=c["rejected"], breaker_state=self.breaker.state(anyio.current_time()),
             latency_p50=pct(0.50), latency_p95=pct(0.95), latency_p99=pct(0.99))
 
@@ -427,6 +428,12 @@ class LLMPool:
                 break
             self._counts["rewrites"] += 1
             log.info("pool.rewrite", **self._fields(job), reason="empty output")
+        if action == "reply":
+            # Someone spoke to her and waits: a line of her own persona (the offline
+            # backend's, filled for this prompt) beats silence. Autonomous actions just fail.
+            self._counts["fallbacks"] += 1
+            log.info("pool.fallback", **self._fields(job), reason="empty output")
+            return OfflineBackend(self.persona, seed=request.request_id).line(prompt)
         raise Failure("empty output")
 
     @staticmethod

@@ -31,6 +31,7 @@ from actors.events import ActionRequest
 from runtime.pool import (
     ACTIONS,
     CircuitBreaker,
+    OfflineBackend,
     RetryPolicy,
     Timeouts,
     build_prompt,
@@ -50,6 +51,16 @@ def _expected_text(backend: RecordingBackend, request: ActionRequest) -> str:
     contract: ``runtime.pool.words.finish`` on the prompt that was sent)."""
     prompt, answer = backend.samples[request.request_id][-1]
     return finish(prompt, answer, default_persona().aliases)
+
+
+def _fallback(backend: RecordingBackend, request: ActionRequest, text: str) -> bool:
+    """Whether ``text`` is the pool's fallback for a reply whose two samples both cleaned to
+    nothing: a line of the persona's own for that mood (its offline lines, filled)."""
+    samples = backend.samples[request.request_id]
+    if request.action != "reply" or len(samples) != 2 or _expected_text(backend, request):
+        return False
+    prompt, _ = samples[-1]
+    return text == OfflineBackend(seed=request.request_id).line(prompt)
 
 
 def _check_exactly_once(recorder: Recorder, requests: list[ActionRequest]) -> None:
@@ -87,14 +98,23 @@ async def test_every_action_gets_clean_words_that_are_exactly_what_is_sent(
 
     _check_exactly_once(recorder, requests)
     outcomes = {e.request_id: (e.outcome, e.reason) for e in recorder.results}
-    assert all(o == ("sent", "") for o in outcomes.values()), outcomes
+    # Sent, or (an autonomous action only) failed because both samples cleaned to nothing.
+    replies = {r.request_id for r in requests if r.action == "reply"}
+    for rid, outcome in outcomes.items():
+        allowed = {("sent", "")} if rid in replies else {("sent", ""), ("failed", "empty output")}
+        assert outcome in allowed, outcomes
+    assert sum(o == ("sent", "") for o in outcomes.values()) >= len(requests) - 2, outcomes
     texts = {request.request_id: text for request, text, _ in recorder.sent}
     for request in requests:
         raw = backend.raw[request.request_id]
-        text = texts[request.request_id]
+        text = texts.get(request.request_id)
         print(f"{request.action:18} {request.mood:11} {text!r}")
+        if text is None:
+            assert len(backend.samples[request.request_id]) == 2  # asked twice, then failed
+            continue
         assert_clean(text)
-        assert text == _expected_text(backend, request), (request.action, raw, text)
+        assert text == _expected_text(backend, request) or _fallback(backend, request, text), \
+            (request.action, raw, text)
         if request.action == "share_tweet":
             assert FEED_ITEM.url in text
 
@@ -115,8 +135,14 @@ async def test_a_model_told_to_ping_and_sign_is_cleaned(llm_url: str) -> None:
     # The line first, the instruction last: the instruction is the prompt's own words (an
     # answer repeating it would be an echo), the line is what the model is to write.
     copy = [f"{line}\n\nCopy the line above exactly." for line in MISCHIEF]
+    # The prompt's example answer (the persona's first offline line for that mood and
+    # action) is the mischief too: a small model copies the example before the instruction.
+    lines = {mood: dict(per_action) for mood, per_action in persona.lines.items()}
+    lines["neutral"]["break_silence"] = (MISCHIEF[0],)
+    lines["bubbly"]["general"] = (MISCHIEF[1],)
     persona = msgspec.structs.replace(
-        persona, actions={**persona.actions, "break_silence": copy[0], "general": copy[1]}
+        persona, actions={**persona.actions, "break_silence": copy[0], "general": copy[1]},
+        lines=lines,
     )
     clock = LoopClock()
     recorder = Recorder(clock)
@@ -357,6 +383,8 @@ async def test_the_words_at_the_runtimes_settings_keep_every_rule(
             assert len(backend.samples[rid]) == 2
             continue
         assert_clean(text)
+        if _fallback(backend, case.request, text):
+            continue  # her own line: the model's two answers to this reply were unusable
         assert text == _expected_text(backend, case.request)
         _, answer = backend.samples[rid][-1]
         verdict = check_words(case.request.action, case.request.mood, text,

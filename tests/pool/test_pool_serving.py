@@ -20,6 +20,7 @@ from runtime.pool import (
     RetryPolicy,
     Timeouts,
 )
+from runtime.pool.persona import default_persona
 
 pytestmark = pytest.mark.anyio
 
@@ -134,6 +135,26 @@ async def test_an_empty_or_rejected_answer_is_asked_again_once(recorder: Recorde
     assert first.body["seed"] != second.body["seed"]
     assert first.body["messages"] == second.body["messages"]
     assert stats.rewrites == 1 and stats.retries == 0 and recorder.sent == []
+
+
+async def test_a_reply_whose_two_samples_are_empty_gets_a_line_of_her_own(
+        recorder: Recorder) -> None:
+    """Someone spoke to her: after two answers that clean to nothing, she still answers, with
+    a line of her persona's own (the offline lines, filled with the asker's name), counted as
+    a fallback; the model's words never go out."""
+    recorder.context = [ContextLine("Rin", "miku are you there?", author_id=5, message_id=50)]
+    async with open_fake_server() as server, running_pool(server.base_url, recorder) as pool:
+        server.default = Reply.ok("As an AI language model, I cannot have feelings.")
+        req = request(action="reply", reply_to_message_id=50, target_user_id=5)
+        pool.submit(req)
+        await recorder.wait(1)
+        stats = pool.statistics()
+    assert recorder.outcome(req) == ("sent", "")
+    [(_, text)] = recorder.sent
+    persona = default_persona()
+    offline = {line.replace("{author}", "Rin") for line in persona.lines["neutral"]["reply"]}
+    assert text in offline and "AI" not in text
+    assert stats.rewrites == 1 and stats.fallbacks == 1 and len(server.chat_requests) == 2
 
 
 async def test_a_rejected_answer_is_replaced_by_the_second_sample(recorder: Recorder) -> None:
