@@ -64,14 +64,21 @@ def _known(template: str, names: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile(template.format(who=f"(?i:{alts})")) if alts else None
 
 
+def _present(text: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The names whose first word occurs in ``text`` (case folded): only they can match, so a
+    pattern is compiled for them alone, and for most answers (naming no one) not at all."""
+    folded = text.casefold()
+    return tuple(n for n in names if n.strip() and n.split()[0].casefold() in folded)
+
+
 def _leading_label(text: str, others: tuple[str, ...]) -> re.Match[str] | None:
-    known = _known(_LEADING, others)
+    known = _known(_LEADING, _present(text, others))
     m = known.match(text) if known is not None else None
     return m if m is not None else _LEADING_NAMELIKE.match(text)
 
 
 def _later_label(text: str, names: tuple[str, ...]) -> re.Match[str] | None:
-    known = _known(_LATER, names)
+    known = _known(_LATER, _present(text, names))
     a = known.search(text) if known is not None else None
     b = _LATER_NAMELIKE.search(text)
     if a is not None and (b is None or a.start() <= b.start()):
