@@ -82,13 +82,9 @@ class SupervisorOperations:
     async def _purge_loop(self) -> None:
         """Drop removed guilds' rows 30 days after their removal: at start, then daily."""
         assert self.clock is not None
-        purge = getattr(self.store, "purge_removed", None)
-        if purge is None:  # a store of the first contract: nothing is ever flagged removed
-            log.warning("store_cannot_purge", store=type(self.store).__name__)
-            return
         while True:
             try:
-                purged = await purge(self.clock.now() - REMOVED_KEPT_S)
+                purged = await self.store.purge_removed(self.clock.now() - REMOVED_KEPT_S)
                 if purged:
                     log.info("removed_guilds_purged", count=purged)
             except Exception as exc:

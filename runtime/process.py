@@ -271,7 +271,7 @@ class Runtime:
         """Hold this process's shard leases around the supervisor: acquired (waiting for a
         live holder, said once) before it starts, renewed meanwhile, released after the final
         snapshots. A lost lease stops the runtime: another process runs those shards now."""
-        if not self._leases or not hasattr(store, "acquire_leases"):
+        if not self._leases:
             yield
             return
         d = self.config.discord

@@ -99,10 +99,6 @@ class Settings:
         A guild whose bytes cannot be read is logged and runs on the file's settings (its
         bytes stay in the store until an admin changes something there).
         """
-        if not hasattr(store, "load_settings"):
-            # A store from before contract v2: commands work, but only until a restart.
-            log.warning("settings.not_persisted", store=type(store).__name__)
-            store = _MemoryOnly()
         stored: dict[int, StoredSettings] = {}
         for gid, data in (await store.load_settings()).items():
             try:
@@ -441,22 +437,6 @@ class Settings:
                     del self._expiries[gid]
                 self._refresh(gid, max(now, at), force=True)
                 log.info("settings.expired", guild_id=gid)
-
-
-class _MemoryOnly:
-    """Settings and opt-outs kept in memory, for a store that cannot keep them."""
-
-    async def load_settings(self) -> dict[int, bytes]:
-        return {}
-
-    async def save_settings(self, guild_id: int, data: bytes | None) -> None:
-        pass
-
-    async def load_optouts(self) -> set[int]:
-        return set()
-
-    async def set_optout(self, user_id: int, opted_out: bool, at: float) -> None:
-        pass
 
 
 class _GuardedSink:
