@@ -72,6 +72,23 @@ def test_an_answer_spoken_as_someone_in_the_conversation_is_dropped() -> None:
     assert clean_output("Rin: I went\nMiku: ehh, really?", others=others) == "ehh, really?"
 
 
+def test_labels_of_people_whose_names_do_not_look_like_names_are_known() -> None:
+    """Discord names are often not capitalised words ("nori15", "xX_gamer_Xx", "dark  lord"):
+    as the prompt showed them, a label of one is theirs, leading or on a later line, and
+    whatever its case or spacing; the same words not as a label stay."""
+    others = ("nori15", "xX_gamer_Xx", "dark lord")
+    assert clean_output("nori15: my turn!", others=others) == ""
+    assert clean_output("**XX_GAMER_XX**: gg", others=others) == ""
+    assert clean_output("dark   lord says: hi", others=others) == ""
+    assert clean_output("Yay!\nnori15: my turn", others=others) == "Yay!"
+    # An unknown lowercase label is not a speaker's; the known one on the next line is.
+    assert clean_output("Yay!\nnote to self: sing\nnori15: hi", others=others) == \
+        "Yay!\nnote to self: sing"
+    assert clean_output("Yay!\nps:\nnori15: hi", others=others) == "Yay!\nps:"
+    assert clean_output("nori15 is on a roll: three wins!", others=others) == \
+        "nori15 is on a roll: three wins!"
+
+
 def test_an_answer_that_narrates_who_speaks_is_dropped() -> None:
     """"Teto says to you: "…"" tells someone else's words (the prompt's own wording): the
     answer is dropped; such a line after hers is cut."""

@@ -59,6 +59,86 @@ def test_the_virtual_clock_jumps_to_each_deadline_and_wakes_the_sleeper_exactly(
                     ("timer", 5.0), ("driver", 7.25)]
 
 
+class _At:
+    def __init__(self, at: float, name: str) -> None:
+        self.at, self.name = at, name
+
+
+def test_a_fed_virtual_clock_hands_each_event_over_at_its_time_before_timers_then() -> None:
+    """The feed hands events over at their exact times, in order with trio's timers (an
+    event before a timer of the same instant), a past event at once, and the sleeper wakes
+    after the last; ``fed`` counts them."""
+    seen: list[tuple[str, float]] = []
+
+    async def main() -> None:
+        clock = trio.lowlevel.current_clock()
+        assert isinstance(clock, VirtualClock)
+        clock.held -= 1
+
+        async def timer() -> None:
+            for t in (2.5, 3.0):
+                await trio.sleep_until(t)
+                seen.append(("timer", trio.current_time()))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(timer)
+            await trio.lowlevel.checkpoint()  # the timer is armed
+            events = [_At(100.0, "past"), _At(101.0, "a"), _At(103.0, "b"), _At(104.5, "c")]
+            clock.feed(iter(events), lambda e: seen.append((e.name, trio.current_time())),
+                       offset=100.0)
+            await clock.sleep_until(10.0)
+            seen.append(("driver", trio.current_time()))
+            assert clock.fed == 4
+
+    trio.run(main, clock=VirtualClock())
+    assert seen == [("past", 0.0), ("a", 1.0), ("timer", 2.5), ("b", 3.0), ("timer", 3.0),
+                    ("c", 4.5), ("driver", 10.0)]
+
+
+def test_a_feed_that_raises_stops_and_the_sleeper_gets_the_error_not_trio() -> None:
+    """A delivery that raises never reaches trio's loop (it would be a TrioInternalError):
+    the feed stops there and the sleeping driver gets the exception."""
+    handed: list[str] = []
+
+    def deliver(e: _At) -> None:
+        if e.name == "bad":
+            raise ValueError("a malformed event")
+        handed.append(e.name)
+
+    async def main() -> None:
+        clock = trio.lowlevel.current_clock()
+        assert isinstance(clock, VirtualClock)
+        clock.held -= 1
+        clock.feed([_At(1.0, "a"), _At(2.0, "bad"), _At(3.0, "c")], deliver)
+        with pytest.raises(ValueError, match="a malformed event"):
+            await clock.sleep_until(10.0)
+        assert trio.current_time() == 2.0 and clock.fed == 1
+        await clock.sleep_until(5.0)  # the clock goes on without the feed
+        assert trio.current_time() == 5.0
+
+    trio.run(main, clock=VirtualClock())
+    assert handed == ["a"]
+
+
+def test_a_cancelled_feed_hands_nothing_more_over() -> None:
+    """Cancelling the driver's sleep and the feed (Ctrl-C in a run) leaves the rest."""
+    handed: list[float] = []
+
+    async def main() -> None:
+        clock = trio.lowlevel.current_clock()
+        assert isinstance(clock, VirtualClock)
+        clock.held -= 1
+        clock.feed([_At(float(t), "e") for t in range(1, 10)],
+                   lambda e: handed.append(trio.current_time()))
+        with trio.move_on_after(3.5):
+            await clock.sleep_until(100.0)
+        clock.cancel_feed()
+        await clock.sleep_until(20.0)
+
+    trio.run(main, clock=VirtualClock())
+    assert handed == [1.0, 2.0, 3.0]
+
+
 def test_a_held_virtual_clock_waits_for_threads_and_its_sleeper_can_be_cancelled() -> None:
     """While held, thread work takes no virtual time; a cancelled sleeper leaves."""
     async def main() -> None:

@@ -7,6 +7,7 @@ the answer stays.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 
@@ -32,6 +33,11 @@ def _triples(words: Sequence[str]) -> list[tuple[str, str, str]]:
     return [(words[i], words[i + 1], words[i + 2]) for i in range(len(words) - 2)]
 
 
+@functools.lru_cache(maxsize=1024)
+def _text_triples(text: str) -> frozenset[tuple[str, str, str]]:
+    return frozenset(_triples(_words(text)))
+
+
 class EchoFinder:
     """Tells whether a sentence repeats the prompt.
 
@@ -41,10 +47,12 @@ class EchoFinder:
     """
 
     def __init__(self, sources: Iterable[str]) -> None:
-        self._triples = {t for text in sources for t in _triples(_words(text))}
+        # Per text, cached: the system prompt and the mood's words are the same for every
+        # prompt, and splitting them anew was most of the cleaning's time.
+        self._sets = tuple(t for t in map(_text_triples, sources) if t)
 
     def __bool__(self) -> bool:
-        return bool(self._triples)
+        return bool(self._sets)
 
     def is_echo(self, sentence: str) -> bool:
         """True when most of ``sentence``'s word triples are the prompt's."""
@@ -52,7 +60,8 @@ class EchoFinder:
         if len(words) < _ECHO_MIN_WORDS:
             return False
         triples = _triples(words)
-        found = sum(1 for t in triples if t in self._triples)
+        sets = self._sets
+        found = sum(1 for t in triples if any(t in known for known in sets))
         return found >= _ECHO_SHARE * len(triples)
 
 

@@ -47,42 +47,49 @@ def _own_prefix(names: tuple[str, ...]) -> re.Pattern[str]:
         r"[\s*_~]*", re.IGNORECASE)
 
 
-# The label patterns, in two parts: the generic one (a name-like label) compiled once, and
-# one of the names known for this prompt, compiled per set of names. One pattern holding both
-# cost ~4 ms to compile (the Unicode classes of the name-like part) for each new set of names,
-# which is every prompt: a quarter of a simulated day's CPU. ``(known|generic)rest`` matches
-# exactly when ``(known)rest`` or ``(generic)rest`` does, the known one first.
+# The label patterns, in two parts: the generic one (a name-like label), and one for the names
+# the prompt showed. Both are compiled once. A pattern holding the known names themselves cost
+# ~4 ms to compile for each new set of names (every prompt names other people), and a cache of
+# them missed for nearly every prompt: a quarter of a simulated day's CPU. So the known-name
+# pattern takes any label up to the line's first colon, and the label is then looked up among
+# the names (case folded, runs of spaces as one). A name holds no colon, so that is the label
+# ``(?i:known names)`` would have matched, and the known one is tried first, as before.
 _LEADING = rf"^{_OPEN}(?P<label>{{who}}){_VERB}{_CLOSE}[:：](?=[\s*_~]|$)[ \t*_~]*"
-_LATER = rf"\n{_OPEN}(?:{{who}}){_VERB}{_CLOSE}[:：](?:[\s*_~]|$)"
+_LATER = rf"\n{_OPEN}(?P<label>{{who}}){_VERB}{_CLOSE}[:：](?:[\s*_~]|$)"
+_ANY_LABEL = r"[^\s:：][^\n:：]*?"
 _LEADING_NAMELIKE = re.compile(_LEADING.format(who=_NAMELIKE))
 _LATER_NAMELIKE = re.compile(_LATER.format(who=_NAMELIKE))
+_LEADING_ANY = re.compile(_LEADING.format(who=_ANY_LABEL))
+_LATER_ANY = re.compile(_LATER.format(who=_ANY_LABEL))
 
 
-@functools.lru_cache(maxsize=256)
-def _known(template: str, names: tuple[str, ...]) -> re.Pattern[str] | None:
-    alts = _alts(names)
-    return re.compile(template.format(who=f"(?i:{alts})")) if alts else None
+def _fold(name: str) -> str:
+    return " ".join(name.split()).casefold()
 
 
-def _present(text: str, names: tuple[str, ...]) -> tuple[str, ...]:
-    """The names whose first word occurs in ``text`` (case folded): only they can match, so a
-    pattern is compiled for them alone, and for most answers (naming no one) not at all."""
-    folded = text.casefold()
-    return tuple(n for n in names if n.strip() and n.split()[0].casefold() in folded)
+def _is_known(m: re.Match[str], known: frozenset[str]) -> bool:
+    return _fold(m.group("label")) in known
 
 
 def _leading_label(text: str, others: tuple[str, ...]) -> re.Match[str] | None:
-    known = _known(_LEADING, _present(text, others))
-    m = known.match(text) if known is not None else None
-    return m if m is not None else _LEADING_NAMELIKE.match(text)
+    if others:
+        m = _LEADING_ANY.match(text)
+        if m is not None and _is_known(m, frozenset(_fold(n) for n in others if n.strip())):
+            return m
+    return _LEADING_NAMELIKE.match(text)
 
 
 def _later_label(text: str, names: tuple[str, ...]) -> re.Match[str] | None:
-    known = _known(_LATER, _present(text, names))
-    a = known.search(text) if known is not None else None
     b = _LATER_NAMELIKE.search(text)
-    if a is not None and (b is None or a.start() <= b.start()):
-        return a
+    known = frozenset(_fold(n) for n in names if n.strip())
+    if known:
+        last = len(text) if b is None else b.start()
+        # One line after another (a match may take the next line's newline with it).
+        a = _LATER_ANY.search(text)
+        while a is not None and a.start() <= last:
+            if _is_known(a, known):
+                return a
+            a = _LATER_ANY.search(text, a.start() + 1)
     return b
 
 
