@@ -95,6 +95,9 @@ class Prompt(msgspec.Struct, frozen=True):
     action: str
     mood: str
     messages: tuple[ChatMessage, ...]
+    #: When the action was decided (epoch seconds): with the guild and the action it tells
+    #: one request from every other whichever process made it (request ids are per process).
+    decided_at: float = 0.0
     user: str | None = None
     activity: str | None = None
     item: FeedItem | None = None

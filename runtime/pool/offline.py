@@ -2,8 +2,9 @@
 
 The embedded default (the simulator runs on it) and the operator's fallback when the
 inference server is down. The line for a request is chosen with ``random.Random`` seeded from
-(seed, guild, request, action, mood), so the same request gets the same line whatever order
-requests are served in.
+(seed, guild, when it was decided, action, mood), so the same request gets the same line
+whatever order requests are served in, and whichever process serves it (request ids are
+numbered per process: a simulation split over processes says the same words).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class OfflineBackend:
 
     def line(self, prompt: Prompt) -> str:
         """The filled line for ``prompt`` (no latency): deterministic by seed."""
-        rng = random.Random(f"{self.seed}:{prompt.guild_id}:{prompt.request_id}:"
+        rng = random.Random(f"{self.seed}:{prompt.guild_id}:{prompt.decided_at!r}:"
                             f"{prompt.action}:{prompt.mood}")
         per_mood = self.persona.lines.get(prompt.mood) or self.persona.lines["neutral"]
         template = rng.choice(per_mood[prompt.action])
@@ -58,6 +59,7 @@ class OfflineBackend:
         text = self.line(prompt)
         low, high = self.latency
         if high > 0:
-            delay = random.Random(f"{self.seed}:{prompt.request_id}:latency").uniform(low, high)
+            delay = random.Random(f"{self.seed}:{prompt.guild_id}:{prompt.decided_at!r}:"
+                                  "latency").uniform(low, high)
             await anyio.sleep(delay)
         return text

@@ -157,7 +157,8 @@ def build_prompt(persona: Persona, request: ActionRequest, *,
         others.add(user)
     links = (*persona.links, *((item.url,) if item and item.url else ()))
     return Prompt(guild_id=request.guild_id, request_id=request.request_id,
-                  action=action, mood=mood, messages=messages, user=user,
+                  action=action, mood=mood, messages=messages, decided_at=request.decided_at,
+                  user=user,
                   activity=request.target_activity, item=item, author=author,
                   budget=chars, max_tokens=max_tokens,
                   stop=_stops(persona.name, before, author),

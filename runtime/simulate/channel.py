@@ -115,7 +115,7 @@ _NEWS = (
 #: Her own last words kept per guild, for the context she is shown.
 _OWN_KEPT = 4
 #: Examples kept per action for the report, whether or not a transcript is written.
-_EXAMPLES_PER_ACTION = 2
+EXAMPLES_PER_ACTION = 2
 
 
 class SentRecord(msgspec.Struct, frozen=True, gc=False):
@@ -178,8 +178,11 @@ class SimDiscord:
         self.keep_words = keep_words
         #: Every message she sent, as transcript lines (only with ``keep_words``).
         self.words: list[dict[str, Any]] = []
-        #: The first few messages of each action, as transcript lines.
+        #: The first few messages of each action, as transcript lines: the earliest by
+        #: (time, guild), so tasks running in any order at one instant (or in several
+        #: processes) pick the same ones.
         self.examples: dict[str, list[dict[str, Any]]] = {}
+        self.example_keys: dict[str, list[tuple[float, int]]] = {}
         self._events = {g.plan.guild_id: g.events for g in traffic.guilds} if traffic else {}
         self._guilds: dict[int, _GuildChannel] = {}
 
@@ -194,11 +197,17 @@ class SimDiscord:
             request.target_user_id, request.target_activity, _PING.search(text) is not None))
         self._channel(gid).own.append((now, text))
         kept = self.examples.setdefault(request.action, [])
-        if self.keep_words or len(kept) < _EXAMPLES_PER_ACTION:
+        keys = self.example_keys.setdefault(request.action, [])
+        key = (now, gid)
+        early = len(kept) < EXAMPLES_PER_ACTION or key < keys[-1]
+        if self.keep_words or early:
             line = {"guild_id": gid, "action": request.action, "mood": request.mood,
                     "sim_time": iso_utc(now), "text": text}
-            if len(kept) < _EXAMPLES_PER_ACTION:
-                kept.append(line)
+            if early:
+                i = bisect.bisect_right(keys, key)
+                keys.insert(i, key)
+                kept.insert(i, line)
+                del keys[EXAMPLES_PER_ACTION:], kept[EXAMPLES_PER_ACTION:]
             if self.keep_words:
                 self.words.append(line)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from engine import MOOD_NAMES
 from runtime.config import split_address
+from runtime.simulate.shards import DEFAULT_PROCESSES, MAX_PROCESSES
 from runtime.store import StoreError, is_url
 from runtime.store.pg_schema import check_url, redact_url
 
@@ -94,6 +95,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--metrics-address", metavar="HOST:PORT",
       help="serve Prometheus /metrics, /healthz and /readyz of the V2 run on HOST:PORT "
            "(e.g. 127.0.0.1:9108); needs --realtime")
+    a("--processes", type=int, metavar="N",
+      help="split the virtual-time runs' guilds over N processes, each a whole runtime over "
+           "its share (guild i in process i mod N), as a deployment runs its shards; the "
+           "report is the same for any N but for the snapshot batches, each process writing "
+           "its own (default 2; 1 with --store, --control-socket, --log-dir or --log-file, "
+           "and with --realtime)")
     a("--no-v1", action="store_true", help="skip the V1 comparison")
     a("--quiet", action="store_true", help="print nothing but errors")
 
@@ -132,8 +139,25 @@ class SimulateOptions:
         self.moods: tuple[str, ...] = tuple(
             m.strip() for m in (args.pin_moods or "").split(",") if m.strip())
         self.metrics_address: str | None = getattr(args, "metrics_address", None)
+        self.processes_asked: int | None = getattr(args, "processes", None)
         self.no_v1: bool = args.no_v1
         self.quiet: bool = args.quiet
+
+    def _one_process_because(self) -> str | None:
+        """The option that keeps the run in one process, if any."""
+        for flag, value in (("--realtime", self.realtime), ("--store", self.store),
+                            ("--control-socket", self.control_socket),
+                            ("--log-dir", self.log_dir), ("--log-file", self.log_file)):
+            if value:
+                return flag
+        return None
+
+    @property
+    def processes(self) -> int:
+        """How many processes the virtual-time runs are split over."""
+        if self.processes_asked is not None:
+            return self.processes_asked
+        return 1 if self._one_process_because() else DEFAULT_PROCESSES
 
     def defaults(self) -> dict[str, Any]:
         """``[defaults]`` keys the options set on top of the simulated guilds' settings."""
@@ -141,6 +165,15 @@ class SimulateOptions:
 
     def check(self) -> None:
         """Raises ValueError with a one-line message for the user."""
+        n = self.processes_asked
+        if n is not None:
+            if not 1 <= n <= MAX_PROCESSES:
+                raise ValueError(f"--processes must be 1..{MAX_PROCESSES}, got {n}")
+            why = self._one_process_because()
+            if n > 1 and why is not None:
+                raise ValueError(f"--processes {n} and {why}: one process only (a store, a "
+                                 "control socket or a log of one run, or the wall clock); "
+                                 "drop --processes or give --processes 1")
         if self.guilds < 1:
             raise ValueError(f"--guilds must be at least 1, got {self.guilds}")
         if not 0 < self.hours <= 24 * 366:

@@ -250,7 +250,8 @@ async def run_policy(traffic: Traffic, policy: str, setup: RunSetup, *,
     sent = sorted(discord.sent, key=lambda r: (r.at, r.guild_id, r.priority, r.action))
     return RunResult(policy, "virtual" if virtual is not None else "realtime", sent,
                      figures, time.perf_counter() - wall0, ended_at,
-                     examples=discord.examples, words=discord.words)
+                     examples=discord.examples, words=discord.words,
+                     example_keys=discord.example_keys)
 
 
 def run_virtual(traffic: Traffic, policy: str, setup: RunSetup) -> RunResult:

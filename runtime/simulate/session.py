@@ -10,6 +10,7 @@ import shutil
 import sys
 import tempfile
 import time
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -34,6 +35,7 @@ from runtime.simulate.resume import (
 )
 from runtime.simulate.run import run_policy, run_realtime, run_virtual, sim_time_processor
 from runtime.simulate.setup import RunResult, RunSetup, build_config, guild_configs, owner_zones
+from runtime.simulate.shards import run_split
 from runtime.simulate.traffic import START_EPOCH, Traffic, generate_traffic
 from runtime.store import is_url
 
@@ -93,11 +95,13 @@ def _traffic(opts: SimulateOptions, owner: Config | None) -> Traffic:
     return staggered_readies(traffic) if opts.resume else traffic
 
 
-def _variant(traffic: Traffic, policy: str, setup: RunSetup, **defaults: Any) -> RunResult:
+def _variant(traffic: Traffic, policy: str, setup: RunSetup, processes: int,
+             **defaults: Any) -> RunResult:
     """A comparison run: the same traffic and settings, in memory, with ``defaults``."""
-    return run_virtual(traffic, policy, msgspec.structs.replace(
+    return run_split(traffic, policy, msgspec.structs.replace(
         setup, store_path=None, control_socket=None, llm_url=None, keep_words=False,
-        stop_on_signals=False, defaults={**setup.defaults, **defaults}))
+        stop_on_signals=False, defaults={**setup.defaults, **defaults}), processes,
+        run_virtual)
 
 
 def _comparisons(opts: SimulateOptions, traffic: Traffic, policy: str, setup: RunSetup,
@@ -109,12 +113,14 @@ def _comparisons(opts: SimulateOptions, traffic: Traffic, policy: str, setup: Ru
         main = opts.chattiness if opts.chattiness is not None \
             else configured.get("chattiness", 1.0)
         chattiness = {c: v2 if c == main and opts.realtime is False
-                      else _variant(traffic, policy, setup, chattiness=c)
+                      else _variant(traffic, policy, setup, opts.processes, chattiness=c)
                       for c in COMPARE_CHATTINESS}
     if opts.compare_learning:
         on = bool(configured.get("learn_hours", True))
-        learning = {on: v2 if not opts.realtime else _variant(traffic, policy, setup),
-                    not on: _variant(traffic, policy, setup, learn_hours=not on)}
+        learning = {on: v2 if not opts.realtime
+                    else _variant(traffic, policy, setup, opts.processes),
+                    not on: _variant(traffic, policy, setup, opts.processes,
+                                     learn_hours=not on)}
     return chattiness, learning
 
 
@@ -170,7 +176,10 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
         if opts.metrics_address is not None:
             run = functools.partial(_run_realtime_with_metrics, address=opts.metrics_address,
                                     quiet=opts.quiet)
-        v2 = run(traffic, policy, main_setup)
+        if opts.processes > 1:
+            v2 = run_split(traffic, policy, main_setup, opts.processes, run)
+        else:
+            v2 = run(traffic, policy, main_setup)
         # Interrupted (Ctrl-C on the wall clock): V1 and the report cover the same stretch.
         traffic = traffic.truncated(v2.ended_at)
         if opts.store is not None and not is_url(opts.store):
@@ -190,10 +199,12 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
     if opts.transcript is not None:
         with open(opts.transcript, "w", encoding="utf-8") as f:
-            for line in v2.words:
+            # By time and guild: one process or several, the same file.
+            for line in sorted(v2.words, key=itemgetter("sim_time", "guild_id")):
                 f.write(json.dumps(line, ensure_ascii=False) + "\n")
     params = {"guilds": opts.guilds, "hours": opts.hours, "seed": opts.seed,
               "clock": "realtime" if opts.realtime else "virtual",
+              "processes": opts.processes,
               "v1_clock": "replay" if v1 is not None else None,
               "llm": opts.llm_url or "offline", "llm_model": opts.llm_model
               if opts.llm_url else None, "grace_s": opts.grace,

@@ -86,6 +86,8 @@ class RunResult(msgspec.Struct):
     examples: dict[str, list[dict[str, Any]]] = msgspec.field(default_factory=dict)
     #: Every message sent, as transcript lines (only with ``RunSetup.keep_words``).
     words: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    #: ``(time, guild)`` of each example, in the same order (to merge a split run's).
+    example_keys: dict[str, list[tuple[float, int]]] = msgspec.field(default_factory=dict)
 
 
 def _tables(owner: Config | None) -> list[dict[str, Any]]:

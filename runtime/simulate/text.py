@@ -7,6 +7,11 @@ from typing import Any
 __all__ = ["format_report"]
 
 
+
+def _per_process(report: dict[str, Any]) -> str:
+    n = (report.get("params") or {}).get("processes") or 1
+    return f" ({n} processes)" if n > 1 else ""
+
 def _fmt(x: Any) -> str:
     if x is None:
         return "-"
@@ -130,7 +135,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"Runtime (V2): {rt['traffic_events']:,} traffic events, {rt['events_delivered']:,} "
         f"delivered to actors, {rt['actors_spawned']:,} actor starts "
         f"({rt['passivations']:,} passivations), {rt['restarts']} restarts, "
-        f"{rt['snapshots_written']:,} snapshots written in {rt['snapshot_batches']:,} batches; "
+        f"{rt['snapshots_written']:,} snapshots written in {rt['snapshot_batches']:,} batches"
+        f"{_per_process(report)}; "
         f"pool {rt['pool_sent']:,} sent / {rt['pool_stale']} stale / {rt['pool_failed']} failed"
         f" / {rt['pool_rejected']} rejected; mailbox overflow {rt['mailbox_overflow']}.")
     extras = _extras(report)
@@ -142,6 +148,8 @@ def format_report(report: dict[str, Any]) -> str:
     tm = report.get("timing") or {}
     if tm:
         v1_part = f", V1 {tm['v1_wall_s']:.1f} s" if tm.get("v1_wall_s") is not None else ""
-        out.append(f"Wall clock: V2 {tm['v2_wall_s']:.1f} s{v1_part} (V1 replayed through "
-                   f"the engine); {tm['events_per_s'] or 0:,} events/s.")
+        n = (report.get("params") or {}).get("processes") or 1
+        split = f" in {n} processes" if n > 1 else ""
+        out.append(f"Wall clock: V2 {tm['v2_wall_s']:.1f} s{split}{v1_part} (V1 replayed "
+                   f"through the engine); {tm['events_per_s'] or 0:,} events/s.")
     return "\n".join(out)
