@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "simulated hours fly by). Simulated time starts on 2026-03-02 00:00 UTC; each guild "
         "has its own time zone and quiet hours 1:00-7:00 local (with --config: the file's). "
         "The V1 comparison is replayed straight through the engine (V1 is blind to the "
-        "channel). Every log line carries sim_time, the simulated clock in UTC.")
+        "channel). Every log line carries sim_time, the simulated clock in UTC. Virtual-time "
+        "runs split their guilds over --processes forked processes (2 by default): the "
+        "report is the same for any number of them.")
     a = parser.add_argument
     a("--guilds", type=int, default=100, metavar="N", help="simulated guilds (default 100)")
     a("--hours", type=float, default=24.0, metavar="H",
