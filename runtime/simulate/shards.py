@@ -16,6 +16,8 @@ from __future__ import annotations
 import heapq
 import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
@@ -85,8 +87,15 @@ def run_split(traffic: Traffic, policy: str, setup: RunSetup, processes: int,
         if "fork" not in multiprocessing.get_all_start_methods():
             return runner(traffic, policy, setup)
         ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(len(shares)) as pool:
-            results = pool.map(_child, jobs, chunksize=1)
+        # A process that dies (killed, out of memory) breaks the executor, and the run
+        # fails with that said: a multiprocessing.Pool would wait for it forever.
+        try:
+            with ProcessPoolExecutor(len(shares), mp_context=ctx) as pool:
+                results = list(pool.map(_child, jobs))
+        except BrokenProcessPool as exc:
+            raise RuntimeError(f"simulate: one of the {len(shares)} processes of the run "
+                               "ended abruptly (killed, or out of memory?); --processes 1 "
+                               "runs it here") from exc
     finally:
         _SHARES.clear()
         _RUNNER.clear()

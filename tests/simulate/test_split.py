@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from runtime.simulate.channel import SentRecord
 from runtime.simulate.setup import RunResult, RunSetup
 from runtime.simulate.shards import run_split, split_traffic
 from runtime.simulate.traffic import Traffic, generate_traffic
@@ -91,3 +93,31 @@ def test_a_share_that_fails_fails_the_run_with_its_error() -> None:
 
     with pytest.raises(RuntimeError, match="share of guild .* broke"):
         run_split(traffic, "v2", RunSetup(), 2, runner)
+
+
+def test_a_share_whose_process_dies_fails_the_run_and_says_so() -> None:
+    """A process killed mid-run (out of memory) ends the run with that said, not a hang."""
+    traffic = generate_traffic(seed=2, guilds=4, hours=1)
+
+    def runner(share: Traffic, policy: str, setup: RunSetup) -> RunResult:
+        if share.guilds[0].plan.index == 1:
+            os._exit(9)
+        return RunResult(policy, "virtual", [], {"traffic_events": share.event_count}, 0.0)
+
+    with pytest.raises(RuntimeError, match="one of the 2 processes of the run ended abruptly"):
+        run_split(traffic, "v2", RunSetup(), 2, runner)
+
+
+def test_shares_merge_sends_in_order_and_add_their_counters() -> None:
+    """Sends come back in time order across the shares; counters are summed."""
+    traffic = generate_traffic(seed=2, guilds=6, hours=2)
+
+    def runner(share: Traffic, policy: str, setup: RunSetup) -> RunResult:
+        sent = [SentRecord(g.plan.guild_id, "break_silence", share.start + 60.0 * g.plan.index,
+                           "neutral", 5, 5, None, None, False) for g in share.guilds]
+        return RunResult(policy, "virtual", sent, {"traffic_events": share.event_count}, 0.0)
+
+    merged = run_split(traffic, "v2", RunSetup(), 3, runner)
+    assert [r.at for r in merged.sent] == sorted(r.at for r in merged.sent)
+    assert len(merged.sent) == 6
+    assert merged.runtime["traffic_events"] == traffic.event_count
