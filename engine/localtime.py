@@ -60,20 +60,25 @@ def in_quiet_hours(cfg: GuildConfig, now: float) -> tuple[bool, float]:
     if qh is None:
         return False, 0.0
     slot = int(now // 900.0)
-    global _last
-    last_cfg, last_slot, last_hit = _last
-    if last_cfg is cfg and last_slot == slot:  # the same settings, the same quarter hour
-        return last_hit
+    key = id(cfg)
+    last = _last.get(key)
+    if last is not None and last[0] is cfg and last[1] == slot:  # same settings, same slot
+        return last[2]
     hit = _quiet_slot(cfg.timezone, qh, slot)
     if hit is None:
         return _quiet_exact(cfg.timezone, qh, now)
-    _last = (cfg, slot, hit)  # one tuple, replaced whole
+    if len(_last) >= _LAST_MAX:
+        _last.clear()
+    _last[key] = (cfg, slot, hit)  # one tuple, replaced whole
     return hit
 
 
-#: The last answer of in_quiet_hours (settings, quarter hour, answer): most decisions in a
-#: row share their settings, and an identity check is cheaper than the cache's hashing.
-_last: tuple[object, int, tuple[bool, float]] = (None, -1, (False, 0.0))
+#: The last answer of in_quiet_hours per settings object (by identity: the settings, the
+#: quarter hour, the answer). Guilds take turns (one event each), so one entry for the
+#: last caller missed nearly always; an identity check is cheaper than the cache's hashing.
+#: The entry holds the settings, so an id is never taken for another object's.
+_LAST_MAX = 16384
+_last: dict[int, tuple[object, int, tuple[bool, float]]] = {}
 
 
 @lru_cache(maxsize=4096)
