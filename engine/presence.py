@@ -72,6 +72,11 @@ def _bit(user_id: int) -> tuple[int, int]:
     return h >> 3, 1 << (h & 7)
 
 
+def set_online_bit(state: GuildState, user_id: int) -> None:
+    """Count ``user_id`` as online past the cap (in the bitmap)."""
+    _set_bit(state, user_id)
+
+
 def _set_bit(state: GuildState, user_id: int) -> None:
     bits = state.online_bits
     if not bits:

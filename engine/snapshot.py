@@ -1,15 +1,21 @@
-"""Snapshots: a guild's state as msgpack bytes, and back, from this schema or the last.
+"""Snapshots: a guild's state as msgpack bytes, and back, from this schema or the last two.
 
-Version 2 (this one) differs from version 1 in: "never" is ``NEVER`` instead of 0.0 (so epoch
-0 is a time), engaged activities are digests with when they were engaged, announcements
-are remembered, opportunities keep their roll, the online set has a bitmap past its cap, the
-no-monologue mark, the day's action times and the learned hours. Version 1 bytes are migrated
-on decode (``_from_v1``); a snapshot of any other version is a ``SnapshotVersionError``.
+Version 3 (this one) differs from version 2 in two things that keep the largest snapshot the
+bounds allow under 64 KB (it was 83 KB): the per-second message buckets are written as the
+first second and then the gaps between seconds (a byte each for a busy hour, where a second
+took five), without the buckets that already left the hour; and the online set holds at most
+2,048 ids (the bitmap counts the others). Version 2 differed from version 1 in: "never" is
+``NEVER`` instead of 0.0 (so epoch 0 is a time), engaged activities are digests with when
+they were engaged, announcements are remembered, opportunities keep their roll, the online
+set has a bitmap past its cap, the no-monologue mark, the day's action times and the learned
+hours. Versions 1 and 2 are migrated on decode (``_from_v1``, ``_from_v2``); a snapshot of
+any other version is a ``SnapshotVersionError``.
 """
 
 from __future__ import annotations
 
-from itertools import pairwise
+from itertools import accumulate, islice, pairwise
+from operator import sub
 from typing import Any
 
 import msgspec
@@ -22,6 +28,7 @@ from engine.presence import (
     MAX_ANNOUNCED,
     clean_activity,
     engaged_key,
+    set_online_bit,
 )
 from engine.state import (
     _COMPACT_AT,
@@ -35,6 +42,7 @@ from engine.state import (
     WINDOW_1H,
     GuildState,
     check_time,
+    compact_buckets,
 )
 
 __all__ = ["decode_state", "encode_state", "restore_state"]
@@ -46,13 +54,27 @@ class _Header(msgspec.Struct):
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(GuildState)
+_v2_decoder = _decoder  # the same fields; the seconds whole and the online cap larger
 _header_decoder = msgspec.msgpack.Decoder(_Header)
 _any_decoder = msgspec.msgpack.Decoder(dict[str, Any])
 
 
 def encode_state(state: GuildState) -> bytes:
-    """The state as msgpack, with its schema version."""
-    return _encoder.encode(state)
+    """The state as msgpack, with its schema version (the buckets that left the hour are
+    dropped from the state first: they count for nothing)."""
+    secs = state.b_secs
+    if not secs:
+        return _encoder.encode(state)
+    if state.head_1h:
+        compact_buckets(state)
+        secs = state.b_secs
+    # On the wire the seconds are the first one and then the gaps: small numbers, a byte
+    # each. The state's own list is put back whatever happens.
+    state.b_secs = [secs[0], *map(sub, islice(secs, 1, None), secs)]
+    try:
+        return _encoder.encode(state)
+    finally:
+        state.b_secs = secs
 
 
 def decode_state(data: bytes) -> GuildState:
@@ -70,8 +92,12 @@ def decode_state(data: bytes) -> GuildState:
     try:
         if header.version == SCHEMA_VERSION:
             state = _decoder.decode(data)
+            if state.b_secs:
+                state.b_secs = list(accumulate(state.b_secs))
+        elif header.version == 2:
+            state = _from_v2(_v2_decoder.decode(data))
         elif header.version == 1:
-            state = _from_v1(_any_decoder.decode(data))
+            state = _from_v2(_from_v1(_any_decoder.decode(data)))
         else:
             raise SnapshotVersionError(header.version, SCHEMA_VERSION)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -84,6 +110,18 @@ def decode_state(data: bytes) -> GuildState:
         engaged = state.engaged
         state.opportunities = [o for o in state.opportunities
                                if engaged_key(o.user_id, o.activity) not in engaged]
+    return state
+
+
+def _from_v2(state: GuildState) -> GuildState:
+    """A version 2 state (seconds written whole; up to 4,096 online ids): the ids past
+    today's cap go to the bitmap, as ``seed_online`` puts them."""
+    state.version = SCHEMA_VERSION
+    if len(state.online) > MAX_ONLINE:
+        keep = sorted(state.online)
+        state.online = set(keep[:MAX_ONLINE])
+        for uid in keep[MAX_ONLINE:]:
+            set_online_bit(state, uid)
     return state
 
 

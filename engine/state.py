@@ -51,7 +51,7 @@ __all__ = [
     "settle_clock",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 WINDOW_5M = 300
 WINDOW_1H = 3600
@@ -60,7 +60,7 @@ _COMPACT_AT = 256
 MAX_OPPORTUNITIES = 32
 MAX_ENGAGED = 256
 #: Who is online is tracked by id up to this many humans; past it, in a bitmap (presence).
-MAX_ONLINE = 4096
+MAX_ONLINE = 2048
 #: The largest ``max_actions_per_day`` (the day's action times are kept, so it is bounded).
 MAX_ACTIONS_PER_DAY = 1000
 #: 10000-01-01T00:00:00Z: datetime cannot go past year 9999.
@@ -250,10 +250,17 @@ def evict(state: GuildState, now_sec: int) -> None:
         state.sum_1h = s
         state.head_1h = h
         if h >= _COMPACT_AT:
-            del secs[:h]
-            del counts[:h]
-            state.head_5m -= h
-            state.head_1h = 0
+            compact_buckets(state)
+
+
+def compact_buckets(state: GuildState) -> None:
+    """Drop the buckets that left the hour (those before ``head_1h``)."""
+    h = state.head_1h
+    if h:
+        del state.b_secs[:h]
+        del state.b_counts[:h]
+        state.head_5m -= h
+        state.head_1h = 0
 
 
 def _merge_future(state: GuildState, now_sec: int) -> None:

@@ -112,7 +112,7 @@ def test_the_default_instance_is_on_the_wall_clock_and_unseeded() -> None:
 # hashlib: a keyed digest of (user, activity) names is pure arithmetic, stable across processes.
 PURE_IMPORTS = {"__future__", "math", "msgspec", "functools", "zoneinfo", "datetime",
                 "typing", "collections", "collections.abc", "itertools", "engine", "hashlib",
-                "bisect"}
+                "bisect", "operator"}
 
 
 def _imports(path: Path) -> set[str]:
