@@ -62,12 +62,11 @@ _any_decoder = msgspec.msgpack.Decoder(dict[str, Any])
 def encode_state(state: GuildState) -> bytes:
     """The state as msgpack, with its schema version (the buckets that left the hour are
     dropped from the state first: they count for nothing)."""
-    secs = state.b_secs
-    if not secs:
-        return _encoder.encode(state)
     if state.head_1h:
         compact_buckets(state)
-        secs = state.b_secs
+    secs = state.b_secs
+    if not secs:  # (every bucket may just have left the hour)
+        return _encoder.encode(state)
     # On the wire the seconds are the first one and then the gaps: small numbers, a byte
     # each. The state's own list is put back whatever happens.
     state.b_secs = [secs[0], *map(sub, islice(secs, 1, None), secs)]

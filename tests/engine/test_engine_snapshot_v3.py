@@ -95,3 +95,17 @@ def test_a_version_2_snapshot_is_migrated_its_extra_online_ids_into_the_bitmap()
     again = encode_state(state)
     assert msgspec.msgpack.decode(again)["version"] == SCHEMA_VERSION
     assert decode_state(again) == state
+
+
+def test_a_state_whose_buckets_all_left_the_hour_encodes_with_none() -> None:
+    """Messages an hour and more ago: every bucket has left the hour; the snapshot holds
+    none and decodes to the same empty windows."""
+    state = new_state(GID, T0)
+    for i in range(5):
+        observe_message(state, T0 + i)
+    decide(state, CFG, T0 + 7200, 1)
+    assert state.head_1h == len(state.b_secs) == 5
+    data = encode_state(state)
+    assert msgspec.msgpack.decode(data)["b_secs"] == []
+    back = decode_state(data)
+    assert back.b_secs == [] and msgs_1h(back, T0 + 7200) == 0 == back.sum_1h
