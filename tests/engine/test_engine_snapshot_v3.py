@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import (
     MAX_ONLINE,
@@ -26,7 +28,7 @@ from engine import (
 )
 from engine.presence import online_count
 from engine.signals import someone_around
-from tests.engine.enginekit import CFG, GID, T0
+from tests.engine.enginekit import CFG, GID, T0, events, replay
 
 DATA = Path(__file__).parent / "data"
 
@@ -109,3 +111,19 @@ def test_a_state_whose_buckets_all_left_the_hour_encodes_with_none() -> None:
     assert msgspec.msgpack.decode(data)["b_secs"] == []
     back = decode_state(data)
     assert back.b_secs == [] and msgs_1h(back, T0 + 7200) == 0 == back.sum_1h
+
+
+@settings(max_examples=100, deadline=None)
+@given(history=events(max_size=80), later=st.floats(0.0, 3.0 * 3600.0),
+       each=st.booleans())
+def test_any_state_at_any_later_time_round_trips(history: list[tuple[str, int, int]],
+                                                  later: float, each: bool) -> None:
+    """Whatever happened, and however long after (some buckets or all of them gone from
+    the hour), deciding then encoding gives bytes that decode to the same state, which
+    decides the same."""
+    state, t = replay(history, CFG,
+                      each=(lambda s, at: decide(s, CFG, at, 1)) if each else None)
+    decide(state, CFG, t + later, 1)
+    back = decode_state(encode_state(state))
+    assert back == state
+    assert decide(back, CFG, t + later, 1) == decide(state, CFG, t + later, 1)
