@@ -109,7 +109,7 @@ def hours_factor(state: GuildState, now: float) -> float:
     """
     hours = state.hours
     seen = state.hours_seen
-    if seen < HOURS_MIN_SEEN or len(hours) != HOURS_IN_WEEK or state.hours_sum <= 0:
+    if seen < HOURS_MIN_SEEN or len(hours) != HOURS_IN_WEEK:
         return 1.0
     mean = state.hours_sum / seen
     h = int(now // 3600)
