@@ -14,7 +14,8 @@ minutes: the expected share over the half hour ahead (this hour, then the next, 
 the time left in this one), each hour of the week blended with the same hour of the other
 days (a quarter its own, three quarters the day's: a guild learns its day in a day, and one
 week's sight of an hour is mostly noise), against a bar: the higher of 0.8 times the guild's
-mean over the hours seen and 0.3 (people talk in about one 10-minute slot in three). At or
+mean over the hours seen and 0.35 (people talk in a little over one 10-minute slot in
+three). At or
 above the bar the factor is 1.5 (the chance is capped at 1 where it multiplies); below it, the
 ratio to the 40th power, floored at 0.001 (a tenth below the bar: 0.015; a sixth: 0.001). It
 is a threshold rather than a gentle power because the factor multiplies a per-minute chance
@@ -47,7 +48,7 @@ _ALPHA_NUM = 1        # decay: a week's hour weighs 1/4
 _ALPHA_DEN = 4
 #: The bar: the higher of this times the guild's mean hour, and an absolute share.
 BAR_OF_MEAN = 0.8
-BAR_MIN = 300         # thousandths: people talk in about one 10-minute slot in three
+BAR_MIN = 350         # thousandths: people talk in a little over one 10-minute slot in three
 #: Below the bar the factor is (share / bar) to this power: a steep edge, not a gate.
 FACTOR_POWER = 40
 FACTOR_MIN = 0.001
@@ -104,7 +105,7 @@ def hours_factor(state: GuildState, now: float) -> float:
 
     Returns:
         1.5 when the expected share of 10-minute slots with talk over the 30 minutes after
-        ``now`` reaches the bar (the higher of 0.8 times the guild's mean and 0.3), else
+        ``now`` reaches the bar (the higher of 0.8 times the guild's mean and 0.35), else
         (share / bar) ** 40 floored at 0.001; 1.0 until ``HOURS_MIN_SEEN`` hours were seen.
     """
     hours = state.hours
