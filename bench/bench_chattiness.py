@@ -18,6 +18,7 @@ learned hours have history; the warm-up's actions are not counted):
   counts posts made when people were there to read them.
 
 Usage: .venv/bin/python bench/bench_chattiness.py [--guilds 200] [--warmup 7] [--days 7]
+[--seed 1] [--learning-only]
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def main() -> None:
     parser.add_argument("--guilds", type=int, default=200)
     parser.add_argument("--warmup", type=float, default=7.0, help="days before counting")
     parser.add_argument("--days", type=float, default=7.0, help="days counted")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="traffic seed")
     parser.add_argument("--learning-only", action="store_true",
                         help="only V2 with and without learn_hours")
     args = parser.parse_args()

@@ -9,17 +9,28 @@ Numbers are kept in thousandths, -1 for an hour not seen yet; no content, no ids
 folded on the first human message of a new hour, silent hours in between counting 0. The
 count and sum of the hours seen are kept beside them, so the factor costs a few lookups.
 
-The factor (``hours_factor``) for a moment is how likely people are to talk in the next
-30 minutes, relative to the guild's usual: the expected share over the half hour ahead
-(this hour, then the next), each hour of the week blended with the same hour of the other
-days (so a guild learns its day in a day, its week in a week), divided by the mean over the
-hours seen, to the 8th power and clamped to [0.001, 1.5]: close to a gate, so an hour when
-people usually talk less than the guild's average all but holds her unprompted posts back,
-and a busier one lets them out at their usual chance (capped at 1). It multiplies the
-chances of the unprompted posts (break_silence, share_tweet); it is 1 until a day of hours
-has been seen. Measured on the simulator's traffic (``bench/bench_chattiness.py``, 100
-guilds, a week of history, a week counted): the share of posts a human answers within 30
-minutes goes from 60.2% to 69.2% (1.15x), with a third fewer posts.
+The factor (``hours_factor``) for a moment says whether people usually talk in the next 30
+minutes: the expected share over the half hour ahead (this hour, then the next, weighed by
+the time left in this one), each hour of the week blended with the same hour of the other
+days (a quarter its own, three quarters the day's: a guild learns its day in a day, and one
+week's sight of an hour is mostly noise), against a bar: the higher of 0.8 times the guild's
+mean over the hours seen and 0.35 (people talk in a little over one 10-minute slot in
+three). At or above the bar the factor is 1.5 (the chance is capped at 1 where it
+multiplies); below it, the ratio to the 40th power, floored at 0.001 (a tenth below the bar:
+0.015; a sixth: 0.001). It is a threshold rather than a gentle power because the factor
+multiplies a per-minute chance while a silence waits, often for hours: any factor much above
+1/60 lets the post out within the hour anyway, so only a steep edge moves a post from a poor
+hour to a good one. The absolute part of the bar keeps a guild that is rarely lively from
+being posted into in its "best" hours when those are still mostly empty; the floor still
+lets a post out now and then (over a waking day of silence, with a chance of roughly a quarter
+to two thirds, by mood).
+
+It multiplies the chances of the unprompted posts (break_silence, share_tweet); it is 1 until
+a day of hours has been seen. Measured on the simulator's traffic
+(``bench/bench_chattiness.py --guilds 100 --warmup 7 --days 7 --learning-only``, details in
+docs/BENCHMARKS.md): the share of posts a human answers within 30 minutes goes from 60.2% to
+78.0% (1.30x) on traffic seed 1 and from 59.9% to 72.3% (1.21x) on seed 2, with about half
+the posts.
 """
 
 from __future__ import annotations
@@ -36,9 +47,15 @@ HOURS_IN_WEEK = 168
 HOURS_MIN_SEEN = 24
 _ALPHA_NUM = 1        # decay: a week's hour weighs 1/4
 _ALPHA_DEN = 4
-FACTOR_POWER = 8
+#: The bar: the higher of this times the guild's mean hour, and an absolute share.
+BAR_OF_MEAN = 0.8
+BAR_MIN = 350         # thousandths: people talk in a little over one 10-minute slot in three
+#: Below the bar the factor is (share / bar) to this power: a steep edge, not a gate.
+FACTOR_POWER = 40
 FACTOR_MIN = 0.001
 FACTOR_MAX = 1.5
+#: An hour's own weight against the same hour of the other days.
+OWN_WEIGHT = 0.25
 
 
 def fold_hours(state: GuildState, sec: int) -> None:
@@ -74,21 +91,27 @@ def _fold(state: GuildState, hours: list[int], i: int, slots: int) -> None:
 
 
 def _expected(hours: list[int], h: int) -> float | None:
-    """The share for hour of week ``h``: itself blended with the same hour of other days."""
+    """The share for hour of week ``h``: a quarter itself, three quarters the same hour of
+    every day seen (itself included), or the day's alone for an hour not seen yet."""
     same = [v for v in hours[h % 24::24] if v >= 0]
     if not same:
         return None
     day = sum(same) / len(same)
     own = hours[h]
-    return day if own < 0 else 0.5 * (own + day)
+    return day if own < 0 else OWN_WEIGHT * own + (1.0 - OWN_WEIGHT) * day
 
 
 def hours_factor(state: GuildState, now: float) -> float:
-    """How much likelier than usual people are to talk in the 30 minutes after ``now``, to
-    the 8th power, clamped to [0.001, 1.5]; 1.0 until ``HOURS_MIN_SEEN`` hours were seen."""
+    """The chance factor for an unprompted post at ``now`` (see the module docstring).
+
+    Returns:
+        1.5 when the expected share of 10-minute slots with talk over the 30 minutes after
+        ``now`` reaches the bar (the higher of 0.8 times the guild's mean and 0.35), else
+        (share / bar) ** 40 floored at 0.001; 1.0 until ``HOURS_MIN_SEEN`` hours were seen.
+    """
     hours = state.hours
     seen = state.hours_seen
-    if seen < HOURS_MIN_SEEN or len(hours) != HOURS_IN_WEEK or state.hours_sum <= 0:
+    if seen < HOURS_MIN_SEEN or len(hours) != HOURS_IN_WEEK:
         return 1.0
     mean = state.hours_sum / seen
     h = int(now // 3600)
@@ -102,5 +125,8 @@ def hours_factor(state: GuildState, now: float) -> float:
     if nxt is None:
         nxt = cur
     assert cur is not None and nxt is not None
-    ratio = (w * cur + (1.0 - w) * nxt) / mean
-    return min(FACTOR_MAX, max(FACTOR_MIN, ratio ** FACTOR_POWER))
+    bar = max(BAR_OF_MEAN * mean, BAR_MIN)
+    ratio = (w * cur + (1.0 - w) * nxt) / bar
+    if ratio >= 1.0:
+        return FACTOR_MAX
+    return max(FACTOR_MIN, ratio ** FACTOR_POWER)
