@@ -15,6 +15,7 @@ import anyio
 
 from runtime.pool.models import Prompt
 from runtime.pool.persona import Persona, default_persona, fill
+from runtime.pool.prompt import WELCOME_LINES
 
 __all__ = ["OfflineBackend"]
 
@@ -43,7 +44,10 @@ class OfflineBackend:
         rng = random.Random(f"{self.seed}:{prompt.guild_id}:{prompt.decided_at!r}:"
                             f"{prompt.action}:{prompt.mood}")
         per_mood = self.persona.lines.get(prompt.mood) or self.persona.lines["neutral"]
-        template = rng.choice(per_mood[prompt.action])
+        if prompt.action == "engage_user" and not prompt.activity:
+            template = rng.choice(WELCOME_LINES)  # someone who just joined
+        else:
+            template = rng.choice(per_mood[prompt.action])
         item = prompt.item
         return fill(template, {
             "name": self.persona.name,

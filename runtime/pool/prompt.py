@@ -25,6 +25,14 @@ from runtime.pool.persona import Persona, fill
 
 __all__ = ["BUDGETS", "CHARS_PER_TOKEN", "QUIET_MOODS", "budget_for", "build_prompt"]
 
+#: The instruction and the offline lines for engaging a member who just joined (an
+#: ``engage_user`` with no activity): the persona's ``engage_user`` speaks of an activity.
+WELCOME_TEMPLATE = """{user} just joined the server.
+
+Welcome {user} in one casual line."""
+WELCOME_LINES = ("Welcome, {user}! Make yourself at home~",
+                 "Oh, hi {user}! Welcome in, I'm glad you're here!")
+
 #: Characters per action: a reply or a join is a Discord line; a share is a line plus its
 #: link (the link not counted).
 BUDGETS: dict[str, int] = {
@@ -124,6 +132,11 @@ def build_prompt(persona: Persona, request: ActionRequest, *,
     action = request.action
     template = persona.actions[action]
     mood = request.mood if request.mood in persona.moods else "neutral"
+    # engage_user for someone who just joined (no activity) is a welcome, not "started
+    # something".
+    welcome = action == "engage_user" and not request.target_activity
+    if welcome:
+        template = WELCOME_TEMPLATE
     before, target = _target(request, context)
     author = target.author if target is not None else None
     if action != "reply":
@@ -144,7 +157,8 @@ def build_prompt(persona: Persona, request: ActionRequest, *,
     instruction = fill(template, values)
     example_values = {**values, **_EXAMPLE}
     example_ask = fill(template, example_values)
-    example_line = fill(persona.lines[mood][action][0], example_values).strip()
+    example_line = fill(WELCOME_LINES[0] if welcome else persona.lines[mood][action][0],
+                        example_values).strip()
     messages = (ChatMessage("system", system),
                 ChatMessage("user", example_ask), ChatMessage("assistant", example_line),
                 ChatMessage("user", instruction))

@@ -193,6 +193,22 @@ def test_prompts_carry_only_their_actions_facts() -> None:
     assert share.links == ("https://example.com/mm",)
 
 
+def test_someone_who_just_joined_is_welcomed_not_asked_about_something() -> None:
+    """engage_user without an activity is a member who just joined: the prompt asks for a
+    welcome (its example too), and the offline line welcomes them, in every mood; never
+    "just started something" or "playing that"."""
+    persona = load_persona()
+    prompt = build_prompt(persona, _request("engage_user", target_user_id=3), user="Kaito")
+    ask = prompt.messages[-1].content
+    assert "Kaito just joined the server" in ask and "something" not in ask
+    assert "Welcome" in prompt.messages[2].content  # the example answer
+    for mood in MOOD_NAMES:
+        p = build_prompt(persona, _request("engage_user", mood, target_user_id=3), user="Kaito")
+        for seed in range(4):
+            line = OfflineBackend(seed=seed).line(p)
+            assert "Kaito" in line and "elcome" in line and "that" not in line, (mood, line)
+
+
 # -- the offline backend ------------------------------------------------------------------
 
 def _prompt(action: str, mood: str, request_id: int = 1) -> Prompt:
