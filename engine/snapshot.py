@@ -1,7 +1,7 @@
 """Snapshots: a guild's state as msgpack bytes, and back, from this schema or the last two.
 
 Version 3 (this one) differs from version 2 in two things that keep the largest snapshot the
-bounds allow under 64 KB (it was 83 KB): the per-second message buckets are written as the
+bounds allow under 64 KB (it was 89.6 KB): the per-second message buckets are written as the
 first second and then the gaps between seconds (a byte each for a busy hour, where a second
 took five), without the buckets that already left the hour; and the online set holds at most
 2,048 ids (the bitmap counts the others). Version 2 differed from version 1 in: "never" is

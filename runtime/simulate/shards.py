@@ -16,11 +16,13 @@ from __future__ import annotations
 import heapq
 import multiprocessing
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
+
+import msgspec
 
 from runtime.simulate.channel import EXAMPLES_PER_ACTION
 from runtime.simulate.setup import RunResult, RunSetup
@@ -52,7 +54,6 @@ def split_traffic(traffic: Traffic, processes: int) -> list[Traffic]:
 def _share_setup(setup: RunSetup, k: int) -> RunSetup:
     """Each process its own store file and control socket (a real deployment's processes
     share a store through leases; here each share is its own world)."""
-    import msgspec
 
     def own(path: str | None) -> str | None:
         if path is None:

@@ -68,7 +68,7 @@ def test_the_default_is_two_processes_and_one_where_a_run_must_be_one(tmp_path: 
                        (("--log-dir", str(tmp_path)), "--log-dir")):
         with pytest.raises(ValueError, match=f"--processes 2 and {flag}: one process only"):
             options(*argv, "--processes", "2").check()
-    with pytest.raises(ValueError, match="--processes must be 1..64, got 0"):
+    with pytest.raises(ValueError, match=r"--processes must be 1\.\.64, got 0"):
         options("--processes", "0").check()
     options("--store", store, "--processes", "1").check()
 
@@ -91,7 +91,7 @@ def test_a_share_that_fails_fails_the_run_with_its_error() -> None:
             raise RuntimeError(f"share of guild {share.guilds[0].plan.guild_id} broke")
         return RunResult(policy, "virtual", [], {"traffic_events": share.event_count}, 0.0)
 
-    with pytest.raises(RuntimeError, match="share of guild .* broke"):
+    with pytest.raises(RuntimeError, match=r"share of guild .* broke"):
         run_split(traffic, "v2", RunSetup(), 2, runner)
 
 
