@@ -33,23 +33,31 @@ from runtime.simulate.virtual import VirtualClock
 from tests.pool.fakeserver import Reply, open_fake_server
 
 
+def _released_clock() -> VirtualClock:
+    """The running loop's virtual clock, its start-up hold released."""
+    clock = trio.lowlevel.current_clock()
+    assert isinstance(clock, VirtualClock)
+    clock.held -= 1
+    return clock
+
+
+async def _timer(seen: list[tuple[str, float]], times: tuple[float, ...]) -> None:
+    """A trio timer at each of ``times``, noted in ``seen``."""
+    for t in times:
+        await trio.sleep_until(t)
+        seen.append(("timer", trio.current_time()))
+
+
 def test_the_virtual_clock_jumps_to_each_deadline_and_wakes_the_sleeper_exactly() -> None:
     """Time jumps only when every task waits; ``sleep_until`` and trio timers interleave
     in time order at their exact times."""
     seen: list[tuple[str, float]] = []
 
     async def main() -> None:
-        clock = trio.lowlevel.current_clock()
-        assert isinstance(clock, VirtualClock)
-        clock.held -= 1
-
-        async def timer() -> None:
-            for t in (2.5, 5.0):
-                await trio.sleep_until(t)
-                seen.append(("timer", trio.current_time()))
+        clock = _released_clock()
 
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(timer)
+            nursery.start_soon(_timer, seen, (2.5, 5.0))
             for t in (1.0, 3.0, 3.0, 7.25):
                 await clock.sleep_until(t)
                 seen.append(("driver", trio.current_time()))
@@ -71,17 +79,10 @@ def test_a_fed_virtual_clock_hands_each_event_over_at_its_time_before_timers_the
     seen: list[tuple[str, float]] = []
 
     async def main() -> None:
-        clock = trio.lowlevel.current_clock()
-        assert isinstance(clock, VirtualClock)
-        clock.held -= 1
-
-        async def timer() -> None:
-            for t in (2.5, 3.0):
-                await trio.sleep_until(t)
-                seen.append(("timer", trio.current_time()))
+        clock = _released_clock()
 
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(timer)
+            nursery.start_soon(_timer, seen, (2.5, 3.0))
             await trio.lowlevel.checkpoint()  # the timer is armed
             events = [_At(100.0, "past"), _At(101.0, "a"), _At(103.0, "b"), _At(104.5, "c")]
             clock.feed(iter(events), lambda e: seen.append((e.name, trio.current_time())),
@@ -106,9 +107,7 @@ def test_a_feed_that_raises_stops_and_the_sleeper_gets_the_error_not_trio() -> N
         handed.append(e.name)
 
     async def main() -> None:
-        clock = trio.lowlevel.current_clock()
-        assert isinstance(clock, VirtualClock)
-        clock.held -= 1
+        clock = _released_clock()
         clock.feed([_At(1.0, "a"), _At(2.0, "bad"), _At(3.0, "c")], deliver)
         with pytest.raises(ValueError, match="a malformed event"):
             await clock.sleep_until(10.0)
@@ -125,9 +124,7 @@ def test_a_cancelled_feed_hands_nothing_more_over() -> None:
     handed: list[float] = []
 
     async def main() -> None:
-        clock = trio.lowlevel.current_clock()
-        assert isinstance(clock, VirtualClock)
-        clock.held -= 1
+        clock = _released_clock()
         clock.feed([_At(float(t), "e") for t in range(1, 10)],
                    lambda e: handed.append(trio.current_time()))
         with trio.move_on_after(3.5):
@@ -142,9 +139,7 @@ def test_a_cancelled_feed_hands_nothing_more_over() -> None:
 def test_a_held_virtual_clock_waits_for_threads_and_its_sleeper_can_be_cancelled() -> None:
     """While held, thread work takes no virtual time; a cancelled sleeper leaves."""
     async def main() -> None:
-        clock = trio.lowlevel.current_clock()
-        assert isinstance(clock, VirtualClock)
-        clock.held -= 1
+        clock = _released_clock()
         release = threading.Event()
 
         async def sleeper() -> None:
