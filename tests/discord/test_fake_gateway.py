@@ -3,36 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import discord
 import pytest
 import yarl
 from discord_payloads import ALICE, CHANNEL, GUILD, message_create
 from fake_discord import FakeDiscord
+from gateway_harness import Recorder
 
 from actors.events import GuildReady, MessageSeen
 from runtime.gateway import PersonaClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
-
-
-class Recorder:
-    """A deliver() that lets the test wait for the n-th event."""
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-        self._changed = asyncio.Event()
-
-    def __call__(self, event: Any) -> None:
-        self.events.append(event)
-        self._changed.set()
-
-    async def wait_for(self, kind: type, n: int = 1) -> list[Any]:
-        while len(found := [e for e in self.events if isinstance(e, kind)]) < n:
-            self._changed.clear()
-            await self._changed.wait()
-        return found
 
 
 @pytest.mark.parametrize("shard_count", [None, 2])

@@ -53,13 +53,6 @@ def request(**kw: Any) -> ActionRequest:
 
 
 @pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
-        yield fake
-
-
-@pytest.fixture
 async def client(fake: FakeDiscord) -> AsyncIterator[PersonaClient]:
     """Logged in over REST, its cache fed GUILD_CREATE (with the threads) directly."""
     events: list[Any] = []

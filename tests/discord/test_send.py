@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import discord
 import pytest
 from discord_payloads import ALICE, CHANNEL, GUILD, OTHER_CHANNEL, SELF_ID, message_create
 from fake_discord import FakeDiscord
@@ -28,13 +27,6 @@ def request(**kw: Any) -> ActionRequest:
                                   deadline=200.0)
     fields.update(kw)
     return ActionRequest(**fields)
-
-
-@pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
-        yield fake
 
 
 @pytest.fixture
