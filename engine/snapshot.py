@@ -54,7 +54,6 @@ class _Header(msgspec.Struct):
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(GuildState)
-_v2_decoder = _decoder  # the same fields; the seconds whole and the online cap larger
 _header_decoder = msgspec.msgpack.Decoder(_Header)
 _any_decoder = msgspec.msgpack.Decoder(dict[str, Any])
 
@@ -94,7 +93,7 @@ def decode_state(data: bytes) -> GuildState:
             if state.b_secs:
                 state.b_secs = list(accumulate(state.b_secs))
         elif header.version == 2:
-            state = _from_v2(_v2_decoder.decode(data))
+            state = _from_v2(_decoder.decode(data))  # the same fields, read as written
         elif header.version == 1:
             state = _from_v2(_from_v1(_any_decoder.decode(data)))
         else:

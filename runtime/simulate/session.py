@@ -176,10 +176,7 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
         if opts.metrics_address is not None:
             run = functools.partial(_run_realtime_with_metrics, address=opts.metrics_address,
                                     quiet=opts.quiet)
-        if opts.processes > 1:
-            v2 = run_split(traffic, policy, main_setup, opts.processes, run)
-        else:
-            v2 = run(traffic, policy, main_setup)
+        v2 = run_split(traffic, policy, main_setup, opts.processes, run)  # 1: runs it here
         # Interrupted (Ctrl-C on the wall clock): V1 and the report cover the same stretch.
         traffic = traffic.truncated(v2.ended_at)
         if opts.store is not None and not is_url(opts.store):

@@ -8,9 +8,8 @@ __all__ = ["format_report"]
 
 
 
-def _per_process(report: dict[str, Any]) -> str:
-    n = (report.get("params") or {}).get("processes") or 1
-    return f" ({n} processes)" if n > 1 else ""
+def _processes(report: dict[str, Any]) -> int:
+    return int((report.get("params") or {}).get("processes") or 1)
 
 def _fmt(x: Any) -> str:
     if x is None:
@@ -136,7 +135,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"delivered to actors, {rt['actors_spawned']:,} actor starts "
         f"({rt['passivations']:,} passivations), {rt['restarts']} restarts, "
         f"{rt['snapshots_written']:,} snapshots written in {rt['snapshot_batches']:,} batches"
-        f"{_per_process(report)}; "
+        f"{f' ({n} processes)' if (n := _processes(report)) > 1 else ''}; "
         f"pool {rt['pool_sent']:,} sent / {rt['pool_stale']} stale / {rt['pool_failed']} failed"
         f" / {rt['pool_rejected']} rejected; mailbox overflow {rt['mailbox_overflow']}.")
     extras = _extras(report)
@@ -148,8 +147,10 @@ def format_report(report: dict[str, Any]) -> str:
     tm = report.get("timing") or {}
     if tm:
         v1_part = f", V1 {tm['v1_wall_s']:.1f} s" if tm.get("v1_wall_s") is not None else ""
-        n = (report.get("params") or {}).get("processes") or 1
+        n = _processes(report)
         split = f" in {n} processes" if n > 1 else ""
-        out.append(f"Wall clock: V2 {tm['v2_wall_s']:.1f} s{split}{v1_part} (V1 replayed "
-                   f"through the engine); {tm['events_per_s'] or 0:,} events/s.")
+        if v1_part:
+            v1_part += " (V1 replayed through the engine)"
+        out.append(f"Wall clock: V2 {tm['v2_wall_s']:.1f} s{split}{v1_part}; "
+                   f"{tm['events_per_s'] or 0:,} events/s.")
     return "\n".join(out)
