@@ -3,7 +3,7 @@
 The server runs in its own process, as an inference server does, so its work does not share
 the pool's event loop: ``--server lean`` (the default) is a minimal asyncio protocol answering
 a fixed chat completion after a timer, so the measurement is of the client side;
-``--server fake`` is the tests' anyio server (``tests/pool/fakeserver.py``), slower per request.
+``--server fake`` is the tests' anyio server (``tests/kit/fakeserver.py``), slower per request.
 
 1. Throughput: the server answers after 50 ms and the pool has 4 workers, so the ideal is
    4 / 0.05 = 80 requests/s. 400 requests (one autonomous action each for 400 guilds) are
@@ -140,7 +140,7 @@ async def _serve_lean(latency: float) -> None:
 def _server(latency: float, kind: str) -> Iterator[str]:
     """Run a server in a child process; yield its base URL."""
     if kind == "fake":
-        argv = [str(ROOT / "tests" / "pool" / "fakeserver.py"), str(latency)]
+        argv = [str(ROOT / "tests" / "kit" / "fakeserver.py"), str(latency)]
     else:
         argv = [str(Path(__file__).resolve()), "--serve", str(latency)]
     proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, text=True)

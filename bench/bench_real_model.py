@@ -47,15 +47,19 @@ import structlog
 # The tree whose runtime is measured: --tree PATH (another worktree), else this one.
 sys.path.insert(0, str(Path(sys.argv[sys.argv.index("--tree") + 1]).resolve()
                        if "--tree" in sys.argv else Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
-
-from llama_server import MODEL_ALIAS, LlamaServer, check_installed, find_model, free_port
-from real_harness import Recorder, make_request, open_real_pool
-from words_checks import CHECKS, check_words
-from words_set import Items, cases, context_for, prompt_texts
 
 from actors.clock import LoopClock
 from runtime.pool import ACTIONS, LLMPool, OpenAIBackend, Timeouts
+from tests.integration.llama_server import (
+    MODEL_ALIAS,
+    LlamaServer,
+    check_installed,
+    find_model,
+    free_port,
+)
+from tests.integration.real_harness import Recorder, make_request, open_real_pool
+from tests.integration.words_checks import CHECKS, check_words
+from tests.integration.words_set import Items, cases, context_for, prompt_texts
 
 
 def _tree() -> str:

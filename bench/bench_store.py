@@ -231,7 +231,7 @@ def main() -> None:
     backends = ["asyncio", "trio"] if args.backend == "both" else [args.backend]
     if args.pg:
         if args.pg == "auto":
-            from tests.store.pg_server import create_database, server
+            from tests.kit.pg_server import create_database, server
 
             with server() as admin:
                 pg_bench(create_database(admin, "miku_bench"), backends)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import pytest
 import trio.testing
+
+# discord.py imports the deprecated ``audioop`` (voice support we never use) at import time;
+# with ``filterwarnings = error`` that import would fail in whichever test module imports it
+# first, so it happens here, once, with that one warning silenced.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
+    import discord  # noqa: F401
 
 
 @pytest.fixture(params=[pytest.param("asyncio", id="asyncio"), pytest.param("trio", id="trio")])
@@ -22,10 +30,10 @@ def mock_clock() -> trio.testing.MockClock:
 
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:
-    """An admin URL of a real PostgreSQL server for the session (``tests/store/pg_server.py``:
+    """An admin URL of a real PostgreSQL server for the session (``tests/kit/pg_server.py``:
     ``MIKU_TEST_PG_URL``, or a throwaway cluster on a Unix socket). Skips when there is none,
     fails instead under ``CI=true`` or ``MIKU_REQUIRE_PG=1``."""
-    from tests.store import pg_server
+    from tests.kit import pg_server
 
     try:
         with pg_server.server() as url:

@@ -38,7 +38,7 @@ from engine import (
     new_state,
     rotate_mood,
 )
-from tests.actors.helpers import RecordingSink
+from tests.kit.actors import RecordingSink
 
 T0 = 1_700_000_000.0  # a Tuesday, 22:13 UTC
 SEED = 11

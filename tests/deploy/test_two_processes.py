@@ -23,12 +23,19 @@ from typing import Any
 import anyio.to_thread
 import httpx
 import pytest
-from discord_payloads import ALICE, BOB, SELF_ID, guild_create, message_create, text_channel
-from fake_discord import FakeDiscord
 from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.config import StoreConfig
 from runtime.control import request
+from tests.kit.discord_payloads import (
+    ALICE,
+    BOB,
+    SELF_ID,
+    guild_create,
+    message_create,
+    text_channel,
+)
+from tests.kit.fake_discord import FakeDiscord
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
 
@@ -156,8 +163,8 @@ metrics_address = "127.0.0.1:0"
 
 @pytest.fixture
 def store_url(pg_admin_url: str) -> Iterator[str]:
-    """A fresh database on the session's PostgreSQL server (tests/store/pg_server.py)."""
-    from tests.store import pg_server
+    """A fresh database on the session's PostgreSQL server (tests/kit/pg_server.py)."""
+    from tests.kit import pg_server
 
     name = f"miku_two_{uuid.uuid4().hex[:10]}"
     url = pg_server.create_database(pg_admin_url, name)

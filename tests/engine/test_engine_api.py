@@ -11,7 +11,7 @@ from pathlib import Path
 
 import engine
 from engine import ACTIONS, AutonomousEngine, GuildConfig, autonomous_engine, in_quiet_hours
-from tests.engine.enginekit import GID, T0, FakeClock
+from tests.kit.enginekit import GID, T0, FakeClock
 
 ENGINE_DIR = Path(engine.__file__).parent
 MODULES = sorted(m.name for m in pkgutil.iter_modules([str(ENGINE_DIR)]))

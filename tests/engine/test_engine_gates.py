@@ -30,7 +30,7 @@ from engine import (
     roll,
     seed_online,
 )
-from tests.engine.enginekit import (
+from tests.kit.enginekit import (
     CFG,
     GID,
     T0,

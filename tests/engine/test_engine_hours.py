@@ -18,7 +18,7 @@ from engine import (
     seed_online,
 )
 from engine.state import GuildState
-from tests.engine.enginekit import GID
+from tests.kit.enginekit import GID
 
 MONDAY = 1795392000.0  # 2026-11-23 00:00 UTC, a Monday
 WEEK = 7 * 86400

@@ -29,7 +29,7 @@ from engine import (
     signals,
     someone_around,
 )
-from tests.engine.enginekit import CFG, GID, T0, FakeClock, first_action, lively_state
+from tests.kit.enginekit import CFG, GID, T0, FakeClock, first_action, lively_state
 
 YEAR = 365 * 86400.0
 

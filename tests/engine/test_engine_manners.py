@@ -33,7 +33,7 @@ from engine import (
     restore_state,
     seed_online,
 )
-from tests.engine.enginekit import (
+from tests.kit.enginekit import (
     GID,
     T0,
     Event,

@@ -22,7 +22,7 @@ from engine import (
     rotate_mood,
     set_mood,
 )
-from tests.engine.enginekit import GID, T0
+from tests.kit.enginekit import GID, T0
 
 ORIG_MOODS = ("neutral", "bubbly", "sleepy", "curious", "shy", "serious", "excited", "silly",
               "melancholy", "flirty", "romantic", "irritated", "angry", "asleep")

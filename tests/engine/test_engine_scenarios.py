@@ -25,7 +25,7 @@ from engine import (
     signals,
     silence_threshold_s,
 )
-from tests.engine.enginekit import CFG, GID, NO_QUIET, T0, FakeClock, first_action, lively_state
+from tests.kit.enginekit import CFG, GID, NO_QUIET, T0, FakeClock, first_action, lively_state
 
 SEEDS = range(200)
 

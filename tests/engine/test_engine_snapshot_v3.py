@@ -28,7 +28,7 @@ from engine import (
 )
 from engine.presence import online_count
 from engine.signals import someone_around
-from tests.engine.enginekit import CFG, GID, T0, events, replay
+from tests.kit.enginekit import CFG, GID, T0, events, replay
 
 DATA = Path(__file__).parent / "data"
 

@@ -46,7 +46,7 @@ from engine import (
     set_mood,
     signals,
 )
-from tests.engine.enginekit import CFG, GID, T0, FakeClock, copy_state, events, replay
+from tests.kit.enginekit import CFG, GID, T0, FakeClock, copy_state, events, replay
 
 # --- windows -------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from engine import (
     record_action,
     seed_online,
 )
-from tests.engine.enginekit import CFG, GID, T0, lively_state
+from tests.kit.enginekit import CFG, GID, T0, lively_state
 
 SLOT = 900.0
 

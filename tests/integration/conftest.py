@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from llama_server import LlamaServer, ServerStartError, check_installed, find_model, free_port
+
+from tests.integration.llama_server import (
+    LlamaServer,
+    ServerStartError,
+    check_installed,
+    find_model,
+    free_port,
+)
 
 
 @pytest.fixture(scope="session")

@@ -12,19 +12,7 @@ import anyio
 import anyio.to_thread
 import msgspec
 import pytest
-from llama_server import LlamaServer
-from real_harness import (
-    FEED_ITEM,
-    Recorder,
-    RecordingBackend,
-    assert_clean,
-    make_request,
-    open_real_pool,
-)
 from structlog.testing import capture_logs
-from words_checks import check_words
-from words_set import MOODS as MOODS_ALL
-from words_set import Items, cases, context_for
 
 from actors.clock import LoopClock
 from actors.events import ActionRequest
@@ -39,6 +27,18 @@ from runtime.pool import (
 )
 from runtime.pool.clean import ends_whole, is_ai_talk, sentences
 from runtime.pool.words import finish
+from tests.integration.llama_server import LlamaServer
+from tests.integration.real_harness import (
+    FEED_ITEM,
+    Recorder,
+    RecordingBackend,
+    assert_clean,
+    make_request,
+    open_real_pool,
+)
+from tests.integration.words_checks import check_words
+from tests.integration.words_set import MOODS as MOODS_ALL
+from tests.integration.words_set import Items, cases, context_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pool_harness import Recorder
+
+from tests.kit.pool_harness import Recorder
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from pool_harness import request
 
 from runtime.pool import build_prompt, clean_output, default_persona
 from runtime.pool.clean import ends_whole, is_ai_talk, sentences
+from tests.kit.pool_harness import request
 
 PERSONA = default_persona()
 NAMES = PERSONA.aliases

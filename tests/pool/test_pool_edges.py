@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from fakeserver import Reply, open_fake_server, refused_url
-from pool_harness import Recorder, request, running_pool
 
 from runtime.pool import ContextLine, budget_for, check_server
+from tests.kit.fakeserver import Reply, open_fake_server, refused_url
+from tests.kit.pool_harness import Recorder, request, running_pool
 
 pytestmark = pytest.mark.anyio
 

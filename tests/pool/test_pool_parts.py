@@ -11,8 +11,6 @@ from pathlib import Path
 import anyio
 import pytest
 import trio.testing
-from fakeserver import open_fake_server
-from pool_harness import Recorder, request
 from structlog.testing import capture_logs
 
 from runtime.pool import (
@@ -29,6 +27,8 @@ from runtime.pool import (
 )
 from runtime.pool.breaker import Permit
 from runtime.pool.queue import FairQueue
+from tests.kit.fakeserver import open_fake_server
+from tests.kit.pool_harness import Recorder, request
 
 # -- the breaker --------------------------------------------------------------------------
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from fakeserver import open_fake_server
 from structlog.testing import capture_logs
 
 from runtime.config import decode_config
 from runtime.process import Runtime
 from runtime.store import MemoryStore
 from runtime.supervisor import SupervisorConfig
+from tests.kit.fakeserver import open_fake_server
 
 pytestmark = pytest.mark.anyio
 

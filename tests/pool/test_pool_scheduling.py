@@ -10,8 +10,6 @@ from collections import Counter
 import anyio
 import msgspec
 import pytest
-from fakeserver import Reply, open_fake_server
-from pool_harness import Recorder, request, running_pool
 from structlog.testing import capture_logs
 
 from runtime.pool import (
@@ -23,6 +21,8 @@ from runtime.pool import (
     RetryPolicy,
     Timeouts,
 )
+from tests.kit.fakeserver import Reply, open_fake_server
+from tests.kit.pool_harness import Recorder, request, running_pool
 
 pytestmark = pytest.mark.anyio
 

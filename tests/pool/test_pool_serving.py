@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from fakeserver import Reply, open_fake_server, refused_url
-from pool_harness import Recorder, request, running_pool
 from structlog.testing import capture_logs
 
 from engine import NO_ITEM
@@ -21,6 +19,8 @@ from runtime.pool import (
     Timeouts,
 )
 from runtime.pool.persona import default_persona
+from tests.kit.fakeserver import Reply, open_fake_server, refused_url
+from tests.kit.pool_harness import Recorder, request, running_pool
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.simulate.text import format_report
-from tests.simulate.helpers import run
+from tests.kit.simulate import run
 
 
 def test_chattiness_halves_and_raises_the_actions_on_the_same_traffic() -> None:

@@ -11,7 +11,7 @@ from runtime.config import load_config
 from runtime.simulate.setup import RunSetup, build_config, guild_configs, owner_zones
 from runtime.simulate.text import format_report
 from runtime.simulate.traffic import generate_traffic
-from tests.simulate.helpers import run
+from tests.kit.simulate import run
 
 CONFIG = """
 [defaults]

@@ -13,7 +13,7 @@ import pytest
 from runtime.__main__ import main
 from runtime.simulate.resume import READY_AFTER_S, staggered_readies
 from runtime.simulate.traffic import START_EPOCH, generate_traffic
-from tests.simulate.helpers import run
+from tests.kit.simulate import run
 
 #: The core branch's readiness (a restored guild waits for GuildReady, then one gap).
 

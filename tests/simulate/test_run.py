@@ -30,7 +30,7 @@ from runtime.simulate.traffic import (
     generate_traffic,
 )
 from runtime.simulate.virtual import VirtualClock
-from tests.pool.fakeserver import Reply, open_fake_server
+from tests.kit.fakeserver import Reply, open_fake_server
 
 
 def _released_clock() -> VirtualClock:

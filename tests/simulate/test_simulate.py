@@ -14,7 +14,7 @@ import pytest
 
 from runtime.__main__ import main
 from runtime.store import SQLiteStore
-from tests.simulate.helpers import run, without_timing
+from tests.kit.simulate import run, without_timing
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIRED = ("actions", "empty_room_actions", "conversations_joined", "quiet_hour_actions")

@@ -15,7 +15,7 @@ from runtime.simulate.channel import SentRecord
 from runtime.simulate.setup import RunResult, RunSetup
 from runtime.simulate.shards import run_split, split_traffic
 from runtime.simulate.traffic import Traffic, generate_traffic
-from tests.simulate.helpers import options, run, without_timing
+from tests.kit.simulate import options, run, without_timing
 
 _PER_PROCESS = {"snapshot_batches"}
 

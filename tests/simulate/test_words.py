@@ -11,7 +11,7 @@ import pytest
 
 from runtime.__main__ import main
 from runtime.simulate.channel import BOT_LINES, CHAT_LINES, TO_HER_LINES
-from tests.simulate.helpers import run
+from tests.kit.simulate import run
 
 
 def test_the_transcript_has_every_message_she_sent_and_nothing_else(tmp_path: Path) -> None:

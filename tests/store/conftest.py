@@ -11,19 +11,9 @@ from typing import Any
 import pytest
 
 from runtime.store import MemoryStore, SnapshotStore, SQLiteStore
+from tests.kit.store import NOW, FakeClock
 
-NOW = 1_800_000_000.0
 _DB_NUMBERS = itertools.count(1)
-
-
-class FakeClock:
-    """Epoch seconds that move only when a test says so (lease expiry)."""
-
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -34,7 +24,7 @@ def lease_clock() -> FakeClock:
 @pytest.fixture
 def pg_url(request: pytest.FixtureRequest) -> Any:
     """A fresh, empty database on the test server, dropped afterwards."""
-    from tests.store import pg_server
+    from tests.kit import pg_server
 
     admin = request.getfixturevalue("pg_admin_url")
     name = f"miku_test_{next(_DB_NUMBERS)}"

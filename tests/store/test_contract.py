@@ -17,7 +17,7 @@ from runtime.store import (
     read_put_aside,
     read_snapshots,
 )
-from tests.store.conftest import NOW
+from tests.kit.store import NOW
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,7 @@ import pytest
 from engine import encode_state, new_state
 from runtime.store import SQLiteStore
 from runtime.store.postgres import PostgresStore
-from tests.store.conftest import NOW
+from tests.kit.store import NOW
 
 ROOT = Path(__file__).parents[2]
 

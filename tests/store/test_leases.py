@@ -20,7 +20,7 @@ from runtime.store import (
     shard_of,
 )
 from runtime.store.leases import plan_acquire
-from tests.store.conftest import NOW, FakeClock
+from tests.kit.store import NOW, FakeClock
 
 pytestmark = pytest.mark.anyio
 

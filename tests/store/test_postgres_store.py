@@ -20,7 +20,7 @@ from runtime.store import (
 )
 from runtime.store.postgres import PostgresStore
 from runtime.store.sqlite import SQLiteStore
-from tests.store.conftest import NOW
+from tests.kit.store import NOW
 
 pytestmark = pytest.mark.anyio
 

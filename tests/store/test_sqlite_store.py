@@ -22,7 +22,7 @@ from runtime.store import (
     read_snapshots,
 )
 from runtime.store.sqlite_schema import _V1, APPLICATION_ID
-from tests.store.conftest import NOW
+from tests.kit.store import NOW
 
 pytestmark = pytest.mark.anyio
 

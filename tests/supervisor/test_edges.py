@@ -18,9 +18,8 @@ from runtime.snapshots import SnapshotWriter
 from runtime.store import SQLiteStore
 from runtime.supervision import COUNTERS
 from runtime.supervisor import UnknownGuildError
-from tests.actors.helpers import RecordingSink
-from tests.supervisor.doubles import RemovingStore
-from tests.supervisor.test_supervisor import T0, make_supervisor
+from tests.kit.actors import RecordingSink
+from tests.kit.supervisor_doubles import T0, RemovingStore, make_supervisor
 
 
 def test_every_id_field_is_checked() -> None:

@@ -17,7 +17,7 @@ from actors.actor import ActorSettings
 from engine import GuildConfig, decode_state
 from runtime.store import SQLiteStore
 from runtime.supervisor import Supervisor, SupervisorConfig
-from tests.actors.helpers import RecordingSink
+from tests.kit.actors import RecordingSink
 
 REPO = Path(__file__).resolve().parents[2]
 

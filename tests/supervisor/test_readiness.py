@@ -21,9 +21,8 @@ from actors.events import (
 )
 from engine import encode_state, new_state
 from runtime.supervisor import Supervisor, UnknownGuildError
-from tests.actors.helpers import RecordingSink
-from tests.supervisor.doubles import RemovingStore
-from tests.supervisor.test_supervisor import T0, make_supervisor, run_virtual
+from tests.kit.actors import RecordingSink
+from tests.kit.supervisor_doubles import T0, RemovingStore, make_supervisor, run_virtual
 
 GAME = "Project DIVA Mega Mix"
 

@@ -4,7 +4,6 @@ passivation with on-time wake-ups, snapshots and restores."""
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -15,37 +14,11 @@ import trio.testing
 from actors.actor import ActorSettings
 from actors.clock import LoopClock
 from actors.events import GuildReady, MessageSeen, MoodSet, PresenceChanged
-from engine import GuildConfig, decide, decode_state, new_state
+from engine import decide, decode_state, new_state
 from runtime.store import MemoryStore
 from runtime.supervisor import Supervisor, SupervisorConfig, restart_allowed
-from tests.actors.helpers import RecordingSink
-
-T0 = 1_700_000_000.0
-SEED = 5
-CFG = GuildConfig(quiet_hours=None, rotate_moods=False)
-
-
-def settings(passivate_after_s: float = 0.0) -> Callable[[int], ActorSettings]:
-    s = ActorSettings(config=CFG, channel_id=9, passivate_after_s=passivate_after_s)
-    return lambda gid: s
-
-
-def make_supervisor(store: Any, sink: RecordingSink, clock: LoopClock,
-                    passivate_after_s: float = 0.0, **flags: Any) -> Supervisor:
-    cfg = SupervisorConfig(startup_grace_s=0.0, cache_passivated=True, gc_freeze=False,
-                           **flags)
-    sup = Supervisor(store=store, sink=sink, settings_for=settings(passivate_after_s),
-                     seed=SEED, config=cfg, clock=clock)
-    sink.deliver = sup.deliver
-    sink.auto_outcome = "sent"
-    return sup
-
-
-def run_virtual(body: Callable[[LoopClock], Awaitable[None]]) -> None:
-    async def main() -> None:
-        await body(LoopClock(T0))
-
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+from tests.kit.actors import RecordingSink
+from tests.kit.supervisor_doubles import CFG, SEED, T0, make_supervisor, run_virtual
 
 
 def test_restart_intensity_is_otp_style() -> None:

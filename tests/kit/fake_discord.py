@@ -1,0 +1,453 @@
+"""A loopback stand-in for Discord: the REST API and the gateway, enough for discord.py.
+
+One aiohttp server on 127.0.0.1 (a free port) serves
+
+* REST under ``/api/v10``: ``GET /users/@me``, ``GET /oauth2/applications/@me``,
+  ``GET /gateway`` and ``/gateway/bot``, ``POST /channels/{id}/messages`` (recorded; the status
+  per channel can be set, e.g. 403, or 429 with a ``retry_after`` as slowmode answers),
+  ``GET /channels/{id}/messages`` (history, newest first, with ``before`` / ``after`` /
+  ``limit`` as Discord reads them), ``POST /channels/{id}/typing`` (recorded);
+* the gateway at ``/gateway``: HELLO, IDENTIFY -> READY (guilds unavailable, as Discord does)
+  then one GUILD_CREATE per guild of the shard, heartbeats ACKed, RESUME -> RESUMED, and
+  whatever the test ``dispatch``-es (MESSAGE_CREATE, PRESENCE_UPDATE, ...). Frames are plain
+  JSON text: discord.py only decompresses binary frames.
+
+Discord's member-list rules (Gateway Events, "Request Guild Members" and "Guild Create"), which
+the GUILD_CREATE sent here follows: the guild payloads given to the stand-in are *complete* (every
+member, the presence of everyone online), and the stand-in cuts them the way Discord does for
+the connection's IDENTIFY:
+
+* without the GUILD_PRESENCES intent, ``members`` is only the bot itself and ``presences`` empty;
+* a guild with more members than ``large_threshold`` (from IDENTIFY, default 50) is ``large``
+  and ``members`` has only those online, with a role or with a nickname (and the bot);
+* REQUEST_GUILD_MEMBERS (opcode 8, ``query: ""``, ``limit: 0``; needs GUILD_MEMBERS) is
+  answered with GUILD_MEMBERS_CHUNK events of up to 1,000 members carrying ``chunk_index``,
+  ``chunk_count``, the request's ``nonce`` and, when asked with ``presences: true`` (and the
+  GUILD_PRESENCES intent), the presences of the members in that chunk who are online.
+
+Pointing discord.py at it, in process::
+
+    discord.http.Route.BASE = fake.api_base                  # REST
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
+
+(the gateway URL also comes from ``GET /gateway/bot`` when no shard_count is given), or in the
+bot's config, for a subprocess::
+
+    [discord]
+    api_base_url = "<fake.api_base>"
+    gateway_url = "<fake.gateway_url>"
+
+Run standalone (for a subprocess test or by hand)::
+
+    python -m tests.kit.fake_discord   # prints {"api_base": ..., "gateway_url": ...}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from tests.kit.discord_payloads import GUILD, SELF_ID, SELF_USER, guild_create
+
+__all__ = ["FakeDiscord", "SentMessage"]
+
+API = "/api/v10"
+#: Gateway intents bits (Gateway, "List of Intents"): the privileged three, and every bit
+#: defined (0-25 less the unused 17-19 and 22-23).
+GUILD_MEMBERS_INTENT = 1 << 1
+GUILD_PRESENCES_INTENT = 1 << 8
+MESSAGE_CONTENT_INTENT = 1 << 15
+PRESENCES, MEMBERS, MESSAGE_CONTENT = (GUILD_PRESENCES_INTENT, GUILD_MEMBERS_INTENT,
+                                       MESSAGE_CONTENT_INTENT)
+PRIVILEGED = PRESENCES | MEMBERS | MESSAGE_CONTENT
+ALL_INTENTS = sum(1 << b for b in (*range(0, 17), 20, 21, 24, 25))
+#: IDENTIFY's ``large_threshold`` when a client leaves it out.
+DEFAULT_LARGE_THRESHOLD = 50
+#: Members per GUILD_MEMBERS_CHUNK.
+CHUNK_SIZE = 1000
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    # Exactly "application/json", as Discord sends it: discord.py decodes only that. Discord's
+    # answers come through a proxy that sets Via; discord.py reads a 429 without it as a
+    # Cloudflare ban.
+    return web.Response(body=json.dumps(data).encode(), status=status,
+                        headers={"Content-Type": "application/json", "Via": "1.1 google"})
+
+
+class SentMessage:
+    """One POST /channels/{id}/messages as received: the JSON body and the auth header."""
+
+    def __init__(self, channel_id: int, body: dict[str, Any], authorization: str) -> None:
+        self.channel_id = channel_id
+        self.body = body
+        self.authorization = authorization
+
+    def __repr__(self) -> str:
+        return f"SentMessage(channel_id={self.channel_id}, body={self.body!r})"
+
+
+class _Shard:
+    """One open gateway connection and what its IDENTIFY asked for."""
+
+    def __init__(self, ws: web.WebSocketResponse, identify: dict[str, Any]) -> None:
+        self.ws = ws
+        self.identify = identify
+        self.shard_id, self.shard_count = identify.get("shard", [0, 1])
+        self.intents = int(identify.get("intents", 0))
+        self.large_threshold = int(identify.get("large_threshold", DEFAULT_LARGE_THRESHOLD))
+
+    def owns(self, guild_id: int) -> bool:
+        return (guild_id >> 22) % self.shard_count == self.shard_id
+
+
+class FakeDiscord:
+    """The stand-in; use as ``async with FakeDiscord() as fake:``.
+
+    Args:
+        guilds: complete GUILD_CREATE payloads (every member, everyone online in
+            ``presences``), cut per connection as Discord does and sent after READY to the
+            shard that owns each.
+        self_user: the bot's user (``/users/@me`` and READY).
+        heartbeat_interval_ms: what HELLO asks for.
+        token: the bot's token; when set, REST answers 401 and IDENTIFY is closed with 4004
+            for any other (as Discord does). None accepts any ``Bot ...`` token.
+        gateway_token: the token IDENTIFY must carry, when it differs from ``token``: the
+            owner reset the token between the bot's login and its IDENTIFY (4004).
+        privileged_intents: the privileged intents enabled for the app in the Developer
+            Portal; IDENTIFY asking for another is closed with 4014.
+        max_guilds_per_shard: a shard that would hold more guilds is closed with 4011
+            (Discord's limit is 2,500).
+        mounts: more routes, each ``mount(app, fake)`` called before the server starts
+            (e.g. ``tests/kit/fake_interactions.py``: command sync and interactions).
+    """
+
+    def __init__(self, *, guilds: list[dict[str, Any]] | None = None,
+                 self_user: dict[str, Any] | None = None,
+                 heartbeat_interval_ms: int = 45_000, token: str | None = None,
+                 gateway_token: str | None = None,
+                 privileged_intents: int = PRESENCES | MEMBERS | MESSAGE_CONTENT,
+                 max_guilds_per_shard: int = 2500,
+                 mounts: tuple[Any, ...] = ()) -> None:
+        self.guilds = [guild_create(GUILD)] if guilds is None else guilds
+        self.self_user = SELF_USER if self_user is None else self_user
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.token = token
+        self.gateway_token = token if gateway_token is None else gateway_token
+        self.privileged_intents = privileged_intents
+        self.max_guilds_per_shard = max_guilds_per_shard
+        #: Close codes sent to shards, in order.
+        self.closed_with: list[int] = []
+        self.mounts = mounts
+        self.sent: list[SentMessage] = []
+        self.send_status: dict[int, tuple[int, dict[str, Any]]] = {}
+        self.history: dict[int, list[dict[str, Any]]] = {}
+        #: ``(channel_id, query)`` of every history GET, for tests of what was asked.
+        self.history_requests: list[tuple[int, dict[str, str]]] = []
+        self.typing: list[int] = []
+        self.typing_status: dict[int, tuple[int, dict[str, Any]]] = {}
+        self.typing_posted = asyncio.Event()
+        self.identifies: list[dict[str, Any]] = []
+        self.resumes: list[dict[str, Any]] = []
+        self.member_requests: list[dict[str, Any]] = []
+        self.message_posted = asyncio.Event()
+        #: Set once a RESUME has been answered with RESUMED.
+        self.resumed = asyncio.Event()
+        #: Set once a shard has been sent its READY and guilds.
+        self.ready = asyncio.Event()
+        self._shards: list[_Shard] = []
+        self._seq = itertools.count(1)
+        self._ids = itertools.count(7_000_000)
+        self._sessions = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}{API}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get(f"{API}/users/@me", self._me)
+        app.router.add_get(f"{API}/oauth2/applications/@me", self._application)
+        app.router.add_get(f"{API}/gateway", self._gateway_info)
+        app.router.add_get(f"{API}/gateway/bot", self._gateway_info)
+        app.router.add_post(f"{API}/channels/{{cid}}/messages", self._post_message)
+        app.router.add_get(f"{API}/channels/{{cid}}/messages", self._get_messages)
+        app.router.add_post(f"{API}/channels/{{cid}}/typing", self._post_typing)
+        app.router.add_get("/gateway", self._gateway)
+        for mount in self.mounts:
+            mount(app, self)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def close(self) -> None:
+        for shard in list(self._shards):
+            await shard.ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeDiscord:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- REST ---------------------------------------------------------------------------
+
+    async def _me(self, request: web.Request) -> web.Response:
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bot ") or (self.token is not None and auth != f"Bot {self.token}"):
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+        return _json(self.self_user)
+
+    async def _application(self, request: web.Request) -> web.Response:
+        return _json({
+            "id": str(SELF_ID), "name": "miku", "icon": None, "description": "",
+            "bot_public": False, "bot_require_code_grant": False, "verify_key": "00",
+            "owner": {k: v for k, v in self.self_user.items() if k != "bot"}, "flags": 0,
+            "summary": "", "team": None,
+        })
+
+    async def _gateway_info(self, request: web.Request) -> web.Response:
+        return _json({
+            "url": self.gateway_url, "shards": 1,
+            "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0,
+                                    "max_concurrency": 1},
+        })
+
+    async def _post_message(self, request: web.Request) -> web.Response:
+        cid = int(request.match_info["cid"])
+        body = await request.json()
+        self.sent.append(SentMessage(cid, body, request.headers.get("Authorization", "")))
+        self.message_posted.set()
+        status, payload = self.send_status.get(cid, (200, {}))
+        if status != 200:
+            return _json(payload, status=status)
+        message = {
+            "id": str(next(self._ids)), "type": 19 if body.get("message_reference") else 0,
+            "channel_id": str(cid), "author": self.self_user, "content": body.get("content", ""),
+            "timestamp": "2026-11-27T16:00:00.000000+00:00", "edited_timestamp": None,
+            "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
+            "attachments": [], "embeds": [], "pinned": False, "flags": 0, "components": [],
+        }
+        return _json(message)
+
+    async def _get_messages(self, request: web.Request) -> web.Response:
+        """Get Channel Messages: newest first; ``before``/``after`` compare snowflakes (any id,
+        not only an existing message's); ``limit`` 1-100, default 50."""
+        cid = int(request.match_info["cid"])
+        self.history_requests.append((cid, dict(request.query)))
+        status, payload = self.send_status.get(cid, (200, {}))
+        if status != 200:
+            return _json(payload, status=status)
+        limit = int(request.query.get("limit", "50"))
+        if not 1 <= limit <= 100:
+            return _json({"message": "Invalid Form Body", "code": 50035}, status=400)
+        messages = sorted(self.history.get(cid, []), key=lambda m: int(m["id"]), reverse=True)
+        if "before" in request.query:
+            before = int(request.query["before"])
+            messages = [m for m in messages if int(m["id"]) < before]
+        if "after" in request.query:
+            after = int(request.query["after"])
+            messages = [m for m in messages if int(m["id"]) > after][-limit:]
+        return _json(messages[:limit])
+
+    async def _post_typing(self, request: web.Request) -> web.Response:
+        cid = int(request.match_info["cid"])
+        self.typing.append(cid)
+        self.typing_posted.set()
+        status, payload = self.typing_status.get(cid, (204, {}))
+        if status != 204:
+            return _json(payload, status=status)
+        return web.Response(status=204, headers={"Via": "1.1 google"})
+
+    # --- gateway ------------------------------------------------------------------------
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        """Send a DISPATCH to every connected shard (all of them own the test's guilds)."""
+        for shard in list(self._shards):
+            if not shard.ws.closed:
+                await self._send(shard.ws, event, data)
+
+    async def dispatch_to_owner(self, event: str, data: dict[str, Any]) -> int:
+        """Send a DISPATCH of a guild's event only to the connection of the shard that owns
+        the guild, ``(guild_id >> 22) % shard_count``, as Discord does (Gateway, "Sharding").
+
+        Returns:
+            How many connections it was sent to (0 when no connected shard owns the guild).
+        """
+        guild_id = int(data["guild_id"])
+        sent = 0
+        for shard in list(self._shards):
+            if not shard.ws.closed and shard.owns(guild_id):
+                await self._send(shard.ws, event, data)
+                sent += 1
+        return sent
+
+    async def reconnect(self) -> None:
+        """Opcode 7 RECONNECT to every shard: the client should reconnect and RESUME."""
+        for shard in list(self._shards):
+            await shard.ws.send_str(json.dumps({"op": 7, "d": None}))
+
+    async def invalidate_session(self, *, resumable: bool = False) -> None:
+        """Opcode 9 INVALID_SESSION to every shard; ``resumable=False`` makes the client
+        IDENTIFY again: a new session, with a new READY and GUILD_CREATEs."""
+        for shard in list(self._shards):
+            await shard.ws.send_str(json.dumps({"op": 9, "d": resumable}))
+
+    async def _send(self, ws: web.WebSocketResponse, event: str, data: Any) -> None:
+        await ws.send_str(json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data}))
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str(json.dumps({"op": 10, "d": {
+            "heartbeat_interval": self.heartbeat_interval_ms}}))
+        shard: _Shard | None = None
+        try:
+            async for msg in ws:
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                frame = json.loads(msg.data)
+                op = frame.get("op")
+                if op == 1:
+                    await ws.send_str(json.dumps({"op": 11}))
+                elif op == 2:
+                    identify = frame["d"]
+                    self.identifies.append(identify)
+                    refused = self._identify_refused(identify)
+                    if refused is not None:
+                        self.closed_with.append(refused[0])
+                        await ws.close(code=refused[0], message=refused[1].encode())
+                        break
+                    shard = _Shard(ws, identify)
+                    self._shards.append(shard)
+                    await self._send_ready(shard)
+                    self.ready.set()
+                elif op == 6:
+                    # Nothing was missed while away: RESUMED replays no events.
+                    self.resumes.append(frame["d"])
+                    shard = self._resumed_shard(ws, frame["d"])
+                    self._shards.append(shard)
+                    await self._send(ws, "RESUMED", {})
+                    self.resumed.set()
+                elif op == 8 and shard is not None:
+                    self.member_requests.append(frame["d"])
+                    await self._send_chunks(shard, frame["d"])
+                # op 3 (presence): nothing to answer.
+        finally:
+            if shard is not None and shard in self._shards:
+                self._shards.remove(shard)
+        return ws
+
+    def _identify_refused(self, identify: dict[str, Any]) -> tuple[int, str] | None:
+        """The close code Discord answers a bad IDENTIFY with (Opcodes and Status Codes:
+        gateway close event codes), or None when it is accepted."""
+        if self.gateway_token is not None and identify.get("token") != self.gateway_token:
+            return 4004, "Authentication failed."
+        intents = int(identify.get("intents", 0))
+        if intents & ~ALL_INTENTS:
+            return 4013, "Invalid intent(s)."
+        if intents & PRIVILEGED & ~self.privileged_intents:
+            return 4014, "Disallowed intent(s)."
+        shard_id, shard_count = identify.get("shard", [0, 1])
+        if shard_count < 1 or not 0 <= shard_id < shard_count:
+            return 4010, "Invalid shard."
+        mine = sum(1 for g in self.guilds if (int(g["id"]) >> 22) % shard_count == shard_id)
+        if mine > self.max_guilds_per_shard:
+            return 4011, "Sharding required."
+        return None
+
+    def _resumed_shard(self, ws: web.WebSocketResponse, resume: dict[str, Any]) -> _Shard:
+        # The session id says which shard it was ("fake-session-<n>-<shard>").
+        shard_id = int(str(resume.get("session_id", "0")).rsplit("-", 1)[-1])
+        identify = next((i for i in reversed(self.identifies)
+                         if i.get("shard", [0, 1])[0] == shard_id), {})
+        return _Shard(ws, identify)
+
+    def _visible_guild(self, shard: _Shard, complete: dict[str, Any]) -> dict[str, Any]:
+        """GUILD_CREATE of ``complete`` as this connection would get it from Discord."""
+        g = dict(complete)
+        count = int(g.get("member_count", len(g.get("members", []))))
+        large = count > shard.large_threshold
+        g["large"] = large
+        g["member_count"] = count
+        online = {p["user"]["id"] for p in g.get("presences", [])
+                  if p.get("status", "offline") != "offline"}
+        members = g.get("members", [])
+        if not shard.intents & GUILD_PRESENCES_INTENT:
+            members = [m for m in members if m["user"]["id"] == str(SELF_ID)]
+            g["presences"] = []
+        elif large:
+            members = [m for m in members
+                       if m["user"]["id"] in online or m["user"]["id"] == str(SELF_ID)
+                       or m.get("roles") or m.get("nick")]
+        g["members"] = members
+        return g
+
+    async def _send_ready(self, shard: _Shard) -> None:
+        mine = [g for g in self.guilds if shard.owns(int(g["id"]))]
+        session = f"fake-session-{next(self._sessions)}-{shard.shard_id}"
+        await self._send(shard.ws, "READY", {
+            "v": 10, "user": self.self_user, "session_id": session,
+            "resume_gateway_url": self.gateway_url, "shard": [shard.shard_id, shard.shard_count],
+            "guilds": [{"id": g["id"], "unavailable": True} for g in mine],
+            "application": {"id": str(SELF_ID), "flags": 0}, "private_channels": [],
+            "relationships": [], "user_settings": {}, "presences": [],
+        })
+        for g in mine:
+            await self._send(shard.ws, "GUILD_CREATE", self._visible_guild(shard, g))
+
+    async def _send_chunks(self, shard: _Shard, request: dict[str, Any]) -> None:
+        """GUILD_MEMBERS_CHUNK answers to REQUEST_GUILD_MEMBERS for the whole member list."""
+        guild = next((g for g in self.guilds if g["id"] == str(request["guild_id"])), None)
+        if guild is None or request.get("query") != "" or request.get("limit") != 0:
+            return  # only the whole list is served here
+        if not shard.intents & GUILD_MEMBERS_INTENT:
+            return  # Discord refuses the whole list without GUILD_MEMBERS
+        members = guild.get("members", [])
+        presences = bool(request.get("presences")) and bool(
+            shard.intents & GUILD_PRESENCES_INTENT)
+        by_user = {p["user"]["id"]: p for p in guild.get("presences", [])}
+        count = max(1, -(-len(members) // CHUNK_SIZE))
+        for index in range(count):
+            part = members[index * CHUNK_SIZE:(index + 1) * CHUNK_SIZE]
+            chunk: dict[str, Any] = {"guild_id": guild["id"], "members": part,
+                                     "chunk_index": index, "chunk_count": count}
+            if presences:
+                chunk["presences"] = [by_user[m["user"]["id"]] for m in part
+                                      if m["user"]["id"] in by_user]
+            if "nonce" in request:
+                chunk["nonce"] = request["nonce"]
+            await self._send(shard.ws, "GUILD_MEMBERS_CHUNK", chunk)
+
+
+async def _serve_forever() -> None:
+    async with FakeDiscord() as fake:
+        print(json.dumps({"api_base": fake.api_base, "gateway_url": fake.gateway_url}),
+              flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(_serve_forever())
+    except KeyboardInterrupt:
+        pass
