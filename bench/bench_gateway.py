@@ -55,8 +55,8 @@ import msgspec
 import structlog
 
 from runtime.config import Config, GuildDefaults, GuildOverride, LLMConfig, RuntimeConfig
+from runtime.core import Runtime
 from runtime.gateway import PersonaClient
-from runtime.process import Runtime
 from runtime.store import MemoryStore
 from runtime.supervisor import SupervisorConfig
 

@@ -1,4 +1,5 @@
-"""``python -m runtime``: the bot (``run``) and the simulator (``simulate``).
+"""``python -m runtime``: the bot (``run``), the simulator (``simulate``) and the state dump
+(``inspect``, also ``ops/inspect.py``).
 
 Errors a user can fix (a bad config, a missing token) are one line on stderr and exit
 status 2, never a traceback.
@@ -27,14 +28,25 @@ def _parser() -> argparse.ArgumentParser:
                     "LLM pool, control socket, logs) against simulated guilds, then print a "
                     "report comparing V2 with the old V1 timer on the same traffic.")
     add_arguments(sim)
+    # Listed here for --help; its arguments are its own (runtime.ops.inspect_cli).
+    sub.add_parser("inspect", add_help=False,
+                   help="dump actor state, live (--socket) or from the store (--store)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["inspect"]:
+        from runtime.ops.inspect_cli import main as main_inspect
+
+        rest = argv[1:]
+        if rest[:1] == ["--prog"] and len(rest) > 1:  # ops/inspect.py names itself
+            return main_inspect(rest[2:], prog=rest[1])
+        return main_inspect(rest)
     args = _parser().parse_args(argv)
     if args.command == "run":
-        from runtime.app import main_run
+        from runtime.bot import main_run
 
         return main_run(args.config)
     from runtime.simulate.cli import main_simulate

@@ -1,6 +1,6 @@
 """The Discord side: discord.py's gateway turned into actor events, and messages sent back.
 
-Only this package (and ``runtime.app``) imports discord.py; it runs on asyncio only.
+Only this package (and ``runtime.bot``) imports discord.py; it runs on asyncio only.
 """
 
 from runtime.gateway._discord import discord  # noqa: F401  (first: see _discord.py)

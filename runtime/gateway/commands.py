@@ -83,7 +83,7 @@ class Commands:
 
     Args:
         client: the gateway client (its tree is created here).
-        runtime: ``runtime.process.Runtime`` or anything with ``settings`` (a
+        runtime: ``runtime.core.Runtime`` or anything with ``settings`` (a
             ``runtime.settings.Settings``), ``supervisor`` (None until it runs) and
             ``deliver(event)``.
         name: the group's name (``[discord] command_name``).

@@ -10,7 +10,9 @@ from runtime.settings.layers import (
     BadValue,
     Effective,
     SettingLocked,
+    autonomous_channels,
     effective,
+    guild_settings,
 )
 from runtime.settings.resolver import Settings
 from runtime.settings.stored import (
@@ -34,7 +36,9 @@ __all__ = [
     "SettingsDecodeError",
     "SettingsVersionError",
     "StoredSettings",
+    "autonomous_channels",
     "decode_settings",
     "effective",
     "encode_settings",
+    "guild_settings",
 ]

@@ -1,5 +1,6 @@
-"""Effective settings of one guild: the file's ``[defaults]``, its ``[guilds.<id>]`` table,
-then what its admins set from Discord, unless the file locks the key.
+"""The layers of a guild's settings: the file's ``[defaults]``, its ``[guilds.<id>]`` table
+(``guild_settings``), then what its admins set from Discord (``effective``), unless the file
+locks the key.
 
 Pure functions of (config, stored settings, now): no I/O, so every rule here is tested with
 plain calls. ``check_*`` validate a value a command brings and raise ``BadValue`` naming the
@@ -14,8 +15,8 @@ from typing import Any
 import msgspec
 
 from actors.actor import DEFAULT_DEADLINES, ActorSettings
-from engine import MOOD_NAMES, POLICY_NAMES, UnknownTimezoneError, zone
-from runtime.config import Config, GuildOverride, guild_settings
+from engine import MOOD_NAMES, POLICY_NAMES, GuildConfig, UnknownTimezoneError, zone
+from runtime.config import Config, GuildOverride
 from runtime.settings.stored import StoredSettings
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "BadValue",
     "Effective",
     "SettingLocked",
+    "autonomous_channels",
     "check_chattiness",
     "check_hours",
     "check_mood",
@@ -32,6 +34,7 @@ __all__ = [
     "check_quiet_hours",
     "check_timezone",
     "effective",
+    "guild_settings",
     "locked_keys",
 ]
 
@@ -161,6 +164,52 @@ def check_policy(name: str) -> str:
 
 
 # --- the layers ---------------------------------------------------------------------------
+
+# --- the file's layers -------------------------------------------------------------------
+
+def _pick(override: Any, default: Any) -> Any:
+    return default if override is None else override
+
+
+def guild_settings(config: Config, guild_id: int) -> tuple[GuildConfig, int | None, str]:
+    """A guild's engine settings, autonomous channel and policy: ``[defaults]`` merged with
+    its ``[guilds.<id>]`` table (a guild without one gets the defaults and no channel).
+
+    Returns:
+        ``(GuildConfig, channel_id or None, policy name)``; ``GuildConfig.has_channel`` is
+        false when there is no channel.
+    """
+    d = config.defaults
+    o = config.guilds.get(guild_id) or GuildOverride()
+    quiet = _pick(o.quiet_hours, d.quiet_hours)
+    channel = o.autonomous_channel_id
+    cfg = GuildConfig(
+        timezone=_pick(o.timezone, d.timezone),
+        quiet_hours=(quiet[0], quiet[1]) if quiet else None,
+        keywords=tuple(_pick(o.keywords, d.keywords)),
+        min_gap_s=float(_pick(o.min_gap_s, d.min_gap_s)),
+        enabled=bool(_pick(o.enabled, d.enabled)),
+        has_channel=channel is not None,
+        rotate_moods=bool(_pick(o.rotate_moods, d.rotate_moods)),
+        rotation_period_s=float(_pick(o.mood_rotation_s, d.mood_rotation_s)),
+        chattiness=float(_pick(o.chattiness, d.chattiness)),
+        max_actions_per_day=_pick(o.max_actions_per_day, d.max_actions_per_day),
+        learn_hours=bool(_pick(o.learn_hours, d.learn_hours)),
+    )
+    return cfg, channel, _pick(o.policy, d.policy)
+
+
+def autonomous_channels(config: Config) -> dict[int, int]:
+    """``{guild_id: channel_id}`` for every enabled guild with an autonomous channel: the
+    only guilds and channels the gateway adapter reports."""
+    out: dict[int, int] = {}
+    for gid, o in config.guilds.items():
+        if o.autonomous_channel_id is not None and _pick(o.enabled, config.defaults.enabled):
+            out[gid] = o.autonomous_channel_id
+    return out
+
+
+# --- the commands' layer over them --------------------------------------------------------
 
 _FILE_KEYS = {"channel": "autonomous_channel_id", "policy": "policy", "timezone": "timezone",
               "quiet_hours": "quiet_hours", "chattiness": "chattiness", "pause": "enabled",

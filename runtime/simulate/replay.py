@@ -39,8 +39,8 @@ from engine import (
     seed_online,
     set_mood,
 )
-from runtime.config import guild_settings
 from runtime.pool import FeedItems
+from runtime.settings import guild_settings
 from runtime.simulate.channel import SentRecord, sim_items
 from runtime.simulate.setup import RunResult, RunSetup, build_config
 from runtime.simulate.traffic import GuildTraffic, Traffic

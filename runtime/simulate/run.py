@@ -1,4 +1,4 @@
-"""Running the whole runtime (``runtime.process.Runtime``) against simulated traffic.
+"""Running the whole runtime (``runtime.core.Runtime``) against simulated traffic.
 
 The simulated Discord side is ``channel.SimDiscord`` (what she sent, what the channel shows
 her). A driver sleeps until each event's time and hands it to the router synchronously
@@ -37,8 +37,8 @@ import trio
 
 from actors.clock import LoopClock
 from actors.events import MoodSet
+from runtime.core import Runtime
 from runtime.pool import FeedItems
-from runtime.process import Runtime
 from runtime.simulate.channel import SimDiscord, iso_utc, sim_items
 from runtime.simulate.setup import SNAPSHOT_INTERVAL_S, RunResult, RunSetup, build_config
 from runtime.simulate.traffic import GRID_S, Traffic

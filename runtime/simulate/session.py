@@ -19,10 +19,10 @@ import msgspec
 import structlog
 
 from runtime.config import Config, load_config
+from runtime.core import Runtime
 from runtime.errors import ConfigError
-from runtime.logs import LoggingSetup, configure_logging
+from runtime.ops.logs import LoggingSetup, configure_logging
 from runtime.pool import check_server
-from runtime.process import Runtime
 from runtime.simulate.options import COMPARE_CHATTINESS, SimulateOptions
 from runtime.simulate.replay import replay_v1
 from runtime.simulate.report import build_report

@@ -23,8 +23,8 @@ from runtime.config import (
     LLMConfig,
     RuntimeConfig,
     StoreConfig,
-    guild_settings,
 )
+from runtime.settings import guild_settings
 from runtime.simulate.channel import SentRecord
 from runtime.simulate.traffic import Traffic
 

@@ -9,14 +9,13 @@ import pytest
 from engine.state import GuildConfig
 from runtime.config import (
     Config,
-    autonomous_channels,
     decode_config,
-    guild_settings,
     load_api_key,
     load_config,
     load_token,
 )
 from runtime.errors import ConfigError, MissingTokenError
+from runtime.settings import autonomous_channels, guild_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -166,8 +165,8 @@ def test_deadlines_name_known_actions_and_reach_actors_and_pool() -> None:
     error naming the valid ones."""
     from actors.actor import DEFAULT_DEADLINES
     from runtime.config import decode_config
+    from runtime.core import actor_settings_for
     from runtime.errors import ConfigError
-    from runtime.process import actor_settings_for
 
     cfg = decode_config("[llm.deadlines]\nbreak_silence = 900\n[guilds.5]\n"
                         "autonomous_channel_id = 6\n")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.config import decode_config, guild_settings
+from runtime.config import decode_config
 from runtime.errors import ConfigError
+from runtime.settings import guild_settings
 
 DOC = """
 [defaults]

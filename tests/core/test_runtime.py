@@ -13,8 +13,8 @@ import pytest
 from actors.events import ActionRequest, GuildReady, MoodSet, PresenceChanged
 from engine import decode_state
 from runtime.config import decode_config
-from runtime.control import request
-from runtime.process import Runtime
+from runtime.core import Runtime
+from runtime.ops.control import request
 from runtime.store import MemoryStore
 from runtime.supervisor import SupervisorConfig
 
@@ -74,8 +74,8 @@ async def test_a_game_start_becomes_words_sent_without_pings(tmp_path: Path) -> 
 def test_config_keys_reach_the_supervisor() -> None:
     """[runtime] startup_grace_s and [discord] shard_ids/shard_count become the supervisor's
     flags; debug logging turns on the actors' why-not lines; a negative grace is refused."""
-    from runtime.config import ConfigError
-    from runtime.process import actor_settings_for
+    from runtime.errors import ConfigError
+    from runtime.core import actor_settings_for
 
     config = decode_config(CONFIG + 'startup_grace_s = 5\nlog_level = "debug"\n'
                            "[discord]\nshard_ids = [1]\nshard_count = 2\n")

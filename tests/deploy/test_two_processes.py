@@ -26,7 +26,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.config import StoreConfig
-from runtime.control import request
+from runtime.ops.control import request
 from tests.kit.discord_payloads import (
     ALICE,
     BOB,

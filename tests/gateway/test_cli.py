@@ -153,7 +153,7 @@ def test_no_autonomous_channel_is_warned_at_start(tmp_path: Path) -> None:
     will never act on her own; one with a channel gets none."""
     from structlog.testing import capture_logs
 
-    from runtime.app import warn_if_silent
+    from runtime.bot import warn_if_silent
     from runtime.config import load_config
 
     conf = _conf(tmp_path, "[defaults]\ntimezone = \"UTC\"")

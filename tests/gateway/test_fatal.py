@@ -13,7 +13,7 @@ from pathlib import Path
 import discord
 import pytest
 
-from runtime.app import fatal_gateway_message
+from runtime.bot import fatal_gateway_message
 from tests.kit.bot_process import FAKE_TOKEN, REPO, RUN
 from tests.kit.bot_process import bot_env as _env
 from tests.kit.discord_payloads import CHANNEL, GUILD

@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from actors.events import GuildReady
 from runtime.config import decode_config
+from runtime.core import Runtime
 from runtime.gateway import PersonaClient
-from runtime.process import Runtime
 from runtime.store import MemoryStore
 from runtime.supervisor import SupervisorConfig
 from tests.kit.discord_payloads import CHANNEL, GUILD

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from runtime.logs import REDACTED, GuildFiles, configure_logging, redact, register_secret
+from runtime.ops.logs import REDACTED, GuildFiles, configure_logging, redact, register_secret
 
 FAKE_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GAbCdE.abcdefghijklmnopqrstuvwxyz0123456789"
 

@@ -7,8 +7,8 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["runtime.gateway", "runtime.config", "runtime.logs",
-                                    "runtime.errors", "runtime.app"])
+@pytest.mark.parametrize("module", ["runtime.gateway", "runtime.config", "runtime.ops.logs",
+                                    "runtime.errors", "runtime.bot"])
 def test_all_is_honest(module: str) -> None:
     """Every name in ``__all__`` exists and is public; the list has no duplicates."""
     mod = importlib.import_module(module)

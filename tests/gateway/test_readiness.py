@@ -10,8 +10,8 @@ import pytest
 
 from actors.events import GuildReady, GuildUnavailable, MessageSeen
 from runtime.config import decode_config
-from runtime.control import StatsRequest
-from runtime.process import Runtime
+from runtime.core import Runtime
+from runtime.ops.control import StatsRequest
 from runtime.store import MemoryStore
 from tests.kit.discord_payloads import ALICE, GUILD, guild_create, message_create
 from tests.kit.fake_discord import FakeDiscord

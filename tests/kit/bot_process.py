@@ -8,7 +8,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GAbCdE.abcdefghijklmnopqrstuvwxyz0123456789"
-RUN = "import sys; from runtime.app import main_run; sys.exit(main_run(sys.argv[1]))"
+RUN = "import sys; from runtime.bot import main_run; sys.exit(main_run(sys.argv[1]))"
 
 
 def bot_env(**extra: str) -> dict[str, str]:

@@ -12,12 +12,12 @@ from typing import Any
 
 import anyio
 
-from runtime.app import point_discord_at
+from runtime.bot import point_discord_at
 from runtime.config import decode_config
+from runtime.core import Runtime
 from runtime.gateway import PersonaClient
 from runtime.gateway._discord import discord
 from runtime.gateway.commands import Commands, install_commands
-from runtime.process import Runtime
 from runtime.supervisor import SupervisorConfig
 from tests.kit.discord_payloads import ALICE, CHANNEL, GUILD, guild_create
 from tests.kit.fake_discord import FakeDiscord

@@ -21,7 +21,7 @@ import msgspec
 import pytest
 from structlog.testing import capture_logs
 
-from runtime.control import (
+from runtime.ops.control import (
     ControlError,
     ControlServer,
     ControlUnavailableError,
@@ -225,7 +225,7 @@ def test_client_errors(sock_dir: Path) -> None:
 
 def test_public_names() -> None:
     """__all__ names exist."""
-    import runtime.control as mod
+    import runtime.ops.control as mod
 
     assert all(hasattr(mod, name) for name in mod.__all__)
 
@@ -344,7 +344,7 @@ async def test_accept_errors_are_waited_out_never_raised(sock_dir: Path) -> None
 
 CHILD = textwrap.dedent("""
     import resource, sys, anyio
-    from runtime.control import ControlServer
+    from runtime.ops.control import ControlServer
 
     async def handler(req):
         return {"alive": True}

@@ -23,7 +23,7 @@ from engine import (
     observe_message,
     observe_presence,
 )
-from runtime.control import GuildRequest, ListRequest, Request, RequestError, serve_control
+from runtime.ops.control import GuildRequest, ListRequest, Request, RequestError, serve_control
 from runtime.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from actors.events import GuildReady, MessageSeen, MoodSet, PresenceChanged
 from runtime.config import decode_config
+from runtime.core import Runtime
 from runtime.errors import ConfigError, StartupError
-from runtime.process import Runtime
 from runtime.store import MemoryStore
 from runtime.supervisor import SupervisorConfig
 

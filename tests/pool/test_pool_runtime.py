@@ -8,7 +8,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from runtime.config import decode_config
-from runtime.process import Runtime
+from runtime.core import Runtime
 from runtime.store import MemoryStore
 from runtime.supervisor import SupervisorConfig
 from tests.kit.fakeserver import open_fake_server

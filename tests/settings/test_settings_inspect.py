@@ -9,8 +9,8 @@ from anyio import create_task_group, wait_all_tasks_blocked
 
 from actors.events import GuildReady
 from runtime.config import decode_config
-from runtime.control import GuildRequest, StatsRequest
-from runtime.process import Runtime
+from runtime.core import Runtime
+from runtime.ops.control import GuildRequest, StatsRequest
 from runtime.store import MemoryStore
 from runtime.supervisor import SupervisorConfig
 

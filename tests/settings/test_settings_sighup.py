@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from actors.events import GuildReady
 from runtime.config import load_config
-from runtime.process import Runtime
+from runtime.core import Runtime
 from runtime.store import MemoryStore
 from runtime.supervisor import SupervisorConfig
 

@@ -16,9 +16,9 @@ import pytest
 import trio
 
 from actors.events import ActionRequest, GuildReady, MessageSeen, PresenceChanged
-from runtime.control import request
+from runtime.core import Runtime
 from runtime.errors import SendRejected
-from runtime.process import Runtime
+from runtime.ops.control import request
 from runtime.simulate.channel import BOT_LINES, CHAT_LINES, TO_HER_LINES, SimDiscord
 from runtime.simulate.run import run_policy
 from runtime.simulate.setup import RunSetup

@@ -7,7 +7,8 @@ import psycopg
 import pytest
 from structlog.testing import capture_logs
 
-from runtime.config import ConfigError, decode_config
+from runtime.config import decode_config
+from runtime.errors import ConfigError
 from runtime.store import (
     NotAStoreError,
     StoreError,

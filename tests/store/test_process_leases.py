@@ -13,7 +13,7 @@ import structlog
 
 from actors.events import GuildReady, MoodSet
 from runtime.config import decode_config
-from runtime.process import Runtime
+from runtime.core import Runtime
 from runtime.supervisor import SupervisorConfig
 
 pytestmark = pytest.mark.anyio

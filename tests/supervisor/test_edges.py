@@ -13,11 +13,11 @@ import structlog.testing
 from actors.clock import LoopClock
 from actors.events import GuildReady, MemberJoined, MessageSeen, MoodSet, PresenceChanged
 from engine import GuildConfig, decode_state, encode_state, new_state
-from runtime.routing import bad_id
-from runtime.snapshots import SnapshotWriter
 from runtime.store import SQLiteStore
-from runtime.supervision import COUNTERS
 from runtime.supervisor import UnknownGuildError
+from runtime.supervisor.admission import bad_id
+from runtime.supervisor.records import COUNTERS
+from runtime.supervisor.snapshots import SnapshotWriter
 from tests.kit.actors import RecordingSink
 from tests.kit.supervisor_doubles import T0, RemovingStore, make_supervisor
 
@@ -153,7 +153,7 @@ async def test_set_mood_refuses_a_guild_it_does_not_run_and_says_how_long_a_mood
 def test_mood_holds_until_the_next_rotation_or_not_at_all_in_quiet_hours() -> None:
     """With rotation on, a hand-set mood holds to the next rotation boundary; in quiet hours
     she falls asleep at once."""
-    from runtime.supervision import mood_holds
+    from runtime.supervisor.records import mood_holds
 
     at = 1_700_000_000.0 - 1_700_000_000.0 % 3600 + 600  # ten past a UTC hour
     hours = mood_holds(GuildConfig(quiet_hours=None), at)

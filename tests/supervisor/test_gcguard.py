@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from runtime.gcguard import GCGuard
+from runtime.supervisor.gcguard import GCGuard
 
 
 def test_guard_freezes_survivors_and_is_undone_by_its_last_holder() -> None:

@@ -287,7 +287,7 @@ async def test_a_process_runs_only_its_own_shards() -> None:
 
 def test_shard_config_is_checked() -> None:
     """shard_ids without a count, or a shard id past it, is refused with a clear error."""
-    from runtime.routing import shard_filter
+    from runtime.supervisor.admission import shard_filter
 
     with pytest.raises(ValueError, match="needs shard_count"):
         shard_filter((0,), None)

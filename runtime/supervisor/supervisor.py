@@ -11,9 +11,9 @@ passivates idle ones, snapshots them, and routes every event to its guild.
   only its wake-up time (a float in a dict and a heap entry) and wakes it then, or on its
   next event.
 - Dirty actors are snapshotted every ``snapshot_interval_s`` in one batched transaction
-  (encoded on the loop in slices, written off it by the store, ``runtime.snapshots``), all
-  of them at shutdown. One guild's bad snapshot never fails the batch for the others.
-- What the router admits (``runtime.routing``): ids in range, guilds of this process's
+  (encoded on the loop in slices, written off it by the store, ``snapshots``), all of them at
+  shutdown. One guild's bad snapshot never fails the batch for the others.
+- What the router admits (``admission``): ids in range, guilds of this process's
   shards, never a removed guild's stray events; and each guild's readiness in this process,
   handed to its actor at every start (a guild decides only while ready).
 """
@@ -53,11 +53,10 @@ from engine import (
     new_state,
     restore_state,
 )
-from runtime.gcguard import GCGuard, SpawnBursts
-from runtime.operations import SupervisorOperations
-from runtime.routing import READINESS_EVENTS, ReadyGuilds, bad_id, id_ok, shard_filter
-from runtime.snapshots import SnapshotWriter
-from runtime.supervision import (
+from runtime.supervisor.admission import READINESS_EVENTS, ReadyGuilds, bad_id, id_ok, shard_filter
+from runtime.supervisor.gcguard import GCGuard, SpawnBursts
+from runtime.supervisor.queries import SupervisorOperations
+from runtime.supervisor.records import (
     COUNTERS,
     GuildHandle,
     SupervisorConfig,
@@ -65,6 +64,7 @@ from runtime.supervision import (
     UnknownGuildError,
     restart_allowed,
 )
+from runtime.supervisor.snapshots import SnapshotWriter
 
 __all__ = [
     "GuildHandle",

@@ -68,7 +68,7 @@ _ACCEPT_BACKOFF_S = (0.05, 1.0)  # first and longest wait after an accept error
 #: A Discord id as the store holds it (a signed 64-bit integer, and never 0).
 GuildId = Annotated[int, msgspec.Meta(gt=0, le=2**63 - 1)]
 
-_log = structlog.get_logger("runtime.control")
+_log = structlog.get_logger("runtime.ops.control")
 
 
 class ListRequest(msgspec.Struct, frozen=True, tag="list", forbid_unknown_fields=True):

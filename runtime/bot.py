@@ -22,15 +22,16 @@ import msgspec
 import structlog
 import yarl
 
-from runtime.config import Config, autonomous_channels, load_api_key, load_config, load_token
+from runtime.config import Config, load_api_key, load_config, load_token
+from runtime.core import Runtime
 from runtime.errors import ConfigError, MissingTokenError, StartupError
 from runtime.gateway import PersonaClient
 from runtime.gateway._discord import discord
 from runtime.gateway.commands import install_commands
-from runtime.logs import configure_logging, register_secret
+from runtime.ops.logs import configure_logging, register_secret
 from runtime.pool import load_items, load_persona
 from runtime.pool.errors import ItemsFileError, PersonaError
-from runtime.process import Runtime
+from runtime.settings import autonomous_channels
 from runtime.store import StoreError
 
 __all__ = [
@@ -45,7 +46,7 @@ __all__ = [
     "warn_if_silent",
 ]
 
-log = structlog.get_logger("runtime.app")
+log = structlog.get_logger("runtime.bot")
 
 
 class BotExit(Exception):

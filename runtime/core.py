@@ -27,7 +27,8 @@ import structlog
 from actors.actor import ActorSettings
 from actors.clock import LoopClock
 from runtime.config import Config
-from runtime.control import (
+from runtime.errors import StartupError
+from runtime.ops.control import (
     ControlServer,
     GuildRequest,
     ListRequest,
@@ -36,8 +37,7 @@ from runtime.control import (
     SnapshotRequest,
     StatsRequest,
 )
-from runtime.errors import StartupError
-from runtime.metrics import MetricsServer, RuntimeMetrics
+from runtime.ops.metrics import MetricsServer, RuntimeMetrics
 from runtime.pool import (
     FeedItems,
     ItemSource,
@@ -55,7 +55,7 @@ from runtime.supervisor import Supervisor, SupervisorConfig
 
 __all__ = ["Runtime", "actor_settings_for", "make_backend"]
 
-log = structlog.get_logger("runtime.process")
+log = structlog.get_logger("runtime.core")
 
 
 def actor_settings_for(config: Config) -> Callable[[int], ActorSettings]:

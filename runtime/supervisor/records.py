@@ -36,7 +36,7 @@ class SupervisorConfig(msgspec.Struct, frozen=True):
     #: so virtual time stays reproducible). Off in production: the store has them.
     cache_passivated: bool = False
     #: Keep collector pauses short: pause it during spawn bursts and freeze what they built,
-    #: and hold ``runtime.gcguard.GCGuard`` while running (process-wide).
+    #: and hold ``runtime.supervisor.gcguard.GCGuard`` while running (process-wide).
     gc_freeze: bool = True
     #: Actors encoded per slice when snapshotting, between checkpoints of the loop.
     snapshot_slice: int = 2000

@@ -16,14 +16,14 @@ from actors.actor import ActorSettings, GuildActor
 from actors.clock import LoopClock
 from actors.events import MoodSet
 from engine import decode_state, profile_for, signals
-from runtime.routing import ReadyGuilds
-from runtime.snapshots import SnapshotWriter
-from runtime.supervision import (
+from runtime.supervisor.admission import ReadyGuilds
+from runtime.supervisor.records import (
     GuildHandle,
     SupervisorStatistics,
     UnknownGuildError,
     mood_holds,
 )
+from runtime.supervisor.snapshots import SnapshotWriter
 
 __all__ = ["REMOVED_KEPT_S", "SupervisorOperations"]
 

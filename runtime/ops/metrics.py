@@ -40,7 +40,7 @@ from runtime.errors import StartupError
 
 __all__ = ["LoopLag", "MetricsServer", "RuntimeCollector", "RuntimeMetrics"]
 
-log = structlog.get_logger("runtime.metrics")
+log = structlog.get_logger("runtime.ops.metrics")
 
 _PREFIX = "miku"
 #: LLM requests take 0.1 s (offline) to a minute (a busy one-slot server).

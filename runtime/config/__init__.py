@@ -1,0 +1,39 @@
+"""The TOML config file: its schema (``schema``), how it is read and checked (``load``), and
+the secrets that never live in it (``secrets``). How a guild's settings are layered from it
+is ``runtime.settings``'s job."""
+
+from runtime.config.load import decode_config, load_config, split_address
+from runtime.config.schema import (
+    LOCKABLE,
+    Config,
+    DiscordConfig,
+    FeedsConfig,
+    GuildDefaults,
+    GuildOverride,
+    LLMConfig,
+    PersonaConfig,
+    PolicyName,
+    RuntimeConfig,
+    StoreConfig,
+)
+from runtime.config.secrets import TOKEN_ENV, load_api_key, load_token
+
+__all__ = [
+    "LOCKABLE",
+    "TOKEN_ENV",
+    "Config",
+    "DiscordConfig",
+    "FeedsConfig",
+    "GuildDefaults",
+    "GuildOverride",
+    "LLMConfig",
+    "PersonaConfig",
+    "PolicyName",
+    "RuntimeConfig",
+    "StoreConfig",
+    "decode_config",
+    "load_api_key",
+    "load_config",
+    "load_token",
+    "split_address",
+]
