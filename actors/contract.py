@@ -9,7 +9,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from actors.events import ActionRequest
-from engine import GuildConfig
+from engine import GuildConfig, PolicyName
 
 __all__ = [
     "DEFAULT_DEADLINES",
@@ -55,7 +55,7 @@ class ActorSettings(msgspec.Struct, frozen=True):
 
     config: GuildConfig = GuildConfig()
     channel_id: int | None = None
-    policy: Literal["v2", "v1", "shadow"] = "v2"
+    policy: PolicyName = "v2"
     tick_s: float = 600.0
     #: Stop (snapshot and passivate) after this long without an event; 0 = never.
     passivate_after_s: float = 0.0

@@ -69,7 +69,7 @@ def make_sup(store: Any = None, *, passivate_after_s: float = 0.0, tick_s: float
              gc_freeze: bool = True) -> Supervisor:
     settings = ActorSettings(config=CFG, channel_id=1, tick_s=tick_s,
                              passivate_after_s=passivate_after_s)
-    return Supervisor(store=store or MemoryStore(), sink=NullSink(),
+    return Supervisor(store=store or MemoryStore(),
                       settings_for=lambda gid: settings, seed=1,
                       config=SupervisorConfig(startup_grace_s=0.0, gc_freeze=gc_freeze,
                                               snapshot_interval_s=3600.0))
@@ -95,7 +95,7 @@ async def throughput(n_guilds: int, n_events: int, burst: int = 2000) -> dict[st
     sup = make_sup()
     out: dict[str, float] = {}
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(sup.run, NullSink())
         await spawn_all(sup, n_guilds)
         clock = sup.clock
         assert clock is not None
@@ -185,7 +185,7 @@ async def latency(n_guilds: int, rate: float, seconds: float) -> dict[str, float
     GuildActor._handle_batch = timed  # type: ignore[method-assign]
     sup = make_sup()
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(sup.run, NullSink())
         await spawn_all(sup, n_guilds)
         clock = sup.clock
         assert clock is not None
@@ -209,7 +209,7 @@ async def latency(n_guilds: int, rate: float, seconds: float) -> dict[str, float
 async def memory_live(n: int) -> float:
     sup = make_sup(gc_freeze=False)
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(sup.run, NullSink())
         await spawn_all(sup, 100)  # warm up caches and code paths
         gc.collect()
         tracemalloc.start()
@@ -239,7 +239,7 @@ async def memory_passivated(n: int) -> float:
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(sup.run, NullSink())
         gc.collect()
         used = tracemalloc.get_traced_memory()[0] - base
         tracemalloc.stop()
@@ -266,7 +266,7 @@ async def million_known(path: str, live: int) -> dict[str, float]:
     rss0 = rss_bytes()
     sup = make_sup(store)
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(sup.run, NullSink())
         # 1% live: guilds that are not among the stored ones start fresh.
         clock = sup.clock
         assert clock is not None
@@ -303,7 +303,7 @@ async def idle_cpu(n: int, seconds: float, tick_s: float) -> tuple[float, int]:
 
     actor_module.decide = counting  # type: ignore[assignment]
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(sup.run, NullSink())
         await spawn_all(sup, n)
         await anyio.sleep(tick_s)  # let the jittered ticks spread out
         ticks = 0
@@ -319,7 +319,7 @@ async def idle_cpu(n: int, seconds: float, tick_s: float) -> tuple[float, int]:
 async def spawn(n: int) -> float:
     sup = make_sup()
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(sup.run, NullSink())
         dt = await spawn_all(sup, n)
         tg.cancel_scope.cancel()
     return dt
@@ -337,7 +337,7 @@ async def gc_pauses(n: int, n_events: int) -> dict[str, float]:
 
     sup = make_sup()
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(sup.run, NullSink())
         await spawn_all(sup, n)
         # the supervisor froze the spawn burst and holds its GC guard
         gc.callbacks.append(cb)

@@ -3,11 +3,13 @@
 Time (``now``, epoch seconds) and the seed are passed in; the same inputs give the same
 decision. ``AutonomousEngine`` is the seed's API over this core.
 
-Every name a module lists in its ``__all__`` is exported here (a test keeps it so).
+This face exports what the other packages (actors, runtime, ops) use and what ENGINE.md and
+docs/CONTRACTS.md promise, nothing else: the helpers stay in their modules (``engine.hours``,
+``engine.params``, ...), where the engine's own tests reach them;
+``tests/engine/test_engine_api.py`` keeps this honest.
 """
 
-from engine.decision import Condition, Decision, RuleCheck
-from engine.engage import OPPORTUNITY_WINDOW_S, best_opportunity, engage_chance, engage_roll
+from engine.decision import Decision
 from engine.errors import (
     InvalidTimeError,
     SnapshotError,
@@ -16,43 +18,13 @@ from engine.errors import (
     UnknownTimezoneError,
 )
 from engine.facade import AutonomousEngine, autonomous_engine
-from engine.hours import HOURS_MIN_SEEN, fold_hours, hours_factor
-from engine.localtime import in_quiet_hours, local_index, local_time, next_local_boundary, zone
-from engine.moods import (
-    ASLEEP,
-    MOOD_NAMES,
-    MOODS,
-    WAKING_MOODS,
-    MoodProfile,
-    next_mood,
-    profile_for,
-)
-from engine.params import (
-    Params,
-    fomo_messages_needed,
-    join_messages_needed,
-    join_momentum_threshold,
-    params_for,
-    silence_threshold_s,
-)
-from engine.policy import POLICIES, POLICY_NAMES, Policy, V1Policy, V2Policy, policy_for
-from engine.presence import (
-    ACTIVITY_MAX_CHARS,
-    ANNOUNCED_KEEP_S,
-    ENGAGED_KEEP_S,
-    clean_activity,
-    close_opportunity,
-    engaged_key,
-    observe_join,
-    observe_presence,
-    online_count,
-    seed_online,
-)
+from engine.localtime import in_quiet_hours, zone
+from engine.moods import ASLEEP, MOOD_NAMES, MOODS, WAKING_MOODS, MoodProfile, profile_for
+from engine.names import ACTIONS, ALL_ACTIONS, POLICY_NAMES, Action, AnyAction, PolicyName
+from engine.policy import V1Policy, V2Policy, policy_for
+from engine.presence import observe_join, observe_presence, seed_online
 from engine.record import (
-    FAILURE_BACKOFF_MAX_S,
     NO_ITEM,
-    SHARE_BACKOFF_S,
-    clear_pending,
     mark_pending,
     record_action,
     record_failure,
@@ -60,96 +32,44 @@ from engine.record import (
     rotate_mood,
 )
 from engine.rolls import roll
-from engine.rules import (
-    ACTIONS,
-    BREAK_SILENCE,
-    ENGAGE_USER,
-    FOMO_RESPONSE,
-    JOIN_CONVERSATION,
-    SHARE_TWEET,
-    UNPROMPTED,
-    decide,
-)
-from engine.signals import (
-    AROUND_WINDOW_S,
-    MOMENTUM_FULL_AT,
-    Signals,
-    count_drops_below_at,
-    quiet_since,
-    signals,
-    someone_around,
-)
+from engine.rules import SHARE_TWEET, decide
+from engine.signals import signals
 from engine.snapshot import decode_state, encode_state, restore_state
 from engine.state import (
     MAX_ACTIONS_PER_DAY,
-    MAX_ENGAGED,
     MAX_ONLINE,
-    MAX_OPPORTUNITIES,
-    MAX_TIME,
-    NEVER,
-    SCHEMA_VERSION,
     GuildConfig,
     GuildState,
-    Opportunity,
-    check_time,
-    evict,
-    msgs_1h,
     msgs_5m,
     new_state,
     observe_message,
     observe_messages,
     set_mood,
-    settle_clock,
 )
-from engine.v1 import GENERAL, V1_ACTIONS, V1_CHANCE, V1_PERIOD_S, decide_v1
+from engine.v1 import V1_PERIOD_S, decide_v1
 
 __all__ = [
     "ACTIONS",
-    "ACTIVITY_MAX_CHARS",
-    "ANNOUNCED_KEEP_S",
-    "AROUND_WINDOW_S",
+    "ALL_ACTIONS",
     "ASLEEP",
-    "BREAK_SILENCE",
-    "ENGAGED_KEEP_S",
-    "ENGAGE_USER",
-    "FAILURE_BACKOFF_MAX_S",
-    "FOMO_RESPONSE",
-    "GENERAL",
-    "HOURS_MIN_SEEN",
-    "JOIN_CONVERSATION",
     "MAX_ACTIONS_PER_DAY",
-    "MAX_ENGAGED",
     "MAX_ONLINE",
-    "MAX_OPPORTUNITIES",
-    "MAX_TIME",
-    "MOMENTUM_FULL_AT",
     "MOODS",
     "MOOD_NAMES",
-    "NEVER",
     "NO_ITEM",
-    "OPPORTUNITY_WINDOW_S",
-    "POLICIES",
     "POLICY_NAMES",
-    "SCHEMA_VERSION",
-    "SHARE_BACKOFF_S",
     "SHARE_TWEET",
-    "UNPROMPTED",
-    "V1_ACTIONS",
-    "V1_CHANCE",
     "V1_PERIOD_S",
     "WAKING_MOODS",
+    "Action",
+    "AnyAction",
     "AutonomousEngine",
-    "Condition",
     "Decision",
     "GuildConfig",
     "GuildState",
     "InvalidTimeError",
     "MoodProfile",
-    "Opportunity",
-    "Params",
-    "Policy",
-    "RuleCheck",
-    "Signals",
+    "PolicyName",
     "SnapshotError",
     "SnapshotVersionError",
     "UnknownMoodError",
@@ -157,43 +77,20 @@ __all__ = [
     "V1Policy",
     "V2Policy",
     "autonomous_engine",
-    "best_opportunity",
-    "check_time",
-    "clean_activity",
-    "clear_pending",
-    "close_opportunity",
-    "count_drops_below_at",
     "decide",
     "decide_v1",
     "decode_state",
     "encode_state",
-    "engage_chance",
-    "engage_roll",
-    "engaged_key",
-    "evict",
-    "fold_hours",
-    "fomo_messages_needed",
-    "hours_factor",
     "in_quiet_hours",
-    "join_messages_needed",
-    "join_momentum_threshold",
-    "local_index",
-    "local_time",
     "mark_pending",
-    "msgs_1h",
     "msgs_5m",
     "new_state",
-    "next_local_boundary",
-    "next_mood",
     "observe_join",
     "observe_message",
     "observe_messages",
     "observe_presence",
-    "online_count",
-    "params_for",
     "policy_for",
     "profile_for",
-    "quiet_since",
     "record_action",
     "record_failure",
     "record_result",
@@ -202,9 +99,6 @@ __all__ = [
     "rotate_mood",
     "seed_online",
     "set_mood",
-    "settle_clock",
     "signals",
-    "silence_threshold_s",
-    "someone_around",
     "zone",
 ]

@@ -11,13 +11,10 @@ comparison per opportunity, not a roll.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
+from engine.params import Params
 from engine.rolls import roll
 from engine.state import GuildState, Opportunity
-
-if TYPE_CHECKING:
-    from engine.params import Params
 
 __all__ = ["OPPORTUNITY_WINDOW_S", "best_opportunity", "engage_chance", "engage_roll"]
 

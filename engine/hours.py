@@ -35,12 +35,20 @@ the posts.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:  # engine.state calls fold_hours, so no import at run time
-    from engine.state import GuildState
+__all__ = ["HOURS_MIN_SEEN", "HoursState", "fold_hours", "hours_factor"]
 
-__all__ = ["HOURS_MIN_SEEN", "fold_hours", "hours_factor"]
+
+class HoursState(Protocol):
+    """The learned-hours fields of a guild's state (``engine.state.GuildState``, which
+    imports this module: a Protocol here, not that class, keeps the imports one-way)."""
+
+    hours: list[int]
+    hours_at: int
+    hours_seen: int
+    hours_sum: int
+    hours_slots: int
 
 HOURS_IN_WEEK = 168
 #: Hours that must have been seen before the profile is used.
@@ -58,7 +66,7 @@ FACTOR_MAX = 1.5
 OWN_WEIGHT = 0.25
 
 
-def fold_hours(state: GuildState, sec: int) -> None:
+def fold_hours(state: HoursState, sec: int) -> None:
     """Fold the hours ended by ``sec`` (the first human message of a new hour) into the
     profile: the hour being counted with its slots, the silent ones after it with 0."""
     now_h = sec // 3600
@@ -78,7 +86,7 @@ def fold_hours(state: GuildState, sec: int) -> None:
     state.hours_at = now_h
 
 
-def _fold(state: GuildState, hours: list[int], i: int, slots: int) -> None:
+def _fold(state: HoursState, hours: list[int], i: int, slots: int) -> None:
     x = min(1000, slots * 1000 // 6)
     v = hours[i]
     if v < 0:
@@ -101,7 +109,7 @@ def _expected(hours: list[int], h: int) -> float | None:
     return day if own < 0 else OWN_WEIGHT * own + (1.0 - OWN_WEIGHT) * day
 
 
-def hours_factor(state: GuildState, now: float) -> float:
+def hours_factor(state: HoursState, now: float) -> float:
     """The chance factor for an unprompted post at ``now`` (see the module docstring).
 
     Returns:

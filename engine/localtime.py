@@ -14,15 +14,23 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.errors import UnknownTimezoneError
 
-if TYPE_CHECKING:  # engine.state checks zone names with zone(), so no import at run time
-    from engine.state import GuildConfig
+__all__ = ["Zoned", "in_quiet_hours", "local_index", "local_time", "next_local_boundary", "zone"]
 
-__all__ = ["in_quiet_hours", "local_index", "local_time", "next_local_boundary", "zone"]
+
+class Zoned(Protocol):
+    """What local time needs of a guild's settings (``engine.state.GuildConfig``, which
+    imports this module: a Protocol here, not that class, keeps the imports one-way)."""
+
+    @property
+    def timezone(self) -> str: ...
+
+    @property
+    def quiet_hours(self) -> tuple[int, int] | None: ...
 
 _SCAN_HOURS = 30  # a night is at most 24 h plus a DST hour; the rest is margin
 
@@ -40,7 +48,7 @@ def zone(name: str) -> ZoneInfo:
         raise UnknownTimezoneError(name) from None
 
 
-def local_time(cfg: GuildConfig, now: float) -> datetime:
+def local_time(cfg: Zoned, now: float) -> datetime:
     """The guild's local wall-clock time at ``now`` (epoch seconds)."""
     return datetime.fromtimestamp(now, zone(cfg.timezone))
 
@@ -49,7 +57,7 @@ def _inside(hour: int, start: int, end: int) -> bool:
     return (start <= hour < end) if start <= end else (hour >= start or hour < end)
 
 
-def in_quiet_hours(cfg: GuildConfig, now: float) -> tuple[bool, float]:
+def in_quiet_hours(cfg: Zoned, now: float) -> tuple[bool, float]:
     """Whether ``now`` is inside the guild's quiet hours, and if so when they end.
 
     Returns:
@@ -115,7 +123,7 @@ def _offset(tz: ZoneInfo, t: float) -> float:
     return off.total_seconds() if off is not None else 0.0
 
 
-def next_local_boundary(cfg: GuildConfig, t: float, period: float) -> float:
+def next_local_boundary(cfg: Zoned, t: float, period: float) -> float:
     """The first moment after ``t`` at which local time (the guild's zone) is a whole
     multiple of ``period`` seconds since local midnight of 1970-01-01: for an hourly period,
     the next local hour. Across a UTC offset change, the earlier of the boundaries by the
@@ -131,6 +139,6 @@ def next_local_boundary(cfg: GuildConfig, t: float, period: float) -> float:
     return nb if nb > t else nb + period
 
 
-def local_index(cfg: GuildConfig, t: float, period: float) -> int:
+def local_index(cfg: Zoned, t: float, period: float) -> int:
     """Which local period ``t`` falls in (the rotation's roll is drawn per local period)."""
     return int((t + _offset(zone(cfg.timezone), t)) // period)

@@ -14,7 +14,7 @@ from engine.rules import decide
 from engine.state import GuildConfig, GuildState
 from engine.v1 import decide_v1
 
-__all__ = ["POLICIES", "POLICY_NAMES", "Policy", "V1Policy", "V2Policy", "policy_for"]
+__all__ = ["POLICIES", "Policy", "V1Policy", "V2Policy", "policy_for"]
 
 
 class Policy(Protocol):
@@ -47,8 +47,6 @@ class V1Policy:
 
 
 POLICIES: dict[str, Policy] = {"v2": V2Policy(), "v1": V1Policy()}
-#: What a guild's ``policy`` setting may say.
-POLICY_NAMES = ("v2", "v1", "shadow")
 
 
 def policy_for(name: str) -> Policy:

@@ -64,6 +64,7 @@ from engine.engage import best_opportunity as _best_opportunity
 from engine.hours import hours_factor
 from engine.localtime import in_quiet_hours
 from engine.moods import ASLEEP, MoodProfile, profile_for
+from engine.names import Action
 from engine.params import BY_MOOD, Params, params_for
 from engine.rolls import roll
 from engine.signals import (
@@ -85,7 +86,6 @@ from engine.state import (
 )
 
 __all__ = [
-    "ACTIONS",
     "BREAK_SILENCE",
     "ENGAGE_USER",
     "FOMO_RESPONSE",
@@ -95,13 +95,12 @@ __all__ = [
     "decide",
 ]
 
-JOIN_CONVERSATION = "join_conversation"
-ENGAGE_USER = "engage_user"
-FOMO_RESPONSE = "fomo_response"
-BREAK_SILENCE = "break_silence"
-SHARE_TWEET = "share_tweet"
+JOIN_CONVERSATION: Action = "join_conversation"
+ENGAGE_USER: Action = "engage_user"
+FOMO_RESPONSE: Action = "fomo_response"
+BREAK_SILENCE: Action = "break_silence"
+SHARE_TWEET: Action = "share_tweet"
 _HOUR_S = 3600.0
-ACTIONS = (JOIN_CONVERSATION, ENGAGE_USER, FOMO_RESPONSE, BREAK_SILENCE, SHARE_TWEET)
 #: Posts into a quiet room that nobody prompted: no monologues of these.
 UNPROMPTED = (BREAK_SILENCE, SHARE_TWEET)
 DAY_S = 86400.0

@@ -27,10 +27,11 @@ from runtime.core import Runtime
 from runtime.errors import ConfigError, MissingTokenError, StartupError
 from runtime.gateway import PersonaClient
 from runtime.gateway._discord import discord
-from runtime.gateway.commands import install_commands
+from runtime.gateway.commands import install_commands, member_roles
 from runtime.ops.logs import configure_logging, register_secret
 from runtime.pool import load_items, load_persona
 from runtime.pool.errors import ItemsFileError, PersonaError
+from runtime.router import Router
 from runtime.settings import autonomous_channels
 from runtime.store import StoreError
 
@@ -67,7 +68,7 @@ def point_discord_at(config: Config) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(d.gateway_url)
 
 
-def build_client(config: Config, deliver: Callable[[Any], None], *,
+def build_client(config: Config, deliver: Callable[[Any], object], *,
                  channel_of: Callable[[int], int | None] | None = None,
                  clock: Callable[[], float] = time.time, **options: Any) -> PersonaClient:
     """The gateway client for ``config``: its shards, its intents, its guilds' autonomous
@@ -206,20 +207,14 @@ async def serve(config: Config, token: str, *, seed: int | None = None,
             to do, from ``fatal_gateway_message``).
     """
     point_discord_at(config)
-    holder: list[Runtime] = []
-
-    def deliver(event: Any) -> None:
-        holder[0].deliver(event)
-
-    def channel_of(guild_id: int) -> int | None:
-        return holder[0].settings.channel_of(guild_id)
-
-    client = build_client(config, deliver, channel_of=channel_of)
+    # The object graph, built in order. The gateway delivers to the router, which the
+    # runtime opens once its supervisor runs (runtime.router says why that seam is late).
+    router = Router()
+    client = build_client(config, router.deliver, channel_of=router.channel_of)
     runtime = Runtime(config, sender=client.send, context=client.fetch_context,
                       names=client.display_name, typing=client.typing_for, gateway=client,
-                      config_path=config_path,
+                      roles_of=member_roles(client), router=router, config_path=config_path,
                       seed=random.SystemRandom().getrandbits(62) if seed is None else seed)
-    holder.append(runtime)
     install_commands(client, runtime, name=config.discord.command_name,
                      hash_path=commands_hash_path(config))
     stopping = asyncio.Event()

@@ -14,9 +14,9 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol, cast
 
 import anyio
 import anyio.abc
@@ -39,21 +39,37 @@ from runtime.ops.control import (
 )
 from runtime.ops.metrics import MetricsServer, RuntimeMetrics
 from runtime.pool import (
+    Backend,
+    ContextFn,
     FeedItems,
     ItemSource,
     LLMPool,
+    NamesFn,
     OfflineBackend,
     OpenAIBackend,
+    SenderFn,
     Timeouts,
+    TypingFn,
     check_server,
     load_items,
     load_persona,
 )
-from runtime.settings import Settings
-from runtime.store import LeaseLostError, SnapshotStore, open_leases, open_store
+from runtime.router import Router
+from runtime.settings import RolesFn, Settings
+from runtime.store import LeaseHolder, LeaseLostError, SnapshotStore, open_leases, open_store
 from runtime.supervisor import Supervisor, SupervisorConfig
 
-__all__ = ["Runtime", "actor_settings_for", "make_backend"]
+__all__ = ["Gateway", "Runtime", "actor_settings_for", "make_backend"]
+
+
+class Gateway(Protocol):
+    """What the runtime reads of the gateway client (``runtime.gateway.PersonaClient``): its
+    statistics, for the control socket's ``stats``; metrics and ``/readyz`` also read its
+    shards (``runtime.ops.metrics.shard_states``)."""
+
+    def statistics(self) -> Any:
+        """A frozen record of counters (msgspec Struct)."""
+        ...
 
 log = structlog.get_logger("runtime.core")
 
@@ -64,7 +80,7 @@ def actor_settings_for(config: Config) -> Callable[[int], ActorSettings]:
     return Settings(config, clock=time.time).settings_for
 
 
-def make_backend(config: Config, *, seed: int, url: str | None = None) -> Any:
+def make_backend(config: Config, *, seed: int, url: str | None = None) -> Backend:
     """The content backend the config (or ``url``, overriding it) asks for."""
     llm = config.llm
     persona = load_persona(config.persona.path) if config.persona.path else None
@@ -107,23 +123,31 @@ class Runtime:
             (``runtime.store.open_leases``); None: only when the runtime opens the store
             itself (``run``), not for a store handed in (tests, the simulator).
 
-    ``settings`` (``runtime.settings.Settings``) exists from the start: the gateway's
-    ``channel_of`` is ``runtime.settings.channel_of`` before the store is even open.
+        router: the router the gateway delivers to (``runtime.router.Router``); the runtime
+            opens it while its supervisor runs. None: a router of its own.
+        roles_of: ``(guild_id, user_id) -> role ids`` from the gateway's member cache, so
+            ``ignore_role_ids`` can be honoured; None: roles are not known here.
+
+    ``settings`` (``runtime.settings.Settings``) exists from the start; the store's layer
+    joins it when ``run`` opens the store.
     """
 
-    def __init__(self, config: Config, *, sender: Callable[..., Awaitable[None]],
-                 context: Callable[..., Awaitable[Any]] | None = None,
-                 names: Callable[..., Awaitable[str]] | None = None,
-                 items: ItemSource | None = None, backend: Any = None,
+    def __init__(self, config: Config, *, sender: SenderFn,
+                 context: ContextFn | None = None, names: NamesFn | None = None,
+                 items: ItemSource | None = None, backend: Backend | None = None,
                  store: SnapshotStore | None = None, seed: int = 0,
                  clock: LoopClock | None = None,
                  supervisor_config: SupervisorConfig | None = None,
-                 control_socket: bool = True, gateway: Any = None,
-                 typing: Callable[[Any], Any] | None = None,
-                 config_path: str | None = None, leases: bool | None = None) -> None:
+                 control_socket: bool = True, gateway: Gateway | None = None,
+                 typing: TypingFn | None = None,
+                 config_path: str | None = None, leases: bool | None = None,
+                 router: Router | None = None, roles_of: RolesFn | None = None) -> None:
         self.config = config
         self.config_path = config_path
-        self.settings = Settings(config, clock=time.time)
+        self.settings = Settings(config, clock=time.time, roles_of=roles_of)
+        self.router = router or Router()
+        #: The router's ``deliver``: what the gateway (and tests) hand events to.
+        self.deliver = self.router.deliver
         self.seed = seed
         self.clock = clock
         self._sender = sender
@@ -145,22 +169,13 @@ class Runtime:
         self.supervisor: Supervisor | None = None
         self.pool: LLMPool | None = None
         self.control: ControlServer | None = None
-        self.store: Any = None
+        self.store: SnapshotStore | None = None
         self._stop = anyio.Event()
         self.stopped = anyio.Event()
         #: Always kept (the pool's on_finished hook feeds it); served only when configured.
-        self.metrics = RuntimeMetrics()
-        self.metrics.gateway = gateway
+        #: It reads the parts (supervisor, pool, store, gateway) from this runtime.
+        self.metrics = RuntimeMetrics(self)
         self.metrics_server: MetricsServer | None = None
-
-    def deliver(self, event: Any) -> bool:
-        """The router: hand an event to its guild (synchronous, never blocks). Ignored
-        users' events stop here; opted-out members' are screened (``Settings.screen``)."""
-        assert self.supervisor is not None
-        event = self.settings.screen(event)
-        if event is None:
-            return False
-        return self.supervisor.deliver(event)
 
     def stop(self) -> None:
         """Ask ``run`` to shut down in order (idempotent; safe from a signal handler task)."""
@@ -202,12 +217,11 @@ class Runtime:
                                      clock=clock.now).open()
         self.store = store
         settings = self.settings
-        settings.clock, settings.loop_time = clock.now, clock.loop_time
         backend = None
         try:
             backend = self._backend or make_backend(config, seed=self.seed)
-            await settings.open(store)
-            sup = Supervisor(store=store, sink=_NoSink(), settings_for=settings.settings_for,
+            await settings.open(store, clock=clock.now, loop_time=clock.loop_time)
+            sup = Supervisor(store=store, settings_for=settings.settings_for,
                              seed=self.seed, config=self.supervisor_config, clock=clock)
             pool = LLMPool(backend, workers=config.llm.workers, queue_size=config.llm.queue_size,
                            deadlines=config.llm.deadlines,
@@ -216,37 +230,37 @@ class Runtime:
                            shutdown_timeout=config.runtime.shutdown_timeout_s,
                            exclude_user=settings.excluded, typing=self._typing,
                            on_finished=self.metrics.on_finished)
-            sup.sink = settings.guard(pool)
-            settings.router = sup.deliver
-            settings.live_guilds = lambda: [a.guild_id for a in sup.live_actors()]
             self.supervisor, self.pool = sup, pool
             if isinstance(backend, OpenAIBackend) and self._backend is None:
                 # Before anything is decided, so the first failures already have a reason.
                 await _warn_about_server(backend, config.llm.api_key_env)
-            self.metrics.supervisor, self.metrics.pool, self.metrics.store = sup, pool, store
-            async with self._hold_leases(store), anyio.create_task_group() as tg:
+            # Only a store the runtime opened itself holds leases (``leases``), and every store
+            # ``open_store`` opens is a lease holder.
+            async with self._hold_leases(cast(LeaseHolder, store)), \
+                    anyio.create_task_group() as tg:
                 if config.runtime.metrics_address is not None:
                     # First: a taken port fails the start before anything else runs.
                     await tg.start(self.serve_metrics, config.runtime.metrics_address)
-                await tg.start(sup.run)
-                await tg.start(settings.run)
+                await tg.start(sup.run, settings.guard(pool))
+                await tg.start(settings.run, sup)
                 if self.config_path is not None:
                     await tg.start(self._reload_on_sighup)
-                async with pool:
-                    if self._control:
-                        self.control = ControlServer(config.runtime.control_socket,
-                                                     self.handle_control)
-                        try:
-                            await tg.start(self.control.serve)
-                        except OSError as exc:
-                            raise StartupError("runtime.control_socket",
-                                               _os_detail(exc)) from None
-                    log.info("runtime.started", pid=os.getpid())
-                    self.metrics.running = True
-                    task_status.started(self)
-                    await self._stop.wait()
-                    log.info("runtime.stopping")
-                    sup.stop_admitting()
+                with self.router.serving(settings, sup):
+                    async with pool:
+                        if self._control:
+                            self.control = ControlServer(config.runtime.control_socket,
+                                                         self.handle_control)
+                            try:
+                                await tg.start(self.control.serve)
+                            except OSError as exc:
+                                raise StartupError("runtime.control_socket",
+                                                   _os_detail(exc)) from None
+                        log.info("runtime.started", pid=os.getpid())
+                        self.metrics.running = True
+                        task_status.started(self)
+                        await self._stop.wait()
+                        log.info("runtime.stopping")
+                        sup.stop_admitting()
                 # The pool is drained or cancelled here: every result reached its actor.
                 await sup.shutdown(deadline_s=config.runtime.shutdown_timeout_s)
                 tg.cancel_scope.cancel()
@@ -267,17 +281,14 @@ class Runtime:
             self.stopped.set()
 
     @asynccontextmanager
-    async def _hold_leases(self, store: Any) -> AsyncIterator[None]:
+    async def _hold_leases(self, store: LeaseHolder) -> AsyncIterator[None]:
         """Hold this process's shard leases around the supervisor: acquired (waiting for a
         live holder, said once) before it starts, renewed meanwhile, released after the final
         snapshots. A lost lease stops the runtime: another process runs those shards now."""
         if not self._leases:
             yield
             return
-        d = self.config.discord
-        ids, count = (d.shard_ids, d.shard_count) if d.shard_ids is not None else ((0,), 1)
-        if d.shard_ids is None and d.shard_count is not None:
-            ids, count = tuple(range(d.shard_count)), d.shard_count
+        ids, count = self.config.discord.shard_set()
 
         def lost(exc: LeaseLostError) -> None:
             log.error("runtime.lease_lost", shards=list(exc.shard_ids),
@@ -343,10 +354,3 @@ def _os_detail(exc: OSError) -> str:
     """``'path': reason`` for an OSError, without errno noise."""
     reason = exc.strerror or str(exc)
     return f"{exc.filename!r}: {reason}" if exc.filename else reason
-
-
-class _NoSink:
-    """Placeholder until the pool exists (nothing is delivered before ``run`` wires it)."""
-
-    def submit(self, request: Any) -> None:
-        raise RuntimeError("the LLM pool is not running")

@@ -24,9 +24,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from engine import zone
-from engine.errors import UnknownTimezoneError
-from engine.state import MAX_ACTIONS_PER_DAY
+from engine import ALL_ACTIONS, MAX_ACTIONS_PER_DAY, UnknownTimezoneError, zone
 from runtime.config.schema import (
     LOCKABLE,
     Config,
@@ -197,8 +195,7 @@ def _check(cfg: Config) -> None:
     llm = cfg.llm
     _check_url(llm.base_url, "llm.base_url", ("http://", "https://"))
     _check_store_url(cfg.store.url)
-    known = ("reply", "join_conversation", "fomo_response", "engage_user", "break_silence",
-             "share_tweet", "general")
+    known = ALL_ACTIONS
     for action in llm.deadlines:
         if action not in known:
             raise ConfigError(f"llm.deadlines.{action}",

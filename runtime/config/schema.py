@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from engine.state import GuildConfig
+from engine import GuildConfig, PolicyName
 
 __all__ = [
     "LOCKABLE",
@@ -31,7 +31,6 @@ __all__ = [
     "StoreConfig",
 ]
 
-PolicyName = Literal["v2", "v1", "shadow"]
 Hour = Annotated[int, msgspec.Meta(ge=0, le=23)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 Snowflake = Annotated[int, msgspec.Meta(gt=0)]
@@ -147,6 +146,22 @@ class DiscordConfig(_Table, frozen=True):
     #: A loopback stand-in for Discord (tests only): REST base and gateway URL.
     api_base_url: str | None = None
     gateway_url: str | None = None
+
+    def shard_set(self) -> tuple[tuple[int, ...], int]:
+        """The shards this process runs and of how many: ``shard_ids`` of ``shard_count``;
+        every shard of ``shard_count`` when only it is set; shard 0 of 1 when neither is.
+
+        Raises:
+            ValueError: ``shard_ids`` without ``shard_count`` (the file's check refuses it
+                too; this guards a config built in code).
+        """
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise ValueError("discord.shard_count: required when discord.shard_ids is set")
+            return self.shard_ids, self.shard_count
+        if self.shard_count is not None:
+            return tuple(range(self.shard_count)), self.shard_count
+        return (0,), 1
 
 
 class RuntimeConfig(_Table, frozen=True):

@@ -104,7 +104,7 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             ``max_ratelimit_timeout``: 60 s here, a longer 429 wait fails the send at once).
     """
 
-    def __init__(self, *, deliver: Callable[[Any], None], channel_of: ChannelOf,
+    def __init__(self, *, deliver: Callable[[Any], object], channel_of: ChannelOf,
                  clock: Callable[[], float] = time.time,
                  shard_ids: Iterable[int] | None = None, shard_count: int | None = None,
                  chunk_guilds_at_startup: bool = False, presences: bool = True,

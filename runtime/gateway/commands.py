@@ -13,6 +13,7 @@ runtime has read the store and the guild is available on the gateway, a command 
 
 The group is registered globally. Discord rate-limits syncs, so ``sync`` sends the tree only
 when its JSON differs from the last one synced (a SHA-256 kept in a small file).
+About 500 lines: one handler per subcommand, to be split into a package.
 """
 
 from __future__ import annotations
@@ -37,7 +38,14 @@ from runtime.settings.layers import MAX_MOOD_HOURS, MAX_PAUSE_HOURS
 
 app_commands = discord.app_commands
 
-__all__ = ["ADMIN_PERMISSION", "STARTING", "Commands", "commands_hash_path", "install_commands"]
+__all__ = [
+    "ADMIN_PERMISSION",
+    "STARTING",
+    "Commands",
+    "commands_hash_path",
+    "install_commands",
+    "member_roles",
+]
 
 log = structlog.get_logger("runtime.commands")
 
@@ -493,12 +501,10 @@ def install_commands(client: discord.Client, runtime: Any, *, name: str = "miku"
             log.error("commands.sync_failed", status=exc.status, code=exc.code)
 
     client.setup_hook = setup_hook  # type: ignore[method-assign]
-    settings: Settings = runtime.settings
-    settings.roles_of = _roles_of(client)
     return commands
 
 
-def _roles_of(client: discord.Client) -> Callable[[int, int], tuple[int, ...]]:
+def member_roles(client: discord.Client) -> Callable[[int, int], tuple[int, ...]]:
     """``(guild_id, user_id) -> role ids`` from discord.py's member cache (empty when the
     member is not cached): what ``ignore_role_ids`` is checked against."""
     def roles_of(guild_id: int, user_id: int) -> tuple[int, ...]:

@@ -19,7 +19,7 @@ from actors.events import (
     MessageSeen,
     PresenceChanged,
 )
-from engine.state import MAX_ONLINE
+from engine import MAX_ONLINE
 
 __all__ = [
     "ENGAGING_ACTIVITIES",

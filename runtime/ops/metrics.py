@@ -17,14 +17,15 @@ trio (the simulator). One request per connection (``Connection: close``) is all 
 a load balancer's probe need.
 
 Statistics the collector reads when present (``getattr``: a part that does not expose a number
-yet simply has no series for it): see ``RuntimeCollector``.
+yet simply has no series for it): see ``RuntimeCollector``. About 500 lines: the collector
+and the small HTTP server it is served by are one feature, kept together.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -38,7 +39,7 @@ from prometheus_client.registry import Collector
 from runtime.config import split_address
 from runtime.errors import StartupError
 
-__all__ = ["LoopLag", "MetricsServer", "RuntimeCollector", "RuntimeMetrics"]
+__all__ = ["LoopLag", "MetricsServer", "Parts", "RuntimeCollector", "RuntimeMetrics"]
 
 log = structlog.get_logger("runtime.ops.metrics")
 
@@ -182,12 +183,13 @@ class RuntimeCollector(Collector):
         up = GaugeMetricFamily(f"{_PREFIX}_runtime_running", "1 while the runtime runs")
         up.add_metric([], 1.0 if m.running else 0.0)
         yield up
-        if m.supervisor is not None:
-            yield from self._supervisor(_fields(m.supervisor.statistics()))
-        if m.pool is not None:
-            yield from self._pool(_fields(m.pool.statistics()))
-        if m.gateway is not None:
-            yield from self._gateway(m.gateway)
+        parts = m.parts
+        if parts.supervisor is not None:
+            yield from self._supervisor(_fields(parts.supervisor.statistics()))
+        if parts.pool is not None:
+            yield from self._pool(_fields(parts.pool.statistics()))
+        if parts.gateway is not None:
+            yield from self._gateway(parts.gateway)
 
     def _supervisor(self, f: dict[str, Any]) -> Iterator[Metric]:
         guilds = GaugeMetricFamily(f"{_PREFIX}_guilds", "Guilds of this process by state",
@@ -316,17 +318,29 @@ def shard_states(gateway: Any, fields: dict[str, Any] | None = None) -> list[Sha
     return out
 
 
-class RuntimeMetrics:
-    """The process's registry and what feeds it: the parts (set as they start), the pool's
-    ``on_finished`` hook, the loop-lag probe. One per ``Runtime`` (not the global registry,
-    so two runtimes in one test process do not collide)."""
+class Parts(Protocol):
+    """Where the metrics find the parts they read (``runtime.core.Runtime``): each is None
+    until it starts (the gateway: when there is none, as in the simulator)."""
 
-    def __init__(self) -> None:
+    @property
+    def supervisor(self) -> Any: ...
+    @property
+    def pool(self) -> Any: ...
+    @property
+    def store(self) -> Any: ...
+    @property
+    def gateway(self) -> Any: ...
+
+
+class RuntimeMetrics:
+    """The process's registry and what feeds it: the parts (read from ``parts`` at scrape
+    time, so a part that starts later is seen from then on), the pool's ``on_finished`` hook,
+    the loop-lag probe. One per ``Runtime`` (not the global registry, so two runtimes in one
+    test process do not collide)."""
+
+    def __init__(self, parts: Parts) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.supervisor: Any = None
-        self.pool: Any = None
-        self.gateway: Any = None
-        self.store: Any = None
+        self.parts = parts
         self.running = False
         self.stopping = False
         self.actions = Counter(f"{_PREFIX}_actions", "Finished action requests by result",
@@ -356,15 +370,16 @@ class RuntimeMetrics:
             problems.append("shutting down")
         elif not self.running:
             problems.append("starting")
-        if self.gateway is not None:
-            if getattr(self.gateway, "is_closed", lambda: False)() or not getattr(
-                    self.gateway, "is_ready", lambda: True)():
+        gateway, store = self.parts.gateway, self.parts.store
+        if gateway is not None:
+            if getattr(gateway, "is_closed", lambda: False)() or not getattr(
+                    gateway, "is_ready", lambda: True)():
                 problems.append("gateway not connected")
-            for s in shard_states(self.gateway):
+            for s in shard_states(gateway):
                 if not s.ready:
                     problems.append(f"shard {s.shard_id} not ready ({s.state or 'not ready'})")
-        if self.store is not None:
-            problem = await _store_problem(self.store)
+        if store is not None:
+            problem = await _store_problem(store)
             if problem:
                 problems.append(problem)
         return problems

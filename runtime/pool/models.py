@@ -13,6 +13,7 @@ import msgspec
 
 from actors.actor import DEFAULT_DEADLINES as _ACTOR_DEADLINES
 from actors.events import ActionRequest
+from engine import ALL_ACTIONS
 
 __all__ = [
     "ACTIONS",
@@ -36,25 +37,16 @@ __all__ = [
     "TypingFn",
 ]
 
-#: Every action the pool can put into words: ``engine.ACTIONS`` plus V1's ``general`` and
-#: ``reply`` (she was spoken to).
-ACTIONS: tuple[str, ...] = (
-    "join_conversation",
-    "engage_user",
-    "fomo_response",
-    "break_silence",
-    "share_tweet",
-    "general",
-    "reply",
-)
+#: Every action the pool can put into words (``engine.names.ALL_ACTIONS``).
+ACTIONS = ALL_ACTIONS
 
 #: The actions that see the conversation's last messages.
 CONTEXT_ACTIONS: frozenset[str] = frozenset({"join_conversation", "fomo_response", "reply"})
 
-#: Seconds after ``decided_at`` when the words are worthless: the actor's table (one source,
-#: so the pool never cuts an action shorter than the actor and the docs promise). Joining a
-#: conversation two minutes late is joining another conversation; a silence-breaker can wait.
-DEFAULT_DEADLINES: dict[str, float] = dict(_ACTOR_DEADLINES)
+#: Seconds after ``decided_at`` when the words are worthless: the actor's table itself (one
+#: source, so the pool never cuts an action shorter than the actor and the docs promise).
+#: Joining a conversation two minutes late is joining another conversation.
+DEFAULT_DEADLINES = _ACTOR_DEADLINES
 
 BreakerState = Literal["closed", "open", "half_open"]
 

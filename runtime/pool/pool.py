@@ -126,7 +126,7 @@ class LLMPool:
     """
 
     def __init__(self, backend: Backend, *, workers: int = 4, queue_size: int = 256,
-                 deliver: Callable[[ActionFinished], None], sender: SenderFn,
+                 deliver: Callable[[ActionFinished], object], sender: SenderFn,
                  context: ContextFn | None = None, items: ItemSource | None = None,
                  clock: LoopClock | None = None, deadlines: Mapping[str, float] | None = None,
                  persona: Persona | None = None, names: NamesFn | None = None,

@@ -14,7 +14,7 @@ from runtime.settings.layers import (
     effective,
     guild_settings,
 )
-from runtime.settings.resolver import Settings
+from runtime.settings.resolver import LiveGuilds, RolesFn, Settings
 from runtime.settings.stored import (
     SETTINGS_VERSION,
     SettingsDecodeError,
@@ -31,6 +31,8 @@ __all__ = [
     "SETTINGS_VERSION",
     "BadValue",
     "Effective",
+    "LiveGuilds",
+    "RolesFn",
     "SettingLocked",
     "Settings",
     "SettingsDecodeError",

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from actors.actor import DEFAULT_DEADLINES, ActorSettings
-from engine import MOOD_NAMES, POLICY_NAMES, GuildConfig, UnknownTimezoneError, zone
+from engine import MOOD_NAMES, POLICY_NAMES, GuildConfig, PolicyName, UnknownTimezoneError, zone
 from runtime.config import Config, GuildOverride
 from runtime.settings.stored import StoredSettings
 
@@ -151,16 +151,17 @@ def check_mood(name: str) -> str:
     return name
 
 
-def check_policy(name: str) -> str:
+def check_policy(name: str) -> PolicyName:
     """``v2``, ``v1`` or ``shadow``.
 
     Raises:
         BadValue: anything else.
     """
-    name = name.strip().lower()
-    if name not in POLICY_NAMES:
-        raise BadValue(f"unknown policy {name!r}; valid: {', '.join(POLICY_NAMES)}")
-    return name
+    wanted = name.strip().lower()
+    for policy in POLICY_NAMES:
+        if policy == wanted:
+            return policy
+    raise BadValue(f"unknown policy {wanted!r}; valid: {', '.join(POLICY_NAMES)}")
 
 
 # --- the layers ---------------------------------------------------------------------------
@@ -171,7 +172,7 @@ def _pick(override: Any, default: Any) -> Any:
     return default if override is None else override
 
 
-def guild_settings(config: Config, guild_id: int) -> tuple[GuildConfig, int | None, str]:
+def guild_settings(config: Config, guild_id: int) -> tuple[GuildConfig, int | None, PolicyName]:
     """A guild's engine settings, autonomous channel and policy: ``[defaults]`` merged with
     its ``[guilds.<id>]`` table (a guild without one gets the defaults and no channel).
 
@@ -262,7 +263,8 @@ def effective(config: Config, stored: StoredSettings | None, guild_id: int, now:
     if use("channel", s.channel_id):
         channel = s.channel_id or None
     if use("policy", s.policy):
-        policy = s.policy  # type: ignore[assignment]
+        # A stored name is checked when set; one no longer valid falls back to the file's.
+        policy = next((name for name in POLICY_NAMES if name == s.policy), policy)
     if use("timezone", s.timezone):
         timezone = s.timezone  # type: ignore[assignment]
     if use("quiet_hours", s.quiet_hours):
@@ -273,16 +275,16 @@ def effective(config: Config, stored: StoredSettings | None, guild_id: int, now:
     expires = math.inf
     paused_until = s.paused_until if s.paused_until is not None and s.paused_until > now \
         else None
-    if not use("pause", paused_until):
-        paused_until = None
+    if paused_until is not None and use("pause", paused_until):
+        expires = min(expires, paused_until)
     else:
-        expires = min(expires, paused_until)  # type: ignore[type-var]
+        paused_until = None
     mood_until = s.mood_until if s.mood and s.mood_until is not None and s.mood_until > now \
         else None
-    if not use("mood", mood_until):
-        mood_until = None
+    if mood_until is not None and use("mood", mood_until):
+        expires = min(expires, mood_until)
     else:
-        expires = min(expires, mood_until)  # type: ignore[type-var]
+        mood_until = None
 
     changes: dict[str, Any] = {"timezone": timezone, "quiet_hours": quiet,
                                "has_channel": channel is not None}

@@ -5,13 +5,14 @@ One ``Settings`` object per process. It answers the hot questions with a dict or
 the pool's prompts), changes what admins change (persisted first, then applied: a failed
 write changes nothing), and pushes ``ConfigChanged`` to a guild's live actor when its
 settings change: a command, a reload of the file (SIGHUP), or a pause or held mood ending.
+About 500 lines: one setter per setting, each a line or two over the shared ``_change``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -45,7 +46,22 @@ from runtime.settings.stored import (
     encode_settings,
 )
 
-__all__ = ["BadValue", "SettingLocked", "Settings"]
+__all__ = ["BadValue", "LiveGuilds", "RolesFn", "SettingLocked", "Settings"]
+
+#: ``(guild_id, user_id) -> role ids``: the gateway's member cache (empty when not cached).
+RolesFn = Callable[[int, int], Iterable[int]]
+
+
+class LiveGuilds(Protocol):
+    """Where changed settings go (``runtime.supervisor.Supervisor``)."""
+
+    def deliver(self, event: Any) -> bool:
+        """Hand ``ConfigChanged`` to the guild's actor (waking it if it sleeps)."""
+        ...
+
+    def live_guild_ids(self) -> list[int]:
+        """The guilds whose actors run now."""
+        ...
 
 log = structlog.get_logger("runtime.settings")
 
@@ -57,26 +73,25 @@ class Settings:
 
     Args:
         config: the decoded file.
-        clock: epoch seconds now (``actors.clock.LoopClock.now`` in the runtime, so that
-            pauses end in virtual time in tests).
+        clock: epoch seconds now, until ``open`` gives the loop's clock.
         loop_time: epoch -> the loop's clock, to sleep until a pause ends (None: epoch
             seconds are taken as loop time, i.e. ``clock`` is the loop's own clock).
+        roles_of: the gateway's member cache, so ``screen`` and ``excluded`` honour
+            ``ignore_role_ids``; None: roles are not known (the simulator, tests).
 
-    Before ``open(store)`` only the file's layers apply and nothing can be changed.
-    ``router`` (the supervisor's ``deliver``) and ``live_guilds`` (ids of live actors) are
-    set by the runtime once it has them; ``roles_of(guild_id, user_id)`` (the gateway's
-    member cache) lets ``screen`` honour ``ignore_role_ids``.
+    Before ``open(store)`` only the file's layers apply and nothing can be changed. Changed
+    settings reach live actors once ``run(supervisor)`` runs.
     """
 
     def __init__(self, config: Config, *, clock: Callable[[], float],
-                 loop_time: Callable[[float], float] | None = None) -> None:
+                 loop_time: Callable[[float], float] | None = None,
+                 roles_of: RolesFn | None = None) -> None:
         self.config = config
         self.clock = clock
         self.loop_time = loop_time or (lambda epoch: epoch)
         self.store: Any = None
-        self.router: Callable[[Any], Any] | None = None
-        self.live_guilds: Callable[[], Iterable[int]] | None = None
-        self.roles_of: Callable[[int, int], Iterable[int]] | None = None
+        self.roles_of = roles_of
+        self._live: LiveGuilds | None = None
         self._stored: dict[int, StoredSettings] = {}
         self._optouts: set[int] = set()
         self._cache: dict[int, Effective] = {}
@@ -93,12 +108,19 @@ class Settings:
         """True once the store's settings are read: commands can change things."""
         return self.store is not None
 
-    async def open(self, store: Any) -> Settings:
-        """Read admins' settings and the opt-outs from ``store``.
+    async def open(self, store: Any, *, clock: Callable[[], float] | None = None,
+                   loop_time: Callable[[float], float] | None = None) -> Settings:
+        """Read admins' settings and the opt-outs from ``store``; from now on time is read
+        from ``clock`` and slept on with ``loop_time`` when given (the runtime's loop clock,
+        so pauses end in virtual time in tests).
 
         A guild whose bytes cannot be read is logged and runs on the file's settings (its
         bytes stay in the store until an admin changes something there).
         """
+        if clock is not None:
+            self.clock = clock
+        if loop_time is not None:
+            self.loop_time = loop_time
         stored: dict[int, StoredSettings] = {}
         for gid, data in (await store.load_settings()).items():
             try:
@@ -287,8 +309,8 @@ class Settings:
             self._changed.set()
 
     def _push(self, guild_id: int, settings: ActorSettings) -> None:
-        if self.router is not None:
-            self.router(ConfigChanged(guild_id, settings))
+        if self._live is not None:
+            self._live.deliver(ConfigChanged(guild_id, settings))
 
     async def set_channel(self, guild_id: int, channel_id: int | None) -> Effective:
         """Set her autonomous channel (None: clear it, whatever the file says).
@@ -374,7 +396,7 @@ class Settings:
         Returns:
             The live guilds whose settings changed, sorted.
         """
-        live = list(self.live_guilds()) if self.live_guilds is not None else []
+        live = self._live.live_guild_ids() if self._live is not None else []
         before = {gid: self.effective(gid).actor for gid in live}
         restart = [name for name in ("llm", "store", "discord", "runtime", "persona", "feeds")
                    if getattr(config, name) != getattr(self.config, name)]
@@ -415,11 +437,12 @@ class Settings:
                 due.append(gid)
         return soonest, due
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-                  ) -> None:
-        """Until cancelled: when a pause or a held mood ends, push the guild's new settings
-        (its actor is woken for it if it was passivated, so a paused quiet guild speaks
-        again on time)."""
+    async def run(self, supervisor: LiveGuilds, *,
+                  task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Until cancelled: changed settings go to ``supervisor``'s live actors; when a pause
+        or a held mood ends, push the guild's new settings (its actor is woken for it if it
+        was passivated, so a paused quiet guild speaks again on time)."""
+        self._live = supervisor
         task_status.started()
         while True:
             self._changed = anyio.Event()

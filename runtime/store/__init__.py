@@ -25,7 +25,7 @@ from runtime.store.contract import (
     StoreMissingError,
     StoreStatistics,
 )
-from runtime.store.leases import Lease, LeaseGrant, open_leases, shard_of
+from runtime.store.leases import Lease, LeaseGrant, LeaseHolder, open_leases, shard_of
 from runtime.store.memory import MemoryStore
 from runtime.store.readers import (
     is_url,
@@ -44,6 +44,7 @@ __all__ = [
     "DeadLetter",
     "Lease",
     "LeaseGrant",
+    "LeaseHolder",
     "LeaseLostError",
     "MemoryStore",
     "NotAStoreError",

@@ -7,7 +7,8 @@ Each call is one transaction. Snapshot batches go through COPY into a temporary 
 upsert: 100,000 rows in one statement instead of 100,000 round trips.
 
 Lease expiry uses the database server's clock (``lease_clock=None``): processes on hosts whose
-clocks disagree still agree on when a lease ends.
+clocks disagree still agree on when a lease ends. Over 500 lines: the whole store contract
+(snapshots, settings, opt-outs, leases, read-only helpers) for one backend.
 """
 
 from __future__ import annotations

@@ -13,7 +13,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
+
+import anyio
+import structlog
 
 from actors.actor import READY, SILENT, WAITING, Readiness
 from actors.events import (
@@ -28,7 +31,24 @@ from actors.events import (
     PresenceChanged,
 )
 
-__all__ = ["ID_LIMIT", "ReadyGuilds", "bad_id", "id_ok", "shard_filter"]
+__all__ = [
+    "ID_LIMIT",
+    "REMOVED_KEPT_S",
+    "ReadyGuilds",
+    "bad_id",
+    "id_ok",
+    "purge_removed_daily",
+    "refuse_bad_id",
+    "refuse_foreign",
+    "shard_filter",
+]
+
+log = structlog.get_logger("runtime.supervisor")
+
+#: Removed guilds' rows are dropped this long after their removal.
+REMOVED_KEPT_S = 30 * 86400.0
+_PURGE_EVERY_S = 86400.0
+_LOGGED_MAX = 4096  # other shards' guilds logged once each, up to this many
 
 #: Ids must be below this (and above 0).
 ID_LIMIT = 1 << 63
@@ -154,3 +174,43 @@ class ReadyGuilds:
 
 #: The events ``ReadyGuilds.note`` takes.
 READINESS_EVENTS = frozenset({GuildReady, GuildUnavailable, ChannelAccess, GuildRemoved})
+
+
+# --- refusals, counted and logged sparingly ----------------------------------------------
+
+def refuse_bad_id(stats: dict[str, Any], event: Any, problem: str) -> bool:
+    """Count an event refused for an id out of range; log the first 100, then every 1000th
+    (a flood of them must not flood the log too). Returns False (refused)."""
+    n = stats["refused_bad_id"] = stats["refused_bad_id"] + 1
+    if n <= 100 or n % 1000 == 0:
+        log.warning("event_refused", reason="id out of range (expected 0 < id < 2**63)",
+                    event_type=type(event).__name__, field=problem, refused=n)
+    return False
+
+
+def refuse_foreign(stats: dict[str, Any], logged: set[int], gid: int, kind: type) -> bool:
+    """Count an event of another process's shard; log each such guild once (up to 4,096).
+    Returns False (refused)."""
+    stats["refused_other_shard"] += 1
+    if gid not in logged and len(logged) < _LOGGED_MAX:
+        logged.add(gid)
+        log.debug("event_refused", reason="guild of another shard", guild_id=gid,
+                  event_type=kind.__name__)
+    return False
+
+
+class _Purges(Protocol):
+    async def purge_removed(self, before: float) -> int: ...
+
+
+async def purge_removed_daily(store: _Purges, now: Callable[[], float]) -> None:
+    """Drop removed guilds' rows 30 days after their removal: at once, then daily, until
+    cancelled. A failure is logged and tried again the next day."""
+    while True:
+        try:
+            purged = await store.purge_removed(now() - REMOVED_KEPT_S)
+            if purged:
+                log.info("removed_guilds_purged", count=purged)
+        except Exception as exc:
+            log.error("purge_removed_failed", error=repr(exc))
+        await anyio.sleep(_PURGE_EVERY_S)

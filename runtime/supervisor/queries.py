@@ -1,101 +1,41 @@
 """Operating the supervisor from outside: statistics, the guild table, one guild in full,
-a mood set by hand (the control socket's requests). A part of ``Supervisor`` kept apart: it
-reads what the supervisor keeps and changes nothing but through ``deliver``."""
+a mood set by hand (the control socket's requests), as an object that takes the supervisor.
+It reads what the supervisor keeps and changes nothing but through ``deliver``."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
 import msgspec
-import structlog
 
-from actors.actor import ActorSettings, GuildActor
-from actors.clock import LoopClock
 from actors.events import MoodSet
 from engine import decode_state, profile_for, signals
-from runtime.supervisor.admission import ReadyGuilds
-from runtime.supervisor.records import (
-    GuildHandle,
-    SupervisorStatistics,
-    UnknownGuildError,
-    mood_holds,
-)
-from runtime.supervisor.snapshots import SnapshotWriter
+from runtime.supervisor.records import SupervisorStatistics, UnknownGuildError, mood_holds
 
-__all__ = ["REMOVED_KEPT_S", "SupervisorOperations"]
+if TYPE_CHECKING:
+    from runtime.supervisor.supervisor import Supervisor
 
-log = structlog.get_logger("runtime.supervisor")
-
-#: Removed guilds' rows are dropped this long after their removal.
-REMOVED_KEPT_S = 30 * 86400.0
-_PURGE_EVERY_S = 86400.0
-_LOGGED_MAX = 4096  # other shards' guilds logged once each, up to this many
+__all__ = ["Queries"]
 
 
-class SupervisorOperations:
-    """The operations half of ``runtime.supervisor.Supervisor`` (a mixin: it has no state of
-    its own)."""
+class Queries:
+    """What operators read and set through a supervisor: its statistics, the guild table,
+    one guild in full, a mood by hand, a snapshot now (the control socket's requests). It
+    reads the supervisor's records (same package) and changes nothing but through
+    ``Supervisor.deliver`` and ``Supervisor.snapshot``."""
 
-    clock: LoopClock | None
-    store: Any
-    settings_for: Callable[[int], ActorSettings]
-    _handles: dict[int, GuildHandle]
-    _passivated: dict[int, float]
-    _cache: dict[int, bytes]
-    _stats: dict[str, Any]
-    _writer: SnapshotWriter
-    _readiness: ReadyGuilds
-    _events: dict[type, int]
-    _tally: dict[tuple[str, str], int]
-    _foreign_logged: set[int]
+    __slots__ = ("_sup",)
 
-    def deliver(self, event: Any) -> bool:
-        raise NotImplementedError
-
-    def knows(self, gid: int, *, any_own: bool = False) -> bool:
-        raise NotImplementedError
-
-    async def snapshot(self, *, only_dirty: bool = True, final: bool = False) -> int:
-        raise NotImplementedError
-
-    # --- refusals and housekeeping ---------------------------------------------------------
-
-    def _refuse_bad_id(self, event: Any, problem: str) -> bool:
-        n = self._stats["refused_bad_id"] = self._stats["refused_bad_id"] + 1
-        if n <= 100 or n % 1000 == 0:  # a flood of them must not flood the log too
-            log.warning("event_refused", reason="id out of range (expected 0 < id < 2**63)",
-                        event_type=type(event).__name__, field=problem, refused=n)
-        return False
-
-    def _refuse_foreign(self, gid: int, kind: type) -> bool:
-        self._stats["refused_other_shard"] += 1
-        logged = self._foreign_logged
-        if gid not in logged and len(logged) < _LOGGED_MAX:
-            logged.add(gid)
-            log.debug("event_refused", reason="guild of another shard", guild_id=gid,
-                      event_type=kind.__name__)
-        return False
-
-    async def _purge_loop(self) -> None:
-        """Drop removed guilds' rows 30 days after their removal: at start, then daily."""
-        assert self.clock is not None
-        while True:
-            try:
-                purged = await self.store.purge_removed(self.clock.now() - REMOVED_KEPT_S)
-                if purged:
-                    log.info("removed_guilds_purged", count=purged)
-            except Exception as exc:
-                log.error("purge_removed_failed", error=repr(exc))
-            await anyio.sleep(_PURGE_EVERY_S)
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._sup = supervisor
 
     def statistics(self) -> SupervisorStatistics:
         """The supervisor's counters now, with the mailboxes' overflow summed (plain counts
         and sums, no per-guild labels: what metrics read at scrape time)."""
+        sup = self._sup
         overflow = coalesced = dropped = live = starting = quarantined = 0
-        for h in self._handles.values():
+        for h in sup._handles.values():
             mb = h.mailbox
             overflow += mb.overflowed
             coalesced += mb.coalesced
@@ -107,25 +47,22 @@ class SupervisorOperations:
             else:
                 live += 1
         decisions: dict[str, dict[str, int]] = {}
-        for (policy, action), n in self._tally.items():
+        for (policy, action), n in sup._tally.items():
             decisions.setdefault(policy, {})[action] = n
-        ready = self._readiness
+        ready = sup._readiness
         return SupervisorStatistics(
-            live=live, starting=starting, passivated=len(self._passivated),
+            live=live, starting=starting, passivated=len(sup._passivated),
             quarantined=quarantined, removed=len(ready.removed), ready=len(ready.ready),
             silent=len(ready.silent), mailbox_overflow=overflow, mailbox_coalesced=coalesced,
             mailbox_dropped=dropped,
-            events_by_type={k.__name__: n for k, n in self._events.items()},
-            decisions=decisions, **self._stats)
-
-    def live_actors(self) -> list[GuildActor]:
-        """The actors running now."""
-        return [h.actor for h in self._handles.values() if h.actor is not None]
+            events_by_type={k.__name__: n for k, n in sup._events.items()},
+            decisions=decisions, **sup._stats)
 
     def list_guilds(self) -> list[dict[str, Any]]:
         """One row per known guild: live ones in full, passivated ones with their wake time."""
+        sup = self._sup
         rows: list[dict[str, Any]] = []
-        for gid, h in self._handles.items():
+        for gid, h in sup._handles.items():
             if h.actor is not None:
                 row = h.actor.summary()
             else:
@@ -134,7 +71,7 @@ class SupervisorOperations:
             row["restarts"] = len(h.restarts or ())
             row["quarantined"] = bool(h.quarantined_until)
             rows.append(row)
-        for gid, wake_at in self._passivated.items():
+        for gid, wake_at in sup._passivated.items():
             rows.append({"guild_id": gid, "live": False, "passivated": True,
                          "wake_at": None if math.isinf(wake_at) else wake_at,
                          "restarts": 0, "quarantined": False})
@@ -142,29 +79,30 @@ class SupervisorOperations:
 
     async def guild_detail(self, gid: int) -> dict[str, Any] | None:
         """One guild in full (live: from its actor; passivated: from its snapshot)."""
-        h = self._handles.get(gid)
+        sup = self._sup
+        h = sup._handles.get(gid)
         if h is not None and h.actor is not None:
             detail = h.actor.inspect()
             detail["restarts"] = len(h.restarts or ())
             detail["quarantined"] = bool(h.quarantined_until)
             return detail
-        if not self.knows(gid, any_own=True):
+        if not sup.knows(gid, any_own=True):
             return None
-        data = self._writer.latest(gid)
+        data = sup._writer.latest(gid)
         if data is None:
-            data = self._cache.get(gid)
-        if data is None and (gid in self._writer.known or gid in self._passivated):
-            data = await self.store.load(gid)
+            data = sup._cache.get(gid)
+        if data is None and (gid in sup._writer.known or gid in sup._passivated):
+            data = await sup.store.load(gid)
         if data is None:
             return None
         state = decode_state(data)
-        assert self.clock is not None
-        settings = self.settings_for(gid)
-        return {"guild_id": gid, "live": False, "passivated": gid in self._passivated,
-                "wake_at": self._passivated.get(gid), "mood": state.mood,
+        assert sup.clock is not None
+        settings = sup.settings_for(gid)
+        return {"guild_id": gid, "live": False, "passivated": gid in sup._passivated,
+                "wake_at": sup._passivated.get(gid), "mood": state.mood,
                 "state": msgspec.to_builtins(state),
                 "signals": msgspec.to_builtins(signals(state, settings.config,
-                                                       self.clock.now())),
+                                                       sup.clock.now())),
                 "pending": state.pending_action, "decisions": []}
 
     def set_mood(self, gid: int, mood: str) -> dict[str, Any]:
@@ -180,15 +118,17 @@ class SupervisorOperations:
             UnknownGuildError: a guild this process does not run (never seen since start,
                 removed, or of another shard); nothing is created for it.
         """
+        sup = self._sup
         profile_for(mood)
-        if not self.knows(gid):
+        if not sup.knows(gid):
             raise UnknownGuildError(gid)
-        assert self.clock is not None
-        now = self.clock.now()
-        self.deliver(MoodSet(gid, mood, now))
+        assert sup.clock is not None
+        now = sup.clock.now()
+        sup.deliver(MoodSet(gid, mood, now))
         return {"guild_id": gid, "mood": mood,
-                **mood_holds(self.settings_for(gid).config, now)}
+                **mood_holds(sup.settings_for(gid).config, now)}
 
     async def snapshot_now(self) -> int:
         """Snapshot every live guild now (the control socket's ``snapshot``)."""
-        return await self.snapshot(only_dirty=False)
+        sup = self._sup
+        return await sup.snapshot(only_dirty=False)

@@ -16,6 +16,10 @@ passivates idle ones, snapshots them, and routes every event to its guild.
 - What the router admits (``admission``): ids in range, guilds of this process's
   shards, never a removed guild's stray events; and each guild's readiness in this process,
   handed to its actor at every start (a guild decides only while ready).
+
+It is over 500 lines because spawning, restarting, passivating and waking share the
+handles and the wake-up heap; what operators read lives in ``queries``, what it admits in
+``admission``, its records in ``records``.
 """
 
 from __future__ import annotations
@@ -53,9 +57,18 @@ from engine import (
     new_state,
     restore_state,
 )
-from runtime.supervisor.admission import READINESS_EVENTS, ReadyGuilds, bad_id, id_ok, shard_filter
+from runtime.supervisor.admission import (
+    READINESS_EVENTS,
+    ReadyGuilds,
+    bad_id,
+    id_ok,
+    purge_removed_daily,
+    refuse_bad_id,
+    refuse_foreign,
+    shard_filter,
+)
 from runtime.supervisor.gcguard import GCGuard, SpawnBursts
-from runtime.supervisor.queries import SupervisorOperations
+from runtime.supervisor.queries import Queries
 from runtime.supervisor.records import (
     COUNTERS,
     GuildHandle,
@@ -79,23 +92,25 @@ log = structlog.get_logger("runtime.supervisor")
 
 
 
-class Supervisor(SupervisorOperations):
+class Supervisor:
     """Owns every guild actor of the process.
+
+    The LLM pool delivers every result back through ``deliver``, so it is built after the
+    supervisor and handed to ``run`` (the sink actors submit to), not to the constructor.
 
     Args:
         store: the snapshot store (``runtime.store.SnapshotStore``).
-        sink: where actors send action requests (the LLM pool).
         settings_for: the ``ActorSettings`` of a guild id.
         seed: the engine seed.
         config: supervision flags and intervals.
         clock: epoch time from the loop; created in ``run`` when None.
     """
 
-    def __init__(self, *, store: Any, sink: ActionSink,
+    def __init__(self, *, store: Any,
                  settings_for: Callable[[int], ActorSettings], seed: int,
                  config: SupervisorConfig | None = None, clock: LoopClock | None = None) -> None:
         self.store = store
-        self.sink = sink
+        self._sink: ActionSink | None = None
         self.settings_for = settings_for
         self.seed = seed
         self.config = config or SupervisorConfig()
@@ -120,6 +135,7 @@ class Supervisor(SupervisorOperations):
         self._starting = 0  # spawned, state not restored yet
         self._fewer_starting: anyio.Event | None = None
         self._bursts = SpawnBursts()
+        self._queries = Queries(self)
         self.ready = anyio.Event()
 
     # --- running ------------------------------------------------------------------------
@@ -128,9 +144,11 @@ class Supervisor(SupervisorOperations):
         """A request id unique in this process."""
         return next(self._request_ids)
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-                  ) -> None:
-        """Run until cancelled (or ``shutdown``): spawns, wakes and snapshots guilds."""
+    async def run(self, sink: ActionSink, *,
+                  task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run until cancelled (or ``shutdown``): spawns, wakes and snapshots guilds; its
+        actors submit their action requests to ``sink`` (the LLM pool)."""
+        self._sink = sink
         if self.clock is None:
             self.clock = LoopClock()
         self.started_at = self.clock.now()
@@ -154,7 +172,7 @@ class Supervisor(SupervisorOperations):
                 self._admitting = True
                 tg.start_soon(self._snapshot_loop)
                 tg.start_soon(self._wake_loop)
-                tg.start_soon(self._purge_loop)
+                tg.start_soon(purge_removed_daily, self.store, self.clock.now)
                 self.ready.set()
                 task_status.started()
         finally:
@@ -202,10 +220,10 @@ class Supervisor(SupervisorOperations):
             return False
         problem = bad_id(event)
         if problem is not None:
-            return self._refuse_bad_id(event, problem)
+            return refuse_bad_id(self._stats, event, problem)
         gid = event.guild_id
         if self._owns is not None and not self._owns(gid):
-            return self._refuse_foreign(gid, kind)
+            return refuse_foreign(self._stats, self._foreign_logged, gid, kind)
         events = self._events
         events[kind] = events.get(kind, 0) + 1
         h = self._handles.get(gid)
@@ -284,6 +302,36 @@ class Supervisor(SupervisorOperations):
         return any_own or gid in self._handles or gid in self._passivated \
             or gid in self._readiness.ready
 
+    def live_actors(self) -> list[GuildActor]:
+        """The actors running now."""
+        return [h.actor for h in self._handles.values() if h.actor is not None]
+
+    def live_guild_ids(self) -> list[int]:
+        """The guilds whose actors run now (``runtime.settings.LiveGuilds``)."""
+        return [gid for gid, h in self._handles.items() if h.actor is not None]
+
+    # --- what operators read and set (``queries``) ------------------------------------------
+
+    def statistics(self) -> SupervisorStatistics:
+        """The counters now (``Queries.statistics``)."""
+        return self._queries.statistics()
+
+    def list_guilds(self) -> list[dict[str, Any]]:
+        """One row per known guild (``Queries.list_guilds``)."""
+        return self._queries.list_guilds()
+
+    async def guild_detail(self, gid: int) -> dict[str, Any] | None:
+        """One guild in full, or None (``Queries.guild_detail``)."""
+        return await self._queries.guild_detail(gid)
+
+    def set_mood(self, gid: int, mood: str) -> dict[str, Any]:
+        """Set a guild's mood by hand (``Queries.set_mood``: returns and raises as it says)."""
+        return self._queries.set_mood(gid, mood)
+
+    async def snapshot_now(self) -> int:
+        """Snapshot every live guild now; how many were written."""
+        return await self._queries.snapshot_now()
+
     # --- one guild's life ---------------------------------------------------------------
 
     async def _load_state(self, gid: int, now: float, woke: bool = True
@@ -358,7 +406,8 @@ class Supervisor(SupervisorOperations):
             state, restored = new_state(gid, clock.now()), True
         # Restored while not ready yet (a start, an outage): the gap and the fresh silence
         # apply at its GuildReady. Restored while ready (woken here) nothing was lost.
-        actor = GuildActor(state, self.settings_for(gid), clock=clock, sink=self.sink,
+        assert self._sink is not None  # actors are started only while running
+        actor = GuildActor(state, self.settings_for(gid), clock=clock, sink=self._sink,
                            seed=self.seed, request_ids=self.next_request_id,
                            mailbox=h.mailbox, on_snapshot=self._snapshot_one,
                            readiness=readiness, restored=restored and readiness == WAITING,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.state import GuildConfig
+from engine import GuildConfig
 from runtime.config import (
     Config,
     decode_config,

@@ -74,8 +74,8 @@ async def test_a_game_start_becomes_words_sent_without_pings(tmp_path: Path) -> 
 def test_config_keys_reach_the_supervisor() -> None:
     """[runtime] startup_grace_s and [discord] shard_ids/shard_count become the supervisor's
     flags; debug logging turns on the actors' why-not lines; a negative grace is refused."""
-    from runtime.errors import ConfigError
     from runtime.core import actor_settings_for
+    from runtime.errors import ConfigError
 
     config = decode_config(CONFIG + 'startup_grace_s = 5\nlog_level = "debug"\n'
                            "[discord]\nshard_ids = [1]\nshard_count = 2\n")

@@ -26,18 +26,59 @@ def test_every_exported_name_exists_and_is_listed_once() -> None:
         assert not name.startswith("_"), name
 
 
-def test_every_public_module_name_is_exported_from_the_package() -> None:
-    """Each module's ``__all__`` names exist there and are all re-exported by ``engine``,
-    as the same objects; the package exports nothing no module offers."""
-    offered: set[str] = set()
+def test_every_exported_name_comes_from_one_module() -> None:
+    """Each name ``engine`` exports is defined by exactly one engine module's ``__all__``, as
+    the same object (trio's rule: one place for every export)."""
+    homes: dict[str, list[str]] = {}
     for name in MODULES:
         module = importlib.import_module(f"engine.{name}")
         assert hasattr(module, "__all__"), name
         for attr in module.__all__:
             assert hasattr(module, attr), (name, attr)
-            assert getattr(engine, attr) is getattr(module, attr), (name, attr)
-        offered |= set(module.__all__)
-    assert offered == set(engine.__all__)
+            homes.setdefault(attr, []).append(name)
+    for attr in engine.__all__:
+        assert len(homes.get(attr, [])) == 1, (attr, homes.get(attr))
+        module = importlib.import_module(f"engine.{homes[attr][0]}")
+        assert getattr(engine, attr) is getattr(module, attr), attr
+
+
+def _imports_from_engine() -> tuple[set[str], list[str]]:
+    """Names other packages import from ``engine``, and their imports of engine's modules."""
+    root = ENGINE_DIR.parent
+    names: set[str] = set()
+    deep: list[str] = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root)
+        if rel.parts[0] in ("engine", ".venv") or rel.parts[:2] == ("tests", "engine"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module == "engine":
+                    names |= {a.name for a in node.names}
+                elif node.module.startswith("engine."):
+                    deep.append(f"{rel}: from {node.module}")
+    return names, deep
+
+
+def test_other_packages_use_only_the_face_and_the_face_only_what_they_use() -> None:
+    """Outside the engine (its own tests aside) code imports from ``engine`` only, never from
+    its modules; and ``engine`` exports what that code uses plus what ENGINE.md and
+    CONTRACTS.md promise, no helper besides."""
+    used, deep = _imports_from_engine()
+    assert deep == []
+    assert used <= set(engine.__all__), used - set(engine.__all__)
+    promised = {"AutonomousEngine", "autonomous_engine", "Action", "AnyAction", "PolicyName",
+                "ALL_ACTIONS", "POLICY_NAMES", "decide", "Decision", "observe_message",
+                "observe_messages", "observe_presence", "observe_join", "record_action",
+                "record_failure", "record_result", "mark_pending", "rotate_mood",
+                "restore_state", "encode_state", "decode_state", "GuildConfig", "GuildState",
+                "ACTIONS", "NO_ITEM", "MOODS", "MOOD_NAMES", "UnknownMoodError",
+                "InvalidTimeError", "SnapshotError", "SnapshotVersionError", "policy_for",
+                "V1Policy", "V2Policy", "decide_v1"}
+    # ``import engine`` users (ops) read attributes: those count as used too.
+    attribute_users = {"signals", "GuildState", "decode_state"}
+    assert set(engine.__all__) <= used | promised | attribute_users, (
+        set(engine.__all__) - used - promised - attribute_users)
 
 
 def test_the_names_other_parts_depend_on_are_exported() -> None:

@@ -10,8 +10,6 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from engine import (
-    FOMO_RESPONSE,
-    JOIN_CONVERSATION,
     MOODS,
     NO_ITEM,
     SHARE_TWEET,
@@ -22,7 +20,6 @@ from engine import (
     mark_pending,
     new_state,
     observe_message,
-    params_for,
     record_action,
     record_failure,
     record_result,
@@ -30,6 +27,8 @@ from engine import (
     roll,
     seed_online,
 )
+from engine.params import params_for
+from engine.rules import FOMO_RESPONSE, JOIN_CONVERSATION
 from tests.kit.enginekit import (
     CFG,
     GID,

@@ -7,16 +7,16 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine import (
-    BREAK_SILENCE,
     GuildConfig,
     decide,
     decode_state,
     encode_state,
-    hours_factor,
     new_state,
     observe_message,
     seed_online,
 )
+from engine.hours import hours_factor
+from engine.rules import BREAK_SILENCE
 from engine.state import GuildState
 from tests.kit.enginekit import GID
 

@@ -10,13 +10,9 @@ import pytest
 
 from engine import (
     ASLEEP,
-    BREAK_SILENCE,
-    ENGAGE_USER,
-    JOIN_CONVERSATION,
     AutonomousEngine,
     GuildConfig,
     InvalidTimeError,
-    check_time,
     decide,
     decode_state,
     encode_state,
@@ -27,8 +23,10 @@ from engine import (
     restore_state,
     rotate_mood,
     signals,
-    someone_around,
 )
+from engine.rules import BREAK_SILENCE, ENGAGE_USER, JOIN_CONVERSATION
+from engine.signals import someone_around
+from engine.state import check_time
 from tests.kit.enginekit import CFG, GID, T0, FakeClock, first_action, lively_state
 
 YEAR = 365 * 86400.0

@@ -13,26 +13,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import (
-    ENGAGE_USER,
-    JOIN_CONVERSATION,
     MOODS,
-    NEVER,
-    SCHEMA_VERSION,
     SHARE_TWEET,
-    UNPROMPTED,
     AutonomousEngine,
     GuildConfig,
     GuildState,
     decide,
-    engaged_key,
     new_state,
     observe_message,
     observe_presence,
-    params_for,
     record_action,
     restore_state,
     seed_online,
 )
+from engine.params import params_for
+from engine.presence import engaged_key
+from engine.rules import ENGAGE_USER, JOIN_CONVERSATION, UNPROMPTED
+from engine.state import NEVER, SCHEMA_VERSION
 from tests.kit.enginekit import (
     GID,
     T0,

@@ -16,12 +16,12 @@ from engine import (
     WAKING_MOODS,
     GuildConfig,
     in_quiet_hours,
-    local_time,
     new_state,
-    next_mood,
     rotate_mood,
     set_mood,
 )
+from engine.localtime import local_time
+from engine.moods import next_mood
 from tests.kit.enginekit import GID, T0
 
 ORIG_MOODS = ("neutral", "bubbly", "sleepy", "curious", "shy", "serious", "excited", "silly",

@@ -11,8 +11,6 @@ from hypothesis import strategies as st
 
 from engine import (
     ACTIONS,
-    BREAK_SILENCE,
-    JOIN_CONVERSATION,
     MOOD_NAMES,
     WAKING_MOODS,
     AutonomousEngine,
@@ -30,6 +28,7 @@ from engine import (
     rotate_mood,
     seed_online,
 )
+from engine.rules import BREAK_SILENCE, JOIN_CONVERSATION
 from tests.kit.enginekit import (
     CFG,
     GID,

@@ -8,10 +8,6 @@ import itertools
 import pytest
 
 from engine import (
-    BREAK_SILENCE,
-    ENGAGE_USER,
-    FOMO_RESPONSE,
-    JOIN_CONVERSATION,
     MOODS,
     WAKING_MOODS,
     AutonomousEngine,
@@ -23,8 +19,9 @@ from engine import (
     record_action,
     seed_online,
     signals,
-    silence_threshold_s,
 )
+from engine.params import silence_threshold_s
+from engine.rules import BREAK_SILENCE, ENGAGE_USER, FOMO_RESPONSE, JOIN_CONVERSATION
 from tests.kit.enginekit import CFG, GID, NO_QUIET, T0, FakeClock, first_action, lively_state
 
 SEEDS = range(200)

@@ -12,11 +12,9 @@ from hypothesis import strategies as st
 
 from engine import (
     MAX_ONLINE,
-    SCHEMA_VERSION,
     decide,
     decode_state,
     encode_state,
-    msgs_1h,
     msgs_5m,
     new_state,
     observe_message,
@@ -28,6 +26,7 @@ from engine import (
 )
 from engine.presence import online_count
 from engine.signals import someone_around
+from engine.state import SCHEMA_VERSION, msgs_1h
 from tests.kit.enginekit import CFG, GID, T0, events, replay
 
 DATA = Path(__file__).parent / "data"

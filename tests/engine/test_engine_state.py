@@ -11,11 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import (
-    MAX_ENGAGED,
     MAX_ONLINE,
-    MAX_OPPORTUNITIES,
     MOOD_NAMES,
-    SCHEMA_VERSION,
     AutonomousEngine,
     GuildConfig,
     GuildState,
@@ -24,14 +21,11 @@ from engine import (
     SnapshotVersionError,
     UnknownMoodError,
     UnknownTimezoneError,
-    count_drops_below_at,
     decide,
     decide_v1,
     decode_state,
     encode_state,
-    engaged_key,
     mark_pending,
-    msgs_1h,
     msgs_5m,
     new_state,
     observe_join,
@@ -46,6 +40,9 @@ from engine import (
     set_mood,
     signals,
 )
+from engine.presence import engaged_key
+from engine.signals import count_drops_below_at
+from engine.state import MAX_ENGAGED, MAX_OPPORTUNITIES, SCHEMA_VERSION, msgs_1h
 from tests.kit.enginekit import CFG, GID, T0, FakeClock, copy_state, events, replay
 
 # --- windows -------------------------------------------------------------------------------

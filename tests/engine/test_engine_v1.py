@@ -8,10 +8,7 @@ import collections
 import pytest
 
 from engine import (
-    ENGAGE_USER,
-    POLICIES,
     POLICY_NAMES,
-    V1_ACTIONS,
     GuildConfig,
     V1Policy,
     V2Policy,
@@ -23,6 +20,9 @@ from engine import (
     record_action,
     seed_online,
 )
+from engine.policy import POLICIES
+from engine.rules import ENGAGE_USER
+from engine.v1 import V1_ACTIONS
 from tests.kit.enginekit import CFG, GID, T0, lively_state
 
 SLOT = 900.0

@@ -17,7 +17,8 @@ from runtime.config import decode_config
 from runtime.core import Runtime
 from runtime.gateway import PersonaClient
 from runtime.gateway._discord import discord
-from runtime.gateway.commands import Commands, install_commands
+from runtime.gateway.commands import Commands, install_commands, member_roles
+from runtime.router import Router
 from runtime.supervisor import SupervisorConfig
 from tests.kit.discord_payloads import ALICE, CHANNEL, GUILD, guild_create
 from tests.kit.fake_discord import FakeDiscord
@@ -103,16 +104,15 @@ async def running_bot(tmp_path: Path, config_text: str, *, store: Any = None,
         path = write_config(tmp_path, config_text, fake, discord_keys)
         config = decode_config(path.read_text(), base_dir=tmp_path)
         point_discord_at(config)
-        holder: list[Runtime] = []
-        client = PersonaClient(deliver=lambda e: holder[0].deliver(e),
-                               channel_of=lambda g: holder[0].settings.channel_of(g),
+        router = Router()
+        client = PersonaClient(deliver=router.deliver, channel_of=router.channel_of,
                                shard_count=1, guild_ready_timeout=0.01)
         runtime = Runtime(config, sender=client.send, context=client.fetch_context,
                           names=client.display_name, store=store, seed=5, backend=backend,
                           supervisor_config=SupervisorConfig(startup_grace_s=0,
                                                              gc_freeze=False),
-                          control_socket=False, config_path=str(path))
-        holder.append(runtime)
+                          control_socket=False, config_path=str(path),
+                          router=router, roles_of=member_roles(client))
         commands = install_commands(client, runtime, name=config.discord.command_name,
                                     hash_path=tmp_path / "commands.sha256")
         try:

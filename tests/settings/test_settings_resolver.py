@@ -3,6 +3,8 @@ pauses that end on time, and reloads of the file."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from structlog.testing import capture_logs
 
 from actors.events import ActionRequest, ConfigChanged, MemberJoined, MessageSeen, PresenceChanged
 from runtime.config import decode_config
-from runtime.settings import BadValue, SettingLocked, Settings
+from runtime.settings import BadValue, RolesFn, SettingLocked, Settings
 from tests.kit.settings_store import SettingsMemoryStore
 
 FILE = """
@@ -29,12 +31,36 @@ ignore_role_ids = [500]
 NOW = 1_764_600_000.0
 
 
-async def opened(store: Any = None, text: str = FILE) -> tuple[Settings, list[Any]]:
-    pushed: list[Any] = []
-    s = Settings(decode_config(text), clock=lambda: NOW)
+class Live:
+    """The supervisor's side of the settings: what is pushed to actors, and which guilds
+    are live."""
+
+    def __init__(self, live: tuple[int, ...] = (),
+                 on_push: Callable[[Any], None] | None = None) -> None:
+        self.pushed: list[Any] = []
+        self.live = list(live)
+        self.on_push = on_push or self.pushed.append
+
+    def deliver(self, event: Any) -> bool:
+        self.on_push(event)
+        return True
+
+    def live_guild_ids(self) -> list[int]:
+        return list(self.live)
+
+
+@asynccontextmanager
+async def opened(store: Any = None, text: str = FILE, *, live: tuple[int, ...] = (),
+                 roles_of: RolesFn | None = None
+                 ) -> AsyncIterator[tuple[Settings, list[Any]]]:
+    """Settings opened on ``store`` and running against a ``Live`` double."""
+    s = Settings(decode_config(text), clock=lambda: NOW, roles_of=roles_of)
     await s.open(store or SettingsMemoryStore())
-    s.router = pushed.append
-    return s, pushed
+    sup = Live(live)
+    async with anyio.create_task_group() as tg:
+        await tg.start(s.run, sup)
+        yield s, sup.pushed
+        tg.cancel_scope.cancel()
 
 
 @pytest.mark.anyio
@@ -42,15 +68,16 @@ async def test_a_change_is_persisted_pushed_and_survives_a_restart() -> None:
     """Setting a channel persists it, pushes ConfigChanged with the new ActorSettings, makes
     ``channel_of`` answer at once, and a new Settings on the same store reads it back."""
     store = SettingsMemoryStore()
-    s, pushed = await opened(store)
-    assert s.channel_of(20) is None
-    await s.set_channel(20, 200)
-    assert s.channel_of(20) == 200
-    [event] = pushed
-    assert isinstance(event, ConfigChanged) and event.guild_id == 20
-    assert event.settings.channel_id == 200 and event.settings.config.has_channel
-    again, _ = await opened(store)
-    assert again.channel_of(20) == 200 and again.effective(20).sources["channel"] == "command"
+    async with opened(store) as (s, pushed):
+        assert s.channel_of(20) is None
+        await s.set_channel(20, 200)
+        assert s.channel_of(20) == 200
+        [event] = pushed
+        assert isinstance(event, ConfigChanged) and event.guild_id == 20
+        assert event.settings.channel_id == 200 and event.settings.config.has_channel
+        async with opened(store) as (again, _):
+            assert again.channel_of(20) == 200
+            assert again.effective(20).sources["channel"] == "command"
 
 
 @pytest.mark.anyio
@@ -58,22 +85,22 @@ async def test_a_locked_key_or_a_bad_value_changes_nothing() -> None:
     """A locked key raises SettingLocked naming where it is locked; a bad value raises
     BadValue naming the valid ones; neither writes nor pushes anything."""
     store = SettingsMemoryStore()
-    s, pushed = await opened(store)
-    with pytest.raises(SettingLocked, match=r"guilds\.10\.locked"):
-        await s.set_policy(10, "v1")
-    with pytest.raises(BadValue, match="valid: v2, v1, shadow"):
-        await s.set_policy(20, "v3")
-    with pytest.raises(BadValue, match="from 0 to 2"):
-        await s.set_chattiness(20, 2.5)
-    with pytest.raises(BadValue, match="IANA"):
-        await s.set_timezone(20, "Mars/Olympus")
-    with pytest.raises(BadValue, match="two different hours"):
-        await s.set_quiet_hours(20, (5, 5))
-    with pytest.raises(BadValue, match=r"valid: .*bubbly"):
-        await s.hold_mood(20, "grumpy", 1)
-    with pytest.raises(BadValue, match="above 0"):
-        await s.pause(20, 0)
-    assert store.saves == 0 and pushed == []
+    async with opened(store) as (s, pushed):
+        with pytest.raises(SettingLocked, match=r"guilds\.10\.locked"):
+            await s.set_policy(10, "v1")
+        with pytest.raises(BadValue, match="valid: v2, v1, shadow"):
+            await s.set_policy(20, "v3")
+        with pytest.raises(BadValue, match="from 0 to 2"):
+            await s.set_chattiness(20, 2.5)
+        with pytest.raises(BadValue, match="IANA"):
+            await s.set_timezone(20, "Mars/Olympus")
+        with pytest.raises(BadValue, match="two different hours"):
+            await s.set_quiet_hours(20, (5, 5))
+        with pytest.raises(BadValue, match=r"valid: .*bubbly"):
+            await s.hold_mood(20, "grumpy", 1)
+        with pytest.raises(BadValue, match="above 0"):
+            await s.pause(20, 0)
+        assert store.saves == 0 and pushed == []
 
 
 @pytest.mark.anyio
@@ -83,61 +110,60 @@ async def test_a_failed_write_keeps_the_old_settings() -> None:
         async def save_settings(self, guild_id: int, data: bytes | None) -> None:
             raise OSError("disk full")
 
-    s, pushed = await opened(Broken())
-    with pytest.raises(OSError):
-        await s.set_channel(20, 200)
-    assert s.channel_of(20) is None and pushed == []
+    async with opened(Broken()) as (s, pushed):
+        with pytest.raises(OSError):
+            await s.set_channel(20, 200)
+        assert s.channel_of(20) is None and pushed == []
 
 
 @pytest.mark.anyio
 async def test_screen_drops_ignored_users_and_defuses_opted_out_members() -> None:
     """Ignored users' events stop at the router; an opted-out member's message still counts
     but no longer addresses her, their new game is no opportunity, their join is dropped."""
-    s, _ = await opened()
-    s.roles_of = lambda gid, uid: (500,) if uid == 88 else ()
-    assert s.screen(MessageSeen(10, 100, 66, NOW)) is None  # [defaults] ignores 66
-    assert s.screen(MessageSeen(10, 100, 77, NOW)) is None  # guild 10 ignores 77
-    assert s.screen(MessageSeen(20, 200, 77, NOW)) is not None  # ...but not guild 20
-    assert s.screen(PresenceChanged(10, 88, NOW)) is None  # role 500
-    await s.set_optout(5, True)
-    msg = s.screen(MessageSeen(10, 100, 5, NOW, addresses_self=True, message_id=9))
-    assert msg == MessageSeen(10, 100, 5, NOW, addresses_self=False, message_id=9)
-    game = s.screen(PresenceChanged(10, 5, NOW, activity="Project DIVA"))
-    assert game == PresenceChanged(10, 5, NOW, activity=None)
-    assert s.screen(MemberJoined(10, 5, NOW)) is None
-    assert s.excluded(10, 5) and s.excluded(10, 88) and not s.excluded(10, 6)
-    await s.set_optout(5, False)
-    assert s.screen(MemberJoined(10, 5, NOW)) == MemberJoined(10, 5, NOW)
+    async with opened(roles_of=lambda gid, uid: (500,) if uid == 88 else ()) as (s, _):
+        assert s.screen(MessageSeen(10, 100, 66, NOW)) is None  # [defaults] ignores 66
+        assert s.screen(MessageSeen(10, 100, 77, NOW)) is None  # guild 10 ignores 77
+        assert s.screen(MessageSeen(20, 200, 77, NOW)) is not None  # ...but not guild 20
+        assert s.screen(PresenceChanged(10, 88, NOW)) is None  # role 500
+        await s.set_optout(5, True)
+        msg = s.screen(MessageSeen(10, 100, 5, NOW, addresses_self=True, message_id=9))
+        assert msg == MessageSeen(10, 100, 5, NOW, addresses_self=False, message_id=9)
+        game = s.screen(PresenceChanged(10, 5, NOW, activity="Project DIVA"))
+        assert game == PresenceChanged(10, 5, NOW, activity=None)
+        assert s.screen(MemberJoined(10, 5, NOW)) is None
+        assert s.excluded(10, 5) and s.excluded(10, 88) and not s.excluded(10, 6)
+        await s.set_optout(5, False)
+        assert s.screen(MemberJoined(10, 5, NOW)) == MemberJoined(10, 5, NOW)
 
 
 @pytest.mark.anyio
 async def test_opt_outs_persist_by_user_across_guilds() -> None:
     """An opt-out is stored by user id and applies in every guild after a restart."""
     store = SettingsMemoryStore()
-    s, _ = await opened(store)
-    assert await s.set_optout(5, True) and not await s.set_optout(5, True)
-    again, _ = await opened(store)
-    assert again.opted_out(5) and again.excluded(999, 5) and again.opted_out_ids() == [5]
+    async with opened(store) as (s, _):
+        assert await s.set_optout(5, True) and not await s.set_optout(5, True)
+        async with opened(store) as (again, _):
+            assert again.opted_out(5) and again.excluded(999, 5) and again.opted_out_ids() == [5]
 
 
 @pytest.mark.anyio
 async def test_the_guarded_sink_refuses_actions_aimed_at_opted_out_members() -> None:
     """An action targeting an opted-out member is refused (the actor records it like any
     refusal); others go through to the pool."""
-    s, _ = await opened()
-    got: list[Any] = []
+    async with opened() as (s, _):
+        got: list[Any] = []
 
-    class Pool:
-        def submit(self, request: ActionRequest) -> None:
-            got.append(request)
+        class Pool:
+            def submit(self, request: ActionRequest) -> None:
+                got.append(request)
 
-    guard = s.guard(Pool())
-    await s.set_optout(5, True)
-    req = ActionRequest(1, 10, 100, "engage_user", "bubbly", NOW, NOW + 60, target_user_id=5)
-    with pytest.raises(RuntimeError, match="opted out"):
-        guard.submit(req)
-    guard.submit(ActionRequest(2, 10, 100, "break_silence", "bubbly", NOW, NOW + 60))
-    assert [r.request_id for r in got] == [2]
+        guard = s.guard(Pool())
+        await s.set_optout(5, True)
+        req = ActionRequest(1, 10, 100, "engage_user", "bubbly", NOW, NOW + 60, target_user_id=5)
+        with pytest.raises(RuntimeError, match="opted out"):
+            guard.submit(req)
+        guard.submit(ActionRequest(2, 10, 100, "break_silence", "bubbly", NOW, NOW + 60))
+        assert [r.request_id for r in got] == [2]
 
 
 def test_a_pause_ends_on_time_and_the_actor_hears_of_it() -> None:
@@ -150,9 +176,9 @@ def test_a_pause_ends_on_time_and_the_actor_hears_of_it() -> None:
         s = Settings(decode_config(FILE), clock=lambda: NOW + trio.current_time() - start,
                      loop_time=lambda epoch: epoch - NOW + start)
         await s.open(SettingsMemoryStore())
-        s.router = lambda e: pushed.append((trio.current_time() - start, e))
+        live = Live(on_push=lambda e: pushed.append((trio.current_time() - start, e)))
         async with anyio.create_task_group() as tg:
-            await tg.start(s.run)
+            await tg.start(s.run, live)
             await s.pause(10, 2)
             assert not pushed[-1][1].settings.config.enabled
             await anyio.sleep(3 * 3600)
@@ -170,30 +196,29 @@ async def test_reload_pushes_changed_guilds_only_and_a_bad_file_keeps_the_old(
         tmp_path: Path) -> None:
     """A reloaded file pushes ConfigChanged to the live guilds whose settings changed; a
     bad file is one error line and nothing changes."""
-    s, pushed = await opened()
-    s.live_guilds = lambda: [10, 30]
-    path = tmp_path / "bot.toml"
-    path.write_text(FILE.replace('locked = ["policy"]', 'locked = ["policy"]\n'
-                                 'timezone = "Asia/Tokyo"'))
-    assert s.reload_file(str(path)) == [10]
-    [event] = pushed
-    assert event.guild_id == 10 and event.settings.config.timezone == "Asia/Tokyo"
-    path.write_text("[guilds.10]\ntimezone = 'Mars/Olympus'\n")
-    with capture_logs() as logs:
-        assert s.reload_file(str(path)) is None
-    [line] = [entry for entry in logs if entry["log_level"] == "error"]
-    assert line["event"] == "settings.reload_failed" and "Mars/Olympus" in line["error"]
-    assert s.effective(10).timezone == "Asia/Tokyo" and len(pushed) == 1
+    async with opened(live=(10, 30)) as (s, pushed):
+        path = tmp_path / "bot.toml"
+        path.write_text(FILE.replace('locked = ["policy"]', 'locked = ["policy"]\n'
+                                     'timezone = "Asia/Tokyo"'))
+        assert s.reload_file(str(path)) == [10]
+        [event] = pushed
+        assert event.guild_id == 10 and event.settings.config.timezone == "Asia/Tokyo"
+        path.write_text("[guilds.10]\ntimezone = 'Mars/Olympus'\n")
+        with capture_logs() as logs:
+            assert s.reload_file(str(path)) is None
+        [line] = [entry for entry in logs if entry["log_level"] == "error"]
+        assert line["event"] == "settings.reload_failed" and "Mars/Olympus" in line["error"]
+        assert s.effective(10).timezone == "Asia/Tokyo" and len(pushed) == 1
 
 
 @pytest.mark.anyio
 async def test_a_held_mood_ends_when_quiet_hours_start_and_is_refused_inside_them() -> None:
     """At 14:40 UTC with quiet hours from 16:00, a 5-hour mood holds until 16:00 (she still
     sleeps); inside quiet hours a mood is refused, saying why."""
-    s, _ = await opened()
-    await s.set_quiet_hours(20, (16, 7))
-    e = await s.hold_mood(20, "bubbly", 5)
-    assert e.mood_until == NOW + 80 * 60 and not e.actor.config.rotate_moods
-    await s.set_quiet_hours(20, (14, 7))
-    with pytest.raises(BadValue, match="quiet hours here until"):
-        await s.hold_mood(20, "bubbly", 1)
+    async with opened() as (s, _):
+        await s.set_quiet_hours(20, (16, 7))
+        e = await s.hold_mood(20, "bubbly", 5)
+        assert e.mood_until == NOW + 80 * 60 and not e.actor.config.rotate_moods
+        await s.set_quiet_hours(20, (14, 7))
+        with pytest.raises(BadValue, match="quiet hours here until"):
+            await s.hold_mood(20, "bubbly", 1)

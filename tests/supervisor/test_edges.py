@@ -50,7 +50,7 @@ async def test_ids_out_of_range_are_refused_at_the_router_and_snapshots_go_on(
         sup = make_supervisor(store, sink, clock)
         with structlog.testing.capture_logs() as logs:
             async with anyio.create_task_group() as tg:
-                await tg.start(sup.run)
+                await tg.start(sup.run, sink)
                 assert sup.deliver(MessageSeen(1, 9, 10, clock.now()))
                 assert not sup.deliver(MemberJoined(1, 2**64, clock.now()))
                 assert not sup.deliver(MessageSeen(2**63, 9, 10, clock.now()))
@@ -79,7 +79,7 @@ async def test_a_guild_whose_state_cannot_be_encoded_never_fails_the_batch() -> 
     sup = make_supervisor(store, sink, clock)
     with structlog.testing.capture_logs() as logs:
         async with anyio.create_task_group() as tg:
-            await tg.start(sup.run)
+            await tg.start(sup.run, sink)
             for g in (1, 2, 3):
                 sup.deliver(MessageSeen(g, 9, 10, clock.now()))
             await anyio.wait_all_tasks_blocked()
@@ -133,7 +133,7 @@ async def test_set_mood_refuses_a_guild_it_does_not_run_and_says_how_long_a_mood
     clock = LoopClock(T0)
     sup = make_supervisor(store, sink, clock)
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(sup.run, sink)
         with pytest.raises(UnknownGuildError, match="unknown guild 77"):
             sup.set_mood(77, "shy")
         with pytest.raises(ValueError, match="bubbly"):
@@ -172,7 +172,7 @@ async def test_statistics_count_events_decisions_guild_states_and_snapshot_batch
     clock = LoopClock(T0)
     sup = make_supervisor(store, sink, clock)
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(sup.run, sink)
         sup.deliver(GuildReady(1, clock.now(), (10,)))
         sup.deliver(GuildReady(2, clock.now(), (20,), can_speak=False))
         sup.deliver(MoodSet(1, "bubbly", clock.now()))

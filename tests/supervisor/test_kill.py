@@ -38,10 +38,10 @@ CHILD = textwrap.dedent("""
     async def main(path):
         settings = ActorSettings(config=GuildConfig(quiet_hours=None, rotate_moods=False))
         async with SQLiteStore(path) as store:
-            sup = Supervisor(store=store, sink=Sink(), settings_for=lambda g: settings, seed=1,
+            sup = Supervisor(store=store, settings_for=lambda g: settings, seed=1,
                              config=SupervisorConfig(snapshot_interval_s=3600))
             async with anyio.create_task_group() as tg:
-                await tg.start(sup.run)
+                await tg.start(sup.run, Sink())
                 sent = 0
                 while True:
                     for _ in range(200):
@@ -82,10 +82,10 @@ def test_sigkill_while_snapshotting_leaves_an_intact_store(tmp_path: Path,
     async def restore() -> int:
         async with SQLiteStore(path) as store:
             settings = ActorSettings(config=GuildConfig(quiet_hours=None, rotate_moods=False))
-            sup = Supervisor(store=store, sink=RecordingSink(), seed=1,
+            sup = Supervisor(store=store, seed=1,
                              settings_for=lambda g: settings, config=SupervisorConfig())
             async with anyio.create_task_group() as tg:
-                await tg.start(sup.run)
+                await tg.start(sup.run, RecordingSink())
                 total = 0
                 for g in range(1, 51):
                     detail = await sup.guild_detail(g)

@@ -48,7 +48,7 @@ def test_nothing_is_decided_before_guild_ready_from_a_stale_snapshot() -> None:
         sink = RecordingSink()
         sup = make_supervisor(store, sink, clock, passivate_after_s=600.0)
         async with anyio.create_task_group() as tg:
-            await tg.start(sup.run)
+            await tg.start(sup.run, sink)
             await trio.sleep(3600)
             seen["before"] = (list(sink.requests), sup.statistics())
             sup.deliver(GuildReady(5, clock.now(), ()))
@@ -76,7 +76,7 @@ def test_after_a_three_hour_downtime_restored_guilds_do_not_all_speak_at_once() 
         sink = RecordingSink()
         sup = make_supervisor(store, sink, clock, passivate_after_s=3600.0)
         async with anyio.create_task_group() as tg:
-            await tg.start(sup.run)
+            await tg.start(sup.run, sink)
             await trio.sleep(3)
             for g in guilds:
                 sup.deliver(GuildReady(g, clock.now(), (g * 10,)))
@@ -103,7 +103,7 @@ def test_a_restored_guild_waits_one_minimum_gap_after_its_guild_ready() -> None:
         sink = RecordingSink()
         sup = make_supervisor(store, sink, clock)
         async with anyio.create_task_group() as tg:
-            await tg.start(sup.run)
+            await tg.start(sup.run, sink)
             await trio.sleep(10)
             ready_at = clock.now()
             for g in (1, 2):  # 1 restored, 2 fresh
@@ -133,7 +133,7 @@ def test_an_outage_pauses_decisions_until_the_next_guild_ready() -> None:
         sink = RecordingSink()
         sup = make_supervisor(RemovingStore(clock=clock.now), sink, clock)
         async with anyio.create_task_group() as tg:
-            await tg.start(sup.run)
+            await tg.start(sup.run, sink)
             sup.deliver(GuildReady(3, clock.now(), (30,)))
             await trio.sleep(1)
             sup.deliver(GuildUnavailable(3, clock.now()))
@@ -163,7 +163,7 @@ def test_a_passivated_guild_stays_ready_and_an_outage_while_asleep_holds_its_wak
         sup = make_supervisor(RemovingStore(clock=clock.now), sink, clock,
                               passivate_after_s=300.0)
         async with anyio.create_task_group() as tg:
-            await tg.start(sup.run)
+            await tg.start(sup.run, sink)
             for g in (1, 2):
                 sup.deliver(GuildReady(g, T0, (g * 10,)))
                 sup.deliver(MessageSeen(g, 9, g * 10, T0))
@@ -195,7 +195,7 @@ async def test_without_the_right_to_speak_she_stays_silent_until_channel_access(
     sup = make_supervisor(RemovingStore(), sink, clock)
     with structlog.testing.capture_logs() as logs:
         async with anyio.create_task_group() as tg:
-            await tg.start(sup.run)
+            await tg.start(sup.run, sink)
             sup.deliver(GuildReady(4, clock.now(), (40,), can_speak=False,
                                    missing="Send Messages"))
             sup.deliver(PresenceChanged(4, 40, clock.now(), activity=GAME))
@@ -223,7 +223,7 @@ def test_a_removed_guild_is_flagged_never_woken_and_comes_back_fresh() -> None:
         sink = RecordingSink()
         sup = make_supervisor(store, sink, clock, passivate_after_s=300.0)
         async with anyio.create_task_group() as tg:
-            await tg.start(sup.run)
+            await tg.start(sup.run, sink)
             for g in (1, 2):
                 sup.deliver(GuildReady(g, T0, (g * 10,)))
                 sup.deliver(MessageSeen(g, 9, g * 10, T0))
@@ -269,7 +269,7 @@ async def test_a_process_runs_only_its_own_shards() -> None:
     sup = make_supervisor(store, sink, clock, shard_ids=(1,), shard_count=2)
     with structlog.testing.capture_logs() as logs:
         async with anyio.create_task_group() as tg:
-            await tg.start(sup.run)
+            await tg.start(sup.run, sink)
             assert sup.deliver(GuildReady(mine, T0, ()))
             assert not sup.deliver(GuildReady(theirs, T0, (1,)))
             assert not sup.deliver(MessageSeen(theirs, 9, 1, T0))
@@ -303,5 +303,5 @@ def test_supervisor_refuses_an_impossible_shard_config() -> None:
     from runtime.supervisor import SupervisorConfig
 
     with pytest.raises(ValueError, match="shard_ids"):
-        Supervisor(store=RemovingStore(), sink=RecordingSink(), settings_for=lambda g: None,  # type: ignore[arg-type, return-value]
+        Supervisor(store=RemovingStore(), settings_for=lambda g: None,  # type: ignore[arg-type, return-value]
                    seed=1, config=SupervisorConfig(shard_ids=(3,), shard_count=2))

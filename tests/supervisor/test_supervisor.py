@@ -75,7 +75,7 @@ def test_crashes_stay_in_their_guild_and_crashed_guilds_come_back() -> None:
             sink = RecordingSink()
             sup = make_supervisor(store, sink, clock, snapshot_interval_s=60.0)
             async with anyio.create_task_group() as tg:
-                await tg.start(sup.run)
+                await tg.start(sup.run, sink)
                 await _drive(sup, clock, events)
                 await trio.sleep_until(clock.loop_time(T0 + 3 * 3600 + 60))
                 results[key] = (sink, sup.statistics(), store.dead_letters(),
@@ -109,7 +109,7 @@ def test_a_guild_crashing_in_a_loop_is_quarantined_then_released() -> None:
         sup = make_supervisor(store, sink, clock, intensity=3, period_s=60.0,
                               quarantine_s=600.0)
         async with anyio.create_task_group() as tg:
-            await tg.start(sup.run)
+            await tg.start(sup.run, sink)
             for _ in range(5):
                 sup.deliver(MoodSet(1, "bogus", clock.now()))
                 await trio.sleep(1)
@@ -141,7 +141,7 @@ def test_a_passivated_guild_still_breaks_the_silence_on_time() -> None:
         sink = RecordingSink()
         sup = make_supervisor(store, sink, clock, passivate_after_s=300.0)
         async with anyio.create_task_group() as tg:
-            await tg.start(sup.run)
+            await tg.start(sup.run, sink)
             sup.deliver(GuildReady(3, T0, (30,)))
             sup.deliver(MessageSeen(3, 9, 30, T0))
             await trio.sleep(1200)
@@ -176,7 +176,7 @@ async def test_restored_guild_makes_the_same_next_decision() -> None:
     clock = LoopClock(T0)
     sup = make_supervisor(store, sink, clock)
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(sup.run, sink)
         sup.deliver(GuildReady(4, clock.now(), (1, 2)))
         for i in range(12):
             sup.deliver(MessageSeen(4, 9, 1 + i % 3, clock.now()))
@@ -187,7 +187,7 @@ async def test_restored_guild_makes_the_same_next_decision() -> None:
     sink2 = RecordingSink()
     sup2 = make_supervisor(store, sink2, LoopClock(T0))
     async with anyio.create_task_group() as tg:
-        await tg.start(sup2.run)
+        await tg.start(sup2.run, sink2)
         detail = await sup2.guild_detail(4)
         assert detail is not None and detail["state"]["human_messages"] == 12
         sup2.spawn(4)
@@ -227,7 +227,7 @@ async def test_stress_200k_events_with_cancellations_loses_no_event() -> None:
                 await anyio.lowlevel.checkpoint()
 
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(sup.run, sink)
         while delivered < 200_000:
             with anyio.CancelScope() as scope:
                 async with anyio.create_task_group() as inner:
@@ -259,11 +259,11 @@ async def test_a_guild_that_cannot_even_start_does_not_touch_the_others() -> Non
         return good
 
     sink = RecordingSink()
-    sup = Supervisor(store=MemoryStore(), sink=sink, settings_for=settings_for, seed=SEED,
+    sup = Supervisor(store=MemoryStore(), settings_for=settings_for, seed=SEED,
                      config=SupervisorConfig(startup_grace_s=0, gc_freeze=False),
                      clock=LoopClock(T0))
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(sup.run, sink)
         sup.deliver(MessageSeen(13, 9, 1, T0))
         sup.deliver(MessageSeen(14, 9, 1, T0))
         await anyio.wait_all_tasks_blocked()
@@ -295,7 +295,7 @@ def test_a_backlog_of_due_wake_ups_never_keeps_every_guild_live() -> None:
         sink = RecordingSink()
         sup = make_supervisor(store, sink, clock, passivate_after_s=600.0)
         async with anyio.create_task_group() as tg:
-            await tg.start(sup.run)
+            await tg.start(sup.run, sink)
             await trio.sleep(3)
             seen["before_ready"] = sup.statistics()
             for g in range(1, 5001):
@@ -338,7 +338,7 @@ async def test_a_corrupt_or_foreign_snapshot_gives_a_fresh_guild_and_is_kept_asi
     sup = make_supervisor(store, sink, LoopClock(T0))
     with structlog.testing.capture_logs() as logs:
         async with anyio.create_task_group() as tg:
-            await tg.start(sup.run)
+            await tg.start(sup.run, sink)
             for g in (1, 2, 3):
                 sup.deliver(MessageSeen(g, 9, 7, T0))
             await anyio.wait_all_tasks_blocked()
