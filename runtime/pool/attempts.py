@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import zlib
 from collections.abc import Awaitable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import structlog
@@ -20,7 +20,7 @@ from runtime.pool.breaker import CircuitBreaker, Permit
 from runtime.pool.errors import BackendError
 from runtime.pool.models import Answer, Backend, Prompt, RetryPolicy, TypingFn
 
-__all__ = ["RETRY_TEMPERATURE", "Attempts", "Failure", "typing_while"]
+__all__ = ["RETRY_TEMPERATURE", "Attempts", "Failure", "LoopTimer", "Timer", "typing_while"]
 
 log = structlog.get_logger("runtime.pool")
 
@@ -37,6 +37,32 @@ class Failure(Exception):
         self.reason = reason
 
 
+class Timer(Protocol):
+    """The time the back-off and the breaker go by: the loop's clock and its sleep. A test
+    gives one it can move (``tests.kit.pool_harness.MovableTimer``), so a breaker's period or
+    a Retry-After is seen to pass without being waited for."""
+
+    def now(self) -> float:
+        """Loop time now (seconds)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this timer's time."""
+        ...
+
+
+class LoopTimer:
+    """``Timer`` on the running loop: ``anyio.current_time`` and ``anyio.sleep``."""
+
+    __slots__ = ()
+
+    def now(self) -> float:
+        return anyio.current_time()
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
+
+
 class Attempts:
     """Calls the backend for the pool: retries what may succeed, never past a deadline.
 
@@ -46,13 +72,15 @@ class Attempts:
         retry: the back-off between attempts.
         seed: seeds the jitter and each sample's seed (None: unpredictable, and the server
             picks the sampling seed of a first sample).
+        timer: the time back-off and the breaker go by (default: the loop's).
     """
 
     def __init__(self, backend: Backend, breaker: CircuitBreaker, retry: RetryPolicy,
-                 seed: int | None) -> None:
+                 seed: int | None, timer: Timer | None = None) -> None:
         self.backend = backend
         self.breaker = breaker
         self.retry = retry
+        self.timer = timer or LoopTimer()
         self.retries = 0
         self._seed = seed
         self._rng = random.Random(seed)
@@ -86,7 +114,7 @@ class Attempts:
         complete = getattr(self.backend, "complete", None)
         while True:
             attempt += 1
-            permit = breaker.allow(anyio.current_time())
+            permit = breaker.allow(self.timer.now())
             if permit is Permit.DENIED:
                 raise Failure("circuit open")
             try:
@@ -97,14 +125,14 @@ class Attempts:
                 if not err.retryable or attempt >= self.retry.max_attempts:
                     raise Failure(err.reason) from None
                 delay = self.retry.delay(attempt, self._rng.random(), err.retry_after)
-                if anyio.current_time() + delay >= deadline:
+                if self.timer.now() + delay >= deadline:
                     log.info("pool.no_time_to_retry", **fields, reason=err.reason,
                              delay=round(delay, 3))
                     raise Failure(err.reason) from None
                 self.retries += 1
                 log.info("pool.retry", **fields, attempt=attempt, reason=err.reason,
                          delay=round(delay, 3))
-                await anyio.sleep(delay)
+                await self.timer.sleep(delay)
                 continue
             except BaseException:
                 breaker.release(permit)
@@ -116,7 +144,7 @@ class Attempts:
     def _judge(self, permit: Permit, err: BackendError) -> None:
         """Tell the breaker what an error says about the server."""
         if err.server_fault:
-            if self.breaker.failure(permit, anyio.current_time()):
+            if self.breaker.failure(permit, self.timer.now()):
                 log.error("pool.breaker_opened", reason=err.reason,
                           reset_after=self.breaker.reset_after)
         elif err.retryable:

@@ -39,7 +39,7 @@ from actors.clock import LoopClock
 from actors.events import ActionFinished, ActionRequest, Outcome
 from engine import NO_ITEM
 from runtime.errors import SendRejected
-from runtime.pool.attempts import Attempts, Failure, typing_while
+from runtime.pool.attempts import Attempts, Failure, Timer, typing_while
 from runtime.pool.breaker import CircuitBreaker
 from runtime.pool.errors import PoolRejected
 from runtime.pool.models import (
@@ -123,6 +123,7 @@ class LLMPool:
             every prompt's context.
         on_finished: ``(action, outcome, seconds)``, called once per finished request with
             the seconds since it was accepted (metrics); its failures are logged.
+        timer: the time back-off and the breaker go by (``attempts.Timer``); None: the loop's.
     """
 
     def __init__(self, backend: Backend, *, workers: int = 4, queue_size: int = 256,
@@ -134,7 +135,7 @@ class LLMPool:
                  shutdown_timeout: float = 5.0, context_limit: int = 20,
                  seed: int | None = None, typing: TypingFn | None = None,
                  exclude_user: ExcludeFn | None = None,
-                 on_finished: FinishedFn | None = None) -> None:
+                 on_finished: FinishedFn | None = None, timer: Timer | None = None) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         if queue_size < 1:
@@ -163,7 +164,7 @@ class LLMPool:
         self._exclude = exclude_user
         self._on_finished = on_finished
         self._upto = accepts_upto(context)
-        self._attempts = Attempts(backend, self.breaker, self.retry, seed)
+        self._attempts = Attempts(backend, self.breaker, self.retry, seed, timer)
         self._state = _NEW
         self._queue: FairQueue[_Job] = FairQueue()
         self._jobs: dict[int, _Job] = {}
@@ -247,7 +248,7 @@ class LLMPool:
             in_flight=self._in_flight, accepted=c["accepted"], sent=c["sent"],
             failed=c["failed"], stale=c["stale"], retries=self._attempts.retries,
             rewrites=c["rewrites"], fallbacks=c["fallbacks"],
-            rejected=c["rejected"], breaker_state=self.breaker.state(anyio.current_time()),
+            rejected=c["rejected"], breaker_state=self.breaker.state(self._attempts.timer.now()),
             latency_p50=pct(0.50), latency_p95=pct(0.95), latency_p99=pct(0.99))
 
     # -- running ----------------------------------------------------------------------------

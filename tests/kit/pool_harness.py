@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from actors.events import ActionFinished, ActionRequest
 from runtime.errors import SendRejected
@@ -86,3 +87,25 @@ async def running_pool(base_url: str, rec: Recorder, *, timeouts: Timeouts | Non
         async with LLMPool(backend, deliver=rec.deliver, sender=rec.send, seed=1,
                            **kw) as pool:
             yield pool
+
+
+class MovableTimer:
+    """The pool's ``Timer`` that a test moves: loop time plus what the test (or a back-off
+    sleep) added. A sleep is recorded and passes at once, so a test sees the wait that was
+    asked for without waiting it."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return anyio.current_time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        """Move this timer ``seconds`` ahead."""
+        self.offset += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(seconds)
+        await anyio.lowlevel.checkpoint()

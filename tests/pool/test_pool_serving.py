@@ -20,7 +20,7 @@ from runtime.pool import (
 )
 from runtime.pool.persona import default_persona
 from tests.kit.fakeserver import Reply, open_fake_server, refused_url
-from tests.kit.pool_harness import Recorder, request, running_pool
+from tests.kit.pool_harness import MovableTimer, Recorder, request, running_pool
 
 pytestmark = pytest.mark.anyio
 
@@ -40,15 +40,18 @@ async def test_retries_5xx_then_sends(recorder: Recorder) -> None:
 
 
 async def test_429_waits_for_retry_after(recorder: Recorder) -> None:
-    """A 429 with Retry-After: 1 is retried no sooner than a second later."""
-    async with open_fake_server() as server, running_pool(server.base_url, recorder) as pool:
+    """A 429 with Retry-After: 1 is retried no sooner than a second later (the pool's timer
+    records the wait it asked for; nothing sleeps)."""
+    timer = MovableTimer()
+    async with open_fake_server() as server, running_pool(server.base_url, recorder,
+                                                          timer=timer) as pool:
         server.plan(Reply.error(429, retry_after="1"), Reply.ok())
         req = request()
         pool.submit(req)
         await recorder.wait(1)
-    first, second = server.chat_requests
+    assert len(server.chat_requests) == 2
     assert recorder.outcome(req) == ("sent", "")
-    assert second.at - first.at >= 0.95
+    assert timer.slept == [pytest.approx(1.0, abs=0.05)] and timer.slept[0] >= 1.0
 
 
 async def test_never_retries_past_the_deadline(recorder: Recorder) -> None:
@@ -210,10 +213,11 @@ async def test_connection_refused_is_retried_then_fails(recorder: Recorder) -> N
 async def test_breaker_opens_fails_fast_and_recovers(recorder: Recorder) -> None:
     """Two server faults open the breaker: the next request fails fast without reaching the
     server; after reset_after one probe goes through, and its success closes the breaker."""
-    breaker = CircuitBreaker(failure_threshold=2, reset_after=0.6)
+    breaker = CircuitBreaker(failure_threshold=2, reset_after=30.0)
+    timer = MovableTimer()
     async with open_fake_server() as server, running_pool(
             server.base_url, recorder, breaker=breaker, retry=RetryPolicy(max_attempts=1),
-            workers=1) as pool:
+            workers=1, timer=timer) as pool:
         server.default = Reply.error(503)
         for guild in (1, 2):
             pool.submit(request(guild))
@@ -226,7 +230,9 @@ async def test_breaker_opens_fails_fast_and_recovers(recorder: Recorder) -> None
         assert len(server.chat_requests) == 2
 
         # The probe fails: open for another period.
-        await anyio.sleep(breaker.reset_after)  # the breaker's own period, not a sync point
+        timer.advance(breaker.reset_after / 2)
+        assert pool.statistics().breaker_state == "open"
+        timer.advance(breaker.reset_after / 2)
         assert pool.statistics().breaker_state == "half_open"
         pool.submit(request(4))
         await recorder.wait(4)
@@ -234,7 +240,7 @@ async def test_breaker_opens_fails_fast_and_recovers(recorder: Recorder) -> None
 
         # The server is back; the next probe closes it and traffic flows again.
         server.default = Reply.ok()
-        await anyio.sleep(breaker.reset_after)
+        timer.advance(breaker.reset_after)
         probe, after = request(5), request(6)
         pool.submit(probe)
         await recorder.wait(5)
