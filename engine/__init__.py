@@ -36,10 +36,13 @@ from engine.rules import SHARE_TWEET, decide
 from engine.signals import signals
 from engine.snapshot import decode_state, encode_state, restore_state
 from engine.state import (
+    CHATTINESS_RANGE,
+    CHATTINESS_RULE,
     MAX_ACTIONS_PER_DAY,
     MAX_ONLINE,
     GuildConfig,
     GuildState,
+    check_chattiness,
     msgs_5m,
     new_state,
     observe_message,
@@ -52,6 +55,8 @@ __all__ = [
     "ACTIONS",
     "ALL_ACTIONS",
     "ASLEEP",
+    "CHATTINESS_RANGE",
+    "CHATTINESS_RULE",
     "MAX_ACTIONS_PER_DAY",
     "MAX_ONLINE",
     "MOODS",
@@ -77,6 +82,7 @@ __all__ = [
     "V1Policy",
     "V2Policy",
     "autonomous_engine",
+    "check_chattiness",
     "decide",
     "decide_v1",
     "decode_state",

@@ -30,6 +30,8 @@ from engine.localtime import zone
 from engine.moods import profile_for
 
 __all__ = [
+    "CHATTINESS_RANGE",
+    "CHATTINESS_RULE",
     "MAX_ACTIONS_PER_DAY",
     "MAX_ENGAGED",
     "MAX_ONLINE",
@@ -40,6 +42,7 @@ __all__ = [
     "GuildConfig",
     "GuildState",
     "Opportunity",
+    "check_chattiness",
     "check_time",
     "evict",
     "msgs_1h",
@@ -52,6 +55,28 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 3
+
+#: A guild's chattiness: 0 (never on her own) to 2 (twice as ready); 1 is the default. The
+#: one place the range is written: the config, the commands and the simulator check with
+#: ``check_chattiness``.
+CHATTINESS_RANGE = (0.0, 2.0)
+#: What a valid chattiness is, in the words every error uses.
+CHATTINESS_RULE = (f"a number from {CHATTINESS_RANGE[0]:g} to {CHATTINESS_RANGE[1]:g} (0: no "
+                   "autonomous action, 1: the default, 2: about twice as many)")
+
+
+def check_chattiness(level: object, *, name: str = "chattiness") -> float:
+    """``level`` as a chattiness (a finite number in ``CHATTINESS_RANGE``).
+
+    Raises:
+        ValueError: anything else: "``name`` must be ``CHATTINESS_RULE``, got ...".
+    """
+    lo, hi = CHATTINESS_RANGE
+    if isinstance(level, bool) or not isinstance(level, int | float) \
+            or not lo <= level <= hi:  # also false for NaN
+        shown = f"{level:g}" if isinstance(level, float) else repr(level)
+        raise ValueError(f"{name} must be {CHATTINESS_RULE}, got {shown}")
+    return float(level)
 
 WINDOW_5M = 300
 WINDOW_1H = 3600
@@ -111,9 +136,7 @@ class GuildConfig(msgspec.Struct, frozen=True, gc=False):
         if not 0.0 < self.rotation_period_s < _INF:
             raise ValueError(
                 f"rotation_period_s must be finite and > 0, got {self.rotation_period_s}")
-        if not 0.0 <= self.chattiness <= 2.0:  # also false for NaN
-            raise ValueError(f"chattiness must be a number from 0 to 2 (1 is the default, "
-                             f"0 silences her), got {self.chattiness!r}")
+        check_chattiness(self.chattiness)
         n = self.max_actions_per_day
         if n is not None and (isinstance(n, bool) or not 0 <= n <= MAX_ACTIONS_PER_DAY):
             raise ValueError(f"max_actions_per_day must be a whole number from 0 to "

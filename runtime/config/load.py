@@ -24,7 +24,14 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from engine import ALL_ACTIONS, MAX_ACTIONS_PER_DAY, UnknownTimezoneError, zone
+from engine import (
+    ALL_ACTIONS,
+    CHATTINESS_RULE,
+    MAX_ACTIONS_PER_DAY,
+    UnknownTimezoneError,
+    check_chattiness,
+    zone,
+)
 from runtime.config.schema import (
     LOCKABLE,
     Config,
@@ -142,10 +149,12 @@ def _check_guild_table(table: GuildDefaults | GuildOverride, prefix: str) -> Non
         if key not in LOCKABLE:
             raise ConfigError(f"{prefix}.locked[{i}]",
                               f"cannot lock {key!r}; valid: {', '.join(LOCKABLE)}")
-    if table.chattiness is not None and not 0.0 <= table.chattiness <= 2.0:
-        raise ConfigError(f"{prefix}.chattiness",
-                          f"expected a number from 0 to 2 (0: no autonomous action, 1: the "
-                          f"default, 2: about twice as many), got {table.chattiness}")
+    if table.chattiness is not None:
+        try:
+            check_chattiness(table.chattiness)
+        except ValueError:
+            raise ConfigError(f"{prefix}.chattiness",
+                              f"expected {CHATTINESS_RULE}, got {table.chattiness}") from None
     cap = table.max_actions_per_day
     if cap is not None and not 0 <= cap <= MAX_ACTIONS_PER_DAY:
         raise ConfigError(f"{prefix}.max_actions_per_day",

@@ -15,7 +15,16 @@ from typing import Any
 import msgspec
 
 from actors.actor import DEFAULT_DEADLINES, ActorSettings
-from engine import MOOD_NAMES, POLICY_NAMES, GuildConfig, PolicyName, UnknownTimezoneError, zone
+from engine import (
+    CHATTINESS_RANGE,
+    MOOD_NAMES,
+    POLICY_NAMES,
+    GuildConfig,
+    PolicyName,
+    UnknownTimezoneError,
+    zone,
+)
+from engine import check_chattiness as engine_check_chattiness
 from runtime.config import Config, GuildOverride
 from runtime.settings.stored import StoredSettings
 
@@ -38,7 +47,6 @@ __all__ = [
     "locked_keys",
 ]
 
-CHATTINESS_RANGE = (0.0, 2.0)
 MAX_PAUSE_HOURS = 24.0 * 30
 MAX_MOOD_HOURS = 24.0 * 7
 
@@ -90,11 +98,10 @@ def check_chattiness(level: float) -> float:
     Raises:
         BadValue: out of range or not a number.
     """
-    lo, hi = CHATTINESS_RANGE
-    if not (isinstance(level, int | float) and math.isfinite(level) and lo <= level <= hi):
-        raise BadValue(f"chattiness must be a number from {lo:g} to {hi:g} "
-                       f"(1 is the default), got {level!r}")
-    return float(level)
+    try:
+        return engine_check_chattiness(level)
+    except ValueError as exc:
+        raise BadValue(str(exc)) from None
 
 
 def check_hours(hours: float, *, most: float, what: str) -> float:

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from engine import MOOD_NAMES
+from engine import MOOD_NAMES, check_chattiness
 from runtime.config import split_address
 from runtime.simulate.shards import DEFAULT_PROCESSES, MAX_PROCESSES
 from runtime.store import StoreError, is_url
@@ -182,9 +182,8 @@ class SimulateOptions:
             raise ValueError(f"--hours must be > 0 (and at most a year), got {self.hours:g}")
         if self.grace < 0:
             raise ValueError(f"--grace must be >= 0, got {self.grace:g}")
-        if self.chattiness is not None and not 0.0 <= self.chattiness <= 2.0:
-            raise ValueError(f"--chattiness must be a number from 0 to 2 (1 is the default, "
-                             f"0 silences her), got {self.chattiness:g}")
+        if self.chattiness is not None:
+            check_chattiness(self.chattiness, name="--chattiness")
         if self.llm_url is not None and not self.realtime:
             raise ValueError("--llm-url needs --realtime: real sockets and a virtual clock do "
                              "not mix")
