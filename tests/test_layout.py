@@ -116,3 +116,23 @@ def test_a_long_module_says_why() -> None:
             if "lines" not in doc:
                 unexplained.append(f"{name}: {lines} lines")
     assert unexplained == []
+
+
+def test_the_docs_name_no_file_that_does_not_exist() -> None:
+    """Every project path README.md and docs/ name (``runtime/...``, ``tests/...``,
+    ``bench/...``, ``deploy/...``, ``ops/...``, ``docs/...``) is there, but for what the
+    operator makes by hand (``deploy/secrets``, ``deploy/models``)."""
+    import re
+
+    pattern = re.compile(r"\b((?:runtime|actors|engine|tests|bench|deploy|ops|docs)/"
+                         r"[A-Za-z0-9_./@-]*[A-Za-z0-9_])")
+    made_by_hand = ("deploy/secrets", "deploy/models")
+    missing = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for match in pattern.finditer(doc.read_text()):
+            path = match.group(1)
+            if "*" in path or "<" in path or path.startswith(made_by_hand):
+                continue
+            if not (ROOT / path).exists():
+                missing.append(f"{doc.name}: {path}")
+    assert missing == []
