@@ -46,10 +46,22 @@ from runtime.settings.stored import (
     encode_settings,
 )
 
-__all__ = ["BadValue", "LiveGuilds", "RolesFn", "SettingLocked", "Settings"]
+__all__ = ["BadValue", "LiveGuilds", "RolesFn", "SettingLocked", "Settings", "SettingsStore"]
 
 #: ``(guild_id, user_id) -> role ids``: the gateway's member cache (empty when not cached).
 RolesFn = Callable[[int, int], Iterable[int]]
+
+
+class SettingsStore(Protocol):
+    """The settings half of the store contract (``runtime.store.SnapshotStore``)."""
+
+    async def load_settings(self) -> dict[int, bytes]: ...
+
+    async def save_settings(self, guild_id: int, data: bytes | None) -> None: ...
+
+    async def load_optouts(self) -> set[int]: ...
+
+    async def set_optout(self, user_id: int, opted_out: bool, at: float) -> None: ...
 
 
 class LiveGuilds(Protocol):
@@ -89,7 +101,7 @@ class Settings:
         self.config = config
         self.clock = clock
         self.loop_time = loop_time or (lambda epoch: epoch)
-        self.store: Any = None
+        self.store: SettingsStore | None = None
         self.roles_of = roles_of
         self._live: LiveGuilds | None = None
         self._stored: dict[int, StoredSettings] = {}
@@ -108,7 +120,7 @@ class Settings:
         """True once the store's settings are read: commands can change things."""
         return self.store is not None
 
-    async def open(self, store: Any, *, clock: Callable[[], float] | None = None,
+    async def open(self, store: SettingsStore, *, clock: Callable[[], float] | None = None,
                    loop_time: Callable[[float], float] | None = None) -> Settings:
         """Read admins' settings and the opt-outs from ``store``; from now on time is read
         from ``clock`` and slept on with ``loop_time`` when given (the runtime's loop clock,

@@ -57,6 +57,7 @@ from engine import (
     new_state,
     restore_state,
 )
+from runtime.store.contract import SnapshotStore
 from runtime.supervisor.admission import (
     READINESS_EVENTS,
     ReadyGuilds,
@@ -106,7 +107,7 @@ class Supervisor:
         clock: epoch time from the loop; created in ``run`` when None.
     """
 
-    def __init__(self, *, store: Any,
+    def __init__(self, *, store: SnapshotStore,
                  settings_for: Callable[[int], ActorSettings], seed: int,
                  config: SupervisorConfig | None = None, clock: LoopClock | None = None) -> None:
         self.store = store
