@@ -17,6 +17,7 @@ from engine.errors import (
 )
 from engine.facade import AutonomousEngine, autonomous_engine
 from engine.hours import HOURS_MIN_SEEN, fold_hours, hours_factor
+from engine.keywords import is_related
 from engine.localtime import in_quiet_hours, local_index, local_time, next_local_boundary, zone
 from engine.moods import (
     ASLEEP,
@@ -175,6 +176,7 @@ __all__ = [
     "fomo_messages_needed",
     "hours_factor",
     "in_quiet_hours",
+    "is_related",
     "join_messages_needed",
     "join_momentum_threshold",
     "local_index",

@@ -11,8 +11,9 @@ Definitions (also in ``params`` of the JSON, so a reader sees the numbers they w
   *joined* when the persona sent an action between its first message and
   ``JOIN_GRACE_S`` after its last.
 - *Quiet hours*: the guild's local quiet hours (``setup.QUIET_HOURS``, or the owner's).
-- *Related game*: one whose name contains one of the guild's keywords (the engine's default
-  keywords, or the owner's), case-insensitively.
+- *Related game*: one whose name has one of the guild's keywords as a whole word, in any
+  case (``engine.is_related``: the engine's own test, with the engine's default keywords or
+  the owner's).
 - *Time to greet a new game*: from a human starting a related game to the first
   ``engage_user`` sent for that user within ``GREET_WINDOW_S``; the median over the greeted.
 - *Unprompted post*: ``break_silence`` or ``share_tweet`` (and V1's ``general``, its post
@@ -32,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from actors.events import MemberJoined, MessageSeen, PresenceChanged
-from engine import MOOD_NAMES, GuildConfig, in_quiet_hours
+from engine import MOOD_NAMES, GuildConfig, in_quiet_hours, is_related
 from runtime.simulate.channel import SentRecord
 from runtime.simulate.setup import QUIET_HOURS, RunResult
 from runtime.simulate.traffic import GuildTraffic, Traffic
@@ -67,7 +68,7 @@ class _GuildView:
 
     def __init__(self, g: GuildTraffic, cfg: GuildConfig) -> None:
         self.cfg = cfg
-        keywords = tuple(k.casefold() for k in cfg.keywords)
+        keywords = cfg.keywords
         self.humans: list[float] = []
         self.joins: list[float] = []
         self.online_at: list[float] = []
@@ -96,8 +97,7 @@ class _GuildView:
                 self.online_n.append(len(online))
                 if e.activity:
                     self.games += 1
-                    name = e.activity.casefold()
-                    if any(k in name for k in keywords):
+                    if is_related(e.activity, keywords):
                         self.related.append((e.at, e.user_id))
             elif kind is MemberJoined and not e.is_bot:
                 self.joins.append(e.at)
