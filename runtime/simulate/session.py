@@ -34,7 +34,14 @@ from runtime.simulate.resume import (
     write_state,
 )
 from runtime.simulate.run import run_policy, run_realtime, run_virtual, sim_time_processor
-from runtime.simulate.setup import RunResult, RunSetup, build_config, guild_configs, owner_zones
+from runtime.simulate.setup import (
+    RunResult,
+    RunSetup,
+    build_config,
+    guild_configs,
+    guild_policies,
+    owner_zones,
+)
 from runtime.simulate.shards import run_split
 from runtime.simulate.traffic import START_EPOCH, Traffic, generate_traffic
 from runtime.store import is_url
@@ -213,7 +220,8 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
               "interrupted_after_h": round((v2.ended_at - traffic.start) / 3600.0, 4)
               if v2.ended_at < traffic.start + opts.hours * 3600.0 - 1e-6 else None}
     report = build_report(traffic, v2, v1, params, configs=guild_configs(config),
-                          chattiness=chattiness, learning=learning, resumed=opts.resume)
+                          chattiness=chattiness, learning=learning, resumed=opts.resume,
+                          policies=guild_policies(config))
     report["timing"]["traffic_generation_s"] = round(gen_s, 3)
     report["timing"]["total_wall_s"] = round(time.perf_counter() - wall0, 3)
     return report
