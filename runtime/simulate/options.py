@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--compare-learning", action="store_true",
       help="also run V2 without learned activity hours (learn_hours = false) on the same "
            "traffic and report, for V1 and V2 without and with learning, the share of "
-           "unprompted posts a human answered within 30 minutes")
+           "unprompted posts a human answered within 30 minutes. Learned hours steer "
+           "nothing before a whole day has been seen: give it days (e.g. --hours 336)")
     a("--store", metavar="PATH",
       help="the SQLite snapshot file the V2 run leaves behind, with PATH.sim.json beside it "
            "(must not exist unless --resume; default: a temporary file, removed at the end), "
@@ -66,6 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help="with --resume: simulated seconds between the last run's end and this start "
            "(default 0)")
     a("--report-json", metavar="PATH", help="also write the report as JSON to PATH")
+    a("--html", metavar="PATH",
+      help="also write the report as one self-contained HTML page with plots to PATH (per "
+           "hour of the day, V1 beside V2; the answered share by hour; one guild's day); "
+           "open it in any browser, nothing is fetched. Needs matplotlib (the html extra)")
     a("--transcript", metavar="FILE",
       help="write every message she sent as a JSON line to FILE: guild_id, action, mood, "
            "sim_time, text (her words only, never the simulated humans' lines)")
@@ -132,6 +137,7 @@ class SimulateOptions:
         self.resume: bool = args.resume
         self.downtime: float = args.downtime
         self.report_json: str | None = args.report_json
+        self.html: str | None = getattr(args, "html", None)
         self.transcript: str | None = args.transcript
         self.realtime: bool = args.realtime
         self.llm_url: str | None = args.llm_url
@@ -207,7 +213,13 @@ class SimulateOptions:
         if self.config is not None and not Path(self.config).is_file():
             raise ValueError(f"--config {self.config}: no such file")
         self._check_store()
-        for flag, path in (("--report-json", self.report_json),
+        if self.html is not None:
+            from runtime.simulate.html import missing_library
+
+            problem = missing_library()
+            if problem:
+                raise ValueError(problem)
+        for flag, path in (("--report-json", self.report_json), ("--html", self.html),
                            ("--transcript", self.transcript), ("--log-file", self.log_file),
                            ("--control-socket", self.control_socket)):
             if path is not None:
