@@ -18,7 +18,9 @@ from engine.errors import (
     UnknownTimezoneError,
 )
 from engine.facade import AutonomousEngine, autonomous_engine
-from engine.localtime import in_quiet_hours, zone
+from engine.hours import HOURS_MIN_SEEN
+from engine.keywords import is_related
+from engine.localtime import in_quiet_hours, local_time, zone
 from engine.moods import ASLEEP, MOOD_NAMES, MOODS, WAKING_MOODS, MoodProfile, profile_for
 from engine.names import ACTIONS, ALL_ACTIONS, POLICY_NAMES, Action, AnyAction, PolicyName
 from engine.policy import V1Policy, V2Policy, policy_for
@@ -57,6 +59,7 @@ __all__ = [
     "ASLEEP",
     "CHATTINESS_RANGE",
     "CHATTINESS_RULE",
+    "HOURS_MIN_SEEN",
     "MAX_ACTIONS_PER_DAY",
     "MAX_ONLINE",
     "MOODS",
@@ -88,6 +91,8 @@ __all__ = [
     "decode_state",
     "encode_state",
     "in_quiet_hours",
+    "is_related",
+    "local_time",
     "mark_pending",
     "msgs_5m",
     "new_state",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 
+from engine.keywords import is_related
 from engine.state import (
     MAX_ENGAGED,
     MAX_ONLINE,
@@ -106,11 +107,6 @@ def _saw(state: GuildState, now: float) -> None:
         state.latest_at = now
 
 
-def _is_related(activity: str, keywords: tuple[str, ...]) -> bool:
-    name = activity.casefold()
-    return any(k.casefold() in name for k in keywords)
-
-
 def _prune(memory: dict[str, int], before: int) -> None:
     while memory:
         first = next(iter(memory))
@@ -186,7 +182,7 @@ def observe_presence(state: GuildState, now: float, user_id: int, status: str,
             _set_bit(state, user_id)
     if activity:
         name = clean_activity(activity)
-        _announce(state, now, user_id, name, _is_related(name, cfg.keywords))
+        _announce(state, now, user_id, name, is_related(name, cfg.keywords))
 
 
 def observe_join(state: GuildState, now: float, user_id: int, is_bot: bool) -> None:

@@ -48,6 +48,10 @@ COLUMNS = [
     ("momentum", "momentum"),
 ]
 _TIME_SUFFIXES = ("_at", "_until", "_since", "deadline")
+#: Keys holding an index of whole periods since the epoch, not seconds: (seconds a period,
+#: what to call it). The learned hours count into epoch hour ``hours_at`` and note the
+#: 10-minute slot ``hours_slot`` (engine/state.py).
+_INDEX_KEYS = {"hours_at": (3600, "epoch hour"), "hours_slot": (600, "epoch 10-min slot")}
 #: Collections longer than this are summarised in text output (JSON has them whole).
 _SHOW_ITEMS = 8
 
@@ -169,19 +173,28 @@ def _time_key(key: str) -> bool:
     return key == "at" or key.endswith(_TIME_SUFFIXES)
 
 
+def _utc(value: float) -> str:
+    when = dt.datetime.fromtimestamp(value, dt.UTC).isoformat(timespec="seconds")
+    return when.replace("+00:00", "Z")
+
+
 def fmt(key: str, value: Any) -> str:
     """One value for a human: times as UTC, floats short, long collections summarised."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if key in _INDEX_KEYS and isinstance(value, int):
+        period, name = _INDEX_KEYS[key]
+        if value < 0:
+            return "never"
+        return f"{_utc(value * period)} ({name} {value})"
     # Epoch seconds: a time-named key, or any float of that size (ids are ints).
     if (_time_key(key) and isinstance(value, int | float) and 0 <= value < 1e11) or (
             isinstance(value, float) and 1e9 <= value < 1e11):
         if value == 0:
             return "never"
-        when = dt.datetime.fromtimestamp(value, dt.UTC).isoformat(timespec="seconds")
-        return when.replace("+00:00", "Z")
+        return _utc(value)
     if isinstance(value, float):
         return "never" if math.isinf(value) else f"{value:.3g}" if abs(value) < 1000 \
             else f"{value:.0f}"

@@ -16,6 +16,8 @@ from runtime.store.pg_schema import check_url, redact_url
 
 __all__ = ["COMPARE_CHATTINESS", "SimulateOptions", "add_arguments"]
 
+#: Simulated hours without --hours (a day: every hour of the guilds' day once).
+DEFAULT_HOURS = 24.0
 #: The chattiness values ``--compare-chattiness`` runs.
 COMPARE_CHATTINESS = (0.5, 1.0, 2.0)
 
@@ -35,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "report is the same for any number of them.")
     a = parser.add_argument
     a("--guilds", type=int, default=100, metavar="N", help="simulated guilds (default 100)")
-    a("--hours", type=float, default=24.0, metavar="H",
-      help="simulated hours (default 24)")
+    a("--hours", type=float, metavar="H",
+      help="simulated hours (default 24); with --realtime real hours, and required")
     a("--seed", type=int, default=1, metavar="S",
       help="seed of the traffic and the engine; same seed, same report (default 1)")
     a("--config", metavar="FILE",
@@ -51,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--compare-learning", action="store_true",
       help="also run V2 without learned activity hours (learn_hours = false) on the same "
            "traffic and report, for V1 and V2 without and with learning, the share of "
-           "unprompted posts a human answered within 30 minutes")
+           "unprompted posts a human answered within 30 minutes. Learned hours steer "
+           "nothing before a whole day has been seen: give it days (e.g. --hours 336)")
     a("--store", metavar="PATH",
       help="the SQLite snapshot file the V2 run leaves behind, with PATH.sim.json beside it "
            "(must not exist unless --resume; default: a temporary file, removed at the end), "
@@ -64,13 +67,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help="with --resume: simulated seconds between the last run's end and this start "
            "(default 0)")
     a("--report-json", metavar="PATH", help="also write the report as JSON to PATH")
+    a("--html", metavar="PATH",
+      help="also write the report as one self-contained HTML page with plots to PATH (per "
+           "hour of the day, V1 beside V2; the answered share by hour; one guild's day); "
+           "open it in any browser, nothing is fetched. Needs matplotlib (the html extra)")
     a("--transcript", metavar="FILE",
       help="write every message she sent as a JSON line to FILE: guild_id, action, mood, "
            "sim_time, text (her words only, never the simulated humans' lines)")
     a("--realtime", action="store_true",
-      help="run V2 on the wall clock (asyncio) instead of virtual time; --hours then means "
-           "real hours (give a short one, e.g. --hours 0.1), and Ctrl-C ends the traffic "
-           "early with a report of what happened until then")
+      help="run V2 on the wall clock (asyncio) instead of virtual time; needs --hours, "
+           "then real hours (e.g. --hours 0.1, 6 minutes); Ctrl-C ends the traffic early "
+           "with a report of what happened until then")
     a("--llm-url", metavar="URL",
       help="an OpenAI-compatible server (http://127.0.0.1:8080/v1) instead of the offline "
            "persona backend; needs --realtime. Checked once at start (GET /models)")
@@ -118,7 +125,9 @@ class SimulateOptions:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.guilds: int = args.guilds
-        self.hours: float = args.hours
+        #: --realtime runs this many real hours: never a default (it was a whole day).
+        self.hours_given: bool = args.hours is not None
+        self.hours: float = args.hours if args.hours is not None else DEFAULT_HOURS
         self.seed: int = args.seed
         self.config: str | None = args.config
         self.chattiness: float | None = args.chattiness
@@ -128,6 +137,7 @@ class SimulateOptions:
         self.resume: bool = args.resume
         self.downtime: float = args.downtime
         self.report_json: str | None = args.report_json
+        self.html: str | None = getattr(args, "html", None)
         self.transcript: str | None = args.transcript
         self.realtime: bool = args.realtime
         self.llm_url: str | None = args.llm_url
@@ -176,6 +186,9 @@ class SimulateOptions:
                 raise ValueError(f"--processes {n} and {why}: one process only (a store, a "
                                  "control socket or a log of one run, or the wall clock); "
                                  "drop --processes or give --processes 1")
+        if self.realtime and not self.hours_given:
+            raise ValueError("--realtime needs --hours: with --realtime the hours are real "
+                             "ones (e.g. --hours 0.1 runs 6 minutes)")
         if self.guilds < 1:
             raise ValueError(f"--guilds must be at least 1, got {self.guilds}")
         if not 0 < self.hours <= 24 * 366:
@@ -199,7 +212,13 @@ class SimulateOptions:
         if self.config is not None and not Path(self.config).is_file():
             raise ValueError(f"--config {self.config}: no such file")
         self._check_store()
-        for flag, path in (("--report-json", self.report_json),
+        if self.html is not None:
+            from runtime.simulate.html import missing_library
+
+            problem = missing_library()
+            if problem:
+                raise ValueError(problem)
+        for flag, path in (("--report-json", self.report_json), ("--html", self.html),
                            ("--transcript", self.transcript), ("--log-file", self.log_file),
                            ("--control-socket", self.control_socket)):
             if path is not None:

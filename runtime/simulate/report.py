@@ -11,8 +11,9 @@ Definitions (also in ``params`` of the JSON, so a reader sees the numbers they w
   *joined* when the persona sent an action between its first message and
   ``JOIN_GRACE_S`` after its last.
 - *Quiet hours*: the guild's local quiet hours (``setup.QUIET_HOURS``, or the owner's).
-- *Related game*: one whose name contains one of the guild's keywords (the engine's default
-  keywords, or the owner's), case-insensitively.
+- *Related game*: one whose name has one of the guild's keywords as a whole word, in any
+  case (``engine.is_related``: the engine's own test, with the engine's default keywords or
+  the owner's).
 - *Time to greet a new game*: from a human starting a related game to the first
   ``engage_user`` sent for that user within ``GREET_WINDOW_S``; the median over the greeted.
 - *Unprompted post*: ``break_silence`` or ``share_tweet`` (and V1's ``general``, its post
@@ -21,6 +22,13 @@ Definitions (also in ``params`` of the JSON, so a reader sees the numbers they w
   there to read them; no rule can game it.
 - *Acted after the restart* (``--resume``): a guild that sent an autonomous action within
   ``RESTART_WINDOW_S`` of the resumed run's start.
+- *Per guild-day*: a count over the guilds it is about, divided by their number and the
+  window in days. Only for a window of at least a day (``DAY_S``): the traffic follows the
+  hours of the day, so a shorter window says nothing about a day and its per-day figures are
+  None (the text gives counts per guild in the window instead).
+- *Policy*: under an owner's config the guilds may run different policies (``v2``, ``v1``,
+  ``shadow`` where V1 acts and V2 only logs); each policy's guilds are then reported apart
+  (``by_policy``), and ``v2`` holds only the guilds that run V2.
 """
 
 from __future__ import annotations
@@ -28,11 +36,12 @@ from __future__ import annotations
 import bisect
 import statistics
 from collections import Counter
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
 from actors.events import MemberJoined, MessageSeen, PresenceChanged
-from engine import MOOD_NAMES, GuildConfig, in_quiet_hours
+from engine import MOOD_NAMES, GuildConfig, in_quiet_hours, is_related
 from runtime.simulate.channel import SentRecord
 from runtime.simulate.setup import QUIET_HOURS, RunResult
 from runtime.simulate.traffic import GuildTraffic, Traffic
@@ -40,6 +49,7 @@ from runtime.simulate.traffic import GuildTraffic, Traffic
 __all__ = [
     "ANSWER_WINDOW_S",
     "CONVERSATION_GAP_S",
+    "DAY_S",
     "GREET_WINDOW_S",
     "JOIN_GRACE_S",
     "LIVELY_MSGS_5M",
@@ -60,6 +70,10 @@ EMPTY_WINDOW_S = 3600.0
 ANSWER_WINDOW_S = 1800.0
 RESTART_WINDOW_S = 120.0
 UNPROMPTED = ("break_silence", "share_tweet", "general")
+#: The shortest window whose figures are given per guild-day.
+DAY_S = 86400.0
+#: The order of the policies' columns.
+POLICY_ORDER = ("v2", "shadow", "v1")
 
 
 class _GuildView:
@@ -67,7 +81,7 @@ class _GuildView:
 
     def __init__(self, g: GuildTraffic, cfg: GuildConfig) -> None:
         self.cfg = cfg
-        keywords = tuple(k.casefold() for k in cfg.keywords)
+        keywords = cfg.keywords
         self.humans: list[float] = []
         self.joins: list[float] = []
         self.online_at: list[float] = []
@@ -96,8 +110,7 @@ class _GuildView:
                 self.online_n.append(len(online))
                 if e.activity:
                     self.games += 1
-                    name = e.activity.casefold()
-                    if any(k in name for k in keywords):
+                    if is_related(e.activity, keywords):
                         self.related.append((e.at, e.user_id))
             elif kind is MemberJoined and not e.is_bot:
                 self.joins.append(e.at)
@@ -155,20 +168,28 @@ def _views(traffic: Traffic, configs: dict[int, GuildConfig] | None = None
     return {g.plan.guild_id: _GuildView(g, configs[g.plan.guild_id]) for g in traffic.guilds}
 
 
-def _per_day(n: float, guild_days: float) -> float:
-    return round(n / guild_days, 3)
+def _guild_days(traffic: Traffic, guilds: int) -> float | None:
+    """Guild-days of ``guilds`` guilds over the window, or None when the window is shorter
+    than a day (no per-day figure is given for it)."""
+    window = traffic.end - traffic.start
+    return guilds * window / DAY_S if window >= DAY_S - 1e-6 else None
+
+
+def _per_day(n: float, guild_days: float | None) -> float | None:
+    return round(n / guild_days, 3) if guild_days else None
 
 
 def traffic_summary(traffic: Traffic, views: dict[int, _GuildView] | None = None
                     ) -> dict[str, Any]:
     """Counts of the traffic itself (the same for every policy)."""
     views = views or _views(traffic)
-    gd = len(traffic.guilds) * (traffic.end - traffic.start) / 86400.0
+    gd = _guild_days(traffic, len(traffic.guilds))
     human = sum(len(v.humans) for v in views.values())
     presence = sum(v.presence for v in views.values())
     convs = [c for v in views.values() for c in v.conversations]
     return {
-        "guild_days": round(gd, 4),
+        "guild_days": round(len(traffic.guilds) * (traffic.end - traffic.start) / DAY_S, 4),
+        "hours": round((traffic.end - traffic.start) / 3600.0, 4),
         "events": traffic.event_count,
         "human_messages": human,
         "human_messages_per_guild_day": _per_day(human, gd),
@@ -184,17 +205,23 @@ def traffic_summary(traffic: Traffic, views: dict[int, _GuildView] | None = None
     }
 
 
-def _counts(values: list[str], gd: float) -> dict[str, dict[str, float]]:
+def _counts(values: list[str], gd: float | None) -> dict[str, dict[str, float | None]]:
     return {k: {"count": n, "per_guild_day": _per_day(n, gd)}
             for k, n in sorted(Counter(values).items())}
 
 
 def policy_report(traffic: Traffic, result: RunResult,
-                  views: dict[int, _GuildView] | None = None) -> dict[str, Any]:
-    """One policy's figures from its sends over ``traffic``."""
+                  views: dict[int, _GuildView] | None = None,
+                  guilds: Collection[int] | None = None) -> dict[str, Any]:
+    """One policy's figures from its sends over ``traffic``: over every guild, or over
+    ``guilds`` only (the guilds of one policy of a run under an owner's config)."""
     views = views or _views(traffic)
-    gd = len(traffic.guilds) * (traffic.end - traffic.start) / 86400.0
-    actions = [r for r in result.sent if r.priority > 0]
+    sent = result.sent
+    if guilds is not None:
+        views = {gid: v for gid, v in views.items() if gid in guilds}
+        sent = [r for r in sent if r.guild_id in views]
+    gd = _guild_days(traffic, len(views))
+    actions = [r for r in sent if r.priority > 0]
     by_guild: dict[int, list[SentRecord]] = {}
     for r in actions:
         by_guild.setdefault(r.guild_id, []).append(r)
@@ -226,6 +253,7 @@ def policy_report(traffic: Traffic, result: RunResult,
                     break
     n = len(actions)
     return {
+        "guilds": len(views),
         "actions": n,
         "actions_per_guild_day": _per_day(n, gd),
         "by_action": _counts([r.action for r in actions], gd),
@@ -240,8 +268,8 @@ def policy_report(traffic: Traffic, result: RunResult,
         "related_game_starts": starts,
         "games_greeted": len(delays),
         "time_to_greet_median_s": round(statistics.median(delays), 1) if delays else None,
-        "replies": len(result.sent) - n,
-        "pinged_messages": sum(1 for r in result.sent if r.pinged),
+        "replies": len(sent) - n,
+        "pinged_messages": sum(1 for r in sent if r.pinged),
         "runtime": result.runtime,
     }
 
@@ -275,23 +303,29 @@ def _examples(result: RunResult, n: int = 3) -> list[dict[str, Any]]:
     return out
 
 
-def _brief(traffic: Traffic, result: RunResult, views: dict[int, _GuildView]
-           ) -> dict[str, Any]:
-    p = policy_report(traffic, result, views)
-    return {k: p[k] for k in ("actions", "actions_per_guild_day", "unprompted_posts",
+def _brief(traffic: Traffic, result: RunResult, views: dict[int, _GuildView],
+           guilds: Collection[int] | None) -> dict[str, Any]:
+    p = policy_report(traffic, result, views, guilds)
+    return {k: p[k] for k in ("guilds", "actions", "actions_per_guild_day", "unprompted_posts",
                               "unprompted_answered", "unprompted_answered_share",
                               "quiet_hour_actions", "empty_room_actions")}
+
+
+def _policy_rank(policy: str) -> int:
+    return POLICY_ORDER.index(policy) if policy in POLICY_ORDER else len(POLICY_ORDER)
 
 
 def build_report(traffic: Traffic, v2: RunResult, v1: RunResult | None,
                  params: dict[str, Any], *, configs: dict[int, GuildConfig] | None = None,
                  chattiness: dict[float, RunResult] | None = None,
                  learning: dict[bool, RunResult] | None = None,
-                 resumed: bool = False) -> dict[str, Any]:
+                 resumed: bool = False,
+                 policies: dict[int, str] | None = None) -> dict[str, Any]:
     """The whole report: ``{"params", "traffic", "v2", "v1", "runtime", "timing"}``, plus
     ``chattiness`` / ``learning`` (the comparison runs, when made), ``restart`` (a resumed
-    run) and ``examples`` (three of her messages). Everything but ``timing`` and the words
-    of ``examples`` is a function of the seed and the options.
+    run), ``examples`` (three of her messages) and ``by_policy`` (when the guilds of the
+    main run do not all run V2). Everything but ``timing`` and the words of ``examples`` is
+    a function of the seed and the options.
 
     Args:
         traffic, v2, v1: the traffic and the runs over it (V1 None when skipped).
@@ -301,9 +335,17 @@ def build_report(traffic: Traffic, v2: RunResult, v1: RunResult | None,
         chattiness: V2 runs by chattiness, on the same traffic.
         learning: V2 runs by ``learn_hours``, on the same traffic.
         resumed: the run continued a store after a downtime: add ``restart``.
+        policies: each guild's policy in the main run (None: V2 everywhere). When not all
+            are ``v2``, ``by_policy`` reports each policy's guilds apart, ``v2`` holds only
+            the V2 guilds (None if there are none) and the comparisons count them only.
     """
     configs = configs or default_configs(traffic)
     views = _views(traffic, configs)
+    groups: dict[str, set[int]] = {}
+    for gid, policy in (policies or {}).items():
+        groups.setdefault(policy, set()).add(gid)
+    split = set(groups) - {"v2"} != set()
+    mine: set[int] | None = groups.get("v2", set()) if split else None
     keywords = sorted({c.keywords for c in configs.values()})
     quiet = sorted({c.quiet_hours or () for c in configs.values()})
     report: dict[str, Any] = {
@@ -317,16 +359,19 @@ def build_report(traffic: Traffic, v2: RunResult, v1: RunResult | None,
                    "start": traffic.start,
                    "start_utc": datetime.fromtimestamp(traffic.start, UTC).isoformat()},
         "traffic": traffic_summary(traffic, views),
-        "v2": policy_report(traffic, v2, views),
+        "v2": policy_report(traffic, v2, views, mine) if mine is None or mine else None,
         "v1": policy_report(traffic, v1, views) if v1 is not None else None,
         "runtime": v2.runtime,
         "examples": _examples(v2),
     }
-    if chattiness:
-        report["chattiness"] = {f"{c:g}": _brief(traffic, r, views)
+    if split:
+        report["by_policy"] = {p: policy_report(traffic, v2, views, groups[p])
+                               for p in sorted(groups, key=_policy_rank)}
+    if chattiness and mine != set():
+        report["chattiness"] = {f"{c:g}": _brief(traffic, r, views, mine)
                                 for c, r in sorted(chattiness.items())}
-    if learning:
-        report["learning"] = {("with" if on else "without"): _brief(traffic, r, views)
+    if learning and mine != set():
+        report["learning"] = {("with" if on else "without"): _brief(traffic, r, views, mine)
                               for on, r in sorted(learning.items())}
     if resumed:
         report["restart"] = restart_report(traffic, v2)

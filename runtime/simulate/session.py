@@ -34,8 +34,16 @@ from runtime.simulate.resume import (
     write_state,
 )
 from runtime.simulate.run import run_policy, run_realtime, run_virtual, sim_time_processor
-from runtime.simulate.setup import RunResult, RunSetup, build_config, guild_configs, owner_zones
+from runtime.simulate.setup import (
+    RunResult,
+    RunSetup,
+    build_config,
+    guild_configs,
+    guild_policies,
+    owner_zones,
+)
 from runtime.simulate.shards import run_split
+from runtime.simulate.text import format_report
 from runtime.simulate.traffic import START_EPOCH, Traffic, generate_traffic
 from runtime.store import is_url
 
@@ -144,6 +152,20 @@ def _run_realtime_with_metrics(traffic: Traffic, policy: str, setup: RunSetup, *
     return anyio.run(main, backend="asyncio")
 
 
+def _write_html(opts: SimulateOptions, report: dict[str, Any], traffic: Traffic,
+                v2: RunResult, v1: RunResult | None, config: Config) -> None:
+    """``--html``: the report's text and its figures on one page."""
+    from runtime.simulate.html import figure_data, write_html
+
+    runs = {"V2" if "by_policy" not in report else "Config": v2}
+    if v1 is not None:
+        runs["V1"] = v1
+    data = figure_data(traffic, runs, guild_configs(config))
+    title = (f"miku-autonomy simulator: {opts.guilds} guilds, {opts.hours:g} h, "
+             f"seed {opts.seed}")
+    write_html(opts.html or "", format_report(report), data, title)
+
+
 def simulate(opts: SimulateOptions) -> dict[str, Any]:
     """Generate the traffic, run V2 over it (and the comparisons, and V1), return the report.
 
@@ -213,7 +235,10 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
               "interrupted_after_h": round((v2.ended_at - traffic.start) / 3600.0, 4)
               if v2.ended_at < traffic.start + opts.hours * 3600.0 - 1e-6 else None}
     report = build_report(traffic, v2, v1, params, configs=guild_configs(config),
-                          chattiness=chattiness, learning=learning, resumed=opts.resume)
+                          chattiness=chattiness, learning=learning, resumed=opts.resume,
+                          policies=guild_policies(config))
+    if opts.html is not None:
+        _write_html(opts, report, traffic, v2, v1, config)
     report["timing"]["traffic_generation_s"] = round(gen_s, 3)
     report["timing"]["total_wall_s"] = round(time.perf_counter() - wall0, 3)
     return report

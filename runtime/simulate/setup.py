@@ -35,6 +35,7 @@ __all__ = [
     "RunSetup",
     "build_config",
     "guild_configs",
+    "guild_policies",
     "owner_zones",
 ]
 
@@ -161,3 +162,9 @@ def build_config(traffic: Traffic, policy: str, setup: RunSetup) -> Config:
 def guild_configs(config: Config) -> dict[int, GuildConfig]:
     """Each simulated guild's engine settings under ``config`` (for the report)."""
     return {gid: guild_settings(config, gid)[0] for gid in config.guilds}
+
+
+def guild_policies(config: Config) -> dict[int, str]:
+    """Each simulated guild's policy under ``config``: ``v2``, ``v1`` or ``shadow`` (V1
+    acts, V2 only logs), for the report's columns."""
+    return {gid: guild_settings(config, gid)[2] for gid in config.guilds}

@@ -4,12 +4,42 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import HOURS_MIN_SEEN
+
 __all__ = ["format_report"]
 
 
 
 def _processes(report: dict[str, Any]) -> int:
     return int((report.get("params") or {}).get("processes") or 1)
+
+
+#: What each policy's guilds are called in a report split by policy.
+_POLICY_TITLES = {"v2": "V2", "shadow": "shadow (V1 acts)", "v1": "v1 (timer)"}
+
+
+def _span(hours: float) -> str:
+    """A window for a person: ``6 h``, ``6 min``, ``45 s``."""
+    if hours >= 1:
+        return f"{hours:g} h"
+    if hours * 60 >= 1:
+        return f"{hours * 60:.3g} min"
+    return f"{hours * 3600:.0f} s"
+
+
+def _short_span(report: dict[str, Any]) -> str | None:
+    """The window, when it is shorter than a day (figures per guild in it, not per
+    guild-day); None for a day or more."""
+    t = report["traffic"]
+    if t.get("human_messages_per_guild_day") is not None:
+        return None
+    return _span(t.get("hours") or report["params"]["hours"])
+
+
+def _rate(count: float, per_day: float | None, guilds: int) -> float:
+    """Per guild-day when there is one, else the count per guild (a short window)."""
+    return per_day if per_day is not None else count / max(guilds, 1)
+
 
 def _fmt(x: Any) -> str:
     if x is None:
@@ -35,6 +65,8 @@ def _share(p: dict[str, Any]) -> str:
     n, k = p.get("unprompted_posts"), p.get("unprompted_answered")
     if not n:
         return "0/0"
+    if k is None:  # a report that counted the posts but not their answers
+        return f"-/{n}"
     return f"{k}/{n} ({100.0 * k / n:.0f}%)"
 
 
@@ -47,11 +79,14 @@ def _keywords(p: dict[str, Any]) -> str:
 
 def _extras(report: dict[str, Any]) -> list[str]:
     out: list[str] = []
+    span = _short_span(report)
+    guilds = report["params"]["guilds"]
     if report.get("chattiness"):
-        parts = [f"{c} -> {x['actions_per_guild_day']:.2f}"
+        parts = [f"{c} -> "
+                 f"{_rate(x['actions'], x['actions_per_guild_day'], x.get('guilds', guilds)):.2f}"
                  for c, x in report["chattiness"].items()]
-        out.append("Chattiness (V2, same traffic), actions per guild-day: " + ", ".join(parts)
-                   + ".")
+        per = "actions per guild-day" if span is None else f"actions per guild in {span}"
+        out.append(f"Chattiness (V2, same traffic), {per}: " + ", ".join(parts) + ".")
     if report.get("learning"):
         lr = report["learning"]
         parts = []
@@ -60,7 +95,9 @@ def _extras(report: dict[str, Any]) -> list[str]:
         parts += [f"V2 {k} learning {_share(x)}" for k, x in sorted(
             lr.items(), key=lambda kv: kv[0] != "without")]
         out.append("Unprompted posts a human answered within 30 min: " + ", ".join(parts)
-                   + ".")
+                   + f". Learned hours steer nothing before {HOURS_MIN_SEEN} hours have been "
+                   "seen: the first simulated day shows no difference; give it days "
+                   "(--hours 336).")
     rs = report.get("restart")
     if rs:
         down = report["params"].get("downtime_s") or 0
@@ -78,42 +115,83 @@ def _extras(report: dict[str, Any]) -> list[str]:
     return out
 
 
+def _by(p: dict[str, Any], table: str, key: str, guilds: int) -> float:
+    x = p[table].get(key)
+    if x is None:
+        return 0.0
+    return _rate(x["count"], x["per_guild_day"], p.get("guilds", guilds))
+
+
 def _greet(p: dict[str, Any]) -> str:
     med = p["time_to_greet_median_s"]
     when = f", median {med / 60:.1f} min" if med is not None else ""
     return f"{p['games_greeted']}/{p['related_game_starts']}{when}"
 
 
+def _columns(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The table's columns: V2 (or each policy's guilds of the owner's config), then V1."""
+    p, v1, by = report["params"], report["v1"], report.get("by_policy")
+    if by:
+        cols = [(f"{_POLICY_TITLES.get(k, k)}, {x['guilds']:,} guilds", x)
+                for k, x in by.items()]
+    else:
+        cols = [("V2 (your config)" if p.get("config") else "V2 (rules)", report["v2"])]
+    if v1:
+        cols.append((f"V1 (timer, all {p['guilds']:,})" if by else "V1 (timer)", v1))
+    return cols
+
+
+def _split_note(report: dict[str, Any]) -> list[str]:
+    by = report.get("by_policy")
+    if not by:
+        return []
+    parts = [f"{_POLICY_TITLES.get(k, k)} in {x['guilds']:,}" for k, x in by.items()]
+    return [f"Your config's guilds run {', '.join(parts)}: each column counts its own "
+            "guilds (shadow: V1 acts, V2 only logs what it would have done); V1 (timer) "
+            "is every guild replayed on V1.", ""]
+
+
 def format_report(report: dict[str, Any]) -> str:
     """A few plain-text tables for a terminal."""
-    p, t, v2, v1, rt = (report["params"], report["traffic"], report["v2"], report["v1"],
-                        report["runtime"])
+    p, t, v2, rt = report["params"], report["traffic"], report["v2"], report["runtime"]
     clock = "virtual" if p["clock"] == "virtual" else "wall-clock"
     hours = f"{p['hours']:g} h"
     if p.get("interrupted_after_h") is not None:
         hours = f"{p['interrupted_after_h']:g} h (interrupted; {p['hours']:g} h planned)"
+    span = _short_span(report)
+    per = "per guild-day" if span is None else f"per guild in {span}"
+    guilds = p["guilds"]
+    humans = _rate(t["human_messages"], t["human_messages_per_guild_day"], guilds)
+    presence = _rate(t["presence_changes"], t["presence_changes_per_guild_day"], guilds)
     out = [f"Simulated {p['guilds']} guilds for {hours} from {p['start_utc']} "
            f"(seed {p['seed']}, {clock} time, {p['llm']} words).",
            f"Traffic: {t['human_messages']:,} human messages "
-           f"({t['human_messages_per_guild_day']:,.0f} per guild-day), "
+           f"({humans:,.0f} {per}), "
            f"{t['presence_changes']:,} presence changes "
-           f"({t['presence_changes_per_guild_day']:,.0f} per guild-day), "
+           f"({presence:,.0f} {per}), "
            f"{t['game_starts']:,} games started ({t['related_game_starts']} related), "
            f"{t['member_joins']:,} joins, {t['lively_conversations']:,} lively conversations.",
-           f"Related games: names containing {_keywords(p)}. Moods: {len(p.get('moods', []))}"
-           f" ({', '.join(p.get('moods', []))}); asleep, the 14th, is her mood in quiet hours "
-           "and takes no autonomous action.",
+           f"Related games: names with the whole words {_keywords(p)}. Moods: "
+           f"{len(p.get('moods', []))} ({', '.join(p.get('moods', []))}); asleep, the 14th, is "
+           "her mood in quiet hours and takes no autonomous action.",
            ""]
-    main = "V2 (your config)" if p.get("config") else "V2 (rules)"
-    cols = ["", main] + (["V1 (timer)"] if v1 else [])
-    pols = [v2] + ([v1] if v1 else [])
+    out += _split_note(report)
+    columns = _columns(report)
+    cols = ["", *(c for c, _ in columns)]
+    pols = [x for _, x in columns]
     lively = t["lively_conversations"]
+    if report.get("by_policy"):
+        joined = ["lively conversations joined"] + [
+            f"{x['conversations_joined']:,}/{x['lively_conversations']:,}" for x in pols]
+    else:
+        joined = [f"lively conversations joined (of {lively:,})"] + [
+            x["conversations_joined"] for x in pols]
     rows = [
-        ["actions per guild-day"] + [x["actions_per_guild_day"] for x in pols],
+        [f"actions {per}"] + [_rate(x["actions"], x["actions_per_guild_day"],
+                                    x.get("guilds", guilds)) for x in pols],
         ["actions"] + [x["actions"] for x in pols],
         ["into empty rooms"] + [x["empty_room_actions"] for x in pols],
-        [f"lively conversations joined (of {lively:,})"]
-        + [x["conversations_joined"] for x in pols],
+        joined,
         ["during quiet hours"] + [x["quiet_hour_actions"] for x in pols],
         ["related games greeted"] + [_greet(x) for x in pols],
         ["unprompted posts answered in 30 min"] + [_share(x) for x in pols],
@@ -121,15 +199,15 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     out += _table(cols, rows)
     out.append("")
-    actions = sorted(set(v2["by_action"]) | set(v1["by_action"] if v1 else ()))
-    rows = [[a] + [x["by_action"].get(a, {}).get("per_guild_day", 0.0) for x in pols]
-            for a in actions]
-    out += _table(["per guild-day, by action", *cols[1:]], rows)
+    actions = sorted({a for x in pols for a in x["by_action"]})
+    rows = [[a] + [_by(x, "by_action", a, guilds) for x in pols] for a in actions]
+    out += _table([f"{per}, by action", *cols[1:]], rows)
     out.append("")
-    moods = sorted(v2["by_mood"], key=lambda m: -v2["by_mood"][m]["count"])
-    rows = [[m, v2["by_mood"][m]["count"], v2["by_mood"][m]["per_guild_day"]] for m in moods]
-    out += _table(["V2 by mood", "actions", "per guild-day"], rows)
-    out.append("")
+    if v2 is not None:
+        moods = sorted(v2["by_mood"], key=lambda m: -v2["by_mood"][m]["count"])
+        rows = [[m, v2["by_mood"][m]["count"], _by(v2, "by_mood", m, guilds)] for m in moods]
+        out += _table(["V2 by mood", "actions", per], rows)
+        out.append("")
     out.append(
         f"Runtime (V2): {rt['traffic_events']:,} traffic events, {rt['events_delivered']:,} "
         f"delivered to actors, {rt['actors_spawned']:,} actor starts "
@@ -142,7 +220,7 @@ def format_report(report: dict[str, Any]) -> str:
     if extras:
         out += extras
         out.append("")
-    if v2["pinged_messages"] or (v1 and v1["pinged_messages"]):
+    if any(x["pinged_messages"] for x in pols):
         out.append("WARNING: some sent messages carried a ping (see pinged_messages).")
     tm = report.get("timing") or {}
     if tm:

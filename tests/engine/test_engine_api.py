@@ -151,9 +151,10 @@ def test_the_default_instance_is_on_the_wall_clock_and_unseeded() -> None:
 
 
 # hashlib: a keyed digest of (user, activity) names is pure arithmetic, stable across processes.
+# unicodedata: the Unicode database of the running Python (keywords' word boundaries).
 PURE_IMPORTS = {"__future__", "math", "msgspec", "functools", "zoneinfo", "datetime",
                 "typing", "collections", "collections.abc", "itertools", "engine", "hashlib",
-                "bisect", "operator"}
+                "bisect", "operator", "unicodedata"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -110,6 +110,22 @@ async def test_store_guild_text(store_file: Path) -> None:
 
 
 @pytest.mark.anyio
+async def test_learned_hours_indexes_are_shown_as_the_times_they_count(store_file: Path
+                                                                       ) -> None:
+    """``hours_at`` is an epoch *hour* and ``hours_slot`` an epoch 10-minute slot: shown as
+    the UTC time each begins (with the index), never as seconds since 1970."""
+    rc, out, err = await inspect("--store", str(store_file), "202")
+    assert rc == 0, err
+    fields = dict(line.split(None, 1) for line in out.splitlines()
+                  if line.startswith("  hours_"))
+    hour = int(NOW - 60) // 3600
+    slot = int(NOW - 49) // 600
+    assert fields["hours_at"] == f"2027-01-15T07:00:00Z (epoch hour {hour})"
+    assert fields["hours_slot"] == f"2027-01-15T07:50:00Z (epoch 10-min slot {slot})"
+    assert "1970" not in out
+
+
+@pytest.mark.anyio
 async def test_errors_are_one_line(store_file: Path, tmp_path: Path) -> None:
     """Unknown guild, missing store, a file that is not a store, a missing socket: exit 2
     with one line naming the problem."""

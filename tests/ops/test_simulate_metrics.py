@@ -51,3 +51,6 @@ def test_realtime_simulation_serves_metrics(tmp_path: Path) -> None:
             proc.wait()
     assert proc.returncode == 0, err
     assert "Runtime (V2):" in out  # the report of what ran until the interrupt
+    # A few seconds of a planned hour: counted per guild in what ran, never per day.
+    assert "(interrupted; 1 h planned)" in out
+    assert "guild-day" not in out and "actions per guild in " in out

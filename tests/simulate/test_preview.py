@@ -71,16 +71,18 @@ def test_the_owners_guild_tables_are_taken_in_turn(tmp_path: Path) -> None:
 
 def test_a_run_with_the_owners_config_reports_by_its_settings(tmp_path: Path) -> None:
     """Under the owner's config the report's quiet hours and keywords are the file's, the
-    V1 guild of the file speaks with V1's actions, and the text says what "related" means
-    and that asleep is the 14th mood."""
+    V1 guilds of the file speak with V1's actions in a column of their own, and the text
+    says what "related" means and that asleep is the 14th mood."""
     path = tmp_path / "bot.toml"
     path.write_text(CONFIG)
     report = run("--guilds", "4", "--hours", "24", "--seed", "3", "--config", str(path))
     p = report["params"]
     assert p["keywords"] == ["minecraft", "terraria"] and p["quiet_hours"] == [22, 9]
     assert report["traffic"]["related_game_starts"] > 0  # Minecraft and Terraria count now
-    assert "general" in report["v2"]["by_action"]  # guilds 0 and 2 run the file's v1
+    # guilds 0 and 2 run the file's v1: reported apart from the V2 guilds
+    assert "general" in report["by_policy"]["v1"]["by_action"]
+    assert "general" not in report["v2"]["by_action"]
     text = format_report(report)
-    assert "V2 (your config)" in text
-    assert "names containing minecraft, terraria" in text
+    assert "V2, 2 guilds" in text and "v1 (timer), 2 guilds" in text
+    assert "names with the whole words minecraft, terraria" in text
     assert "asleep, the 14th" in text and "Moods: 14" in text

@@ -151,3 +151,25 @@ def test_the_report_shows_three_examples_of_different_actions_first() -> None:
     assert [e["text"] for e in report["examples"]] == ["reply 0", "break_silence 0",
                                                        "reply 1"]
     assert "[reply, shy, t] reply 0" in format_report(report)
+
+
+def test_a_policy_that_counted_posts_but_not_their_answers_prints_a_dash() -> None:
+    """A report whose posts were counted but not their answers (``unprompted_answered``
+    None, as a hand-made or older report may have) prints ``-/n``, not a TypeError from
+    ``100.0 * None``."""
+    from runtime.simulate.report import build_report
+
+    traffic = _traffic()
+    v2 = _sent(("break_silence", T0 + 12 * H + 120.0, "bubbly", None))
+    v2.runtime = {k: 0 for k in (
+        "traffic_events", "events_delivered", "actors_spawned", "passivations", "restarts",
+        "snapshots_written", "snapshot_batches", "pool_sent", "pool_stale", "pool_failed",
+        "pool_rejected", "mailbox_overflow")}
+    report = build_report(traffic, v2, v2, {"guilds": 1, "hours": 24.0, "seed": 1,
+                                            "clock": "virtual", "llm": "offline"},
+                          learning={True: v2})
+    report["v1"]["unprompted_answered"] = None
+    text = format_report(report)
+    row = next(line for line in text.splitlines() if "answered in 30 min" in line)
+    assert row.rstrip().endswith("-/1")
+    assert "V1 -/1" in text
