@@ -4,6 +4,7 @@ the virtualenv and the secrets and let in what deploy/Dockerfile copies."""
 from __future__ import annotations
 
 import re
+import tomllib
 
 import pytest
 
@@ -98,3 +99,13 @@ def test_what_the_dockerfile_copies_is_sent() -> None:
                                                if "__pycache__" not in p.parts]
         for f in files:
             assert not excluded(str(f.relative_to(REPO)), ignore_lines()), f
+
+
+def test_the_image_copies_every_package_pyproject_installs() -> None:
+    """``pip install .`` in the image finds every package pyproject.toml includes, and the
+    files setuptools reads (pyproject.toml, the README it names)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    sources = set(copied_sources())
+    for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]:
+        assert pattern.rstrip("*") in sources, pattern
+    assert {"pyproject.toml", project["project"]["readme"]} <= sources
