@@ -23,6 +23,7 @@ import structlog
 import yarl
 
 from runtime.config import Config, load_api_key, load_config, load_token
+from runtime.config.paths import check_writable_paths
 from runtime.core import Runtime
 from runtime.errors import ConfigError, MissingTokenError, StartupError
 from runtime.gateway import PersonaClient
@@ -303,9 +304,11 @@ def main_run(config_path: str) -> int:
     Returns:
         The process exit status.
     """
+    config: Config | None = None
     try:
         config = load_config(config_path)
         check_files(config)
+        check_writable_paths(config)
         token = load_token()
         return run_bot(config, token, config_path=config_path)
     except BaseException as exc:
@@ -315,7 +318,8 @@ def main_run(config_path: str) -> int:
         if isinstance(leaf, ConfigError):
             print(f"error: {config_path}: {leaf}", file=sys.stderr)
         elif isinstance(leaf, StoreError):
-            print(f"error: store.path: {leaf}", file=sys.stderr)
+            field = "store.url" if config is not None and config.store.url else "store.path"
+            print(f"error: {field}: {leaf}", file=sys.stderr)
         else:
             print(f"error: {leaf}", file=sys.stderr)
         return leaf.status if isinstance(leaf, BotExit) else 2

@@ -253,8 +253,8 @@ class Runtime:
                             try:
                                 await tg.start(self.control.serve)
                             except OSError as exc:
-                                raise StartupError("runtime.control_socket",
-                                                   _os_detail(exc)) from None
+                                raise StartupError("runtime.control_socket", _os_detail(
+                                    exc, config.runtime.control_socket)) from None
                         log.info("runtime.started", pid=os.getpid())
                         self.metrics.running = True
                         task_status.started(self)
@@ -350,7 +350,9 @@ async def _warn_about_server(backend: OpenAIBackend, api_key_env: str | None) ->
         log.warning("runtime.llm_server_problem", problem=problem, base_url=base_url)
 
 
-def _os_detail(exc: OSError) -> str:
-    """``'path': reason`` for an OSError, without errno noise."""
+def _os_detail(exc: OSError, path: str | None = None) -> str:
+    """``'path': reason`` for an OSError, without errno noise (``path`` when the error
+    names none: a socket's bind does not)."""
     reason = exc.strerror or str(exc)
-    return f"{exc.filename!r}: {reason}" if exc.filename else reason
+    name = exc.filename or path
+    return f"{name!r}: {reason}" if name else reason

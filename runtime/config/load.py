@@ -8,8 +8,12 @@ cannot say (time zones, quiet hours, shard ids, the LLM server). Either way an e
 Guild tables are decoded one by one, because msgspec reports a dict value's path as
 ``$.guilds[...]`` and the guild id is the part an operator needs to see.
 
-Relative paths (store, control socket, log directory, persona) are taken relative to the
-config file's directory, so the bot behaves the same whatever directory it is started from.
+Relative paths follow one rule, whatever directory the bot is started from: what she writes
+(``store.path``, ``runtime.control_socket``, ``runtime.log_dir``) is relative to
+``runtime.state_dir``; what she reads (``persona.path``, ``feeds.items_file``) and
+``state_dir`` itself are relative to the config file's directory, which is also
+``state_dir``'s default. So a config in a read-only ``/etc`` can name a writable state
+directory (``/var/lib/miku-autonomy/0``: systemd's ``StateDirectory=``) once.
 """
 
 from __future__ import annotations
@@ -233,6 +237,9 @@ def _check(cfg: Config) -> None:
     _check_url(d.gateway_url, "discord.gateway_url", ("ws://", "wss://"))
     for i, url in enumerate(cfg.feeds.urls):
         _check_url(url, f"feeds.urls[{i}]", ("http://", "https://"))
+    if cfg.runtime.state_dir is not None and not cfg.runtime.state_dir.strip():
+        raise ConfigError("runtime.state_dir", "expected a directory (leave it out for the "
+                          "config file's directory), got an empty string")
     if cfg.runtime.metrics_address is not None:
         try:
             split_address(cfg.runtime.metrics_address)
@@ -267,8 +274,9 @@ def decode_config(text: str | bytes, *, base_dir: str | Path | None = None) -> C
 
     Args:
         text: the TOML document.
-        base_dir: relative file paths in it are made relative to this directory (None leaves
-            them as they are).
+        base_dir: the config file's directory: relative paths it reads, and
+            ``runtime.state_dir``, are taken from here; relative paths it writes from
+            ``state_dir`` (default: this directory). None leaves relative paths as they are.
 
     Returns:
         The checked ``Config``.
@@ -296,13 +304,15 @@ def decode_config(text: str | bytes, *, base_dir: str | Path | None = None) -> C
     if base_dir is not None:
         base = Path(base_dir)
         rt = cfg.runtime
+        state = Path(_resolve(rt.state_dir, base)) if rt.state_dir is not None else base
         cfg = msgspec.structs.replace(
             cfg,
-            store=msgspec.structs.replace(cfg.store, path=_resolve(cfg.store.path, base)),
+            store=msgspec.structs.replace(cfg.store, path=_resolve(cfg.store.path, state)),
             runtime=msgspec.structs.replace(
                 rt,
-                control_socket=_resolve(rt.control_socket, base),
-                log_dir=None if rt.log_dir is None else _resolve(rt.log_dir, base),
+                state_dir=str(state),
+                control_socket=_resolve(rt.control_socket, state),
+                log_dir=None if rt.log_dir is None else _resolve(rt.log_dir, state),
             ),
             persona=msgspec.structs.replace(
                 cfg.persona,
@@ -316,8 +326,9 @@ def decode_config(text: str | bytes, *, base_dir: str | Path | None = None) -> C
 
 
 def load_config(path: str | Path) -> Config:
-    """Read and decode the config file at ``path`` (relative paths inside are relative to
-    the file's directory).
+    """Read and decode the config file at ``path`` (relative paths inside follow the rule in
+    this module's docstring: written ones from ``runtime.state_dir``, read ones from the
+    file's directory).
 
     Raises:
         ConfigError: the file cannot be read, or ``decode_config`` refuses it. The message

@@ -173,6 +173,10 @@ class RuntimeConfig(_Table, frozen=True):
     shutdown_timeout_s: Seconds = 10.0
     #: She answers one person at most once per this many seconds.
     reply_cooldown_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    #: Where what she writes goes: a relative ``store.path``, ``control_socket`` or
+    #: ``log_dir`` is taken from here (and this, when relative, from the config file's
+    #: directory). Absent: the config file's directory. After loading it is always set.
+    state_dir: str | None = None
     control_socket: str = "miku-autonomy.sock"
     log_dir: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"

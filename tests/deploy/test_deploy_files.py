@@ -2,43 +2,26 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
-import yaml
 
 from runtime.config import RuntimeConfig
-
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-UNIT = DEPLOY / "miku-autonomy@.service"
-
-
-def unit_entries(text: str) -> dict[str, dict[str, list[str]]]:
-    """A systemd unit as {section: {key: [values in order]}} (keys may repeat)."""
-    out: dict[str, dict[str, list[str]]] = {}
-    section = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("["):
-            section = line.strip("[]")
-            out.setdefault(section, {})
-            continue
-        key, _, value = line.partition("=")
-        out[section].setdefault(key.strip(), []).append(value.strip())
-    return out
-
-
-def seconds(value: str) -> float:
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(s|min)?", value)
-    assert m, value
-    return float(m[1]) * (60 if m[2] == "min" else 1)
+from tests.kit.deploy_files import (
+    DEPLOY,
+    UNIT,
+    bot_config,
+    bot_services,
+    compose,
+    flag,
+    mounts,
+    port_of,
+    seconds,
+    unit_entries,
+)
 
 
 def test_unit_stops_in_order_and_restarts_on_failure_only() -> None:
@@ -84,36 +67,24 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     assert result.returncode == 0 and not problems, result.stdout + result.stderr
 
 
-def compose() -> dict:
-    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
-
-
 def test_compose_runs_two_shard_processes_on_one_store() -> None:
     """PostgreSQL, an OpenAI-compatible server and one bot per shard, each bot with its own
     config file (distinct shards of one count, one store URL), started once the database and
     the server are healthy, stopped with SIGTERM and time to finish."""
-    c = compose()
-    services = c["services"]
+    services = compose()["services"]
     assert {"postgres", "llm", "bot-0", "bot-1"} <= set(services)
     assert "healthcheck" in services["postgres"] and "healthcheck" in services["llm"]
     shards: list[int] = []
     stores: set[str] = set()
-    for name in ("bot-0", "bot-1"):
-        bot = services[name]
+    for bot in bot_services().values():
         assert bot["stop_signal"] == "SIGTERM"
         assert seconds(bot["stop_grace_period"]) > RuntimeConfig().shutdown_timeout_s + 15
         healthy = {"condition": "service_healthy"}
         assert bot["depends_on"]["postgres"] == healthy == bot["depends_on"]["llm"]
-        config_path = bot["command"][bot["command"].index("--config") + 1]
-        (mount,) = [v for v in bot["volumes"] if v.split(":")[1] == config_path]
-        config = tomllib.loads((DEPLOY / mount.split(":")[0]).read_text())
+        config = bot_config(bot)
         assert config["discord"]["shard_count"] == 2
         shards += config["discord"]["shard_ids"]
         stores.add(config["store"]["url"])
-        assert config["llm"]["base_url"].startswith("http://llm:8080/")
-        assert "/readyz" in " ".join(bot["healthcheck"]["test"])
-        assert port_of(config["runtime"]["metrics_address"]) in " ".join(
-            bot["healthcheck"]["test"])
         assert "DISCORD_TOKEN" not in str(bot.get("environment", ""))
     assert sorted(shards) == [0, 1]
     # One shard set identifies after the other (Discord's identify concurrency).
@@ -123,25 +94,56 @@ def test_compose_runs_two_shard_processes_on_one_store() -> None:
     assert ":" not in store.split("//", 1)[1].split("@", 1)[0]  # no password in the URL
 
 
-def port_of(address: str) -> str:
-    return address.rsplit(":", 1)[1]
+def test_compose_ports_and_names_agree() -> None:
+    """Each bot reaches the llm service on the port and model alias it serves and PostgreSQL
+    on its port; its healthcheck asks the port its metrics are served on; nothing is
+    published on the host."""
+    services = compose()["services"]
+    llm = services["llm"]["command"]
+    for bot in bot_services().values():
+        config = bot_config(bot)
+        assert config["llm"]["base_url"] == f"http://llm:{flag(llm, '--port')}/v1"
+        assert config["llm"]["model"] == flag(llm, "--alias")
+        assert "@postgres:5432/" in config["store"]["url"]  # postgres:16 listens on 5432
+        test = " ".join(bot["healthcheck"]["test"])
+        assert f":{port_of(config['runtime']['metrics_address'])}/readyz" in test
+    assert not any("ports" in s for s in services.values())
 
 
-def test_compose_model_name_is_the_one_served() -> None:
-    """The model each bot asks for is the alias llama.cpp's server serves (the pool checks
-    /models at start-up and refuses another name)."""
-    llm = compose()["services"]["llm"]["command"]
-    alias = llm[llm.index("--alias") + 1]
-    for i in (0, 1):
-        assert tomllib.loads((DEPLOY / f"shard-{i}.toml").read_text())["llm"]["model"] == alias
+def test_compose_llm_slots_match_the_bots_workers() -> None:
+    """DEPLOY.md: the LLM server's slots (--parallel) match all bots' [llm] workers
+    together (more workers only queue at the server; fewer leave slots idle)."""
+    services = compose()["services"]
+    slots = int(flag(services["llm"]["command"], "--parallel"))
+    workers = [bot_config(b)["llm"].get("workers", 2) for b in bot_services().values()]
+    assert sum(workers) == slots, (workers, slots)
 
 
-def test_shard_configs_decode() -> None:
-    """Each shard file is a valid bot config (once the store takes a URL)."""
-    from runtime.config import StoreConfig, decode_config
+def test_compose_builds_the_image_once() -> None:
+    """Only bot-0 builds the image; bot-1 runs the same tag and never pulls it (it is on no
+    registry)."""
+    bots = bot_services()
+    builders = [n for n, s in bots.items() if "build" in s]
+    assert builders == ["bot-0"]
+    assert {s["image"] for s in bots.values()} == {bots["bot-0"]["image"]}
+    assert bots["bot-1"]["pull_policy"] == "never"
+    build = bots["bot-0"]["build"]
+    assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == DEPLOY / "Dockerfile"
 
-    if "url" not in StoreConfig.__struct_fields__:
-        pytest.skip("[store] url arrives with the PostgreSQL store (branch store)")
-    for i in (0, 1):
-        cfg = decode_config((DEPLOY / f"shard-{i}.toml").read_text())
-        assert cfg.discord.shard_ids == (i,)
+
+def test_every_mounted_file_exists() -> None:
+    """Every bind mount's source and every secret file the compose file names is in deploy/
+    (the secrets and the model as DEPLOY.md says to create them: not in the repository)."""
+    c = compose()
+    made_by_the_operator = {"./secrets/pg_password", "./secrets/bot.env", "./models"}
+    for service in c["services"].values():
+        for source, _ in mounts(service).values():
+            if source.startswith("./") and source not in made_by_the_operator:
+                assert (DEPLOY / source).exists(), source
+        for env_file in service.get("env_file", []):
+            assert env_file in made_by_the_operator
+    for secret in c["secrets"].values():
+        assert secret["file"] in made_by_the_operator
+    doc = (DEPLOY.parent / "docs" / "DEPLOY.md").read_text()
+    for path in made_by_the_operator:
+        assert "deploy/" + path.removeprefix("./") in doc, path
