@@ -27,13 +27,14 @@ import anyio.abc
 import msgspec
 import structlog
 
-from runtime.store.contract import LeaseLostError, StoreError
+from runtime.store.contract import LeaseLostError, Refusal, StoreError
 
 __all__ = [
     "HeldLeases",
     "Lease",
     "LeaseGrant",
     "LeaseHolder",
+    "Standing",
     "open_leases",
     "plan_acquire",
     "shard_of",
@@ -70,6 +71,15 @@ class LeaseGrant(msgspec.Struct, frozen=True, gc=False):
         return not self.blocked
 
 
+class Standing(msgspec.Struct, frozen=True, gc=False):
+    """Where this store's leases stand in one transaction: the shards still ours
+    (``valid``), and the ones whose lease ran out with our fence still on it (``lapsed``:
+    nobody took them; a renewal brings them back)."""
+
+    valid: frozenset[int] = frozenset()
+    lapsed: frozenset[int] = frozenset()
+
+
 class HeldLeases(msgspec.Struct, gc=False):
     """The leases a store instance holds: what its writes are conditional on."""
 
@@ -77,19 +87,32 @@ class HeldLeases(msgspec.Struct, gc=False):
     shard_count: int
     fences: dict[int, int]
 
-    def valid(self, rows: Iterable[tuple[int, int]]) -> set[int]:
-        """The shards still ours among ``(shard_id, fence)`` of our unexpired rows."""
-        return {s for s, f in rows if self.fences.get(s) == f}
+    def standing(self, rows: Iterable[tuple[int, int, float]], now: float) -> Standing:
+        """The standing from ``(shard_id, fence, expires_at)`` of this owner's rows of its
+        shard count, at ``now`` (the store's clock)."""
+        valid: set[int] = set()
+        lapsed: set[int] = set()
+        for s, f, expires in rows:
+            if self.fences.get(s) == f:
+                (valid if expires > now else lapsed).add(s)
+        return Standing(frozenset(valid), frozenset(lapsed))
 
-    def problem(self, guild_id: int, valid: set[int]) -> str | None:
-        """Why a write of this guild is refused, or None when its shard is ours."""
+    def problem(self, guild_id: int, standing: Standing) -> tuple[Refusal, str] | None:
+        """Why a write of this guild is refused (typed, and in words), or None when its
+        shard is ours."""
         shard = shard_of(guild_id, self.shard_count)
-        if shard in valid:
+        if shard in standing.valid:
             return None
         if shard not in self.fences:
-            return f"shard {shard} of {self.shard_count} is not leased to this process"
-        return (f"the lease of shard {shard} of {self.shard_count} expired or was taken by "
-                f"another process")
+            return (Refusal.NOT_LEASED,
+                    f"shard {shard} of {self.shard_count} is not leased to this process")
+        if shard in standing.lapsed:
+            return (Refusal.LEASE_EXPIRED,
+                    f"the lease of shard {shard} of {self.shard_count} expired (not renewed "
+                    "in time; no other process has taken it)")
+        return (Refusal.LEASE_TAKEN,
+                f"the lease of shard {shard} of {self.shard_count} was taken by another "
+                "process")
 
 
 def check_request(owner: str, shard_ids: Sequence[int], shard_count: int, ttl_s: float,

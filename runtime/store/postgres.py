@@ -27,11 +27,19 @@ from runtime.store.contract import (
     StoredSnapshot,
     StoreError,
     StoreStatistics,
+    StoreUnavailableError,
     check_id,
 )
-from runtime.store.leases import HeldLeases, Lease, LeaseGrant, check_request, plan_acquire
+from runtime.store.leases import (
+    HeldLeases,
+    Lease,
+    LeaseGrant,
+    Standing,
+    check_request,
+    plan_acquire,
+)
 from runtime.store.pg_schema import check_url, ensure_schema, redact_url
-from runtime.store.sqlite import _params
+from runtime.store.rows import Refused, batch_rows
 
 __all__ = ["PostgresStore", "pg_iter_snapshots", "pg_read"]
 
@@ -151,28 +159,27 @@ class PostgresStore:
             except (StoreError, ValueError, TypeError):
                 raise
             except Exception as exc:
-                if isinstance(exc, _psycopg_error()) or type(exc).__module__.startswith(
-                        "psycopg_pool"):
-                    raise StoreError(self.path, _describe(exc)) from exc
-                raise
+                raise _store_error(self.path, exc) from exc
 
         return await anyio.to_thread.run_sync(call, limiter=self._limiter)
 
     def _lease_now(self, conn: Any) -> float:
         if self._lease_clock is not None:
             return self._lease_clock()
-        return float(conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8"
-                                  ).fetchone()[0])
+        row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        if row is None:  # never: a SELECT of one value returns one row
+            raise StoreError(self.path, "the server did not say what time it is")
+        return float(row[0])
 
-    def _valid_shards(self, conn: Any, held: HeldLeases | None) -> set[int]:
+    def _standing(self, conn: Any, held: HeldLeases | None) -> Standing:
         if held is None:
-            return set()
+            return Standing()
         # FOR SHARE: a process taking the shard over waits until this transaction ends, so it
         # reads what this one wrote, and this one can never write after it took over.
-        return held.valid(conn.execute(
-            "SELECT shard_id, fence FROM leases WHERE owner = %s AND shard_count = %s "
-            "AND expires_at > %s FOR SHARE",
-            (held.owner, held.shard_count, self._lease_now(conn))).fetchall())
+        now = self._lease_now(conn)
+        return held.standing(conn.execute(
+            "SELECT shard_id, fence, expires_at FROM leases WHERE owner = %s "
+            "AND shard_count = %s FOR SHARE", (held.owner, held.shard_count)).fetchall(), now)
 
     # --- snapshots ----------------------------------------------------------------------
 
@@ -215,12 +222,12 @@ class PostgresStore:
         if not items:
             return
         now = self._clock()
-        refused: dict[object, str] = {}
+        refused = Refused()
         held = self._held
 
         def save(conn: Any) -> float:
             t0 = time.perf_counter()
-            valid = self._valid_shards(conn, held)
+            standing = self._standing(conn, held)
             conn.execute("CREATE TEMP TABLE incoming (guild_id BIGINT, data BYTEA, "
                          "wake_at DOUBLE PRECISION) ON COMMIT DROP")
             with conn.cursor() as cur:
@@ -229,7 +236,8 @@ class PostgresStore:
                     copy.set_types(["int8", "bytea", "float8"])
                     # One row at a time, in this thread: no 100,000 tuples built on the loop
                     # (they would set off full garbage collections there).
-                    for g, d, _, w in _params(items, passivate, 0.0, held, valid, refused):
+                    for g, d, _, w in batch_rows(items, passivate, 0.0, held, standing,
+                                                 refused):
                         copy.write_row((g, d, w))
                 cur.execute(_UPSERT, (now,))
             return time.perf_counter() - t0
@@ -239,7 +247,7 @@ class PostgresStore:
         self._rows_saved += len(items) - len(refused)
         if refused:
             self._refused += len(refused)
-            raise RowsRefusedError(self.path, refused, len(items))
+            raise RowsRefusedError(self.path, refused.words, len(items), refused.kinds)
 
     async def load_all_ids(self) -> list[int]:
         """Every guild with a snapshot, not removed."""
@@ -297,9 +305,9 @@ class PostgresStore:
 
         def mark(conn: Any) -> None:
             why = None if held is None else held.problem(guild_id,
-                                                         self._valid_shards(conn, held))
+                                                         self._standing(conn, held))
             if why is not None:
-                raise RowsRefusedError(self.path, {guild_id: why}, 1)
+                raise RowsRefusedError(self.path, {guild_id: why[1]}, 1, {guild_id: why[0]})
             conn.execute("UPDATE snapshots SET removed_at = %s "
                          "WHERE guild_id = %s AND removed_at IS NULL", (float(at), guild_id))
 
@@ -448,6 +456,20 @@ class PostgresStore:
                                self._put_aside_count, self._dead_count, self._refused)
 
 
+def _store_error(path: str, exc: Exception) -> Exception:
+    """``exc`` as the store's error: ``StoreUnavailableError`` for what says the server is
+    away or late (psycopg's ``OperationalError``: no connection, the pool's timeout, a
+    statement or lock timeout, an administrator's shutdown), ``StoreError`` for any other
+    psycopg or pool error, ``exc`` itself for anything else."""
+    import psycopg
+
+    if isinstance(exc, psycopg.OperationalError):
+        return StoreUnavailableError(path, _describe(exc))
+    if isinstance(exc, psycopg.Error) or type(exc).__module__.startswith("psycopg_pool"):
+        return StoreError(path, _describe(exc))
+    return exc
+
+
 def _trim(conn: Any, table: str, keep: int) -> None:
     conn.execute(f"DELETE FROM {table} WHERE id <= (SELECT max(id) FROM {table}) - %s", (keep,))
 
@@ -480,13 +502,19 @@ def _ro_connect(url: str) -> Any:
         conn = psycopg.connect(url, connect_timeout=10, autocommit=True)
     except psycopg.Error as exc:
         raise StoreError(shown, f"cannot connect: {_describe(exc)}") from None
-    exists = conn.execute("SELECT to_regclass('miku_store') IS NOT NULL").fetchone()[0]
-    if not exists:
-        conn.close()
-        from runtime.store.contract import NotAStoreError
+    try:
+        row = conn.execute("SELECT to_regclass('miku_store') IS NOT NULL").fetchone()
+        if row is None or not row[0]:
+            from runtime.store.contract import NotAStoreError
 
-        raise NotAStoreError(shown, "no miku_store table in this database")
-    conn.execute("SET default_transaction_read_only = on")
+            raise NotAStoreError(shown, "no miku_store table in this database")
+        conn.execute("SET default_transaction_read_only = on")
+    except psycopg.Error as exc:  # the server went away, or refused the session
+        conn.close()
+        raise StoreError(shown, _describe(exc)) from None
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -506,14 +534,15 @@ def pg_iter_snapshots(url: str) -> Iterator[StoredSnapshot]:
 
 def pg_read(url: str, table: str, guild_id: int | None) -> list[Any]:
     """One guild's rows (or all, by id) of ``snapshots``, ``dead_letters`` or ``put_aside``."""
-    cols, make, order = {
+    makers: dict[str, tuple[str, Callable[[Any], Any], str]] = {
         "snapshots": ("guild_id, data, saved_at, wake_at, removed_at",
                       lambda r: StoredSnapshot(r[0], bytes(r[1]), *r[2:]), "guild_id"),
         "dead_letters": ("id, guild_id, event_type, traceback, at",
                          lambda r: DeadLetter(*r), "id"),
         "put_aside": ("id, guild_id, data, error, at",
                       lambda r: PutAside(r[0], r[1], bytes(r[2]), r[3], r[4]), "id"),
-    }[table]
+    }
+    cols, make, order = makers[table]
     conn = _ro_connect(url)
     try:
         sql = f"SELECT {cols} FROM {table}"

@@ -14,6 +14,7 @@ from runtime.store import (
     Lease,
     LeaseLostError,
     MemoryStore,
+    Refusal,
     RowsRefusedError,
     StoreError,
     open_leases,
@@ -66,11 +67,14 @@ async def test_the_second_process_waits_then_takes_over(make_store: Callable[...
         lease_clock.now += 25
         assert not (await b.acquire_leases("proc-b", [1], 2, 30)).ok
         lease_clock.now += 10      # +55: a's lease expired, a is paused
-        with pytest.raises(RowsRefusedError, match="expired or was taken") as info:
+        with pytest.raises(RowsRefusedError, match="expired") as info:
             await a.save_many([(SHARD1, b"stale")])
-        assert list(info.value.refused) == [SHARD1]
+        assert info.value.reasons == {SHARD1: Refusal.LEASE_EXPIRED}  # nobody took it yet
         grant = await b.acquire_leases("proc-b", [1], 2, 30)
         assert grant.ok and grant.granted[0].fence == 2
+        with pytest.raises(RowsRefusedError, match="taken by another process") as info:
+            await a.save_many([(SHARD1, b"stale")])
+        assert info.value.reasons == {SHARD1: Refusal.LEASE_TAKEN}
         await b.save_many([(SHARD1, b"b1")])
         with pytest.raises(LeaseLostError) as lost:
             await a.renew_leases(30)  # shard 1 is gone; shard 0 (not taken) is renewed
