@@ -27,7 +27,7 @@ from runtime.store.contract import (
     StoreStatistics,
     StoreUnavailableError,
 )
-from runtime.store.leases import Lease, LeaseGrant, open_leases, shard_of
+from runtime.store.leases import Lease, LeaseGrant, LeaseWatch, open_leases, shard_of
 from runtime.store.memory import MemoryStore
 from runtime.store.readers import (
     is_url,
@@ -47,6 +47,7 @@ __all__ = [
     "Lease",
     "LeaseGrant",
     "LeaseLostError",
+    "LeaseWatch",
     "MemoryStore",
     "NotAStoreError",
     "PostgresStore",

@@ -39,6 +39,7 @@ from runtime.store.leases import (
     plan_acquire,
 )
 from runtime.store.pg_schema import check_url, ensure_schema, redact_url
+from runtime.store.pg_side import SideConnection, connection_options
 from runtime.store.rows import Refused, batch_rows
 
 __all__ = ["PostgresStore", "pg_iter_snapshots", "pg_read"]
@@ -69,6 +70,10 @@ class PostgresStore:
         lease_clock: epoch seconds for lease expiry; None uses the server's clock.
         min_size, max_size: pooled connections (``max_size`` calls at once).
         connect_timeout_s: how long ``open`` waits for the first connection.
+        statement_timeout_s: the longest a pooled call may take (server side; a silent
+            server is given up on as soon, by TCP keepalives and ``tcp_user_timeout``).
+        lease_timeout_s: the same for the lease calls and the readiness probe, which run on
+            a connection of their own (``pg_side``), never behind the pool.
         max_dead_letters, max_put_aside: only the newest this many are kept.
 
     Raises:
@@ -78,6 +83,7 @@ class PostgresStore:
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time,
                  lease_clock: Callable[[], float] | None = None, min_size: int = 1,
                  max_size: int = 4, connect_timeout_s: float = 10.0,
+                 statement_timeout_s: float = 60.0, lease_timeout_s: float = 5.0,
                  max_dead_letters: int = 10_000, max_put_aside: int = 1_000) -> None:
         self._url = check_url(url)
         self.path = redact_url(url)
@@ -85,6 +91,8 @@ class PostgresStore:
         self._lease_clock = lease_clock
         self._min, self._max = min_size, max_size
         self._connect_timeout = connect_timeout_s
+        self._statement_timeout = statement_timeout_s
+        self._side = SideConnection(self._url, self.path, lease_timeout_s)
         self._max_dead = max_dead_letters
         self._max_put_aside = max_put_aside
         self._pool: Any = None
@@ -108,7 +116,7 @@ class PostgresStore:
             pool = psycopg_pool.ConnectionPool(
                 self._url, min_size=self._min, max_size=self._max, open=False,
                 timeout=self._connect_timeout, name="miku-store",
-                kwargs={"application_name": "miku-autonomy"})
+                kwargs=connection_options(self._connect_timeout, self._statement_timeout))
             try:
                 pool.open(wait=True, timeout=self._connect_timeout)
                 with pool.connection() as conn:
@@ -116,10 +124,10 @@ class PostgresStore:
             except psycopg_pool.PoolTimeout:
                 reason = _connect_reason(self._url)
                 pool.close()
-                raise StoreError(self.path, f"cannot connect: {reason}") from None
+                raise StoreUnavailableError(self.path, f"cannot connect: {reason}") from None
             except _psycopg_error() as exc:
                 pool.close()
-                raise StoreError(self.path, _describe(exc)) from None
+                raise _store_error(self.path, exc) from None
             except BaseException:
                 pool.close()
                 raise
@@ -141,6 +149,8 @@ class PostgresStore:
             return
         self._closed = True
         pool, self._pool = self._pool, None
+        with anyio.move_on_after(self._connect_timeout, shield=True):
+            await anyio.to_thread.run_sync(self._side.close, abandon_on_cancel=True)
         if pool is not None:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(pool.close)
@@ -400,7 +410,7 @@ class PostgresStore:
                      for r in writes])
             return LeaseGrant(tuple(r for r in writes if r.owner == owner), (), now)
 
-        grant = await self._run(acquire)
+        grant = await self._side.run(acquire)
         if grant.ok:
             self._held = HeldLeases(owner, shard_count,
                                     {r.shard_id: r.fence for r in grant.granted})
@@ -426,7 +436,7 @@ class PostgresStore:
                        for s in sorted(mine)]
             return renewed, sorted(set(held.fences) - mine)
 
-        renewed, lost = await self._run(renew)
+        renewed, lost = await self._side.run(renew)
         if lost:
             for sid in lost:
                 held.fences.pop(sid, None)
@@ -448,7 +458,15 @@ class PostgresStore:
                     [(sid, held.owner, fence) for sid, fence in held.fences.items()])
 
         if held.fences:
-            await self._run(release)
+            await self._side.run(release)
+
+    async def ping(self) -> None:
+        """Ask the server one cheap question on the lease connection (never behind the pool,
+        abandoned at its deadline: ``/readyz`` never hangs). Raises ``StoreError``,
+        ``StoreUnavailableError`` or ``TimeoutError``."""
+        if self._pool is None:
+            raise StoreError(self.path, "closed" if self._closed else "not opened")
+        await self._side.run(lambda conn: conn.execute("SELECT 1").fetchall())
 
     def statistics(self) -> StoreStatistics:
         """The counters since the store was opened."""
@@ -456,7 +474,7 @@ class PostgresStore:
                                self._put_aside_count, self._dead_count, self._refused)
 
 
-def _store_error(path: str, exc: Exception) -> Exception:
+def _store_error(path: str, exc: BaseException) -> BaseException:
     """``exc`` as the store's error: ``StoreUnavailableError`` for what says the server is
     away or late (psycopg's ``OperationalError``: no connection, the pool's timeout, a
     statement or lock timeout, an administrator's shutdown), ``StoreError`` for any other

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import anyio
 
-from runtime.store import MemoryStore
+from runtime.store import Lease, MemoryStore
 from runtime.store.contract import StoreUnavailableError
 
 __all__ = ["FaultyStore"]
@@ -26,14 +26,25 @@ class FaultyStore(MemoryStore):
       when one does) until ``release_writes()``; then it is written as asked.
     - ``down = True``: every call raises ``StoreUnavailableError`` until it is False again;
       ``loads_refused`` counts the loads refused meanwhile.
+    - ``blackhole = True``: lease calls never answer (a partition: the packets go nowhere)
+      until it is False again; a cancelled caller gets its cancellation.
     """
 
     def __init__(self, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
         self.down = False
+        self.blackhole = False
+        self._unblocked = anyio.Event()
         self.loads_refused = 0
         self.writes_waiting = anyio.Event()
         self._gate: anyio.Event | None = None
+
+    def twin(self) -> FaultyStore:
+        """Another process's store on the same tables (rows and leases), holding its own
+        leases: what a second ``MemoryStore`` cannot be."""
+        twin = FaultyStore(clock=self._clock, lease_clock=self._lease_clock)
+        twin._rows, twin._leases = self._rows, self._leases
+        return twin
 
     def hold_writes(self) -> None:
         self._gate = anyio.Event()
@@ -77,6 +88,21 @@ class FaultyStore(MemoryStore):
     async def put_aside(self, guild_id: int, data: bytes, error: str) -> None:
         await self._fault()
         await super().put_aside(guild_id, data, error)
+
+    async def _lease_call(self) -> None:
+        while self.blackhole:
+            await self._unblocked.wait()
+        await self._fault()
+
+    def heal(self) -> None:
+        """End a blackhole: lease calls answer again."""
+        self.blackhole = False
+        self._unblocked.set()
+        self._unblocked = anyio.Event()
+
+    async def renew_leases(self, ttl_s: float) -> tuple[Lease, ...]:
+        await self._lease_call()
+        return await super().renew_leases(ttl_s)
 
     async def load_wakeups(self) -> list[tuple[int, float | None]]:
         await self._fault()
