@@ -249,36 +249,10 @@ class LeaseWatch:
                      stopped_for_s=round(anyio.current_time() - stopped, 1))
 
 
-@asynccontextmanager
-async def open_leases(store: LeaseHolder, owner: str, shard_ids: Sequence[int],
-                      shard_count: int, ttl_s: float, *,
-                      on_lost: Callable[[LeaseLostError], Any] | None = None,
-                      retry_s: float | None = None,
-                      watch: LeaseWatch | None = None) -> AsyncIterator[tuple[Lease, ...]]:
-    """Hold the leases of ``shard_ids`` while the block runs.
-
-    Waits until every lease is free (another live process holds one: said once, at warning,
-    then retried when the first lease in the way expires), renews them every ``ttl_s / 3``
-    seconds, and releases them on the way out (a shielded release: the next owner need not
-    wait for the expiry).
-
-    Args:
-        store: a store with leases (``SQLiteStore``, ``PostgresStore``, ``MemoryStore``).
-        owner: unique to this process run (host, pid, a random part).
-        shard_ids, shard_count: the shards this process runs.
-        ttl_s: how long a lease lasts without renewal.
-        on_lost: called once if a renewal finds a lease lost (the process must stop running
-            those shards); renewing stops then. None: ``LeaseLostError`` is raised from the
-            block's task group.
-        retry_s: the longest wait between two attempts while blocked (default a third of
-            ``ttl_s``: a released lease is taken that soon).
-        watch: told of every acquisition, renewal and loss (``LeaseWatch``); it says when
-            the leases stop surely holding. Each renewal gives up after a third of
-            ``ttl_s`` (a hung connection is abandoned, not waited for).
-
-    Yields:
-        The leases held.
-    """
+async def _acquire(store: LeaseHolder, owner: str, shard_ids: Sequence[int], shard_count: int,
+                   ttl_s: float, retry_s: float | None) -> tuple[LeaseGrant, float]:
+    """Try until every lease is granted (see ``open_leases``); the grant, and the loop time
+    its attempt started (what the watch counts from)."""
     said = False
     retry = ttl_s / 3 if retry_s is None else retry_s
     unreachable_since: float | None = None
@@ -315,6 +289,58 @@ async def open_leases(store: LeaseHolder, owner: str, shard_ids: Sequence[int],
         await anyio.sleep(min(retry, max(0.05, first.expires_at - grant.now)))
     if said:
         log.info("store.lease_acquired", shards=list(shard_ids), shard_count=shard_count)
+    return grant, started
+
+@asynccontextmanager
+async def open_leases(store: LeaseHolder, owner: str, shard_ids: Sequence[int],
+                      shard_count: int, ttl_s: float, *,
+                      on_lost: Callable[[LeaseLostError], Any] | None = None,
+                      retry_s: float | None = None,
+                      watch: LeaseWatch | None = None,
+                      stop: anyio.Event | None = None) -> AsyncIterator[tuple[Lease, ...]]:
+    """Hold the leases of ``shard_ids`` while the block runs.
+
+    Waits until every lease is free (another live process holds one: said once, at warning,
+    then retried when the first lease in the way expires), renews them every ``ttl_s / 3``
+    seconds, and releases them on the way out (a shielded release: the next owner need not
+    wait for the expiry).
+
+    Args:
+        store: a store with leases (``SQLiteStore``, ``PostgresStore``, ``MemoryStore``).
+        owner: unique to this process run (host, pid, a random part).
+        shard_ids, shard_count: the shards this process runs.
+        ttl_s: how long a lease lasts without renewal.
+        on_lost: called once if a renewal finds a lease lost (the process must stop running
+            those shards); renewing stops then. None: ``LeaseLostError`` is raised from the
+            block's task group.
+        retry_s: the longest wait between two attempts while blocked (default a third of
+            ``ttl_s``: a released lease is taken that soon).
+        watch: told of every acquisition, renewal and loss (``LeaseWatch``); it says when
+            the leases stop surely holding. Each renewal gives up after a third of
+            ``ttl_s`` (a hung connection is abandoned, not waited for).
+        stop: set while waiting for the leases (a SIGTERM): the wait ends and the block
+            runs holding nothing (it yields ``()``), so the caller can exit at once.
+
+    Yields:
+        The leases held.
+    """
+    got: tuple[LeaseGrant, float] | None = None
+    if stop is None:
+        got = await _acquire(store, owner, shard_ids, shard_count, ttl_s, retry_s)
+    else:
+        async with anyio.create_task_group() as waiting:
+            async def stop_waiting() -> None:
+                await stop.wait()
+                waiting.cancel_scope.cancel()
+
+            waiting.start_soon(stop_waiting)
+            got = await _acquire(store, owner, shard_ids, shard_count, ttl_s, retry_s)
+            waiting.cancel_scope.cancel()
+    if got is None:
+        log.info("store.lease_wait_stopped", shards=list(shard_ids))
+        yield ()
+        return
+    grant, started = got
     if watch is not None:
         watch.renewed(started)
 
