@@ -104,6 +104,10 @@ def _install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) 
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    # Until the runtime reads SIGHUP (it re-reads the config then), it must not end the
+    # process: its default action would.
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.info(
+        "bot.signal", signal="SIGHUP", action="ignored: the runtime is not running yet"))
 
 
 #: Gateway close codes Discord documents as fatal, and what the owner does about each.
@@ -119,6 +123,8 @@ _CLOSE_CODES: dict[int, str] = {
     4013: "invalid intents: the intents the bot asked for are not a valid bit set "
           "(a bug: please report it)",
 }
+#: The exit status after a lost shard lease (EX_TEMPFAIL): restarted by the service manager.
+LEASE_LOST_STATUS = 75
 #: Login back-off: 1 s doubling to at most a minute, for as long as it takes.
 _RETRY_FIRST_S = 1.0
 _RETRY_MAX_S = 60.0
@@ -222,11 +228,16 @@ async def serve(config: Config, token: str, *, seed: int | None = None,
 
     def stop() -> None:
         stopping.set()
+        runtime.stop()  # also ends a wait for the store or a lease
 
     _install_signals(asyncio.get_running_loop(), stop)
     warn_if_silent(config)
     async with anyio.create_task_group() as tg:
         await tg.start(runtime.run)
+        if stopping.is_set():  # stopped while waiting for the store or a lease
+            await runtime.stopped.wait()
+            log.info("bot.stopped", before="login")
+            return
         async with client:
             runner = asyncio.create_task(_start_client(client, token), name="discord-client")
             waiter = asyncio.create_task(stopping.wait(), name="stop-signal")
@@ -250,6 +261,9 @@ async def serve(config: Config, token: str, *, seed: int | None = None,
                     raise
                 raise BotExit(message) from None
     log.info("bot.stopped", **msgspec.structs.asdict(client.statistics()))
+    if runtime.lease_lost is not None:
+        # Non-zero (not 2): the service manager restarts it, and it waits for a lease.
+        raise BotExit(f"stopped: {runtime.lease_lost}", status=LEASE_LOST_STATUS)
 
 
 def run_bot(config: Config, token: str, *, config_path: str | None = None) -> int:

@@ -27,7 +27,7 @@ import structlog
 from actors.actor import ActorSettings
 from actors.clock import LoopClock
 from runtime.config import Config
-from runtime.errors import StartupError
+from runtime.errors import SendRejected, StartupError
 from runtime.ops.control import (
     ControlServer,
     GuildRequest,
@@ -56,7 +56,14 @@ from runtime.pool import (
 )
 from runtime.router import Router
 from runtime.settings import RolesFn, Settings
-from runtime.store import LeaseHolder, LeaseLostError, SnapshotStore, open_leases, open_store
+from runtime.store import (
+    LeaseHolder,
+    LeaseLostError,
+    LeaseWatch,
+    SnapshotStore,
+    open_leases,
+)
+from runtime.store.opening import open_with_retries
 from runtime.supervisor import Supervisor, SupervisorConfig
 
 __all__ = ["Gateway", "Runtime", "actor_settings_for", "make_backend"]
@@ -164,6 +171,10 @@ class Runtime:
         self.gateway = gateway
         self._typing = typing
         self._leases = store is None if leases is None else leases
+        #: Whether this process's shard leases surely hold now: nothing is sent otherwise.
+        self.lease_watch = LeaseWatch(config.store.lease_ttl_s)
+        #: The lost lease that stopped the runtime, if one did (the bot exits non-zero).
+        self.lease_lost: LeaseLostError | None = None
         #: This process run's lease owner name (host, pid, a random part).
         self.lease_owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.supervisor: Supervisor | None = None
@@ -171,6 +182,7 @@ class Runtime:
         self.control: ControlServer | None = None
         self.store: SnapshotStore | None = None
         self._stop = anyio.Event()
+        self._on_stop: Callable[[], None] | None = None
         self.stopped = anyio.Event()
         #: Always kept (the pool's on_finished hook feeds it); served only when configured.
         #: It reads the parts (supervisor, pool, store, gateway) from this runtime.
@@ -178,9 +190,26 @@ class Runtime:
         self.metrics_server: MetricsServer | None = None
 
     def stop(self) -> None:
-        """Ask ``run`` to shut down in order (idempotent; safe from a signal handler task)."""
+        """Ask ``run`` to shut down in order (idempotent; safe from a signal handler task).
+        Before the runtime runs (waiting for the store or a lease) it ends the wait."""
         self.metrics.stopping = True
         self._stop.set()
+        if self._on_stop is not None:
+            self._on_stop()
+
+    async def _send(self, request: Any, text: str) -> None:
+        """The sender, only while this process's leases surely hold (``LeaseWatch``):
+        another process may run the shard once they may have expired."""
+        if not self.lease_watch.holds():
+            raise SendRejected("the shard lease may have expired (no renewal got through "
+                               "in time): not sent")
+        await self._sender(request, text)
+
+    def _stopped_early(self, task_status: anyio.abc.TaskStatus[Runtime]) -> None:
+        """Stopped before it ran (waiting for the store or a lease): says so, and lets the
+        caller go on to its own exit (``stopped`` is set on the way out)."""
+        log.info("runtime.stopped_before_running")
+        task_status.started(self)
 
     async def serve_metrics(self, address: str, *,
                             task_status: anyio.abc.TaskStatus[MetricsServer]
@@ -213,8 +242,17 @@ class Runtime:
                 client=httpx.AsyncClient(timeout=30.0, follow_redirects=True)
                 if config.feeds.urls else None)
         if store is None:
-            store = await open_store(config.store.url or config.store.path,
-                                     clock=clock.now).open()
+            # An unreachable store is waited for (back-off, said once); a stop ends the wait.
+            with anyio.CancelScope() as opening:
+                self._on_stop = opening.cancel
+                store = await open_with_retries(config.store.url or config.store.path,
+                                                clock=clock.now)
+            self._on_stop = None
+            if store is None:
+                self._stopped_early(task_status)
+                log.info("runtime.stopped")
+                self.stopped.set()
+                return
         self.store = store
         settings = self.settings
         backend = None
@@ -225,7 +263,7 @@ class Runtime:
                              seed=self.seed, config=self.supervisor_config, clock=clock)
             pool = LLMPool(backend, workers=config.llm.workers, queue_size=config.llm.queue_size,
                            deadlines=config.llm.deadlines,
-                           deliver=sup.deliver, sender=self._sender, context=self._context,
+                           deliver=sup.deliver, sender=self._send, context=self._context,
                            items=self.items, clock=clock, names=self._names, seed=self.seed,
                            shutdown_timeout=config.runtime.shutdown_timeout_s,
                            exclude_user=settings.excluded, typing=self._typing,
@@ -238,6 +276,9 @@ class Runtime:
             # ``open_store`` opens is a lease holder.
             async with self._hold_leases(cast(LeaseHolder, store)), \
                     anyio.create_task_group() as tg:
+                if self._stop.is_set():  # stopped while waiting for a lease
+                    self._stopped_early(task_status)
+                    return
                 if config.runtime.metrics_address is not None:
                     # First: a taken port fails the start before anything else runs.
                     await tg.start(self.serve_metrics, config.runtime.metrics_address)
@@ -294,10 +335,12 @@ class Runtime:
             log.error("runtime.lease_lost", shards=list(exc.shard_ids),
                       shard_count=exc.shard_count, detail="stopping: another process runs "
                       "these shards now")
+            self.lease_lost = exc
             self.stop()
 
         async with open_leases(store, self.lease_owner, ids, count,
-                               self.config.store.lease_ttl_s, on_lost=lost):
+                               self.config.store.lease_ttl_s, on_lost=lost,
+                               watch=self.lease_watch, stop=self._stop):
             yield
 
     async def handle_control(self, request: Any) -> Any:

@@ -18,14 +18,16 @@ from runtime.store.contract import (
     LeaseLostError,
     NotAStoreError,
     PutAside,
+    Refusal,
     RowsRefusedError,
     SnapshotStore,
     StoredSnapshot,
     StoreError,
     StoreMissingError,
     StoreStatistics,
+    StoreUnavailableError,
 )
-from runtime.store.leases import Lease, LeaseGrant, LeaseHolder, open_leases, shard_of
+from runtime.store.leases import Lease, LeaseGrant, LeaseHolder, LeaseWatch, open_leases, shard_of
 from runtime.store.memory import MemoryStore
 from runtime.store.readers import (
     is_url,
@@ -46,16 +48,19 @@ __all__ = [
     "LeaseGrant",
     "LeaseHolder",
     "LeaseLostError",
+    "LeaseWatch",
     "MemoryStore",
     "NotAStoreError",
     "PostgresStore",
     "PutAside",
+    "Refusal",
     "RowsRefusedError",
     "SQLiteStore",
     "SnapshotStore",
     "StoreError",
     "StoreMissingError",
     "StoreStatistics",
+    "StoreUnavailableError",
     "StoredSnapshot",
     "is_url",
     "iter_snapshots",

@@ -6,12 +6,16 @@ Exceptions::
     └── StoreError             the store cannot do what was asked (I/O, locked, closed)
         ├── StoreMissingError    no store file at the path (read-only helpers)
         ├── NotAStoreError       not a snapshot store, corrupt, or a newer layout
+        ├── StoreUnavailableError  the store cannot be reached or did not answer in time:
+        │                        nothing of the call was done; the same call may succeed later
         ├── RowsRefusedError     some rows of a batch were refused; the others are written
+        │                        (``reasons``: a ``Refusal`` per refused row)
         └── LeaseLostError       a shard lease this store held was taken by another owner
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
@@ -24,11 +28,13 @@ __all__ = [
     "LeaseLostError",
     "NotAStoreError",
     "PutAside",
+    "Refusal",
     "RowsRefusedError",
     "SnapshotStore",
     "StoreError",
     "StoreMissingError",
     "StoreStatistics",
+    "StoreUnavailableError",
     "StoredSnapshot",
     "bad_id",
     "check_id",
@@ -62,12 +68,41 @@ class NotAStoreError(StoreError):
         super().__init__(path, f"not a snapshot store ({detail})")
 
 
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached, or did not answer within its deadline (the server is
+    down, the network is cut, a lock is held too long). Nothing of the call took effect as
+    far as the caller can know; the same call may succeed later. Never a sign that the data
+    is bad."""
+
+
+class Refusal(enum.Enum):
+    """Why the store refused one row of a batch (``RowsRefusedError.reasons``).
+
+    - ``BAD_ROW``: the row itself (an id out of range, data not bytes, a NaN wake-up):
+      writing it again can never succeed.
+    - ``NOT_LEASED``: its shard was never leased to this store: the row is another
+      process's business.
+    - ``LEASE_EXPIRED``: this store's lease of its shard ran out (no renewal got through)
+      and nobody has taken it since: the same row is written once the lease is renewed.
+    - ``LEASE_TAKEN``: another owner holds its shard now: this process must not write it.
+    """
+
+    BAD_ROW = "bad_row"
+    NOT_LEASED = "not_leased"
+    LEASE_EXPIRED = "lease_expired"
+    LEASE_TAKEN = "lease_taken"
+
+
 class RowsRefusedError(StoreError):
     """Some rows of a batch were refused (bad id, bad bytes, a shard not leased); every other
-    row of the batch is written. ``refused`` maps each refused guild id to the reason."""
+    row of the batch is written. ``refused`` maps each refused guild id to the reason in
+    words, ``reasons`` to its ``Refusal`` (``BAD_ROW`` when the caller gave none)."""
 
-    def __init__(self, path: object, refused: Mapping[object, str], total: int) -> None:
+    def __init__(self, path: object, refused: Mapping[object, str], total: int,
+                 reasons: Mapping[object, Refusal] | None = None) -> None:
         self.refused = dict(refused)
+        given = reasons or {}
+        self.reasons = {g: given.get(g, Refusal.BAD_ROW) for g in self.refused}
         first = "; ".join(f"guild {g!r}: {why}" for g, why in list(self.refused.items())[:3])
         more = f" (and {len(self.refused) - 3} more)" if len(self.refused) > 3 else ""
         super().__init__(path, f"refused {len(self.refused)} of {total} rows, the others are "

@@ -13,6 +13,13 @@ nothing: two processes that each want shards {0, 1} never each hold one and wait
 
 The stores implement ``acquire_leases`` / ``renew_leases`` / ``release_leases`` with the pure
 planning below; ``open_leases`` is what a process uses: wait, hold, renew, release.
+
+Fencing keeps a cut-off process's *writes* out of the store; it cannot keep its *sends* off
+Discord. So a process also stops acting in its shards once its lease may have expired
+(``LeaseWatch``): from the start of its last successful renewal plus the TTL, less a margin,
+whatever the store is doing (a renewal that hangs on a dead connection gives up at its own
+deadline, a third of the TTL). The store's expiry is counted from its own clock when the
+renewal reached it, which is no earlier than the moment the renewal started here.
 """
 
 from __future__ import annotations
@@ -27,13 +34,15 @@ import anyio.abc
 import msgspec
 import structlog
 
-from runtime.store.contract import LeaseLostError, StoreError
+from runtime.store.contract import LeaseLostError, Refusal, StoreError, StoreUnavailableError
 
 __all__ = [
     "HeldLeases",
     "Lease",
     "LeaseGrant",
     "LeaseHolder",
+    "LeaseWatch",
+    "Standing",
     "open_leases",
     "plan_acquire",
     "shard_of",
@@ -70,6 +79,15 @@ class LeaseGrant(msgspec.Struct, frozen=True, gc=False):
         return not self.blocked
 
 
+class Standing(msgspec.Struct, frozen=True, gc=False):
+    """Where this store's leases stand in one transaction: the shards still ours
+    (``valid``), and the ones whose lease ran out with our fence still on it (``lapsed``:
+    nobody took them; a renewal brings them back)."""
+
+    valid: frozenset[int] = frozenset()
+    lapsed: frozenset[int] = frozenset()
+
+
 class HeldLeases(msgspec.Struct, gc=False):
     """The leases a store instance holds: what its writes are conditional on."""
 
@@ -77,19 +95,32 @@ class HeldLeases(msgspec.Struct, gc=False):
     shard_count: int
     fences: dict[int, int]
 
-    def valid(self, rows: Iterable[tuple[int, int]]) -> set[int]:
-        """The shards still ours among ``(shard_id, fence)`` of our unexpired rows."""
-        return {s for s, f in rows if self.fences.get(s) == f}
+    def standing(self, rows: Iterable[tuple[int, int, float]], now: float) -> Standing:
+        """The standing from ``(shard_id, fence, expires_at)`` of this owner's rows of its
+        shard count, at ``now`` (the store's clock)."""
+        valid: set[int] = set()
+        lapsed: set[int] = set()
+        for s, f, expires in rows:
+            if self.fences.get(s) == f:
+                (valid if expires > now else lapsed).add(s)
+        return Standing(frozenset(valid), frozenset(lapsed))
 
-    def problem(self, guild_id: int, valid: set[int]) -> str | None:
-        """Why a write of this guild is refused, or None when its shard is ours."""
+    def problem(self, guild_id: int, standing: Standing) -> tuple[Refusal, str] | None:
+        """Why a write of this guild is refused (typed, and in words), or None when its
+        shard is ours."""
         shard = shard_of(guild_id, self.shard_count)
-        if shard in valid:
+        if shard in standing.valid:
             return None
         if shard not in self.fences:
-            return f"shard {shard} of {self.shard_count} is not leased to this process"
-        return (f"the lease of shard {shard} of {self.shard_count} expired or was taken by "
-                f"another process")
+            return (Refusal.NOT_LEASED,
+                    f"shard {shard} of {self.shard_count} is not leased to this process")
+        if shard in standing.lapsed:
+            return (Refusal.LEASE_EXPIRED,
+                    f"the lease of shard {shard} of {self.shard_count} expired (not renewed "
+                    "in time; no other process has taken it)")
+        return (Refusal.LEASE_TAKEN,
+                f"the lease of shard {shard} of {self.shard_count} was taken by another "
+                "process")
 
 
 def check_request(owner: str, shard_ids: Sequence[int], shard_count: int, ttl_s: float,
@@ -146,11 +177,127 @@ class LeaseHolder(Protocol):
     async def release_leases(self) -> None: ...
 
 
+class LeaseWatch:
+    """Whether this process may act in its shards now: its leases surely hold until the
+    start of the last successful renewal (or the acquisition) plus ``ttl_s`` less
+    ``margin_s``. Read on the loop's clock (``anyio.current_time``), never the store's.
+
+    ``holds()`` is True before any lease is held (a store without leases fences nothing),
+    and False after a lease was lost. ``open_leases(..., watch=...)`` feeds it and says in
+    one line when it stops holding (``store.lease_unsure``) and when it holds again
+    (``store.lease_sure``).
+
+    Args:
+        ttl_s: the leases' TTL.
+        margin_s: taken off the TTL (default a sixth of it, at most 10 s): the time a
+            decision already made may still take to reach Discord, and clock-rate drift.
+    """
+
+    def __init__(self, ttl_s: float, *, margin_s: float | None = None) -> None:
+        self.ttl_s = ttl_s
+        self.margin_s = min(ttl_s / 6, 10.0) if margin_s is None else margin_s
+        self._until = math.inf
+        self._changed = anyio.Event()
+        #: How many times it stopped holding (a metric).
+        self.lapses = 0
+        #: How many renewals failed or timed out (a metric).
+        self.renewals_failed = 0
+
+    def holds(self) -> bool:
+        """True while the leases surely hold (see the class)."""
+        return anyio.current_time() < self._until
+
+    def until(self) -> float:
+        """The loop time the leases surely hold until (inf: not in lease mode)."""
+        return self._until
+
+    def renewed(self, started: float) -> None:
+        """A renewal (or the acquisition) that started at loop time ``started`` went through."""
+        self._until = max(self._until if math.isfinite(self._until) else -math.inf,
+                          started + self.ttl_s - self.margin_s)
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def lost(self) -> None:
+        """A lease is another owner's now: never holds again."""
+        self._until = -math.inf
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def run(self, shard_ids: Sequence[int], shard_count: int) -> None:
+        """Say when the leases stop surely holding, and when they hold again (until
+        cancelled)."""
+        while True:
+            if math.isfinite(self._until):
+                await anyio.sleep_until(self._until)
+            else:
+                await self._changed.wait()
+            if self.holds() or self._until == -math.inf:
+                if self._until == -math.inf:
+                    return
+                continue
+            self.lapses += 1
+            stopped = anyio.current_time()
+            log.error("store.lease_unsure", shards=list(shard_ids), shard_count=shard_count,
+                      detail="no lease renewal got through in time: the lease may have "
+                             "expired, so nothing is sent in these shards until one does")
+            while not self.holds():
+                if self._until == -math.inf:
+                    return
+                await self._changed.wait()
+            log.info("store.lease_sure", shards=list(shard_ids), shard_count=shard_count,
+                     stopped_for_s=round(anyio.current_time() - stopped, 1))
+
+
+async def _acquire(store: LeaseHolder, owner: str, shard_ids: Sequence[int], shard_count: int,
+                   ttl_s: float, retry_s: float | None) -> tuple[LeaseGrant, float]:
+    """Try until every lease is granted (see ``open_leases``); the grant, and the loop time
+    its attempt started (what the watch counts from)."""
+    said = False
+    retry = ttl_s / 3 if retry_s is None else retry_s
+    unreachable_since: float | None = None
+    delay = min(1.0, retry)
+    while True:
+        started = anyio.current_time()
+        try:
+            grant = await store.acquire_leases(owner, shard_ids, shard_count, ttl_s)
+        except (StoreUnavailableError, TimeoutError) as exc:
+            # The store is late or away (at boot, a partition): wait for it, saying so once.
+            if unreachable_since is None:
+                unreachable_since = started
+                log.warning("store.lease_acquire_waiting", shards=list(shard_ids),
+                            error=str(exc) or "timed out", retry_in_s=round(delay, 1),
+                            detail="the store cannot be reached; trying again")
+            await anyio.sleep(delay)
+            delay = min(delay * 2, max(retry, 1.0))
+            continue
+        if unreachable_since is not None:
+            log.info("store.lease_store_back",
+                     waited_s=round(anyio.current_time() - unreachable_since, 1))
+            unreachable_since = None
+        if grant.ok:
+            break
+        first = min(grant.blocked, key=lambda r: r.expires_at)
+        if not said:
+            said = True
+            log.warning("store.lease_wait", shards=[r.shard_id for r in grant.blocked],
+                        shard_count=shard_count, holders=sorted({r.owner for r in grant.blocked}),
+                        expires_in_s=round(max(0.0, first.expires_at - grant.now), 1),
+                        detail="another live process holds these shards; waiting for its "
+                               "lease to expire or be released")
+        # Try again when the first lease in the way expires (a release may come sooner).
+        await anyio.sleep(min(retry, max(0.05, first.expires_at - grant.now)))
+    if said:
+        log.info("store.lease_acquired", shards=list(shard_ids), shard_count=shard_count)
+    return grant, started
+
 @asynccontextmanager
 async def open_leases(store: LeaseHolder, owner: str, shard_ids: Sequence[int],
                       shard_count: int, ttl_s: float, *,
                       on_lost: Callable[[LeaseLostError], Any] | None = None,
-                      retry_s: float | None = None) -> AsyncIterator[tuple[Lease, ...]]:
+                      retry_s: float | None = None,
+                      watch: LeaseWatch | None = None,
+                      stop: anyio.Event | None = None) -> AsyncIterator[tuple[Lease, ...]]:
     """Hold the leases of ``shard_ids`` while the block runs.
 
     Waits until every lease is free (another live process holds one: said once, at warning,
@@ -168,57 +315,91 @@ async def open_leases(store: LeaseHolder, owner: str, shard_ids: Sequence[int],
             block's task group.
         retry_s: the longest wait between two attempts while blocked (default a third of
             ``ttl_s``: a released lease is taken that soon).
+        watch: told of every acquisition, renewal and loss (``LeaseWatch``); it says when
+            the leases stop surely holding. Each renewal gives up after a third of
+            ``ttl_s`` (a hung connection is abandoned, not waited for).
+        stop: set while waiting for the leases (a SIGTERM): the wait ends and the block
+            runs holding nothing (it yields ``()``), so the caller can exit at once.
 
     Yields:
         The leases held.
     """
-    said = False
-    retry = ttl_s / 3 if retry_s is None else retry_s
-    while True:
-        grant = await store.acquire_leases(owner, shard_ids, shard_count, ttl_s)
-        if grant.ok:
-            break
-        first = min(grant.blocked, key=lambda r: r.expires_at)
-        if not said:
-            said = True
-            log.warning("store.lease_wait", shards=[r.shard_id for r in grant.blocked],
-                        shard_count=shard_count, holders=sorted({r.owner for r in grant.blocked}),
-                        expires_in_s=round(max(0.0, first.expires_at - grant.now), 1),
-                        detail="another live process holds these shards; waiting for its "
-                               "lease to expire or be released")
-        # Try again when the first lease in the way expires (a release may come sooner).
-        await anyio.sleep(min(retry, max(0.05, first.expires_at - grant.now)))
-    if said:
-        log.info("store.lease_acquired", shards=list(shard_ids), shard_count=shard_count)
+    got: tuple[LeaseGrant, float] | None = None
+    if stop is None:
+        got = await _acquire(store, owner, shard_ids, shard_count, ttl_s, retry_s)
+    else:
+        async with anyio.create_task_group() as waiting:
+            async def stop_waiting() -> None:
+                await stop.wait()
+                waiting.cancel_scope.cancel()
+
+            waiting.start_soon(stop_waiting)
+            got = await _acquire(store, owner, shard_ids, shard_count, ttl_s, retry_s)
+            waiting.cancel_scope.cancel()
+    if got is None:
+        log.info("store.lease_wait_stopped", shards=list(shard_ids))
+        yield ()
+        return
+    grant, started = got
+    if watch is not None:
+        watch.renewed(started)
 
     async def renew(task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
                     ) -> None:
         task_status.started()
+        failing = False
         while True:
             await anyio.sleep(ttl_s / 3)
-            try:
-                await store.renew_leases(ttl_s)
-            except LeaseLostError as exc:
-                log.error("store.lease_lost", shards=list(exc.shard_ids),
-                          shard_count=exc.shard_count)
-                if on_lost is None:
-                    raise
-                on_lost(exc)
-                return
-            except StoreError as exc:  # the database is away for a moment: try again soon
-                log.warning("store.lease_renew_failed", error=str(exc))
+            started = anyio.current_time()
+            error: str | None = "timed out"
+            # Its own deadline: a renewal hung on a dead connection must not hold the
+            # next attempt (nor the watch) back.
+            with anyio.move_on_after(ttl_s / 3):
+                try:
+                    await store.renew_leases(ttl_s)
+                    error = None
+                except LeaseLostError as exc:
+                    if watch is not None:
+                        watch.lost()
+                    log.error("store.lease_lost", shards=list(exc.shard_ids),
+                              shard_count=exc.shard_count)
+                    if on_lost is None:
+                        raise
+                    on_lost(exc)
+                    return
+                except (StoreError, TimeoutError) as exc:  # the database is away or late
+                    error = str(exc) or "timed out"
+            if error is None:
+                if watch is not None:
+                    watch.renewed(started)
+                if failing:
+                    failing = False
+                    log.info("store.lease_renewed", shards=list(shard_ids))
+                continue
+            if watch is not None:
+                watch.renewals_failed += 1
+            if not failing:  # once per outage; the watch says when it matters
+                failing = True
+                log.warning("store.lease_renew_failed", error=error,
+                            retry_in_s=round(ttl_s / 3, 1))
 
     try:
         async with anyio.create_task_group() as tg:
             await tg.start(renew)
+            if watch is not None:
+                tg.start_soon(watch.run, list(shard_ids), shard_count)
             try:
                 yield grant.granted
             finally:
                 tg.cancel_scope.cancel()
     finally:
-        with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True) as scope:
+            # Shielded but bounded: the next owner may take the shard at once, or after the
+            # expiry when the store cannot be reached now.
+            scope.deadline = anyio.current_time() + max(1.0, ttl_s / 3)
             try:
                 await store.release_leases()
-            except StoreError as exc:
-                log.warning("store.lease_release_failed", error=str(exc))
-
+            except (StoreError, TimeoutError) as exc:
+                log.warning("store.lease_release_failed", error=str(exc) or "timed out")
+        if scope.cancelled_caught:
+            log.warning("store.lease_release_failed", error="timed out")

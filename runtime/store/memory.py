@@ -16,16 +16,16 @@ from runtime.store.contract import (
     StoreError,
     StoreStatistics,
     check_id,
-    check_wake,
-    row_problem,
 )
 from runtime.store.leases import (
     HeldLeases,
     Lease,
     LeaseGrant,
+    Standing,
     check_request,
     plan_acquire,
 )
+from runtime.store.rows import Refused, batch_rows
 
 __all__ = ["MemoryStore"]
 
@@ -90,24 +90,17 @@ class MemoryStore:
     async def _save(self, rows: Sequence[tuple[int, bytes, float | None]]) -> None:
         await self._enter()
         now = self._clock()
-        refused: dict[object, str] = {}
+        refused = Refused()
         written = 0
-        valid = self._valid_shards()
-        for g, d, w in rows:
-            why = row_problem(g, d, w)
-            if why is None and self._held is not None:
-                why = self._held.problem(g, valid)
-            if why is not None:
-                refused[g] = why
-                continue
-            self._rows[g] = StoredSnapshot(g, bytes(d), now,
-                                           None if w is None else check_wake(w))
+        for g, d, _, w in batch_rows(rows, True, now,  # type: ignore[arg-type]
+                                     self._held, self._standing(), refused):
+            self._rows[g] = StoredSnapshot(g, d, now, w)
             written += 1
         self._batches += 1
         self._rows_saved += written
         if refused:
             self._refused += len(refused)
-            raise RowsRefusedError(_NAME, refused, len(rows))
+            raise RowsRefusedError(_NAME, refused.words, len(rows), refused.kinds)
 
     async def load_all_ids(self) -> list[int]:
         await self._enter()
@@ -180,13 +173,13 @@ class MemoryStore:
 
     # --- shard leases (runtime.store.leases) ------------------------------------------
 
-    def _valid_shards(self) -> set[int]:
+    def _standing(self) -> Standing:
         if self._held is None:
-            return set()
-        now = self._lease_clock()
-        return self._held.valid((r.shard_id, r.fence) for r in self._leases.values()
-                                if r.owner == self._held.owner and r.expires_at > now
-                                and r.shard_count == self._held.shard_count)
+            return Standing()
+        return self._held.standing(
+            ((r.shard_id, r.fence, r.expires_at) for r in self._leases.values()
+             if r.owner == self._held.owner and r.shard_count == self._held.shard_count),
+            self._lease_clock())
 
     async def acquire_leases(self, owner: str, shard_ids: Sequence[int], shard_count: int,
                              ttl_s: float) -> LeaseGrant:

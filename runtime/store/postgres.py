@@ -28,11 +28,20 @@ from runtime.store.contract import (
     StoredSnapshot,
     StoreError,
     StoreStatistics,
+    StoreUnavailableError,
     check_id,
 )
-from runtime.store.leases import HeldLeases, Lease, LeaseGrant, check_request, plan_acquire
+from runtime.store.leases import (
+    HeldLeases,
+    Lease,
+    LeaseGrant,
+    Standing,
+    check_request,
+    plan_acquire,
+)
 from runtime.store.pg_schema import check_url, ensure_schema, redact_url
-from runtime.store.sqlite import _params
+from runtime.store.pg_side import SideConnection, connection_options
+from runtime.store.rows import Refused, batch_rows
 
 __all__ = ["PostgresStore", "pg_iter_snapshots", "pg_read"]
 
@@ -62,6 +71,10 @@ class PostgresStore:
         lease_clock: epoch seconds for lease expiry; None uses the server's clock.
         min_size, max_size: pooled connections (``max_size`` calls at once).
         connect_timeout_s: how long ``open`` waits for the first connection.
+        statement_timeout_s: the longest a pooled call may take (server side; a silent
+            server is given up on as soon, by TCP keepalives and ``tcp_user_timeout``).
+        lease_timeout_s: the same for the lease calls and the readiness probe, which run on
+            a connection of their own (``pg_side``), never behind the pool.
         max_dead_letters, max_put_aside: only the newest this many are kept.
 
     Raises:
@@ -71,6 +84,7 @@ class PostgresStore:
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time,
                  lease_clock: Callable[[], float] | None = None, min_size: int = 1,
                  max_size: int = 4, connect_timeout_s: float = 10.0,
+                 statement_timeout_s: float = 60.0, lease_timeout_s: float = 5.0,
                  max_dead_letters: int = 10_000, max_put_aside: int = 1_000) -> None:
         self._url = check_url(url)
         self.path = redact_url(url)
@@ -78,6 +92,8 @@ class PostgresStore:
         self._lease_clock = lease_clock
         self._min, self._max = min_size, max_size
         self._connect_timeout = connect_timeout_s
+        self._statement_timeout = statement_timeout_s
+        self._side = SideConnection(self._url, self.path, lease_timeout_s)
         self._max_dead = max_dead_letters
         self._max_put_aside = max_put_aside
         self._pool: Any = None
@@ -101,7 +117,7 @@ class PostgresStore:
             pool = psycopg_pool.ConnectionPool(
                 self._url, min_size=self._min, max_size=self._max, open=False,
                 timeout=self._connect_timeout, name="miku-store",
-                kwargs={"application_name": "miku-autonomy"})
+                kwargs=connection_options(self._connect_timeout, self._statement_timeout))
             try:
                 pool.open(wait=True, timeout=self._connect_timeout)
                 with pool.connection() as conn:
@@ -109,10 +125,10 @@ class PostgresStore:
             except psycopg_pool.PoolTimeout:
                 reason = _connect_reason(self._url)
                 pool.close()
-                raise StoreError(self.path, f"cannot connect: {reason}") from None
+                raise StoreUnavailableError(self.path, f"cannot connect: {reason}") from None
             except _psycopg_error() as exc:
                 pool.close()
-                raise StoreError(self.path, _describe(exc)) from None
+                raise _store_error(self.path, exc) from None
             except BaseException:
                 pool.close()
                 raise
@@ -134,6 +150,8 @@ class PostgresStore:
             return
         self._closed = True
         pool, self._pool = self._pool, None
+        with anyio.move_on_after(self._connect_timeout, shield=True):
+            await anyio.to_thread.run_sync(self._side.close, abandon_on_cancel=True)
         if pool is not None:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(pool.close)
@@ -152,28 +170,27 @@ class PostgresStore:
             except (StoreError, ValueError, TypeError):
                 raise
             except Exception as exc:
-                if isinstance(exc, _psycopg_error()) or type(exc).__module__.startswith(
-                        "psycopg_pool"):
-                    raise StoreError(self.path, _describe(exc)) from exc
-                raise
+                raise _store_error(self.path, exc) from exc
 
         return await anyio.to_thread.run_sync(call, limiter=self._limiter)
 
     def _lease_now(self, conn: Any) -> float:
         if self._lease_clock is not None:
             return self._lease_clock()
-        return float(conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8"
-                                  ).fetchone()[0])
+        row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        if row is None:  # never: a SELECT of one value returns one row
+            raise StoreError(self.path, "the server did not say what time it is")
+        return float(row[0])
 
-    def _valid_shards(self, conn: Any, held: HeldLeases | None) -> set[int]:
+    def _standing(self, conn: Any, held: HeldLeases | None) -> Standing:
         if held is None:
-            return set()
+            return Standing()
         # FOR SHARE: a process taking the shard over waits until this transaction ends, so it
         # reads what this one wrote, and this one can never write after it took over.
-        return held.valid(conn.execute(
-            "SELECT shard_id, fence FROM leases WHERE owner = %s AND shard_count = %s "
-            "AND expires_at > %s FOR SHARE",
-            (held.owner, held.shard_count, self._lease_now(conn))).fetchall())
+        now = self._lease_now(conn)
+        return held.standing(conn.execute(
+            "SELECT shard_id, fence, expires_at FROM leases WHERE owner = %s "
+            "AND shard_count = %s FOR SHARE", (held.owner, held.shard_count)).fetchall(), now)
 
     # --- snapshots ----------------------------------------------------------------------
 
@@ -216,12 +233,12 @@ class PostgresStore:
         if not items:
             return
         now = self._clock()
-        refused: dict[object, str] = {}
+        refused = Refused()
         held = self._held
 
         def save(conn: Any) -> float:
             t0 = time.perf_counter()
-            valid = self._valid_shards(conn, held)
+            standing = self._standing(conn, held)
             conn.execute("CREATE TEMP TABLE incoming (guild_id BIGINT, data BYTEA, "
                          "wake_at DOUBLE PRECISION) ON COMMIT DROP")
             with conn.cursor() as cur:
@@ -230,7 +247,8 @@ class PostgresStore:
                     copy.set_types(["int8", "bytea", "float8"])
                     # One row at a time, in this thread: no 100,000 tuples built on the loop
                     # (they would set off full garbage collections there).
-                    for g, d, _, w in _params(items, passivate, 0.0, held, valid, refused):
+                    for g, d, _, w in batch_rows(items, passivate, 0.0, held, standing,
+                                                 refused):
                         copy.write_row((g, d, w))
                 cur.execute(_UPSERT, (now,))
             return time.perf_counter() - t0
@@ -240,7 +258,7 @@ class PostgresStore:
         self._rows_saved += len(items) - len(refused)
         if refused:
             self._refused += len(refused)
-            raise RowsRefusedError(self.path, refused, len(items))
+            raise RowsRefusedError(self.path, refused.words, len(items), refused.kinds)
 
     async def load_all_ids(self) -> list[int]:
         """Every guild with a snapshot, not removed."""
@@ -298,9 +316,9 @@ class PostgresStore:
 
         def mark(conn: Any) -> None:
             why = None if held is None else held.problem(guild_id,
-                                                         self._valid_shards(conn, held))
+                                                         self._standing(conn, held))
             if why is not None:
-                raise RowsRefusedError(self.path, {guild_id: why}, 1)
+                raise RowsRefusedError(self.path, {guild_id: why[1]}, 1, {guild_id: why[0]})
             conn.execute("UPDATE snapshots SET removed_at = %s "
                          "WHERE guild_id = %s AND removed_at IS NULL", (float(at), guild_id))
 
@@ -393,7 +411,7 @@ class PostgresStore:
                      for r in writes])
             return LeaseGrant(tuple(r for r in writes if r.owner == owner), (), now)
 
-        grant = await self._run(acquire)
+        grant = await self._side.run(acquire)
         if grant.ok:
             self._held = HeldLeases(owner, shard_count,
                                     {r.shard_id: r.fence for r in grant.granted})
@@ -419,7 +437,7 @@ class PostgresStore:
                        for s in sorted(mine)]
             return renewed, sorted(set(held.fences) - mine)
 
-        renewed, lost = await self._run(renew)
+        renewed, lost = await self._side.run(renew)
         if lost:
             for sid in lost:
                 held.fences.pop(sid, None)
@@ -441,12 +459,34 @@ class PostgresStore:
                     [(sid, held.owner, fence) for sid, fence in held.fences.items()])
 
         if held.fences:
-            await self._run(release)
+            await self._side.run(release)
+
+    async def ping(self) -> None:
+        """Ask the server one cheap question on the lease connection (never behind the pool,
+        abandoned at its deadline: ``/readyz`` never hangs). Raises ``StoreError``,
+        ``StoreUnavailableError`` or ``TimeoutError``."""
+        if self._pool is None:
+            raise StoreError(self.path, "closed" if self._closed else "not opened")
+        await self._side.run(lambda conn: conn.execute("SELECT 1").fetchall())
 
     def statistics(self) -> StoreStatistics:
         """The counters since the store was opened."""
         return StoreStatistics(self._batches, self._rows_saved, self._last_save_s, self._loads,
                                self._put_aside_count, self._dead_count, self._refused)
+
+
+def _store_error(path: str, exc: BaseException) -> BaseException:
+    """``exc`` as the store's error: ``StoreUnavailableError`` for what says the server is
+    away or late (psycopg's ``OperationalError``: no connection, the pool's timeout, a
+    statement or lock timeout, an administrator's shutdown), ``StoreError`` for any other
+    psycopg or pool error, ``exc`` itself for anything else."""
+    import psycopg
+
+    if isinstance(exc, psycopg.OperationalError):
+        return StoreUnavailableError(path, _describe(exc))
+    if isinstance(exc, psycopg.Error) or type(exc).__module__.startswith("psycopg_pool"):
+        return StoreError(path, _describe(exc))
+    return exc
 
 
 def _trim(conn: Any, table: str, keep: int) -> None:
@@ -481,13 +521,19 @@ def _ro_connect(url: str) -> Any:
         conn = psycopg.connect(url, connect_timeout=10, autocommit=True)
     except psycopg.Error as exc:
         raise StoreError(shown, f"cannot connect: {_describe(exc)}") from None
-    exists = conn.execute("SELECT to_regclass('miku_store') IS NOT NULL").fetchone()[0]
-    if not exists:
-        conn.close()
-        from runtime.store.contract import NotAStoreError
+    try:
+        row = conn.execute("SELECT to_regclass('miku_store') IS NOT NULL").fetchone()
+        if row is None or not row[0]:
+            from runtime.store.contract import NotAStoreError
 
-        raise NotAStoreError(shown, "no miku_store table in this database")
-    conn.execute("SET default_transaction_read_only = on")
+            raise NotAStoreError(shown, "no miku_store table in this database")
+        conn.execute("SET default_transaction_read_only = on")
+    except psycopg.Error as exc:  # the server went away, or refused the session
+        conn.close()
+        raise StoreError(shown, _describe(exc)) from None
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -507,14 +553,15 @@ def pg_iter_snapshots(url: str) -> Iterator[StoredSnapshot]:
 
 def pg_read(url: str, table: str, guild_id: int | None) -> list[Any]:
     """One guild's rows (or all, by id) of ``snapshots``, ``dead_letters`` or ``put_aside``."""
-    cols, make, order = {
+    makers: dict[str, tuple[str, Callable[[Any], Any], str]] = {
         "snapshots": ("guild_id, data, saved_at, wake_at, removed_at",
                       lambda r: StoredSnapshot(r[0], bytes(r[1]), *r[2:]), "guild_id"),
         "dead_letters": ("id, guild_id, event_type, traceback, at",
                          lambda r: DeadLetter(*r), "id"),
         "put_aside": ("id, guild_id, data, error, at",
                       lambda r: PutAside(r[0], r[1], bytes(r[2]), r[3], r[4]), "id"),
-    }[table]
+    }
+    cols, make, order = makers[table]
     conn = _ro_connect(url)
     try:
         sql = f"SELECT {cols} FROM {table}"

@@ -82,7 +82,7 @@ def read_snapshots(where: Where, guild_id: int | None = None) -> list[StoredSnap
     if is_url(where):
         from runtime.store.postgres import pg_read
 
-        return pg_read(str(where), "snapshots", guild_id)  # type: ignore[return-value]
+        return pg_read(str(where), "snapshots", guild_id)
     return [_row(r) for r in _read(where, lambda v: _select(v) + " WHERE guild_id = ?",
                                    (guild_id,))]
 
@@ -93,7 +93,7 @@ def read_dead_letters(where: Where, guild_id: int | None = None) -> list[DeadLet
     if is_url(where):
         from runtime.store.postgres import pg_read
 
-        return pg_read(str(where), "dead_letters", guild_id)  # type: ignore[return-value]
+        return pg_read(str(where), "dead_letters", guild_id)
     sql = "SELECT id, guild_id, event_type, traceback, at FROM dead_letters"
     rows = (_read(where, lambda v: sql + " ORDER BY id") if guild_id is None
             else _read(where, lambda v: sql + " WHERE guild_id = ? ORDER BY id", (guild_id,)))
@@ -106,7 +106,7 @@ def read_put_aside(where: Where, guild_id: int | None = None) -> list[PutAside]:
     if is_url(where):
         from runtime.store.postgres import pg_read
 
-        return pg_read(str(where), "put_aside", guild_id)  # type: ignore[return-value]
+        return pg_read(str(where), "put_aside", guild_id)
     sql = "SELECT id, guild_id, data, error, at FROM put_aside"
     rows = (_read(where, lambda v: sql + " ORDER BY id") if guild_id is None
             else _read(where, lambda v: sql + " WHERE guild_id = ? ORDER BY id", (guild_id,)))

@@ -18,7 +18,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import anyio
@@ -29,12 +29,19 @@ from runtime.store.contract import (
     RowsRefusedError,
     StoreError,
     StoreStatistics,
+    StoreUnavailableError,
     bad_id,
     check_id,
-    check_wake,
-    row_problem,
 )
-from runtime.store.leases import HeldLeases, Lease, LeaseGrant, check_request, plan_acquire
+from runtime.store.leases import (
+    HeldLeases,
+    Lease,
+    LeaseGrant,
+    Standing,
+    check_request,
+    plan_acquire,
+)
+from runtime.store.rows import Refused, batch_rows
 from runtime.store.sqlite_schema import open_rw
 
 __all__ = ["GOOD_ROW", "SQLiteStore"]
@@ -149,6 +156,9 @@ class SQLiteStore:
                 except BaseException as exc:
                     if conn.in_transaction:  # all or nothing, whatever went wrong
                         conn.rollback()
+                    if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+                        raise StoreUnavailableError(self.path, f"{type(exc).__name__}: {exc}"
+                                                    ) from exc
                     if isinstance(exc, sqlite3.Error):
                         raise StoreError(self.path, f"{type(exc).__name__}: {exc}") from exc
                     raise
@@ -202,18 +212,19 @@ class SQLiteStore:
         if not items:
             return
         now = self._clock()
-        refused: dict[object, str] = {}
+        refused = Refused()
         held = self._held
 
         def save(conn: sqlite3.Connection) -> float:
             t0 = time.perf_counter()
             conn.execute("BEGIN IMMEDIATE")
-            valid = _valid_shards(conn, held, self._lease_clock())
+            standing = _standing(conn, held, self._lease_clock())
             # Rows are made one at a time as SQLite binds them (a generator): 100,000 tuples
             # built up front would trigger full garbage collections, holding the GIL (and so
             # the event loop) for tens of milliseconds. The caller is awaiting: ``items``
             # holds still.
-            conn.executemany(_UPSERT, _params(items, passivate, now, held, valid, refused))
+            conn.executemany(_UPSERT, batch_rows(items, passivate, now, held, standing,
+                                                 refused))
             conn.execute("COMMIT")
             return time.perf_counter() - t0
 
@@ -222,7 +233,7 @@ class SQLiteStore:
         self._rows_saved += len(items) - len(refused)
         if refused:
             self._refused += len(refused)
-            raise RowsRefusedError(self.path, refused, len(items))
+            raise RowsRefusedError(self.path, refused.words, len(items), refused.kinds)
 
     async def load_all_ids(self) -> list[int]:
         """Every guild with a snapshot, not removed."""
@@ -285,10 +296,10 @@ class SQLiteStore:
         def mark(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             why = None if held is None else held.problem(
-                guild_id, _valid_shards(conn, held, self._lease_clock()))
+                guild_id, _standing(conn, held, self._lease_clock()))
             if why is not None:
                 conn.execute("ROLLBACK")
-                raise RowsRefusedError(self.path, {guild_id: why}, 1)
+                raise RowsRefusedError(self.path, {guild_id: why[1]}, 1, {guild_id: why[0]})
             conn.execute("UPDATE snapshots SET removed_at = ? "
                          "WHERE guild_id = ? AND removed_at IS NULL", (float(at), guild_id))
             conn.execute("COMMIT")
@@ -439,39 +450,19 @@ class SQLiteStore:
                                self._put_aside_count, self._dead_count, self._refused)
 
 
-def _params(items: Sequence[tuple[int, bytes]] | Sequence[tuple[int, bytes, float]],
-            passivate: bool, now: float, held: HeldLeases | None, valid: set[int],
-            refused: dict[object, str]) -> Iterator[tuple[int, bytes, float, float | None]]:
-    """The rows to bind, one at a time; a row that cannot be written goes to ``refused``."""
-    for item in items:
-        if passivate:
-            g, d, w = item  # type: ignore[misc]
-        else:
-            (g, d), w = item, None  # type: ignore[misc]
-        why = row_problem(g, d, w)
-        if why is None and held is not None:
-            why = held.problem(g, valid)
-        if why is not None:
-            refused[_key(g)] = why
-            continue
-        yield g, bytes(d), now, None if w is None else check_wake(w)
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """The file is locked by another connection past the busy timeout: a later try may
+    succeed (the data is not at fault)."""
+    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
+        or "locked" in str(exc)
 
 
-def _key(g: object) -> object:
-    """``g`` as a key of the refused rows (its repr when it cannot be one)."""
-    try:
-        hash(g)
-    except TypeError:
-        return repr(g)
-    return g
-
-
-def _valid_shards(conn: sqlite3.Connection, held: HeldLeases | None, now: float) -> set[int]:
+def _standing(conn: sqlite3.Connection, held: HeldLeases | None, now: float) -> Standing:
     if held is None:
-        return set()
-    return held.valid(conn.execute(
-        "SELECT shard_id, fence FROM leases WHERE owner = ? AND shard_count = ? "
-        "AND expires_at > ?", (held.owner, held.shard_count, now)))
+        return Standing()
+    return held.standing(conn.execute(
+        "SELECT shard_id, fence, expires_at FROM leases WHERE owner = ? AND shard_count = ?",
+        (held.owner, held.shard_count)), now)
 
 
 def _put_aside(conn: sqlite3.Connection, guild_id: int, data: bytes, error: str, at: float,

@@ -140,7 +140,7 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
 def _migrate(conn: sqlite3.Connection, path: str) -> int:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]  # under the write lock
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])  # under the write lock
         while version < STORE_SCHEMA_VERSION:
             _run_script(conn, _MIGRATIONS[version + 1])
             version += 1

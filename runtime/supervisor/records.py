@@ -50,7 +50,8 @@ class SupervisorConfig(msgspec.Struct, frozen=True):
 COUNTERS = ("spawned", "restarts", "crashes", "dead_letters", "passivations", "wakes",
             "snapshots_written", "snapshot_batches", "snapshot_errors", "snapshot_guild_errors",
             "snapshot_encode_errors", "snapshot_bytes", "bad_snapshots", "delivered",
-            "refused", "refused_bad_id", "refused_other_shard", "refused_removed")
+            "refused", "refused_bad_id", "refused_other_shard", "refused_removed",
+            "restore_waits")
 
 
 class SupervisorStatistics(msgspec.Struct, frozen=True, gc=False):
@@ -97,6 +98,9 @@ class SupervisorStatistics(msgspec.Struct, frozen=True, gc=False):
     events_by_type: dict[str, int] = {}
     #: Decisions handed to the pool: ``{policy: {action: count}}`` (replies as ``reply``).
     decisions: dict[str, dict[str, int]] = {}
+    #: Guild starts that had to wait for the store (it could not be read): each waited,
+    #: its events kept, and retried until it had its state.
+    restore_waits: int = 0
 
 
 class UnknownGuildError(ValueError):

@@ -2,13 +2,23 @@
 batches, where one guild's bad snapshot never fails the batch for the others.
 
 A batch is one ``save_many`` (live guilds) and one ``passivate_many`` (passivated ones, with
-their wake-ups). A store that refuses some rows (``RowsRefusedError``: a bad id or bytes, or
-a shard no longer leased to this process) has written the others; the refused ones are
-logged and counted, and put aside unless their shard is another process's now. Any other
-failure: each guild is tried alone; if some go through, the store is up and the ones that
-failed are bad rows (put aside, logged, counted); if none go through, the store is down and
-the whole batch waits for the next try (nothing is ever dropped without a write having gone
-through beside it: a passivated guild's snapshot may be its only copy).
+their wake-ups). While it is written its rows stay readable (``latest``): a guild woken
+meanwhile starts from the snapshot in flight, never from the older row in the store.
+
+A store that refuses some rows (``RowsRefusedError``) has written the others; each refused
+row is logged and counted, and what happens to it follows its typed ``Refusal``:
+
+- ``BAD_ROW``: put aside (it can never be written);
+- ``LEASE_EXPIRED``: kept for the next try (the lease lapsed while renewals could not get
+  through, and nobody took the shard: the row is written once the lease is renewed);
+- ``LEASE_TAKEN`` / ``NOT_LEASED``: dropped, not put aside (another process runs the shard;
+  this one exits on its lost lease).
+
+Any other failure: each guild is tried alone. A row is put aside only when its own write
+failed for a reason that is the row's (not ``StoreUnavailableError``: an outage, a deadline)
+while other rows went through; every other row that did not go through waits for the next
+try. Nothing is dropped because the store was away: a passivated guild's snapshot may be
+its only copy.
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ import anyio
 import structlog
 
 from engine import GuildState, encode_state
-from runtime.store import RowsRefusedError
+from runtime.store import Refusal, RowsRefusedError, StoreUnavailableError
 
 __all__ = ["SnapshotWriter"]
 
@@ -46,6 +56,8 @@ class SnapshotWriter:
         self.stats = stats
         #: guild -> (snapshot, wake-up of a passivated guild or None for a live one).
         self.unsaved: dict[int, tuple[bytes, float | None]] = {}
+        #: The batch being written (readable until its write has ended).
+        self.inflight: dict[int, tuple[bytes, float | None]] = {}
         #: Guilds the store has a row of (written by this process, or found at start).
         self.known: set[int] = set()
         self._lock: anyio.Lock | None = None
@@ -74,10 +86,15 @@ class SnapshotWriter:
     def drop(self, guild_id: int) -> None:
         """Forget a guild's unwritten snapshot (it was removed)."""
         self.unsaved.pop(guild_id, None)
+        self.inflight.pop(guild_id, None)
 
     def latest(self, guild_id: int) -> bytes | None:
-        """The guild's snapshot waiting to be written, if any."""
+        """The guild's newest snapshot not known to be in the store yet: waiting to be
+        written, or in the batch being written (it may commit or not: either way it is
+        newer than the store's row)."""
         item = self.unsaved.get(guild_id)
+        if item is None:
+            item = self.inflight.get(guild_id)
         return None if item is None else item[0]
 
     async def write(self) -> int:
@@ -87,19 +104,25 @@ class SnapshotWriter:
         async with self._lock:
             if not self.unsaved:
                 return 0
-            batch = self.unsaved
+            batch = self.inflight = self.unsaved
             self.unsaved = {}
             started = time.perf_counter()
             try:
-                refused = await self._save(batch.items())
-                written = batch
-                if refused:
-                    written = {g: item for g, item in batch.items() if g not in refused}
-                    await self._refused(batch, refused)
-            except Exception as exc:
-                self.stats["snapshot_errors"] += 1
-                log.error("snapshot_failed", guilds=len(batch), error=repr(exc))
-                written = await self._one_by_one(batch)
+                try:
+                    refused = await self._save(batch.items())
+                    written = batch
+                    if refused:
+                        written = {g: item for g, item in batch.items() if g not in refused}
+                        await self._refused(batch, refused)
+                except Exception as exc:
+                    self.stats["snapshot_errors"] += 1
+                    log.error("snapshot_failed", guilds=len(batch), error=repr(exc))
+                    written = await self._one_by_one(batch)
+            finally:
+                # Whatever is not written by now is back in ``unsaved`` (or bad, or not
+                # ours): never left readable only here.
+                if self.inflight is batch:
+                    self.inflight = {}
             self.stats["snapshot_seconds"] += time.perf_counter() - started
             if not written:
                 return 0
@@ -123,8 +146,9 @@ class SnapshotWriter:
                 log.error("mark_removed_failed", guild_id=guild_id, error=repr(exc))
 
     async def _save(self, items: Iterable[tuple[int, tuple[bytes, float | None]]]
-                    ) -> dict[object, str]:
-        """Write the rows; returns the ones the store refused (it wrote the others)."""
+                    ) -> dict[object, tuple[Refusal, str]]:
+        """Write the rows; returns the ones the store refused, with why (it wrote the
+        others)."""
         live: list[tuple[int, bytes]] = []
         stopped: list[tuple[int, bytes, float]] = []
         for gid, (data, wake) in items:
@@ -132,23 +156,30 @@ class SnapshotWriter:
                 live.append((gid, data))
             else:
                 stopped.append((gid, data, wake))
-        refused: dict[object, str] = {}
+        refused: dict[object, tuple[Refusal, str]] = {}
         # Each call is one transaction; a shared server store may take them as one.
         for call, rows in ((self.store.save_many, live), (self.store.passivate_many, stopped)):
             if rows:
                 try:
                     await call(rows)
                 except RowsRefusedError as exc:
-                    refused.update(exc.refused)
+                    refused.update((g, (exc.reasons[g], why)) for g, why in exc.refused.items())
         return refused
 
     async def _refused(self, batch: dict[int, tuple[bytes, float | None]],
-                       refused: dict[object, str]) -> None:
-        for gid, why in refused.items():
+                       refused: dict[object, tuple[Refusal, str]]) -> None:
+        for gid, (kind, why) in refused.items():
             self.stats["snapshot_guild_errors"] += 1
-            log.error("snapshot_refused", guild_id=gid, reason=why)
+            log.error("snapshot_refused", guild_id=gid, refusal=kind.value, reason=why)
             item = batch.get(gid)  # type: ignore[call-overload]
-            if item is None or "lease" in why:
+            if item is None:
+                continue
+            if kind is Refusal.LEASE_EXPIRED:
+                # Nobody took the shard: written once a renewal gets through. A newer
+                # snapshot put meanwhile wins.
+                self.unsaved.setdefault(gid, item)  # type: ignore[arg-type]
+                continue
+            if kind is not Refusal.BAD_ROW:
                 continue  # its shard is another process's now: nothing of it to keep here
             try:
                 await self.store.put_aside(gid, item[0], f"refused by the store: {why}")
@@ -162,6 +193,9 @@ class SnapshotWriter:
         for gid, item in batch.items():
             try:
                 refused = await self._save([(gid, item)])
+            except StoreUnavailableError:
+                # The store is away (or past its deadline): not this row's fault.
+                self.unsaved.setdefault(gid, item)
             except Exception as exc:
                 failed[gid] = (item, repr(exc))
             else:

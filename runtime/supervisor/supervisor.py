@@ -361,6 +361,36 @@ class Supervisor:
         grace = self.started_at + self.config.startup_grace_s
         return new_state(gid, now, grace_until=grace), False
 
+    #: Back-off of a guild waiting for its state while the store cannot be read.
+    RESTORE_RETRY_FIRST_S = 1.0
+    RESTORE_RETRY_MAX_S = 30.0
+
+    async def _restore(self, gid: int, *, woke: bool = True) -> tuple[GuildState, bool]:
+        """``_load_state``, waiting as long as the store cannot be read: the guild is never
+        run from nothing because the store was away (its events wait in its mailbox,
+        bounded as any mailbox). Said once when it starts waiting, once when it has its
+        state; retried with back-off (1 s doubling to 30 s) in between."""
+        assert self.clock is not None
+        delay = self.RESTORE_RETRY_FIRST_S
+        since: float | None = None
+        while True:
+            try:
+                result = await self._load_state(gid, self.clock.now(), woke)
+            except Exception as exc:
+                if since is None:
+                    since = self.clock.now()
+                    self._stats["restore_waits"] += 1
+                    log.warning("restore_waiting", guild_id=gid, error=repr(exc),
+                                retry_in_s=delay, detail="the store cannot be read: the "
+                                "guild waits with its events and retries")
+                await anyio.sleep(delay)
+                delay = min(delay * 2, self.RESTORE_RETRY_MAX_S)
+                continue
+            if since is not None:
+                log.info("restore_recovered", guild_id=gid,
+                         waited_s=round(self.clock.now() - since, 1))
+            return result
+
     async def _run_guild(self, h: GuildHandle, readiness: Readiness) -> None:
         """One guild's life. Nothing that goes wrong here may reach the task group: that
         would take every other guild down with it."""
@@ -400,11 +430,7 @@ class Supervisor:
         assert self.clock is not None
         gid = h.guild_id
         clock = self.clock
-        try:
-            state, restored = await self._load_state(gid, clock.now())
-        except Exception as exc:  # the store failed: run fresh rather than not at all
-            log.error("restore_failed", guild_id=gid, error=repr(exc))
-            state, restored = new_state(gid, clock.now()), True
+        state, restored = await self._restore(gid)
         # Restored while not ready yet (a start, an outage): the gap and the fresh silence
         # apply at its GuildReady. Restored while ready (woken here) nothing was lost.
         assert self._sink is not None  # actors are started only while running
@@ -432,13 +458,8 @@ class Supervisor:
                 except Exception as exc:
                     log.error("state_unusable_after_crash", guild_id=h.guild_id,
                               error=repr(exc))
-        assert self.clock is not None
-        try:
-            state, _ = await self._load_state(h.guild_id, self.clock.now(), woke=False)
-            return state, True
-        except Exception as exc:
-            log.error("restore_failed", guild_id=h.guild_id, error=repr(exc))
-            return new_state(h.guild_id, self.clock.now()), True
+        state, _ = await self._restore(h.guild_id, woke=False)
+        return state, True
 
     async def _crashed(self, h: GuildHandle, event: Any, error: BaseException) -> None:
         assert self.clock is not None

@@ -47,8 +47,8 @@ def settings(passivate_after_s: float = 0.0) -> Callable[[int], ActorSettings]:
 
 def make_supervisor(store: Any, sink: RecordingSink, clock: LoopClock,
                     passivate_after_s: float = 0.0, **flags: Any) -> Supervisor:
-    cfg = SupervisorConfig(startup_grace_s=0.0, cache_passivated=True, gc_freeze=False,
-                           **flags)
+    cfg = SupervisorConfig(**{"startup_grace_s": 0.0, "cache_passivated": True,
+                              "gc_freeze": False, **flags})
     sup = Supervisor(store=store, settings_for=settings(passivate_after_s),
                      seed=SEED, config=cfg, clock=clock)
     sink.deliver = sup.deliver

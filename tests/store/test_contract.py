@@ -10,6 +10,7 @@ from engine import GuildState, decode_state, encode_state, new_state, observe_me
 from runtime.store import (
     MemoryStore,
     PutAside,
+    Refusal,
     RowsRefusedError,
     SnapshotStore,
     StoreError,
@@ -65,6 +66,7 @@ async def test_wakeups(store: SnapshotStore) -> None:
     with pytest.raises(RowsRefusedError, match="nan") as info:
         await store.passivate_many([(4, b"d", float("nan"))])
     assert list(info.value.refused) == [4]
+    assert info.value.reasons == {4: Refusal.BAD_ROW}  # the row itself: typed, not words
     assert await store.load(4) is None
 
 

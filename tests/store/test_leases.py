@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 from runtime.store import (
     Lease,
     LeaseLostError,
-    MemoryStore,
+    Refusal,
     RowsRefusedError,
     StoreError,
     open_leases,
@@ -66,11 +66,14 @@ async def test_the_second_process_waits_then_takes_over(make_store: Callable[...
         lease_clock.now += 25
         assert not (await b.acquire_leases("proc-b", [1], 2, 30)).ok
         lease_clock.now += 10      # +55: a's lease expired, a is paused
-        with pytest.raises(RowsRefusedError, match="expired or was taken") as info:
+        with pytest.raises(RowsRefusedError, match="expired") as info:
             await a.save_many([(SHARD1, b"stale")])
-        assert list(info.value.refused) == [SHARD1]
+        assert info.value.reasons == {SHARD1: Refusal.LEASE_EXPIRED}  # nobody took it yet
         grant = await b.acquire_leases("proc-b", [1], 2, 30)
         assert grant.ok and grant.granted[0].fence == 2
+        with pytest.raises(RowsRefusedError, match="taken by another process") as info:
+            await a.save_many([(SHARD1, b"stale")])
+        assert info.value.reasons == {SHARD1: Refusal.LEASE_TAKEN}
         await b.save_many([(SHARD1, b"b1")])
         with pytest.raises(LeaseLostError) as lost:
             await a.renew_leases(30)  # shard 1 is gone; shard 0 (not taken) is renewed
@@ -153,23 +156,3 @@ async def test_open_leases_waits_once_then_holds_and_releases(
         waits = [e for e in logs if e["event"] == "store.lease_wait"]
         assert len(waits) == 1 and waits[0]["holders"] == ["proc-a"]
         assert (await a.acquire_leases("proc-a", [0, 1], 2, 30)).ok  # b released on exit
-
-
-async def test_open_leases_reports_a_lost_lease(lease_clock: FakeClock) -> None:
-    """When a renewal finds the lease taken, on_lost is called once with the lost shards."""
-    store = MemoryStore(lease_clock=lease_clock)
-    lost: list[LeaseLostError] = []
-    told = anyio.Event()
-
-    def on_lost(exc: LeaseLostError) -> None:
-        lost.append(exc)
-        told.set()
-
-    async with open_leases(store, "proc-a", [0], 1, 3.0, on_lost=on_lost):
-        lease_clock.now += 10  # expired; another process takes it
-        store._held, mine = None, store._held  # (the same table, another holder)
-        assert (await store.acquire_leases("proc-b", [0], 1, 30)).ok
-        store._held = mine
-        with anyio.fail_after(5):
-            await told.wait()  # the next renewal, a third of the TTL later
-    assert len(lost) == 1 and lost[0].shard_ids == (0,)
