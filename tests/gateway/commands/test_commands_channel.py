@@ -38,10 +38,10 @@ async def test_admin_sets_the_channel_she_can_speak_and_it_survives_a_restart(
         deliver = bot.runtime.deliver
         bot.runtime.deliver = lambda e: (delivered.append(e), deliver(e))[1]  # type: ignore
         cb = await bot.command("channel", channels={"channel": text_channel_option(CHANNEL)})
-        assert cb.type == 4 and cb.ephemeral
+        assert cb.deferred and cb.ephemeral
         assert f"Channel set to <#{CHANNEL}> (was none)" in cb.content
         assert "can read and speak" in cb.content
-        assert cb.body["data"]["allowed_mentions"] == {"parse": []}
+        assert cb.data["allowed_mentions"] == {"parse": []}
         assert bot.runtime.settings.channel_of(GUILD) == CHANNEL
         [ready] = [e for e in delivered if isinstance(e, GuildReady)]
         assert ready.guild_id == GUILD and ready.can_speak
