@@ -147,6 +147,7 @@ class FakeCommands:
         self._followups: dict[int, int] = {}
         self._callback_queue: asyncio.Queue[Callback] = asyncio.Queue()
         self._answer_queue: asyncio.Queue[Answer] = asyncio.Queue()
+        self._rejected_queue: asyncio.Queue[tuple[int, int, int]] = asyncio.Queue()
 
     def mount(self, app: web.Application, fake: Any) -> None:
         """Add the routes to the stand-in's application (``FakeDiscord(mounts=...)``)."""
@@ -163,6 +164,10 @@ class FakeCommands:
     async def next_answer(self) -> Answer:
         """The next thing a member is shown (a message, choices or a follow-up)."""
         return await self._answer_queue.get()
+
+    async def next_rejection(self) -> tuple[int, int, int]:
+        """The next refused callback or follow-up: ``(interaction id, status, code)``."""
+        return await self._rejected_queue.get()
 
     async def _put_commands(self, request: web.Request) -> web.Response:
         if not request.headers.get("Authorization", "").startswith("Bot "):
@@ -184,6 +189,7 @@ class FakeCommands:
 
     def _reject(self, iid: int, status: int, code: int, message: str) -> web.Response:
         self.rejected.append((iid, status, code))
+        self._rejected_queue.put_nowait((iid, status, code))
         return _json({"message": message, "code": code}, status=status)
 
     async def _callback(self, request: web.Request) -> web.Response:
