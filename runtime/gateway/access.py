@@ -52,7 +52,8 @@ def channel_access(guild: discord.Guild, channel_id: int) -> tuple[bool, str]:
     Returns:
         ``(True, "")``, or ``(False, missing)`` where ``missing`` names what is missing
         ("Send Messages, Read Message History", "the channel (deleted, or hidden from her)",
-        "a text, news or thread channel (it is voice)").
+        "a text, news or thread channel (it is voice)", "Send Messages (she is timed out
+        until 2026-12-07 16:00 UTC)").
     """
     channel = guild.get_channel_or_thread(channel_id)
     if channel is None:
@@ -67,4 +68,8 @@ def channel_access(guild: discord.Guild, channel_id: int) -> tuple[bool, str]:
     perms = channel.permissions_for(me)
     needs = _THREAD_NEEDS if channel.type in THREAD_TYPES else _CHANNEL_NEEDS
     missing = [name for attr, name in needs if not getattr(perms, attr)]
-    return (not missing), ", ".join(missing)
+    text = ", ".join(missing)
+    if missing and me.is_timed_out() and me.timed_out_until is not None:
+        # discord.py masks a timed-out member's permissions: say why, and until when.
+        text += f" (she is timed out until {me.timed_out_until:%Y-%m-%d %H:%M} UTC)"
+    return (not missing), text

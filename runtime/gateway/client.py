@@ -19,6 +19,7 @@ Discord's history when asked and dropped after the prompt.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -100,6 +101,8 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             channel are chunked anyway, once ready, when ``members`` is on.
         presences: ask for the Presence intent (who is online, games started).
         members: ask for the Server Members intent (joins, complete member lists).
+        call_later: ``(delay_s, fn)`` runs ``fn`` later on the client's loop (default: the
+            running loop's ``call_later``); how the end of her timeout is checked.
         **options: passed to ``discord.AutoShardedClient`` (e.g. ``guild_ready_timeout``,
             ``max_ratelimit_timeout``: 60 s here, a longer 429 wait fails the send at once).
     """
@@ -108,7 +111,9 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
                  clock: Callable[[], float] = time.time,
                  shard_ids: Iterable[int] | None = None, shard_count: int | None = None,
                  chunk_guilds_at_startup: bool = False, presences: bool = True,
-                 members: bool = True, **options: Any) -> None:
+                 members: bool = True,
+                 call_later: Callable[[float, Callable[[], None]], Any] | None = None,
+                 **options: Any) -> None:
         options.setdefault("max_messages", None)
         options.setdefault("max_ratelimit_timeout", 60.0)
         # Raw presences are how a member discord.py has not cached still counts (members.py).
@@ -124,6 +129,10 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         self._deliver = deliver
         self._channel_of = channel_of
         self._clock = clock
+        self._call_later = call_later or (
+            lambda delay, fn: asyncio.get_running_loop().call_later(delay, fn))
+        #: guild id -> the timer that checks her access again when her timeout ends.
+        self._timeout_checks: dict[int, Any] = {}
         self._delivered = 0
         self._ignored = 0
         self._handler_errors = 0
@@ -199,10 +208,12 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         return None if user is None else user.id
 
     def _on_message(self, message: discord.Message) -> None:
+        self._track(message.guild)
         self._emit(convert.message_event(message, channel_of=self._channel_of,
                                          self_id=self._self_id(), now=self._clock()))
 
     def _on_presence(self, before: discord.Member, after: discord.Member) -> None:
+        self._track(after.guild)
         self._emit(convert.presence_event(before, after, channel_of=self._channel_of,
                                           now=self._clock()))
 
@@ -213,6 +224,7 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             return
         if guild.get_member(raw.user_id) is not None:
             return
+        self._track(guild)
         self._presences_uncached += 1
         self._emit(self._uncached.event(raw, now=self._clock(), is_bot=self._is_bot))
 
@@ -221,6 +233,7 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         return bool(user is not None and user.bot)
 
     def _on_member_join(self, member: discord.Member) -> None:
+        self._track(member.guild)
         self._emit(convert.member_join_event(member, channel_of=self._channel_of,
                                              now=self._clock()))
 
@@ -231,6 +244,7 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             return
         can_speak, missing = channel_access(guild, channel_id)
         self._guild_access[guild.id] = (can_speak, missing)
+        self._check_when_timeout_ends(guild)
         event = convert.guild_ready_event(guild, channel_of=self._channel_of, now=self._clock(),
                                           can_speak=can_speak, missing=missing)
         log.info("gateway.guild_ready", guild_id=guild.id, shard_id=guild.shard_id,
@@ -247,14 +261,14 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         log.info("gateway.guild_unavailable", guild_id=guild.id, shard_id=guild.shard_id)
 
     def _not_ready(self, guild_id: int) -> None:
-        self._guild_access.pop(guild_id, None)
+        self._forget_access(guild_id)
         if self._chunker is not None:
             self._chunker.forget(guild_id)
         self._emit(convert.guild_unavailable_event(guild_id, channel_of=self._channel_of,
                                                    now=self._clock()))
 
     def _on_guild_remove(self, guild: discord.Guild) -> None:
-        self._guild_access.pop(guild.id, None)
+        self._forget_access(guild.id)
         self._uncached.forget_guild(guild.id)
         if self._chunker is not None:
             self._chunker.forget(guild.id)
@@ -266,14 +280,42 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
 
     # --- permissions after ready ---------------------------------------------------------
 
+    def channel_changed(self, guild_id: int) -> None:
+        """The guild's autonomous channel was set, changed or cleared (``/miku channel``, a
+        reload): a guild that had none when it became ready is ready now (GuildReady, its
+        member list asked for), one that has none any more is forgotten, and a changed
+        channel's access is checked (ChannelAccess when it differs)."""
+        self._recheck(self.get_guild(guild_id))
+
+    def _track(self, guild: discord.Guild | None) -> None:
+        """Ready a guild that has a channel now but had none when its GUILD_CREATE came (a
+        reload gave it one): its next event is not dropped as "not ready"."""
+        if (guild is not None and guild.id not in self._guild_access and not guild.unavailable
+                and self._channel_of(guild.id) is not None):
+            self._on_guild_ready(guild)
+
+    def _forget_access(self, guild_id: int) -> None:
+        self._guild_access.pop(guild_id, None)
+        timer = self._timeout_checks.pop(guild_id, None)
+        if timer is not None and hasattr(timer, "cancel"):
+            timer.cancel()
+
     def _recheck(self, guild: discord.Guild | None) -> None:
         """Her access to the guild's channel again; ChannelAccess when it changed."""
-        if guild is None or guild.id not in self._guild_access:
+        if guild is None or guild.unavailable:
             return
         channel_id = self._channel_of(guild.id)
         if channel_id is None:
+            if guild.id in self._guild_access:
+                self._forget_access(guild.id)
+                if self._chunker is not None:
+                    self._chunker.forget(guild.id)
+            return
+        if guild.id not in self._guild_access:
+            self._track(guild)
             return
         access = channel_access(guild, channel_id)
+        self._check_when_timeout_ends(guild)
         if access == self._guild_access[guild.id]:
             return
         self._guild_access[guild.id] = access
@@ -285,6 +327,24 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
                         channel_id=channel_id, missing=missing)
         self._emit(ChannelAccess(guild_id=guild.id, at=self._clock(), can_speak=can_speak,
                                  missing=missing))
+
+    def _check_when_timeout_ends(self, guild: discord.Guild) -> None:
+        """Discord sends no event when a timeout ends: look again then (one timer a guild)."""
+        old = self._timeout_checks.pop(guild.id, None)
+        if old is not None and hasattr(old, "cancel"):
+            old.cancel()
+        me = guild.me
+        until = me.timed_out_until if me is not None and me.is_timed_out() else None
+        if until is None:
+            return
+        delay = max(0.0, until.timestamp() - self._clock()) + 1.0
+        guild_id = guild.id
+
+        def recheck() -> None:
+            self._timeout_checks.pop(guild_id, None)
+            self._recheck(self.get_guild(guild_id))
+
+        self._timeout_checks[guild.id] = self._call_later(delay, recheck)
 
     def _on_role_changed(self, role: discord.Role, *after: discord.Role) -> None:
         self._recheck(role.guild)

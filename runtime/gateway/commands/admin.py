@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from engine import MOOD_NAMES, POLICY_NAMES
 from runtime.gateway._discord import discord
 from runtime.gateway.access import channel_access
+from runtime.gateway.client import PersonaClient
 from runtime.gateway.commands.text import (
     ADMIN_PERMISSION,
     channel_text,
@@ -24,7 +25,6 @@ from runtime.gateway.commands.text import (
     status_text,
     when,
 )
-from runtime.gateway.convert import guild_ready_event
 from runtime.settings.layers import MAX_MOOD_HOURS, MAX_PAUSE_HOURS
 
 if TYPE_CHECKING:
@@ -50,18 +50,11 @@ def _matching(options: tuple[str, ...], current: str) -> list[app_commands.Choic
     return [app_commands.Choice(name=o, value=o) for o in (starts + inside)[:_MAX_CHOICES]]
 
 
-def _announce_ready(c: Commands, interaction: discord.Interaction,
-                    channel_id: int | None) -> None:
-    """The gateway said nothing of this guild while it had no channel: tell its actor it is
-    ready now (who is online, whether she can speak in the channel)."""
-    guild = interaction.guild
-    if guild is None or channel_id is None:
-        return
-    can_speak, missing = channel_access(guild, channel_id)
-    event = guild_ready_event(guild, channel_of=c.settings.channel_of, now=c.clock(),
-                              can_speak=can_speak, missing=missing)
-    if event is not None:
-        c.runtime.deliver(event)
+def _channel_changed(c: Commands, guild_id: int) -> None:
+    """Tell the gateway the guild's channel changed: it reports the guild ready now if it
+    said nothing of it while it had no channel, and follows her access there from now on."""
+    if isinstance(c.client, PersonaClient):
+        c.client.channel_changed(guild_id)
 
 
 def add_admin_commands(c: Commands, group: app_commands.Group) -> None:
@@ -84,7 +77,7 @@ def add_admin_commands(c: Commands, group: app_commands.Group) -> None:
             return channel_text(new, before, access)
 
         await c.change(interaction, c.settings.set_channel(gid, cid), say,
-                       lambda e: _announce_ready(c, interaction, e.channel_id))
+                       lambda e: _channel_changed(c, gid))
 
     @group.command(name="pause", description="No messages of her own for a while "
                    f"(she still answers). Needs {ADMIN_PERMISSION}.", extras=_ADMIN)
