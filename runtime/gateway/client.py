@@ -34,7 +34,7 @@ from runtime.gateway import convert
 from runtime.gateway.access import channel_access
 from runtime.gateway.convert import ChannelOf
 from runtime.gateway.members import Chunker, ChunkerStatistics, UncachedPresences
-from runtime.gateway.outbound import MAX_MESSAGE_CHARS, Outbound
+from runtime.gateway.outbound import _NETWORK_ERRORS, MAX_MESSAGE_CHARS, Outbound
 
 __all__ = ["MAX_MESSAGE_CHARS", "GatewayStatistics", "PersonaClient", "ShardStatistics",
            "persona_intents"]
@@ -86,6 +86,16 @@ class GatewayStatistics(msgspec.Struct, frozen=True, gc=False):
     shards: tuple[ShardStatistics, ...] = ()
 
 
+def _loop_call_later(delay: float, fn: Callable[[], None]) -> asyncio.TimerHandle | None:
+    """``fn`` after ``delay`` on the running loop (handlers always run on it; a payload
+    parsed outside any loop, in a test, schedules nothing)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return loop.call_later(delay, fn)
+
+
 class PersonaClient(Outbound, discord.AutoShardedClient):
     """The persona's gateway client.
 
@@ -129,10 +139,12 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         self._deliver = deliver
         self._channel_of = channel_of
         self._clock = clock
-        self._call_later = call_later or (
-            lambda delay, fn: asyncio.get_running_loop().call_later(delay, fn))
+        self._call_later = call_later or _loop_call_later
         #: guild id -> the timer that checks her access again when her timeout ends.
         self._timeout_checks: dict[int, Any] = {}
+        #: Autonomous channels that are archived threads (discord.py drops those): id -> it.
+        self._archived: dict[int, discord.Thread] = {}
+        self._lookups: set[asyncio.Task[None]] = set()
         self._delivered = 0
         self._ignored = 0
         self._handler_errors = 0
@@ -164,8 +176,10 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             "guild_channel_update": self._on_channel_changed,
             "guild_channel_create": self._on_channel_changed,
             "guild_channel_delete": self._on_channel_changed,
-            "thread_update": self._on_channel_changed,
+            "thread_update": self._on_thread_update,
+            "thread_join": self._on_thread_join,
             "thread_delete": self._on_channel_changed,
+            "raw_thread_delete": self._on_raw_thread_delete,
             "member_update": self._on_member_update,
             "shard_connect": self._on_shard_connect,
             "shard_ready": self._on_shard_ready,
@@ -242,7 +256,7 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         if channel_id is None:
             self._ignored += 1
             return
-        can_speak, missing = channel_access(guild, channel_id)
+        can_speak, missing = channel_access(guild, channel_id, self._archived)
         self._guild_access[guild.id] = (can_speak, missing)
         self._check_when_timeout_ends(guild)
         event = convert.guild_ready_event(guild, channel_of=self._channel_of, now=self._clock(),
@@ -255,6 +269,10 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         self._emit(event)
         if self._chunker is not None:
             self._chunker.want(guild)
+        if guild.get_channel_or_thread(channel_id) is None and channel_id not in self._archived:
+            # Not in GUILD_CREATE: deleted, hidden, or an archived thread. Ask once.
+            guild_id = guild.id
+            self._call_later(0.0, lambda: self._look_up(guild_id, channel_id))
 
     def _on_guild_unavailable(self, guild: discord.Guild) -> None:
         self._not_ready(guild.id)
@@ -314,7 +332,7 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         if guild.id not in self._guild_access:
             self._track(guild)
             return
-        access = channel_access(guild, channel_id)
+        access = channel_access(guild, channel_id, self._archived)
         self._check_when_timeout_ends(guild)
         if access == self._guild_access[guild.id]:
             return
@@ -345,6 +363,43 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             self._recheck(self.get_guild(guild_id))
 
         self._timeout_checks[guild.id] = self._call_later(delay, recheck)
+
+    def _on_thread_update(self, before: discord.Thread, after: discord.Thread) -> None:
+        # discord.py drops an archived thread from its cache; hers is remembered here.
+        if after.archived and self._channel_of(after.guild.id) == after.id:
+            self._archived[after.id] = after
+        else:
+            self._archived.pop(after.id, None)
+        self._recheck(after.guild)
+
+    def _on_thread_join(self, thread: discord.Thread) -> None:
+        # An uncached thread came back (unarchived): cached again by discord.py.
+        self._archived.pop(thread.id, None)
+        self._recheck(thread.guild)
+
+    def _on_raw_thread_delete(self, raw: discord.RawThreadDeleteEvent) -> None:
+        if self._archived.pop(raw.thread_id, None) is not None:
+            self._recheck(self.get_guild(raw.guild_id))
+
+    def _look_up(self, guild_id: int, channel_id: int) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._look_up_archived(guild_id, channel_id), name="gateway-channel-lookup")
+        self._lookups.add(task)
+        task.add_done_callback(self._lookups.discard)
+
+    async def _look_up_archived(self, guild_id: int, channel_id: int) -> None:
+        """One Get Channel for an autonomous channel missing from GUILD_CREATE: an archived
+        thread under the guild is remembered and her access checked again."""
+        try:
+            channel = await self.fetch_channel(channel_id)
+        except (discord.HTTPException, discord.RateLimited, *_NETWORK_ERRORS) as exc:
+            log.debug("gateway.channel_lookup_failed", guild_id=guild_id, channel_id=channel_id,
+                      status=getattr(exc, "status", None), error=type(exc).__name__)
+            return
+        if (isinstance(channel, discord.Thread) and channel.archived
+                and channel.guild.id == guild_id and self._channel_of(guild_id) == channel_id):
+            self._archived[channel_id] = channel
+            self._recheck(self.get_guild(guild_id))
 
     def _on_role_changed(self, role: discord.Role, *after: discord.Role) -> None:
         self._recheck(role.guild)
@@ -421,4 +476,6 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
     async def close(self) -> None:
         if self._chunker is not None:
             self._chunker.cancel()
+        for task in list(self._lookups):
+            task.cancel()
         await super().close()

@@ -6,21 +6,18 @@ event for) is named as such and checked again when it ends."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
 from typing import Any
 
 import discord
 import pytest
 
 from actors.events import ChannelAccess, GuildReady, MessageSeen
-from runtime.gateway import PersonaClient
 from tests.kit.discord_payloads import (
     ALICE,
     CHANNEL,
     GUILD,
     OTHER_CHANNEL,
     SELF_ID,
-    SELF_USER,
     SEND_MESSAGES,
     deny,
     guild_create,
@@ -28,36 +25,10 @@ from tests.kit.discord_payloads import (
     message_create,
     text_channel,
 )
+from tests.kit.gateway_harness import Fed
 
 NOW = 1_764_259_300.0
 EVERYONE = GUILD
-
-
-class Harness:
-    """A PersonaClient fed payloads directly; its channels a dict the test changes (what
-    ``/miku channel`` or a reload does to the live settings), its timers recorded."""
-
-    def __init__(self, channels: dict[int, int] | None = None) -> None:
-        self.events: list[Any] = []
-        self.channels: dict[int, int] = {} if channels is None else channels
-        self.timers: list[tuple[float, Callable[[], None]]] = []
-        self.client = PersonaClient(deliver=self.events.append, channel_of=self.channels.get,
-                                    clock=lambda: NOW,
-                                    call_later=lambda d, f: self.timers.append((d, f)))
-        state = self.client._connection
-        state.user = discord.ClientUser(state=state, data=SELF_USER)
-        state._users[SELF_ID] = state.user  # type: ignore[assignment]
-        self.state = state
-
-    def feed(self, event: str, data: dict[str, Any]) -> list[Any]:
-        self.events.clear()
-        self.state.parsers[event](data)
-        return list(self.events)
-
-    def call(self, fn: Callable[[], None]) -> list[Any]:
-        self.events.clear()
-        fn()
-        return list(self.events)
 
 
 def denied_other() -> dict[str, Any]:
@@ -72,7 +43,7 @@ def test_a_channel_set_after_ready_is_tracked_and_a_fixed_overwrite_noticed() ->
     """No channel at GUILD_CREATE; an admin names one where she cannot send: the guild is
     ready from then on, silent, and when the overwrite is fixed she may speak again; a
     permission lost later is noticed too."""
-    h = Harness()
+    h = Fed(now=NOW)
     assert h.feed("GUILD_CREATE", denied_other()) == []
     h.channels[GUILD] = OTHER_CHANNEL
     [ready] = h.call(lambda: h.client.channel_changed(GUILD))
@@ -91,7 +62,7 @@ def test_a_channel_set_after_ready_is_tracked_and_a_fixed_overwrite_noticed() ->
 def test_a_channel_from_a_reload_is_ready_at_the_guilds_next_event() -> None:
     """A channel that appears without a command (SIGHUP): the first message of the guild
     makes it ready first, so a mention is not dropped as "not ready"."""
-    h = Harness()
+    h = Fed(now=NOW)
     h.feed("GUILD_CREATE", guild_create(GUILD))
     h.channels[GUILD] = CHANNEL
     events = h.feed("MESSAGE_CREATE", message_create(5001, ALICE, content="<@900> hi",
@@ -105,7 +76,7 @@ def test_a_channel_from_a_reload_is_ready_at_the_guilds_next_event() -> None:
 def test_a_cleared_channel_is_no_longer_tracked() -> None:
     """Clearing the channel forgets the guild's access: no ChannelAccess for a channel she
     no longer has, and a new channel later is a new ready."""
-    h = Harness({GUILD: CHANNEL})
+    h = Fed({GUILD: CHANNEL}, now=NOW)
     h.feed("GUILD_CREATE", guild_create(GUILD))
     del h.channels[GUILD]
     assert h.call(lambda: h.client.channel_changed(GUILD)) == []
@@ -131,7 +102,7 @@ def test_a_timeout_is_named_and_rechecked_when_it_ends(monkeypatch: pytest.Monke
     Messages" forever); a recheck is set for the end; at the end she may speak again."""
     clock = UtcNow()
     monkeypatch.setattr(discord.utils, "utcnow", clock)
-    h = Harness({GUILD: CHANNEL})
+    h = Fed({GUILD: CHANNEL}, now=NOW)
     h.feed("GUILD_CREATE", guild_create(GUILD))
     until = clock.now + datetime.timedelta(minutes=10)
     timed_out = {**member(SELF_ID, (3000,)), "guild_id": str(GUILD),
