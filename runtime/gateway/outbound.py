@@ -23,17 +23,34 @@ from runtime.gateway.access import speakable_channel
 from runtime.gateway.convert import ChannelOf
 from runtime.pool.models import ContextLine
 
-__all__ = ["MAX_MESSAGE_CHARS", "Outbound"]
+__all__ = ["GONE", "MAX_MESSAGE_CHARS", "Outbound", "line_text"]
 
 log = structlog.get_logger("runtime.gateway")
 
 #: Discord refuses longer messages.
 MAX_MESSAGE_CHARS = 2000
+#: Why a reply is dropped when the message it answers was deleted.
+GONE = "the message she answers is gone"
 _MAX_HISTORY = 100
 #: Discord shows "typing…" for 10 s after a typing POST (Trigger Typing Indicator); renewed
 #: a little before it runs out.
 _TYPING_RENEW_S = 8.0
 _NETWORK_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
+
+
+def line_text(m: discord.Message) -> str:
+    """A message's words as a context line: mentions resolved to names, and placeholders for
+    what has no words (files, stickers, a forward), so a message that spoke to her with an
+    image still ends her context."""
+    parts = [m.clean_content] if m.clean_content else []
+    if m.attachments:
+        images = all((a.content_type or "").startswith("image/") for a in m.attachments)
+        parts.append("[image]" if images else "[attachment]")
+    if m.stickers:
+        parts.append("[sticker]")
+    if m.message_snapshots:
+        parts.append("[forwarded message]")
+    return " ".join(parts)
 
 
 class Outbound:
@@ -65,8 +82,9 @@ class Outbound:
 
     async def send(self, request: ActionRequest, text: str) -> None:
         """Send ``text`` to the request's channel (the autonomous channel, or a thread under
-        it), mentions disabled, as a reply to ``request.reply_to_message_id`` when set (a
-        plain message if that one is gone), before ``request.deadline`` (epoch seconds).
+        it), mentions disabled, as a reply to ``request.reply_to_message_id`` when set (never
+        as a plain message: a reply whose message is gone is not sent), before
+        ``request.deadline`` (epoch seconds).
 
         discord.py waits out short rate limits (429) itself; a wait that would run past the
         deadline (slowmode answers 429 with its whole remaining delay) is cut off, so stale
@@ -74,9 +92,10 @@ class Outbound:
 
         Raises:
             SendRejected: not the autonomous channel or a thread under it, empty text, the
-                deadline passed (before or while waiting), Discord refused it (403 missing
-                permission, 404 channel gone, other HTTP errors, a rate limit longer than
-                discord.py's ``max_ratelimit_timeout``) or the network failed. Logged here
+                message she answers is gone, the deadline passed (before or while waiting),
+                Discord refused it (403 missing permission, 404 channel gone, other HTTP
+                errors, a rate limit longer than discord.py's ``max_ratelimit_timeout``) or
+                the network failed. Logged here
                 with ids and status, never the text.
         """
         bound = log.bind(guild_id=request.guild_id, channel_id=request.channel_id,
@@ -92,7 +111,7 @@ class Outbound:
             if request.reply_to_message_id:
                 reference = discord.MessageReference(
                     message_id=request.reply_to_message_id, channel_id=request.channel_id,
-                    guild_id=request.guild_id, fail_if_not_exists=False,
+                    guild_id=request.guild_id, fail_if_not_exists=True,
                 )
             await self._send_before_deadline(channel, text, reference, request, bound)
         except SendRejected as exc:
@@ -120,6 +139,9 @@ class Outbound:
             raise SendRejected(f"forbidden (403, code {exc.code})", status=exc.status
                                ) from None
         except discord.HTTPException as exc:
+            if reference is not None and exc.code == 50035 and "message_reference" in exc.text:
+                bound.info("send.reply_target_gone")
+                raise SendRejected(GONE, status=exc.status) from None
             bound.warning("send.http_error", status=exc.status, code=exc.code)
             raise SendRejected(f"http {exc.status}", status=exc.status) from None
         except discord.RateLimited as exc:
@@ -182,9 +204,16 @@ class Outbound:
                 ``before`` compares snowflakes, so ``before=upto+1`` returns that message
                 first (when it still exists) and the ones before it.
 
+        A message without text is a placeholder line ("[image]", "[attachment]",
+        "[sticker]", "[forwarded message]"); one with text and files gets the placeholder
+        after its words. Nothing of a file, a sticker or a forward is read.
+
         Returns:
             The lines; empty when the channel is not hers to read or Discord refuses (logged).
             Never stored, never logged.
+
+        Raises:
+            SendRejected: ``upto_message_id`` is gone (deleted): the reply is dropped.
         """
         try:
             channel = self._target(guild_id, channel_id)
@@ -193,10 +222,13 @@ class Outbound:
         self_id = self._self_id()
         before = discord.Object(id=upto_message_id + 1) if upto_message_id else None
         lines: list[ContextLine] = []
+        newest: int | None = None
         try:
             async for m in channel.history(limit=max(1, min(limit, _MAX_HISTORY)),
                                            before=before):
-                text = m.clean_content
+                if newest is None:
+                    newest = m.id
+                text = line_text(m)
                 if not text:
                     continue
                 lines.append(ContextLine(author=m.author.display_name, text=text,
@@ -206,5 +238,10 @@ class Outbound:
             log.warning("context.unavailable", guild_id=guild_id, channel_id=channel_id,
                         status=getattr(exc, "status", None), error=type(exc).__name__)
             return []
+        if upto_message_id and newest != upto_message_id:
+            # Deleted since it spoke to her: answering would answer someone else's line.
+            log.info("context.reply_target_gone", guild_id=guild_id, channel_id=channel_id,
+                     message_id=upto_message_id)
+            raise SendRejected(GONE)
         lines.reverse()
         return lines

@@ -103,6 +103,7 @@ async def test_reply_in_a_thread_is_sent_there(fake: FakeDiscord,
                                                client: PersonaClient) -> None:
     """A reply whose channel is a thread under the autonomous channel goes to the thread, as a
     reply; a thread under another channel is refused without touching Discord."""
+    fake.history[THREAD] = [message_create(6003, ALICE, channel_id=THREAD, content="miku?")]
     await client.send(request(channel_id=THREAD, reply_to_message_id=6003), "hi!")
     (sent,) = fake.sent
     assert sent.channel_id == THREAD

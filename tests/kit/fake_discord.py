@@ -8,8 +8,11 @@ One aiohttp server on 127.0.0.1 (a free port) serves
   ``GET /channels/{id}/messages`` (history, newest first, with ``before`` / ``after`` /
   ``limit`` as Discord reads them), ``POST /channels/{id}/typing`` (recorded),
   ``GET /channels/{id}`` (any channel or thread, archived ones too; 404 10003 otherwise);
-  a message to an archived thread unarchives it (a THREAD_UPDATE to its shard), unless the
-  thread is locked (400 50083);
+  a reply to a message the channel does not have is refused (400 50035,
+  ``message_reference``) unless ``fail_if_not_exists`` is false (then it is posted plain);
+  a MESSAGE_CREATE dispatched by a test joins the channel's history, a MESSAGE_DELETE (or
+  MESSAGE_DELETE_BULK) leaves it; a message to an archived thread unarchives it (a
+  THREAD_UPDATE to its shard), unless the thread is locked (400 50083);
 * the gateway at ``/gateway``: HELLO, IDENTIFY -> READY (guilds unavailable, as Discord does)
   then one GUILD_CREATE per guild of the shard, heartbeats ACKed, RESUME -> RESUMED, and
   whatever the test ``dispatch``-es (MESSAGE_CREATE, PRESENCE_UPDATE, ...). Frames are plain
@@ -274,14 +277,37 @@ class FakeDiscord:
             if meta.get("locked"):
                 return _json({"message": "Thread is locked", "code": 50083}, status=400)
             await self._unarchive(*found)
+        reference = body.get("message_reference")
+        if reference and not self._exists(cid, reference.get("message_id")):
+            if reference.get("fail_if_not_exists", True):
+                return _json({"message": "Invalid Form Body", "code": 50035, "errors": {
+                    "message_reference": {"_errors": [{
+                        "code": "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
+                        "message": "Unknown message"}]}}}, status=400)
+            reference = None  # posted as a plain message, pointing at nothing
         message = {
-            "id": str(next(self._ids)), "type": 19 if body.get("message_reference") else 0,
+            "id": str(next(self._ids)), "type": 19 if reference else 0,
             "channel_id": str(cid), "author": self.self_user, "content": body.get("content", ""),
             "timestamp": "2026-11-27T16:00:00.000000+00:00", "edited_timestamp": None,
             "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
             "attachments": [], "embeds": [], "pinned": False, "flags": 0, "components": [],
         }
         return _json(message)
+
+    def _exists(self, channel_id: int, message_id: Any) -> bool:
+        return any(m["id"] == str(message_id) for m in self.history.get(channel_id, []))
+
+    def _record(self, event: str, data: dict[str, Any]) -> None:
+        """What a dispatched event does to the channel's history: a created message exists
+        from then on, a deleted one no more."""
+        if event == "MESSAGE_CREATE":
+            channel = self.history.setdefault(int(data["channel_id"]), [])
+            if not any(m["id"] == data["id"] for m in channel):
+                channel.append(data)
+        elif event in ("MESSAGE_DELETE", "MESSAGE_DELETE_BULK"):
+            gone = set(data.get("ids") or [data.get("id")])
+            cid = int(data["channel_id"])
+            self.history[cid] = [m for m in self.history.get(cid, []) if m["id"] not in gone]
 
     async def _get_messages(self, request: web.Request) -> web.Response:
         """Get Channel Messages: newest first; ``before``/``after`` compare snowflakes (any id,
@@ -316,6 +342,7 @@ class FakeDiscord:
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send a DISPATCH to every connected shard (all of them own the test's guilds)."""
+        self._record(event, data)
         for shard in list(self._shards):
             if not shard.ws.closed:
                 await self._send(shard.ws, event, data)
@@ -327,6 +354,7 @@ class FakeDiscord:
         Returns:
             How many connections it was sent to (0 when no connected shard owns the guild).
         """
+        self._record(event, data)
         guild_id = int(data["guild_id"])
         sent = 0
         for shard in list(self._shards):
