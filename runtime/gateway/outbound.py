@@ -19,7 +19,7 @@ import structlog
 
 from actors.events import ActionRequest
 from runtime.errors import SendRejected
-from runtime.gateway.access import speakable_channel
+from runtime.gateway.access import channel_access, speakable_channel
 from runtime.gateway.convert import ChannelOf
 from runtime.pool.models import ContextLine
 
@@ -63,6 +63,8 @@ class Outbound:
     _send_rejected: int
     _deadline_passed: int
     _self_id: Callable[[], int | None]
+    _guild_access: dict[int, tuple[bool, str]]
+    _archived: dict[int, discord.Thread]
     get_guild: Callable[[int], discord.Guild | None]
     get_partial_messageable: Callable[..., discord.PartialMessageable]
     http: Any
@@ -75,10 +77,27 @@ class Outbound:
         if channel_id == expected:
             return self.get_partial_messageable(channel_id, guild_id=guild_id,
                                                 type=discord.ChannelType.text)
-        thread = speakable_channel(self.get_guild(guild_id), expected, channel_id)
-        if thread is None:
+        guild = self.get_guild(guild_id)
+        thread = speakable_channel(guild, expected, channel_id)
+        if thread is None or guild is None:
             raise SendRejected("not the guild's autonomous channel or a thread under it")
         return self.get_partial_messageable(channel_id, guild_id=guild_id, type=thread.type)
+
+    def _speakable(self, guild_id: int, channel_id: int) -> discord.PartialMessageable:
+        """``_target``, refused without a request when she may not speak there now: her
+        access to the guild's channel was lost since the action was decided, or a thread
+        needs what she lacks (Send Messages in Threads; Manage Threads when locked)."""
+        channel = self._target(guild_id, channel_id)
+        access = self._guild_access.get(guild_id)
+        if access is not None and not access[0]:
+            raise SendRejected(f"missing {access[1]}")
+        if channel_id != self._channel_of(guild_id):
+            guild = self.get_guild(guild_id)
+            if guild is not None:
+                ok, missing = channel_access(guild, channel_id, self._archived)
+                if not ok:
+                    raise SendRejected(f"missing {missing}")
+        return channel
 
     async def send(self, request: ActionRequest, text: str) -> None:
         """Send ``text`` to the request's channel (the autonomous channel, or a thread under
@@ -91,18 +110,19 @@ class Outbound:
         words are never posted.
 
         Raises:
-            SendRejected: not the autonomous channel or a thread under it, empty text, the
-                message she answers is gone, the deadline passed (before or while waiting),
-                Discord refused it (403 missing permission, 404 channel gone, other HTTP
-                errors, a rate limit longer than discord.py's ``max_ratelimit_timeout``) or
-                the network failed. Logged here
+            SendRejected: not the autonomous channel or a thread under it, she may not
+                speak there now (access lost; a thread without Send Messages in Threads, or
+                locked), empty text, the message she answers is gone, the deadline passed
+                (before or while waiting), Discord refused it (403 missing permission, 404
+                channel gone, other HTTP errors, a rate limit longer than discord.py's
+                ``max_ratelimit_timeout``) or the network failed. Logged here
                 with ids and status, never the text.
         """
         bound = log.bind(guild_id=request.guild_id, channel_id=request.channel_id,
                          request_id=request.request_id, action=request.action)
         reference = None
         try:
-            channel = self._target(request.guild_id, request.channel_id)
+            channel = self._speakable(request.guild_id, request.channel_id)
             text = text.strip()
             if not text:
                 raise SendRejected("empty message")
@@ -164,7 +184,7 @@ class Outbound:
         gone, the network) end the indicator silently: the words matter, the dots do not.
         """
         try:
-            channel = self._target(request.guild_id, request.channel_id)
+            channel = self._speakable(request.guild_id, request.channel_id)
         except SendRejected:
             yield
             return
