@@ -248,6 +248,10 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
 
     def _on_member_join(self, member: discord.Member) -> None:
         self._track(member.guild)
+        if member.pending:
+            # Membership Screening: they cannot speak yet; the join counts when they pass.
+            self._ignored += 1
+            return
         self._emit(convert.member_join_event(member, channel_of=self._channel_of,
                                              now=self._clock()))
 
@@ -410,6 +414,9 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
     def _on_member_update(self, before: discord.Member, after: discord.Member) -> None:
         if after.id == self._self_id():
             self._recheck(after.guild)
+        elif before.pending and not after.pending:
+            self._emit(convert.member_join_event(after, channel_of=self._channel_of,
+                                                 now=self._clock()))
 
     # --- shards -------------------------------------------------------------------------
 
