@@ -35,6 +35,8 @@ app_commands = discord.app_commands
 __all__ = ["add_admin_commands"]
 
 _MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
+#: The longest IANA name is 32 characters; Discord refuses longer input (max_length).
+MAX_ZONE_CHARS = 64
 _ADMIN = {"admin": True}
 
 
@@ -138,8 +140,15 @@ def add_admin_commands(c: Commands, group: app_commands.Group) -> None:
     @group.command(name="timezone", description="The server's time zone, for quiet hours "
                    f"and moods. Needs {ADMIN_PERMISSION}.", extras=_ADMIN)
     @app_commands.describe(name="An IANA zone such as Europe/Berlin")
-    async def timezone(interaction: discord.Interaction, name: str) -> None:
+    async def timezone(interaction: discord.Interaction,
+                       name: app_commands.Range[str, 1, MAX_ZONE_CHARS]) -> None:
         gid = interaction.guild_id or 0
+        if len(name) > MAX_ZONE_CHARS:
+            # Only from a tree synced before the option had its maximum (Discord enforces
+            # it now); the tz database would fail on the file name, not say "unknown".
+            await c.answer(interaction, "Nothing changed: a time zone is an IANA name of at "
+                           f"most {MAX_ZONE_CHARS} characters, such as 'Europe/Berlin'.")
+            return
         was = c.settings.effective(gid).timezone
         await c.change(interaction, c.settings.set_timezone(gid, name),
                        lambda e: f"Time zone set to {e.timezone} (was {was}).")

@@ -123,3 +123,17 @@ async def test_a_locked_key_is_refused_and_status_says_locked(tmp_path: Path) ->
         assert bot.runtime.settings.effective(GUILD).policy == "v2"
         cb = await bot.command("status")
         assert "- policy: v2 (file: defaults, locked)" in cb.content
+
+
+async def test_an_absurd_time_zone_is_a_clear_answer(tmp_path: Path) -> None:
+    """A 100,000-character time zone (a tree registered before the option had a maximum
+    length) is answered with what a time zone looks like, not "Something went wrong"; the
+    option now has Discord enforce 64 characters."""
+    async with running_bot(tmp_path, FILE) as bot:
+        cb = await bot.command("timezone", {"name": "x" * 100_000})
+        assert cb.content == ("Nothing changed: a time zone is an IANA name of at most 64 "
+                              "characters, such as 'Europe/Berlin'.")
+        assert bot.runtime.settings.effective(GUILD).timezone == "UTC"
+        [group] = bot.commands.payload()
+        [tz] = [o for o in group["options"] if o["name"] == "timezone"]
+        assert tz["options"][0]["max_length"] == 64
