@@ -480,6 +480,16 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         if self._chunker is not None:
             await self._chunker.join()
 
+    async def login(self, token: str) -> None:
+        """discord.py's login; a failed attempt closes the HTTP session it opened (discord.py
+        opens one per attempt, so each retry of a failed start leaked one)."""
+        try:
+            await super().login(token)
+        except BaseException:
+            await self.http.close()
+            self.http.connector = discord.utils.MISSING  # closed with the session
+            raise
+
     async def close(self) -> None:
         if self._chunker is not None:
             self._chunker.cancel()
