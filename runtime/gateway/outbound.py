@@ -106,8 +106,8 @@ class Outbound:
         ``request.deadline`` (epoch seconds).
 
         discord.py waits out short rate limits (429) itself; a wait that would run past the
-        deadline (slowmode answers 429 with its whole remaining delay) is cut off, so stale
-        words are never posted.
+        deadline is cut off, so stale words are never posted. (Slowmode does not apply: bots
+        are exempt from a channel's ``rate_limit_per_user``.)
 
         Raises:
             SendRejected: not the autonomous channel or a thread under it, she may not

@@ -100,7 +100,8 @@ REFUSED: list[tuple[str, list[dict[str, Any]], tuple[str, ...], str]] = [
     ("two commands of one name", tree() + tree(), ("1",),
      "APPLICATION_COMMANDS_DUPLICATE_NAME"),
     ("over 8,000 characters", long_tree(), ("0",), "APPLICATION_COMMAND_TOO_LARGE"),
-    ("permissions not a bitfield string", tree(default_member_permissions=32),
+    ("an unknown context", tree(contexts=[0, 3]), ("0", "contexts"), "ENUM_TYPE_COERCE"),
+    ("permissions not a bitfield", tree(default_member_permissions="manage"),
      ("0", "default_member_permissions"), "NUMBER_TYPE_COERCE"),
 ]
 

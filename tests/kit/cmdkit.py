@@ -46,11 +46,14 @@ class Bot:
                       user_id: int = ALICE, permissions: int = ADMIN,
                       channels: dict[str, dict[str, Any]] | None = None,
                       guild_id: int = GUILD) -> Answer:
-        """``/miku <sub> ...`` from ``user_id`` with ``permissions``; what the member is
-        shown (the immediate answer, or the follow-up after a deferral)."""
+        """``/miku <sub> ...`` (``/miku-me <sub>`` for the members' subcommands) from
+        ``user_id`` with ``permissions``; what the member is shown (the immediate answer,
+        or the follow-up after a deferral)."""
+        members = self.commands.member_group
+        group = members.name if members.get_command(sub) is not None else self.commands.name
         d = self.routes.interaction(sub, options, user_id=user_id, permissions=permissions,
                                     channel_id=CHANNEL, channels=channels, guild_id=guild_id,
-                                    group=self.commands.name)
+                                    group=group)
         await self.fake.dispatch("INTERACTION_CREATE", d)
         with anyio.fail_after(10):
             answer = await self.routes.next_answer()

@@ -18,7 +18,10 @@ Enforced, for ``CHAT_INPUT`` commands (type 1) and their options:
 * the combined length of every ``name``, ``description`` and choice ``value`` of a command,
   its options and choices is at most 8,000 characters (the longest localization of a field
   counting, when there are localizations);
-* ``default_member_permissions`` is null or a string of a permission bitfield.
+* ``contexts`` are interaction context types (0-2), ``integration_types`` installation
+  types (0-1);
+* ``default_member_permissions`` is null or a permission bitfield (a string of digits, as
+  documented, or a non-negative integer, which Discord coerces and discord.py sends).
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ MAX_CHOICES = 25
 SUB_COMMAND, SUB_COMMAND_GROUP, STRING = 1, 2, 3
 _CHAT_INPUT = 1
 _NAME_PUNCTUATION = frozenset("-_'")
+#: Interaction context types (guild, bot DM, private channel) and installation types.
+_CONTEXTS = frozenset({0, 1, 2})
+_INSTALLS = frozenset({0, 1})
 
 
 def _name_char_ok(ch: str) -> bool:
@@ -133,9 +139,17 @@ def _command(cmd: dict[str, Any]) -> dict[str, Any]:
         _put(e, "description", _length(cmd.get("description"), 1, 100))
         _put(e, "options", _options(cmd.get("options") or []))
     perms = cmd.get("default_member_permissions")
-    if perms is not None and not (isinstance(perms, str) and perms.isdigit()):
+    # Documented as a string; Discord coerces an integer too (discord.py sends one).
+    numeric = (isinstance(perms, str) and perms.isdigit()) or (
+        isinstance(perms, int) and not isinstance(perms, bool) and perms >= 0)
+    if perms is not None and not numeric:
         _put(e, "default_member_permissions", _error("NUMBER_TYPE_COERCE",
                                                      f"Value \"{perms}\" is not snowflake."))
+    for key, valid in (("contexts", _CONTEXTS), ("integration_types", _INSTALLS)):
+        values = cmd.get(key)
+        if values is not None and not (isinstance(values, list) and set(values) <= valid):
+            _put(e, key, _error("ENUM_TYPE_COERCE",
+                                f"Value must be one of {sorted(valid)}."))
     if not e and command_size(cmd) > MAX_COMMAND_CHARS:
         return _error("APPLICATION_COMMAND_TOO_LARGE",
                       f"Command exceeds maximum size ({MAX_COMMAND_CHARS})")

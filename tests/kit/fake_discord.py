@@ -4,7 +4,8 @@ One aiohttp server on 127.0.0.1 (a free port) serves
 
 * REST under ``/api/v10``: ``GET /users/@me``, ``GET /oauth2/applications/@me``,
   ``GET /gateway`` and ``/gateway/bot``, ``POST /channels/{id}/messages`` (recorded; the status
-  per channel can be set, e.g. 403, or 429 with a ``retry_after`` as slowmode answers),
+  per channel can be set, e.g. 403, or 429 with a ``retry_after`` as a rate limit answers;
+  never slowmode's 20016: bots are exempt from ``rate_limit_per_user``),
   ``GET /channels/{id}/messages`` (history, newest first, with ``before`` / ``after`` /
   ``limit`` as Discord reads them), ``POST /channels/{id}/typing`` (recorded),
   ``GET /channels/{id}`` (any channel or thread, archived ones too; 404 10003 otherwise);

@@ -35,6 +35,8 @@ app_commands = discord.app_commands
 __all__ = ["add_admin_commands"]
 
 _MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
+#: The shortest pause or held mood Discord lets a member type (0 is refused).
+MIN_HOURS = 0.1
 #: The longest IANA name is 32 characters; Discord refuses longer input (max_length).
 MAX_ZONE_CHARS = 64
 _ADMIN = {"admin": True}
@@ -85,7 +87,7 @@ def add_admin_commands(c: Commands, group: app_commands.Group) -> None:
                    f"(she still answers). Needs {ADMIN_PERMISSION}.", extras=_ADMIN)
     @app_commands.describe(hours=f"How long, in hours (at most {MAX_PAUSE_HOURS:g})")
     async def pause(interaction: discord.Interaction,
-                    hours: app_commands.Range[float, 0.0, MAX_PAUSE_HOURS]) -> None:
+                    hours: app_commands.Range[float, MIN_HOURS, MAX_PAUSE_HOURS]) -> None:
         await c.change(
             interaction, c.settings.pause(interaction.guild_id or 0, hours),
             lambda e: f"Paused for {hours_text(hours)}: no messages of her own until "
@@ -161,8 +163,9 @@ def add_admin_commands(c: Commands, group: app_commands.Group) -> None:
     @group.command(name="mood", description=f"Set her mood for a while. Needs "
                    f"{ADMIN_PERMISSION}.", extras=_ADMIN)
     @app_commands.describe(name="The mood", hours=f"How long (at most {MAX_MOOD_HOURS:g})")
+    @app_commands.choices(name=[app_commands.Choice(name=m, value=m) for m in MOOD_NAMES])
     async def mood(interaction: discord.Interaction, name: str,
-                   hours: app_commands.Range[float, 0.0, MAX_MOOD_HOURS] = 1.0) -> None:
+                   hours: app_commands.Range[float, MIN_HOURS, MAX_MOOD_HOURS] = 1.0) -> None:
         gid = interaction.guild_id or 0
         await c.change(
             interaction, c.settings.hold_mood(gid, name, hours),
@@ -172,25 +175,16 @@ def add_admin_commands(c: Commands, group: app_commands.Group) -> None:
             + "; then her moods change on their own again.",
             lambda e: c.runtime.supervisor.set_mood(gid, e.mood))
 
-    @mood.autocomplete("name")
-    async def mood_names(interaction: discord.Interaction,
-                         current: str) -> list[app_commands.Choice[str]]:
-        return _matching(MOOD_NAMES, current)
-
     @group.command(name="policy", description="How she decides: v2 (the rules), v1 (the old "
                    f"timer), shadow (v1 acts, v2 logs). Needs {ADMIN_PERMISSION}.",
                    extras=_ADMIN)
     @app_commands.describe(name="v2, v1 or shadow")
+    @app_commands.choices(name=[app_commands.Choice(name=p, value=p) for p in POLICY_NAMES])
     async def policy(interaction: discord.Interaction, name: str) -> None:
         gid = interaction.guild_id or 0
         was = c.settings.effective(gid).policy
         await c.change(interaction, c.settings.set_policy(gid, name),
                        lambda e: f"Policy set to {e.policy} (was {was}).")
-
-    @policy.autocomplete("name")
-    async def policy_names(interaction: discord.Interaction,
-                           current: str) -> list[app_commands.Choice[str]]:
-        return _matching(POLICY_NAMES, current)
 
     @group.command(name="status", description="Her mood, this server's settings and what "
                    f"she would do now. Needs {ADMIN_PERMISSION}.", extras=_ADMIN)

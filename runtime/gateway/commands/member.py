@@ -1,5 +1,6 @@
-"""The members' subcommands of ``/miku``: ``optout`` and ``optin``, for anyone, in every
-server (an opt-out is kept by user id).
+"""The members' group, ``/miku-me`` (``<command_name>-me``): ``optout`` and ``optin``, for
+anyone, in every server (an opt-out is kept by user id). A group of its own because the admin
+group is hidden from members by default (``default_member_permissions``).
 
 What an opt-out does (DESIGN.md, privacy): she greets no one who opted out, starts no
 conversation with them and does not answer them; their messages still arrive (Discord sends
@@ -32,7 +33,7 @@ def add_member_commands(c: Commands, group: app_commands.Group) -> None:
             "started with you, no answers, and your messages are left out of what she "
             "reads. Your messages still count as activity (never their words). "
             if changed else "You had already opted out; nothing changed. ")
-            + f"`/{c.name} optin` undoes it.")
+            + f"`/{group.name} optin` undoes it.")
 
     @group.command(name="optin", description="Undo optout: she may talk with you again.")
     async def optin(interaction: discord.Interaction) -> None:

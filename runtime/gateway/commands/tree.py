@@ -34,7 +34,7 @@ from runtime.settings import BadValue, SettingLocked, Settings
 app_commands = discord.app_commands
 
 __all__ = ["ADMIN_PERMISSION", "STARTING", "Commands", "commands_hash_path",
-           "install_commands", "sync_refusal"]
+           "install_commands", "member_group_name", "sync_refusal"]
 
 log = structlog.get_logger("runtime.commands")
 
@@ -44,16 +44,31 @@ _NONE = discord.AllowedMentions.none()
 _ERROR_LINE = re.compile(r"^In ([\w.]+): (.*)$")
 
 
+
+
 class _Group(app_commands.Group):
     """An ``app_commands.Group`` whose subcommands all pass ``admit`` first."""
 
     def __init__(self, admit: Callable[[discord.Interaction], Awaitable[bool]],
                  **kw: Any) -> None:
-        super().__init__(**kw)
+        # Servers only (context 0), for the app installed to a server (integration type 0):
+        # ``contexts`` replaces the deprecated ``dm_permission``.
+        super().__init__(**kw, allowed_contexts=app_commands.AppCommandContext(guild=True),
+                         allowed_installs=app_commands.AppInstallationType(guild=True))
         self._admit = admit
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         return await self._admit(interaction)
+
+    def to_dict(self, tree: app_commands.CommandTree[Any]) -> dict[str, Any]:
+        payload = super().to_dict(tree)
+        payload.pop("dm_permission", None)  # deprecated: contexts says it
+        return payload
+
+
+def member_group_name(name: str) -> str:
+    """The members' group beside ``/<name>``: ``<name>-me``, within Discord's 32."""
+    return f"{name[:29]}-me"
 
 
 class Commands:
@@ -79,11 +94,19 @@ class Commands:
         self.clock = clock or (lambda: runtime.settings.clock())
         self.tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
         self.tree.on_error = self._on_error  # type: ignore[method-assign]
-        self.group = _Group(self.admit, name=name, description="Miku in this server",
-                            guild_only=True)
+        # Two groups because Discord applies default_member_permissions to a whole
+        # top-level command: the admins' (hidden from members unless a server's admins
+        # delegate it under Integrations; the gate still checks Manage Server) and the
+        # members' (visible to everyone).
+        self.group = _Group(self.admit, name=name, description="Miku in this server: her "
+                            f"settings. Needs {ADMIN_PERMISSION}.",
+                            default_permissions=discord.Permissions(manage_guild=True))
+        self.member_group = _Group(self.admit, name=member_group_name(name),
+                                   description="What Miku does with you: opt out, opt in.")
         add_admin_commands(self, self.group)
-        add_member_commands(self, self.group)
+        add_member_commands(self, self.member_group)
         self.tree.add_command(self.group)
+        self.tree.add_command(self.member_group)
 
     @property
     def settings(self) -> Settings:
@@ -125,7 +148,8 @@ class Commands:
             except OSError as exc:
                 log.warning("commands.hash_not_saved", path=str(self.hash_path),
                             error=exc.strerror or str(exc))
-        log.info("commands.synced", name=self.name, commands=len(self.group.commands))
+        log.info("commands.synced", name=self.name, commands=len(self.group.commands)
+                 + len(self.member_group.commands))
         return True
 
     # --- the gate -----------------------------------------------------------------------
@@ -218,7 +242,7 @@ class Commands:
 
 def sync_refusal(exc: discord.HTTPException, payload: list[dict[str, Any]]) -> str:
     """What Discord refused in a command sync, in one line: each refused field as a path of
-    names (``/miku optout description: Must be between 1 and 100 in length.``), from Discord's
+    names (``/miku-me optout description: Must be between 1 and 100 in length.``), from Discord's
     error tree as discord.py flattens it into ``exc.text``.
 
     Args:
@@ -236,7 +260,7 @@ def sync_refusal(exc: discord.HTTPException, payload: list[dict[str, Any]]) -> s
 
 
 def _field_path(path: str, payload: list[dict[str, Any]]) -> str:
-    """``0.options.7.description`` -> ``/miku optout description``, as far as the payload
+    """``1.options.0.description`` -> ``/miku-me optout description``, as far as the payload
     names it (indices that name nothing stay as they are)."""
     words: list[str] = []
     node: Any = payload

@@ -41,9 +41,9 @@ def test_the_whole_tree_is_within_discords_rules(name: str) -> None:
     configured command name (``[discord] command_name``'s pattern)."""
     payload = build(name).payload()
     assert refusal(payload) is None, refusal(payload)
-    [group] = payload
-    for option in group["options"]:
-        assert 1 <= len(option["description"]) <= 100, option["name"]
+    for group in payload:
+        for option in group["options"]:
+            assert 1 <= len(option["description"]) <= 100, option["name"]
 
 
 @pytest.fixture
@@ -96,3 +96,38 @@ def test_the_refusal_names_fields_by_path() -> None:
         "3 name: Gone.")
     assert sync_refusal(Refused("Command exceeds maximum size (8000)"), payload) == (
         "Command exceeds maximum size (8000)")
+
+
+def test_admin_commands_are_hidden_by_default_and_member_commands_are_not() -> None:
+    """The admin group carries default_member_permissions Manage Server (admins can hide or
+    delegate it under Integrations); the members' group carries none; both are for servers
+    only by ``contexts``/``integration_types`` (guild), not the deprecated dm_permission."""
+    payload = build().payload()
+    by_name = {c["name"]: c for c in payload}
+    assert sorted(by_name) == ["miku", "miku-me"]
+    admin, members = by_name["miku"], by_name["miku-me"]
+    assert int(admin["default_member_permissions"]) == 1 << 5
+    assert members["default_member_permissions"] is None
+    assert sorted(o["name"] for o in members["options"]) == ["optin", "optout"]
+    for command in payload:
+        assert command["contexts"] == [0] and command["integration_types"] == [0]
+        assert "dm_permission" not in command
+
+
+def test_fixed_sets_are_choices_and_hours_start_above_zero() -> None:
+    """Policies and moods are static choices (no autocomplete round trip); hour counts have a
+    positive minimum, since 0 is refused."""
+    [admin] = [c for c in build().payload() if c["name"] == "miku"]
+    options = {o["name"]: {p["name"]: p for p in o.get("options", [])}
+               for o in admin["options"]}
+    assert [c["value"] for c in options["policy"]["name"]["choices"]] == ["v2", "v1", "shadow"]
+    assert not options["policy"]["name"].get("autocomplete")
+    assert len(options["mood"]["name"]["choices"]) == 14
+    assert options["pause"]["hours"]["min_value"] > 0
+    assert options["mood"]["hours"]["min_value"] > 0
+
+
+def test_a_long_command_name_keeps_the_members_group_within_32() -> None:
+    """The members' group is ``<name>-me``, cut so that it stays a valid name."""
+    names = [c["name"] for c in build("x" * 32).payload()]
+    assert names == ["x" * 32, "x" * 29 + "-me"]
