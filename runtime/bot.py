@@ -13,7 +13,6 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -28,7 +27,7 @@ from runtime.core import Runtime
 from runtime.errors import ConfigError, MissingTokenError, StartupError
 from runtime.gateway import PersonaClient
 from runtime.gateway._discord import discord
-from runtime.gateway.commands import install_commands, member_roles
+from runtime.gateway.commands import commands_hash_path, install_commands, member_roles
 from runtime.ops.logs import configure_logging, register_secret
 from runtime.pool import load_items, load_persona
 from runtime.pool.errors import ItemsFileError, PersonaError
@@ -81,11 +80,6 @@ def build_client(config: Config, deliver: Callable[[Any], object], *,
                          shard_ids=d.shard_ids, shard_count=d.shard_count,
                          chunk_guilds_at_startup=d.chunk_guilds_at_startup,
                          presences=d.presence_intent, members=d.members_intent, **options)
-
-
-def commands_hash_path(config: Config) -> Path:
-    """Where the hash of the last synced command tree is kept: beside the store file."""
-    return Path(config.store.path).with_name("miku-commands.sha256")
 
 
 def _install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:

@@ -8,6 +8,8 @@ warning that says what is missing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import discord
 
 __all__ = ["SPEAKABLE_TYPES", "THREAD_TYPES", "channel_access", "speakable_channel"]
@@ -46,15 +48,23 @@ def speakable_channel(guild: discord.Guild | None, autonomous_id: int | None,
     return None
 
 
-def channel_access(guild: discord.Guild, channel_id: int) -> tuple[bool, str]:
+def channel_access(guild: discord.Guild, channel_id: int,
+                   archived: Mapping[int, discord.Thread] | None = None) -> tuple[bool, str]:
     """Whether she can view, read the history of and send in ``channel_id`` of ``guild``.
+
+    An archived thread is not in discord.py's cache (nor in GUILD_CREATE); ``archived`` are
+    the archived threads the caller knows of. One that is not locked is speakable: her
+    message unarchives it. A locked thread needs Manage Threads.
 
     Returns:
         ``(True, "")``, or ``(False, missing)`` where ``missing`` names what is missing
         ("Send Messages, Read Message History", "the channel (deleted, or hidden from her)",
-        "a text, news or thread channel (it is voice)").
+        "a text, news or thread channel (it is voice)", "Send Messages (she is timed out
+        until 2026-12-07 16:00 UTC)").
     """
     channel = guild.get_channel_or_thread(channel_id)
+    if channel is None and archived is not None:
+        channel = archived.get(channel_id)
     if channel is None:
         # discord.py caches only the channels Discord shows her: a channel hidden from her
         # (no View Channel) is absent from GUILD_CREATE, like a deleted one.
@@ -67,4 +77,10 @@ def channel_access(guild: discord.Guild, channel_id: int) -> tuple[bool, str]:
     perms = channel.permissions_for(me)
     needs = _THREAD_NEEDS if channel.type in THREAD_TYPES else _CHANNEL_NEEDS
     missing = [name for attr, name in needs if not getattr(perms, attr)]
-    return (not missing), ", ".join(missing)
+    if isinstance(channel, discord.Thread) and channel.locked and not perms.manage_threads:
+        missing.append("Manage Threads (the thread is locked)")
+    text = ", ".join(missing)
+    if missing and me.is_timed_out() and me.timed_out_until is not None:
+        # discord.py masks a timed-out member's permissions: say why, and until when.
+        text += f" (she is timed out until {me.timed_out_until:%Y-%m-%d %H:%M} UTC)"
+    return (not missing), text

@@ -19,6 +19,7 @@ Discord's history when asked and dropped after the prompt.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -33,7 +34,7 @@ from runtime.gateway import convert
 from runtime.gateway.access import channel_access
 from runtime.gateway.convert import ChannelOf
 from runtime.gateway.members import Chunker, ChunkerStatistics, UncachedPresences
-from runtime.gateway.outbound import MAX_MESSAGE_CHARS, Outbound
+from runtime.gateway.outbound import _NETWORK_ERRORS, MAX_MESSAGE_CHARS, Outbound
 
 __all__ = ["MAX_MESSAGE_CHARS", "GatewayStatistics", "PersonaClient", "ShardStatistics",
            "persona_intents"]
@@ -85,6 +86,16 @@ class GatewayStatistics(msgspec.Struct, frozen=True, gc=False):
     shards: tuple[ShardStatistics, ...] = ()
 
 
+def _loop_call_later(delay: float, fn: Callable[[], None]) -> asyncio.TimerHandle | None:
+    """``fn`` after ``delay`` on the running loop (handlers always run on it; a payload
+    parsed outside any loop, in a test, schedules nothing)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return loop.call_later(delay, fn)
+
+
 class PersonaClient(Outbound, discord.AutoShardedClient):
     """The persona's gateway client.
 
@@ -100,6 +111,8 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             channel are chunked anyway, once ready, when ``members`` is on.
         presences: ask for the Presence intent (who is online, games started).
         members: ask for the Server Members intent (joins, complete member lists).
+        call_later: ``(delay_s, fn)`` runs ``fn`` later on the client's loop (default: the
+            running loop's ``call_later``); how the end of her timeout is checked.
         **options: passed to ``discord.AutoShardedClient`` (e.g. ``guild_ready_timeout``,
             ``max_ratelimit_timeout``: 60 s here, a longer 429 wait fails the send at once).
     """
@@ -108,7 +121,9 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
                  clock: Callable[[], float] = time.time,
                  shard_ids: Iterable[int] | None = None, shard_count: int | None = None,
                  chunk_guilds_at_startup: bool = False, presences: bool = True,
-                 members: bool = True, **options: Any) -> None:
+                 members: bool = True,
+                 call_later: Callable[[float, Callable[[], None]], Any] | None = None,
+                 **options: Any) -> None:
         options.setdefault("max_messages", None)
         options.setdefault("max_ratelimit_timeout", 60.0)
         # Raw presences are how a member discord.py has not cached still counts (members.py).
@@ -124,6 +139,12 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         self._deliver = deliver
         self._channel_of = channel_of
         self._clock = clock
+        self._call_later = call_later or _loop_call_later
+        #: guild id -> the timer that checks her access again when her timeout ends.
+        self._timeout_checks: dict[int, Any] = {}
+        #: Autonomous channels that are archived threads (discord.py drops those): id -> it.
+        self._archived: dict[int, discord.Thread] = {}
+        self._lookups: set[asyncio.Task[None]] = set()
         self._delivered = 0
         self._ignored = 0
         self._handler_errors = 0
@@ -155,8 +176,10 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             "guild_channel_update": self._on_channel_changed,
             "guild_channel_create": self._on_channel_changed,
             "guild_channel_delete": self._on_channel_changed,
-            "thread_update": self._on_channel_changed,
+            "thread_update": self._on_thread_update,
+            "thread_join": self._on_thread_join,
             "thread_delete": self._on_channel_changed,
+            "raw_thread_delete": self._on_raw_thread_delete,
             "member_update": self._on_member_update,
             "shard_connect": self._on_shard_connect,
             "shard_ready": self._on_shard_ready,
@@ -199,10 +222,12 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         return None if user is None else user.id
 
     def _on_message(self, message: discord.Message) -> None:
+        self._track(message.guild)
         self._emit(convert.message_event(message, channel_of=self._channel_of,
                                          self_id=self._self_id(), now=self._clock()))
 
     def _on_presence(self, before: discord.Member, after: discord.Member) -> None:
+        self._track(after.guild)
         self._emit(convert.presence_event(before, after, channel_of=self._channel_of,
                                           now=self._clock()))
 
@@ -213,6 +238,7 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             return
         if guild.get_member(raw.user_id) is not None:
             return
+        self._track(guild)
         self._presences_uncached += 1
         self._emit(self._uncached.event(raw, now=self._clock(), is_bot=self._is_bot))
 
@@ -221,6 +247,11 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         return bool(user is not None and user.bot)
 
     def _on_member_join(self, member: discord.Member) -> None:
+        self._track(member.guild)
+        if member.pending:
+            # Membership Screening: they cannot speak yet; the join counts when they pass.
+            self._ignored += 1
+            return
         self._emit(convert.member_join_event(member, channel_of=self._channel_of,
                                              now=self._clock()))
 
@@ -229,8 +260,9 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         if channel_id is None:
             self._ignored += 1
             return
-        can_speak, missing = channel_access(guild, channel_id)
+        can_speak, missing = channel_access(guild, channel_id, self._archived)
         self._guild_access[guild.id] = (can_speak, missing)
+        self._check_when_timeout_ends(guild)
         event = convert.guild_ready_event(guild, channel_of=self._channel_of, now=self._clock(),
                                           can_speak=can_speak, missing=missing)
         log.info("gateway.guild_ready", guild_id=guild.id, shard_id=guild.shard_id,
@@ -241,20 +273,24 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         self._emit(event)
         if self._chunker is not None:
             self._chunker.want(guild)
+        if guild.get_channel_or_thread(channel_id) is None and channel_id not in self._archived:
+            # Not in GUILD_CREATE: deleted, hidden, or an archived thread. Ask once.
+            guild_id = guild.id
+            self._call_later(0.0, lambda: self._look_up(guild_id, channel_id))
 
     def _on_guild_unavailable(self, guild: discord.Guild) -> None:
         self._not_ready(guild.id)
         log.info("gateway.guild_unavailable", guild_id=guild.id, shard_id=guild.shard_id)
 
     def _not_ready(self, guild_id: int) -> None:
-        self._guild_access.pop(guild_id, None)
+        self._forget_access(guild_id)
         if self._chunker is not None:
             self._chunker.forget(guild_id)
         self._emit(convert.guild_unavailable_event(guild_id, channel_of=self._channel_of,
                                                    now=self._clock()))
 
     def _on_guild_remove(self, guild: discord.Guild) -> None:
-        self._guild_access.pop(guild.id, None)
+        self._forget_access(guild.id)
         self._uncached.forget_guild(guild.id)
         if self._chunker is not None:
             self._chunker.forget(guild.id)
@@ -266,14 +302,42 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
 
     # --- permissions after ready ---------------------------------------------------------
 
+    def channel_changed(self, guild_id: int) -> None:
+        """The guild's autonomous channel was set, changed or cleared (``/miku channel``, a
+        reload): a guild that had none when it became ready is ready now (GuildReady, its
+        member list asked for), one that has none any more is forgotten, and a changed
+        channel's access is checked (ChannelAccess when it differs)."""
+        self._recheck(self.get_guild(guild_id))
+
+    def _track(self, guild: discord.Guild | None) -> None:
+        """Ready a guild that has a channel now but had none when its GUILD_CREATE came (a
+        reload gave it one): its next event is not dropped as "not ready"."""
+        if (guild is not None and guild.id not in self._guild_access and not guild.unavailable
+                and self._channel_of(guild.id) is not None):
+            self._on_guild_ready(guild)
+
+    def _forget_access(self, guild_id: int) -> None:
+        self._guild_access.pop(guild_id, None)
+        timer = self._timeout_checks.pop(guild_id, None)
+        if timer is not None and hasattr(timer, "cancel"):
+            timer.cancel()
+
     def _recheck(self, guild: discord.Guild | None) -> None:
         """Her access to the guild's channel again; ChannelAccess when it changed."""
-        if guild is None or guild.id not in self._guild_access:
+        if guild is None or guild.unavailable:
             return
         channel_id = self._channel_of(guild.id)
         if channel_id is None:
+            if guild.id in self._guild_access:
+                self._forget_access(guild.id)
+                if self._chunker is not None:
+                    self._chunker.forget(guild.id)
             return
-        access = channel_access(guild, channel_id)
+        if guild.id not in self._guild_access:
+            self._track(guild)
+            return
+        access = channel_access(guild, channel_id, self._archived)
+        self._check_when_timeout_ends(guild)
         if access == self._guild_access[guild.id]:
             return
         self._guild_access[guild.id] = access
@@ -286,6 +350,61 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         self._emit(ChannelAccess(guild_id=guild.id, at=self._clock(), can_speak=can_speak,
                                  missing=missing))
 
+    def _check_when_timeout_ends(self, guild: discord.Guild) -> None:
+        """Discord sends no event when a timeout ends: look again then (one timer a guild)."""
+        old = self._timeout_checks.pop(guild.id, None)
+        if old is not None and hasattr(old, "cancel"):
+            old.cancel()
+        me = guild.me
+        until = me.timed_out_until if me is not None and me.is_timed_out() else None
+        if until is None:
+            return
+        delay = max(0.0, until.timestamp() - self._clock()) + 1.0
+        guild_id = guild.id
+
+        def recheck() -> None:
+            self._timeout_checks.pop(guild_id, None)
+            self._recheck(self.get_guild(guild_id))
+
+        self._timeout_checks[guild.id] = self._call_later(delay, recheck)
+
+    def _on_thread_update(self, before: discord.Thread, after: discord.Thread) -> None:
+        # discord.py drops an archived thread from its cache; hers is remembered here.
+        if after.archived and self._channel_of(after.guild.id) == after.id:
+            self._archived[after.id] = after
+        else:
+            self._archived.pop(after.id, None)
+        self._recheck(after.guild)
+
+    def _on_thread_join(self, thread: discord.Thread) -> None:
+        # An uncached thread came back (unarchived): cached again by discord.py.
+        self._archived.pop(thread.id, None)
+        self._recheck(thread.guild)
+
+    def _on_raw_thread_delete(self, raw: discord.RawThreadDeleteEvent) -> None:
+        if self._archived.pop(raw.thread_id, None) is not None:
+            self._recheck(self.get_guild(raw.guild_id))
+
+    def _look_up(self, guild_id: int, channel_id: int) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._look_up_archived(guild_id, channel_id), name="gateway-channel-lookup")
+        self._lookups.add(task)
+        task.add_done_callback(self._lookups.discard)
+
+    async def _look_up_archived(self, guild_id: int, channel_id: int) -> None:
+        """One Get Channel for an autonomous channel missing from GUILD_CREATE: an archived
+        thread under the guild is remembered and her access checked again."""
+        try:
+            channel = await self.fetch_channel(channel_id)
+        except (discord.HTTPException, discord.RateLimited, *_NETWORK_ERRORS) as exc:
+            log.debug("gateway.channel_lookup_failed", guild_id=guild_id, channel_id=channel_id,
+                      status=getattr(exc, "status", None), error=type(exc).__name__)
+            return
+        if (isinstance(channel, discord.Thread) and channel.archived
+                and channel.guild.id == guild_id and self._channel_of(guild_id) == channel_id):
+            self._archived[channel_id] = channel
+            self._recheck(self.get_guild(guild_id))
+
     def _on_role_changed(self, role: discord.Role, *after: discord.Role) -> None:
         self._recheck(role.guild)
 
@@ -295,6 +414,9 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
     def _on_member_update(self, before: discord.Member, after: discord.Member) -> None:
         if after.id == self._self_id():
             self._recheck(after.guild)
+        elif before.pending and not after.pending:
+            self._emit(convert.member_join_event(after, channel_of=self._channel_of,
+                                                 now=self._clock()))
 
     # --- shards -------------------------------------------------------------------------
 
@@ -358,7 +480,19 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         if self._chunker is not None:
             await self._chunker.join()
 
+    async def login(self, token: str) -> None:
+        """discord.py's login; a failed attempt closes the HTTP session it opened (discord.py
+        opens one per attempt, so each retry of a failed start leaked one)."""
+        try:
+            await super().login(token)
+        except BaseException:
+            await self.http.close()
+            self.http.connector = discord.utils.MISSING  # closed with the session
+            raise
+
     async def close(self) -> None:
         if self._chunker is not None:
             self._chunker.cancel()
+        for task in list(self._lookups):
+            task.cancel()
         await super().close()

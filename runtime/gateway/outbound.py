@@ -19,21 +19,38 @@ import structlog
 
 from actors.events import ActionRequest
 from runtime.errors import SendRejected
-from runtime.gateway.access import speakable_channel
+from runtime.gateway.access import channel_access, speakable_channel
 from runtime.gateway.convert import ChannelOf
 from runtime.pool.models import ContextLine
 
-__all__ = ["MAX_MESSAGE_CHARS", "Outbound"]
+__all__ = ["GONE", "MAX_MESSAGE_CHARS", "Outbound", "line_text"]
 
 log = structlog.get_logger("runtime.gateway")
 
 #: Discord refuses longer messages.
 MAX_MESSAGE_CHARS = 2000
+#: Why a reply is dropped when the message it answers was deleted.
+GONE = "the message she answers is gone"
 _MAX_HISTORY = 100
 #: Discord shows "typing…" for 10 s after a typing POST (Trigger Typing Indicator); renewed
 #: a little before it runs out.
 _TYPING_RENEW_S = 8.0
 _NETWORK_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
+
+
+def line_text(m: discord.Message) -> str:
+    """A message's words as a context line: mentions resolved to names, and placeholders for
+    what has no words (files, stickers, a forward), so a message that spoke to her with an
+    image still ends her context."""
+    parts = [m.clean_content] if m.clean_content else []
+    if m.attachments:
+        images = all((a.content_type or "").startswith("image/") for a in m.attachments)
+        parts.append("[image]" if images else "[attachment]")
+    if m.stickers:
+        parts.append("[sticker]")
+    if m.message_snapshots:
+        parts.append("[forwarded message]")
+    return " ".join(parts)
 
 
 class Outbound:
@@ -46,6 +63,8 @@ class Outbound:
     _send_rejected: int
     _deadline_passed: int
     _self_id: Callable[[], int | None]
+    _guild_access: dict[int, tuple[bool, str]]
+    _archived: dict[int, discord.Thread]
     get_guild: Callable[[int], discord.Guild | None]
     get_partial_messageable: Callable[..., discord.PartialMessageable]
     http: Any
@@ -58,32 +77,52 @@ class Outbound:
         if channel_id == expected:
             return self.get_partial_messageable(channel_id, guild_id=guild_id,
                                                 type=discord.ChannelType.text)
-        thread = speakable_channel(self.get_guild(guild_id), expected, channel_id)
-        if thread is None:
+        guild = self.get_guild(guild_id)
+        thread = speakable_channel(guild, expected, channel_id)
+        if thread is None or guild is None:
             raise SendRejected("not the guild's autonomous channel or a thread under it")
         return self.get_partial_messageable(channel_id, guild_id=guild_id, type=thread.type)
 
+    def _speakable(self, guild_id: int, channel_id: int) -> discord.PartialMessageable:
+        """``_target``, refused without a request when she may not speak there now: her
+        access to the guild's channel was lost since the action was decided, or a thread
+        needs what she lacks (Send Messages in Threads; Manage Threads when locked)."""
+        channel = self._target(guild_id, channel_id)
+        access = self._guild_access.get(guild_id)
+        if access is not None and not access[0]:
+            raise SendRejected(f"missing {access[1]}")
+        if channel_id != self._channel_of(guild_id):
+            guild = self.get_guild(guild_id)
+            if guild is not None:
+                ok, missing = channel_access(guild, channel_id, self._archived)
+                if not ok:
+                    raise SendRejected(f"missing {missing}")
+        return channel
+
     async def send(self, request: ActionRequest, text: str) -> None:
         """Send ``text`` to the request's channel (the autonomous channel, or a thread under
-        it), mentions disabled, as a reply to ``request.reply_to_message_id`` when set (a
-        plain message if that one is gone), before ``request.deadline`` (epoch seconds).
+        it), mentions disabled, as a reply to ``request.reply_to_message_id`` when set (never
+        as a plain message: a reply whose message is gone is not sent), before
+        ``request.deadline`` (epoch seconds).
 
         discord.py waits out short rate limits (429) itself; a wait that would run past the
-        deadline (slowmode answers 429 with its whole remaining delay) is cut off, so stale
-        words are never posted.
+        deadline is cut off, so stale words are never posted. (Slowmode does not apply: bots
+        are exempt from a channel's ``rate_limit_per_user``.)
 
         Raises:
-            SendRejected: not the autonomous channel or a thread under it, empty text, the
-                deadline passed (before or while waiting), Discord refused it (403 missing
-                permission, 404 channel gone, other HTTP errors, a rate limit longer than
-                discord.py's ``max_ratelimit_timeout``) or the network failed. Logged here
+            SendRejected: not the autonomous channel or a thread under it, she may not
+                speak there now (access lost; a thread without Send Messages in Threads, or
+                locked), empty text, the message she answers is gone, the deadline passed
+                (before or while waiting), Discord refused it (403 missing permission, 404
+                channel gone, other HTTP errors, a rate limit longer than discord.py's
+                ``max_ratelimit_timeout``) or the network failed. Logged here
                 with ids and status, never the text.
         """
         bound = log.bind(guild_id=request.guild_id, channel_id=request.channel_id,
                          request_id=request.request_id, action=request.action)
         reference = None
         try:
-            channel = self._target(request.guild_id, request.channel_id)
+            channel = self._speakable(request.guild_id, request.channel_id)
             text = text.strip()
             if not text:
                 raise SendRejected("empty message")
@@ -92,7 +131,7 @@ class Outbound:
             if request.reply_to_message_id:
                 reference = discord.MessageReference(
                     message_id=request.reply_to_message_id, channel_id=request.channel_id,
-                    guild_id=request.guild_id, fail_if_not_exists=False,
+                    guild_id=request.guild_id, fail_if_not_exists=True,
                 )
             await self._send_before_deadline(channel, text, reference, request, bound)
         except SendRejected as exc:
@@ -120,6 +159,9 @@ class Outbound:
             raise SendRejected(f"forbidden (403, code {exc.code})", status=exc.status
                                ) from None
         except discord.HTTPException as exc:
+            if reference is not None and exc.code == 50035 and "message_reference" in exc.text:
+                bound.info("send.reply_target_gone")
+                raise SendRejected(GONE, status=exc.status) from None
             bound.warning("send.http_error", status=exc.status, code=exc.code)
             raise SendRejected(f"http {exc.status}", status=exc.status) from None
         except discord.RateLimited as exc:
@@ -142,7 +184,7 @@ class Outbound:
         gone, the network) end the indicator silently: the words matter, the dots do not.
         """
         try:
-            channel = self._target(request.guild_id, request.channel_id)
+            channel = self._speakable(request.guild_id, request.channel_id)
         except SendRejected:
             yield
             return
@@ -182,9 +224,16 @@ class Outbound:
                 ``before`` compares snowflakes, so ``before=upto+1`` returns that message
                 first (when it still exists) and the ones before it.
 
+        A message without text is a placeholder line ("[image]", "[attachment]",
+        "[sticker]", "[forwarded message]"); one with text and files gets the placeholder
+        after its words. Nothing of a file, a sticker or a forward is read.
+
         Returns:
             The lines; empty when the channel is not hers to read or Discord refuses (logged).
             Never stored, never logged.
+
+        Raises:
+            SendRejected: ``upto_message_id`` is gone (deleted): the reply is dropped.
         """
         try:
             channel = self._target(guild_id, channel_id)
@@ -193,10 +242,13 @@ class Outbound:
         self_id = self._self_id()
         before = discord.Object(id=upto_message_id + 1) if upto_message_id else None
         lines: list[ContextLine] = []
+        newest: int | None = None
         try:
             async for m in channel.history(limit=max(1, min(limit, _MAX_HISTORY)),
                                            before=before):
-                text = m.clean_content
+                if newest is None:
+                    newest = m.id
+                text = line_text(m)
                 if not text:
                     continue
                 lines.append(ContextLine(author=m.author.display_name, text=text,
@@ -206,5 +258,10 @@ class Outbound:
             log.warning("context.unavailable", guild_id=guild_id, channel_id=channel_id,
                         status=getattr(exc, "status", None), error=type(exc).__name__)
             return []
+        if upto_message_id and newest != upto_message_id:
+            # Deleted since it spoke to her: answering would answer someone else's line.
+            log.info("context.reply_target_gone", guild_id=guild_id, channel_id=channel_id,
+                     message_id=upto_message_id)
+            raise SendRejected(GONE)
         lines.reverse()
         return lines

@@ -72,14 +72,35 @@ def test_store_in_a_read_only_directory_says_not_writable(tmp_path: Path) -> Non
     assert "directory '/proc/sys' is not writable" in line and "runtime.state_dir" in line
 
 
-def test_store_url_errors_say_store_url(tmp_path: Path) -> None:
-    """With [store] url, a store that cannot be reached is blamed on store.url, not
-    store.path."""
-    code, err = run_bot(write(tmp_path, '[store]\nurl = "postgresql://miku@127.0.0.1:9/miku"\n'
-                                        "lease_ttl_s = 1\n"))
+def test_store_url_errors_say_store_url(tmp_path: Path, pg_admin_url: str) -> None:
+    """With [store] url, what the owner must fix in the store (here a database of a newer
+    layout) is blamed on store.url, not store.path. (A store that cannot be reached is
+    waited for, not an error: tests/faults.)"""
+    import uuid
+
+    import anyio
+    import psycopg
+
+    from runtime.store import PostgresStore
+    from tests.kit import pg_server
+
+    async def make_store(url: str) -> None:
+        async with PostgresStore(url):
+            pass
+
+    name = f"miku_newer_{uuid.uuid4().hex[:10]}"
+    url = pg_server.create_database(pg_admin_url, name)
+    try:
+        anyio.run(make_store, url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE miku_store SET version = 99")
+        code, err = run_bot(write(tmp_path, f'[store]\nurl = "{url}"\n'))
+    finally:
+        pg_server.drop_database(pg_admin_url, name)
+    last = err.strip().splitlines()[-1]
     assert code == 2, err
-    assert err.strip().splitlines()[-1].startswith("error: store.url: "), err
-    assert "store.path" not in err
+    assert last.startswith("error: store.url: ") and "store.path" not in last, err
+    assert "version 99 is newer" in last, err
 
 
 def test_control_socket_in_a_missing_directory_names_its_path(tmp_path: Path) -> None:

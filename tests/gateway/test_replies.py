@@ -103,6 +103,7 @@ async def test_reply_in_a_thread_is_sent_there(fake: FakeDiscord,
                                                client: PersonaClient) -> None:
     """A reply whose channel is a thread under the autonomous channel goes to the thread, as a
     reply; a thread under another channel is refused without touching Discord."""
+    fake.history[THREAD] = [message_create(6003, ALICE, channel_id=THREAD, content="miku?")]
     await client.send(request(channel_id=THREAD, reply_to_message_id=6003), "hi!")
     (sent,) = fake.sent
     assert sent.channel_id == THREAD
@@ -151,17 +152,16 @@ async def test_typing_while_she_writes(fake: FakeDiscord, client: PersonaClient)
 
 
 async def test_no_send_after_the_deadline(fake: FakeDiscord, client: PersonaClient) -> None:
-    """A request past its deadline is refused without a POST; slowmode's long 429 fails the
-    send at once; a short 429 wait that would end after the deadline is cut off and the words
-    are not posted on retry."""
+    """A request past its deadline is refused without a POST; a 429 longer than discord.py's
+    max_ratelimit_timeout fails the send at once; a shorter 429 wait that would end after the
+    deadline is cut off and the words are not posted on retry."""
     with pytest.raises(SendRejected, match="deadline passed"):
         await client.send(request(deadline=NOW - 0.5), "too late")
     assert fake.sent == []
     fake.send_status[CHANNEL] = (429, {
-        "message": "You are being rate limited.", "retry_after": 3600.0, "global": False,
-        "code": 20016})
+        "message": "You are being rate limited.", "retry_after": 3600.0, "global": False})
     with pytest.raises(SendRejected, match="rate limited") as info:
-        await client.send(request(), "slowmode")
+        await client.send(request(), "an hour's wait")
     assert info.value.status == 429 and len(fake.sent) == 1
     fake.send_status[CHANNEL] = (429, {
         "message": "You are being rate limited.", "retry_after": 30.0, "global": False})

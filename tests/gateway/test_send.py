@@ -54,12 +54,14 @@ async def test_send_disables_every_mention(fake: FakeDiscord, client: PersonaCli
 
 
 async def test_reply_carries_the_reference(fake: FakeDiscord, client: PersonaClient) -> None:
-    """A reply references the message she answers, and still pings nobody."""
+    """A reply references the message she answers (failing, not posting unanchored, if it
+    is gone), and still pings nobody."""
+    fake.history[CHANNEL] = [message_create(5001, ALICE, content="miku?")]
     await client.send(request(action="reply", priority=0, reply_to_message_id=5001,
                               target_user_id=ALICE), "hi!")
     body = fake.sent[0].body
     assert body["message_reference"]["message_id"] == 5001
-    assert body["message_reference"]["fail_if_not_exists"] is False
+    assert body["message_reference"]["fail_if_not_exists"] is True
     assert body["allowed_mentions"] == {"parse": []}
 
 

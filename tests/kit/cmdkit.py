@@ -22,7 +22,7 @@ from runtime.router import Router
 from runtime.supervisor import SupervisorConfig
 from tests.kit.discord_payloads import ALICE, CHANNEL, GUILD, guild_create
 from tests.kit.fake_discord import FakeDiscord
-from tests.kit.fake_interactions import MANAGE_GUILD, MEMBER_PERMISSIONS, Callback, FakeCommands
+from tests.kit.fake_interactions import MANAGE_GUILD, MEMBER_PERMISSIONS, Answer, FakeCommands
 
 __all__ = ["ADMIN", "MEMBER", "Bot", "running_bot"]
 
@@ -46,15 +46,20 @@ class Bot:
     async def command(self, sub: str, options: dict[str, Any] | None = None, *,
                       user_id: int = ALICE, permissions: int = ADMIN,
                       channels: dict[str, dict[str, Any]] | None = None,
-                      guild_id: int = GUILD) -> Callback:
-        """``/miku <sub> ...`` from ``user_id`` with ``permissions``; Discord's record of
-        the answer."""
+                      guild_id: int = GUILD) -> Answer:
+        """``/miku <sub> ...`` (``/miku-me <sub>`` for the members' subcommands) from
+        ``user_id`` with ``permissions``; what the member is shown (the immediate answer,
+        or the follow-up after a deferral)."""
+        members = self.commands.member_group
+        group = members.name if members.get_command(sub) is not None else self.commands.name
         d = self.routes.interaction(sub, options, user_id=user_id, permissions=permissions,
                                     channel_id=CHANNEL, channels=channels, guild_id=guild_id,
-                                    group=self.commands.name)
+                                    group=group)
         await self.fake.dispatch("INTERACTION_CREATE", d)
         with anyio.fail_after(10):
-            return await self.routes.next_callback()
+            answer = await self.routes.next_answer()
+        assert answer.interaction_id == int(d["id"]), answer
+        return answer
 
     async def autocomplete(self, sub: str, option: str, typed: str) -> list[str]:
         """The choices offered while ``typed`` is in ``option``."""
@@ -62,9 +67,9 @@ class Bot:
                                      permissions=ADMIN, group=self.commands.name)
         await self.fake.dispatch("INTERACTION_CREATE", d)
         with anyio.fail_after(10):
-            cb = await self.routes.next_callback()
-        assert cb.type == 8
-        return [c["value"] for c in cb.body["data"]["choices"]]
+            answer = await self.routes.next_answer()
+        assert not answer.deferred
+        return answer.choices
 
 
 def write_config(tmp_path: Path, text: str, fake: FakeDiscord, discord_keys: str = "") -> Path:

@@ -77,14 +77,16 @@ def role(rid: int, name: str, permissions: int = 0, *,
     return d
 
 
-def thread_channel(tid: int, parent_id: int, guild_id: int = GUILD) -> dict[str, Any]:
-    """A public thread (type 11) under ``parent_id``, as GUILD_CREATE's ``threads`` lists it."""
+def thread_channel(tid: int, parent_id: int, guild_id: int = GUILD, *, archived: bool = False,
+                   locked: bool = False) -> dict[str, Any]:
+    """A public thread (type 11) under ``parent_id``, as GUILD_CREATE's ``threads`` lists it
+    (or, ``archived``, as Get Channel returns it)."""
     return {"id": str(tid), "type": 11, "guild_id": str(guild_id), "parent_id": str(parent_id),
             "name": "miku thread", "owner_id": str(ALICE), "last_message_id": None,
             "rate_limit_per_user": 0, "message_count": 1, "member_count": 1, "flags": 0,
             "total_message_sent": 1,
-            "thread_metadata": {"archived": False, "auto_archive_duration": 1440,
-                                "archive_timestamp": JOINED_AT, "locked": False}}
+            "thread_metadata": {"archived": archived, "auto_archive_duration": 1440,
+                                "archive_timestamp": JOINED_AT, "locked": locked}}
 
 
 def presence(uid: int, status: str, activities: list[dict[str, Any]] | None = None,

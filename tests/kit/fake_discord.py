@@ -4,9 +4,16 @@ One aiohttp server on 127.0.0.1 (a free port) serves
 
 * REST under ``/api/v10``: ``GET /users/@me``, ``GET /oauth2/applications/@me``,
   ``GET /gateway`` and ``/gateway/bot``, ``POST /channels/{id}/messages`` (recorded; the status
-  per channel can be set, e.g. 403, or 429 with a ``retry_after`` as slowmode answers),
+  per channel can be set, e.g. 403, or 429 with a ``retry_after`` as a rate limit answers;
+  never slowmode's 20016: bots are exempt from ``rate_limit_per_user``),
   ``GET /channels/{id}/messages`` (history, newest first, with ``before`` / ``after`` /
-  ``limit`` as Discord reads them), ``POST /channels/{id}/typing`` (recorded);
+  ``limit`` as Discord reads them), ``POST /channels/{id}/typing`` (recorded),
+  ``GET /channels/{id}`` (any channel or thread, archived ones too; 404 10003 otherwise);
+  a reply to a message the channel does not have is refused (400 50035,
+  ``message_reference``) unless ``fail_if_not_exists`` is false (then it is posted plain);
+  a MESSAGE_CREATE dispatched by a test joins the channel's history, a MESSAGE_DELETE (or
+  MESSAGE_DELETE_BULK) leaves it; a message to an archived thread unarchives it (a
+  THREAD_UPDATE to its shard), unless the thread is locked (400 50083);
 * the gateway at ``/gateway``: HELLO, IDENTIFY -> READY (guilds unavailable, as Discord does)
   then one GUILD_CREATE per guild of the shard, heartbeats ACKed, RESUME -> RESUMED, and
   whatever the test ``dispatch``-es (MESSAGE_CREATE, PRESENCE_UPDATE, ...). Frames are plain
@@ -17,6 +24,7 @@ the GUILD_CREATE sent here follows: the guild payloads given to the stand-in are
 member, the presence of everyone online), and the stand-in cuts them the way Discord does for
 the connection's IDENTIFY:
 
+* ``threads`` lists only active threads (archived ones are left out, as Discord does);
 * without the GUILD_PRESENCES intent, ``members`` is only the bot itself and ``presences`` empty;
 * a guild with more members than ``large_threshold`` (from IDENTIFY, default 50) is ``large``
   and ``members`` has only those online, with a role or with a nickname (and the bot);
@@ -186,6 +194,7 @@ class FakeDiscord:
         app.router.add_post(f"{API}/channels/{{cid}}/messages", self._post_message)
         app.router.add_get(f"{API}/channels/{{cid}}/messages", self._get_messages)
         app.router.add_post(f"{API}/channels/{{cid}}/typing", self._post_typing)
+        app.router.add_get(f"{API}/channels/{{cid}}", self._get_channel)
         app.router.add_get("/gateway", self._gateway)
         for mount in self.mounts:
             mount(app, self)
@@ -232,6 +241,29 @@ class FakeDiscord:
                                     "max_concurrency": 1},
         })
 
+    def _channel(self, cid: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """``(guild, channel)`` payloads of a channel or thread (archived ones included)."""
+        for g in self.guilds:
+            for ch in [*g.get("channels", []), *g.get("threads", [])]:
+                if ch["id"] == str(cid):
+                    return g, ch
+        return None
+
+    async def _get_channel(self, request: web.Request) -> web.Response:
+        """Get Channel: any channel or thread of the guilds, archived threads included (the
+        gateway leaves those out); 404 10003 for an unknown one."""
+        found = self._channel(int(request.match_info["cid"]))
+        if found is None:
+            return _json({"message": "Unknown Channel", "code": 10003}, status=404)
+        guild, channel = found
+        return _json({**channel, "guild_id": guild["id"]})
+
+    async def _unarchive(self, guild: dict[str, Any], thread: dict[str, Any]) -> None:
+        """A message to an archived, unlocked thread unarchives it: THREAD_UPDATE to the
+        shard that owns the guild (Threads, "Archiving")."""
+        thread["thread_metadata"] = {**thread["thread_metadata"], "archived": False}
+        await self.dispatch_to_owner("THREAD_UPDATE", {**thread, "guild_id": guild["id"]})
+
     async def _post_message(self, request: web.Request) -> web.Response:
         cid = int(request.match_info["cid"])
         body = await request.json()
@@ -240,14 +272,43 @@ class FakeDiscord:
         status, payload = self.send_status.get(cid, (200, {}))
         if status != 200:
             return _json(payload, status=status)
+        found = self._channel(cid)
+        meta = found[1].get("thread_metadata") if found is not None else None
+        if found is not None and meta and meta.get("archived"):
+            if meta.get("locked"):
+                return _json({"message": "Thread is locked", "code": 50083}, status=400)
+            await self._unarchive(*found)
+        reference = body.get("message_reference")
+        if reference and not self._exists(cid, reference.get("message_id")):
+            if reference.get("fail_if_not_exists", True):
+                return _json({"message": "Invalid Form Body", "code": 50035, "errors": {
+                    "message_reference": {"_errors": [{
+                        "code": "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
+                        "message": "Unknown message"}]}}}, status=400)
+            reference = None  # posted as a plain message, pointing at nothing
         message = {
-            "id": str(next(self._ids)), "type": 19 if body.get("message_reference") else 0,
+            "id": str(next(self._ids)), "type": 19 if reference else 0,
             "channel_id": str(cid), "author": self.self_user, "content": body.get("content", ""),
             "timestamp": "2026-11-27T16:00:00.000000+00:00", "edited_timestamp": None,
             "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
             "attachments": [], "embeds": [], "pinned": False, "flags": 0, "components": [],
         }
         return _json(message)
+
+    def _exists(self, channel_id: int, message_id: Any) -> bool:
+        return any(m["id"] == str(message_id) for m in self.history.get(channel_id, []))
+
+    def _record(self, event: str, data: dict[str, Any]) -> None:
+        """What a dispatched event does to the channel's history: a created message exists
+        from then on, a deleted one no more."""
+        if event == "MESSAGE_CREATE":
+            channel = self.history.setdefault(int(data["channel_id"]), [])
+            if not any(m["id"] == data["id"] for m in channel):
+                channel.append(data)
+        elif event in ("MESSAGE_DELETE", "MESSAGE_DELETE_BULK"):
+            gone = set(data.get("ids") or [data.get("id")])
+            cid = int(data["channel_id"])
+            self.history[cid] = [m for m in self.history.get(cid, []) if m["id"] not in gone]
 
     async def _get_messages(self, request: web.Request) -> web.Response:
         """Get Channel Messages: newest first; ``before``/``after`` compare snowflakes (any id,
@@ -282,6 +343,7 @@ class FakeDiscord:
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send a DISPATCH to every connected shard (all of them own the test's guilds)."""
+        self._record(event, data)
         for shard in list(self._shards):
             if not shard.ws.closed:
                 await self._send(shard.ws, event, data)
@@ -293,6 +355,7 @@ class FakeDiscord:
         Returns:
             How many connections it was sent to (0 when no connected shard owns the guild).
         """
+        self._record(event, data)
         guild_id = int(data["guild_id"])
         sent = 0
         for shard in list(self._shards):
@@ -400,6 +463,9 @@ class FakeDiscord:
                        if m["user"]["id"] in online or m["user"]["id"] == str(SELF_ID)
                        or m.get("roles") or m.get("nick")]
         g["members"] = members
+        # Only active threads: archived ones are fetched when needed (Guild Create).
+        g["threads"] = [t for t in g.get("threads", [])
+                        if not t.get("thread_metadata", {}).get("archived")]
         return g
 
     async def _send_ready(self, shard: _Shard) -> None:

@@ -6,15 +6,24 @@ Mounted on ``tests/kit/fake_discord.py``'s server::
     routes = FakeCommands()
     async with FakeDiscord(mounts=(routes.mount,)) as fake: ...
 
-Routes (docs/interactions/Application_Commands.md, Receiving_and_Responding.md):
+Routes (docs/interactions/application-commands.mdx, receiving-and-responding.mdx):
 
-* ``PUT /applications/{application_id}/commands``: bulk overwrite of the global commands;
-  each body is recorded in ``syncs``, and the commands (with ids) become what ``GET`` lists.
+* ``PUT /applications/{application_id}/commands``: bulk overwrite of the global commands.
+  A body that breaks Discord's rules for commands (``tests/kit/command_rules.py``: names,
+  lengths, counts, option order, total size) is refused whole with 400 50035 and Discord's
+  error tree, and recorded in ``refused``; an accepted one is recorded in ``syncs`` and its
+  commands (with ids) become what ``GET`` lists.
 * ``GET /applications/{application_id}/commands``: the global commands.
-* ``POST /interactions/{interaction_id}/{token}/callback``: the answer to an interaction;
-  recorded in ``callbacks`` (and queued for ``next_callback``). A token that was never issued
-  is a 404 "Unknown interaction" (code 10062), as Discord answers; a second answer to the same
-  interaction is a 400 (code 40060, "Interaction has already been acknowledged").
+* ``POST /interactions/{interaction_id}/{token}/callback``: the acknowledgement, recorded in
+  ``callbacks`` (and queued for ``next_callback``). One per interaction, within 3 s of it:
+  later, or with a token never issued, it is a 404 "Unknown interaction" (code 10062); a
+  second one is a 400 (code 40060, "Interaction has already been acknowledged").
+* ``POST /webhooks/{application_id}/{token}``: a follow-up message, only once the interaction
+  was acknowledged (else 404 10015 "Unknown Webhook") and within 15 minutes of it (else 401
+  50027). The first follow-up after an ephemeral deferral is ephemeral.
+
+What a member is shown (a type-4 message, type-8 choices, a follow-up) is recorded in
+``answers`` and queued for ``next_answer``; refused callbacks and follow-ups in ``rejected``.
 
 ``interaction(...)`` builds an INTERACTION_CREATE ``d`` for ``fake.dispatch``: the member's
 permissions are a string bitfield, channel options are resolved in ``data.resolved.channels``.
@@ -25,13 +34,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
+from tests.kit.command_rules import refusal
 from tests.kit.discord_payloads import GUILD, SELF_ID, SELF_USER, member
 
-__all__ = ["MANAGE_GUILD", "Callback", "FakeCommands", "autocomplete", "interaction"]
+__all__ = ["ACK_WINDOW_S", "MANAGE_GUILD", "Answer", "Callback", "FakeCommands", "autocomplete",
+           "interaction"]
 
 API = "/api/v10"
 #: Permission bits (docs/topics/Permissions.md).
@@ -40,6 +53,14 @@ SEND_MESSAGES = 1 << 11
 VIEW_CHANNEL = 1 << 10
 READ_HISTORY = 1 << 16
 MEMBER_PERMISSIONS = VIEW_CHANNEL | SEND_MESSAGES | READ_HISTORY
+
+#: Interaction callback types (Receiving and Responding, "Interaction Callback Type").
+MESSAGE, DEFERRED, AUTOCOMPLETE_RESULT = 4, 5, 8
+#: Message flags: EPHEMERAL, LOADING (a deferral's "thinking…").
+EPHEMERAL, LOADING = 1 << 6, 1 << 7
+#: An interaction must be acknowledged within 3 s; its token works for 15 minutes.
+ACK_WINDOW_S = 3.0
+TOKEN_LIFETIME_S = 15 * 60.0
 
 # Option types (Application_Commands.md, "Application Command Option Type").
 SUB_COMMAND, STRING, INTEGER, BOOLEAN, CHANNEL, NUMBER = 1, 3, 4, 5, 7, 10
@@ -53,8 +74,9 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 class Callback:
-    """One interaction answer as received: ``type`` 4 is a message (``data.content``,
-    ``data.flags`` 64 when ephemeral), 8 autocomplete choices (``data.choices``)."""
+    """One interaction callback (the acknowledgement) as received: ``type`` 4 is a message
+    (``data.content``, ``data.flags`` 64 when ephemeral), 5 a deferral (the answer follows as
+    a follow-up), 8 autocomplete choices (``data.choices``)."""
 
     def __init__(self, interaction_id: int, token: str, body: dict[str, Any]) -> None:
         self.interaction_id = interaction_id
@@ -71,22 +93,61 @@ class Callback:
 
     @property
     def ephemeral(self) -> bool:
-        return bool(int(self.body.get("data", {}).get("flags", 0)) & 64)
+        return bool(int((self.body.get("data") or {}).get("flags", 0)) & EPHEMERAL)
 
     def __repr__(self) -> str:
         return f"Callback({self.interaction_id}, {self.body!r})"
 
 
-class FakeCommands:
-    """The command routes' state: what was synced, what was answered."""
+class Answer:
+    """What the member sees: the message of a type-4 callback, the choices of a type-8 one, or
+    a follow-up after a deferral (``deferred``). ``data`` is the message's JSON as sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, interaction_id: int, data: dict[str, Any], *, ephemeral: bool,
+                 deferred: bool) -> None:
+        self.interaction_id = interaction_id
+        self.data = data
+        self.ephemeral = ephemeral
+        self.deferred = deferred
+
+    @property
+    def content(self) -> str:
+        return str(self.data.get("content", ""))
+
+    @property
+    def choices(self) -> list[Any]:
+        return [c["value"] for c in self.data.get("choices", [])]
+
+    def __repr__(self) -> str:
+        return (f"Answer({self.interaction_id}, deferred={self.deferred}, "
+                f"ephemeral={self.ephemeral}, {self.data!r})")
+
+
+class FakeCommands:
+    """The command routes' state: what was synced, acknowledged and answered.
+
+    Args:
+        clock: seconds, monotonic; an interaction is issued at ``clock()`` and must be
+            acknowledged before ``ACK_WINDOW_S`` later, its follow-ups sent before
+            ``TOKEN_LIFETIME_S``. Tests move a clock of their own to cross either.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self.syncs: list[list[dict[str, Any]]] = []
+        #: Bodies of refused syncs and Discord's answer to each.
+        self.refused: list[dict[str, Any]] = []
         self.commands: list[dict[str, Any]] = []
         self.callbacks: list[Callback] = []
-        self.issued: dict[int, str] = {}
-        self._answered: set[int] = set()
-        self._queue: asyncio.Queue[Callback] = asyncio.Queue()
+        self.answers: list[Answer] = []
+        #: Refused callbacks and follow-ups: ``(interaction id, status, code)``.
+        self.rejected: list[tuple[int, int, int]] = []
+        self.issued: dict[int, tuple[str, float]] = {}
+        self._acked: dict[int, Callback] = {}
+        self._followups: dict[int, int] = {}
+        self._callback_queue: asyncio.Queue[Callback] = asyncio.Queue()
+        self._answer_queue: asyncio.Queue[Answer] = asyncio.Queue()
+        self._rejected_queue: asyncio.Queue[tuple[int, int, int]] = asyncio.Queue()
 
     def mount(self, app: web.Application, fake: Any) -> None:
         """Add the routes to the stand-in's application (``FakeDiscord(mounts=...)``)."""
@@ -94,15 +155,28 @@ class FakeCommands:
         app.router.add_put(base, self._put_commands)
         app.router.add_get(base, self._get_commands)
         app.router.add_post(f"{API}/interactions/{{iid}}/{{token}}/callback", self._callback)
+        app.router.add_post(f"{API}/webhooks/{{app_id}}/{{token}}", self._followup)
 
     async def next_callback(self) -> Callback:
-        """The next answer, waiting for it."""
-        return await self._queue.get()
+        """The next acknowledgement (any type), waiting for it."""
+        return await self._callback_queue.get()
+
+    async def next_answer(self) -> Answer:
+        """The next thing a member is shown (a message, choices or a follow-up)."""
+        return await self._answer_queue.get()
+
+    async def next_rejection(self) -> tuple[int, int, int]:
+        """The next refused callback or follow-up: ``(interaction id, status, code)``."""
+        return await self._rejected_queue.get()
 
     async def _put_commands(self, request: web.Request) -> web.Response:
         if not request.headers.get("Authorization", "").startswith("Bot "):
             return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         body = await request.json()
+        refused = refusal(body)
+        if refused is not None:
+            self.refused.append({"body": body, "answer": refused})
+            return _json(refused, status=400)
         self.syncs.append(body)
         app_id = request.match_info["app_id"]
         self.commands = [{**cmd, "id": str(next(_ids)), "application_id": app_id,
@@ -113,46 +187,91 @@ class FakeCommands:
     async def _get_commands(self, request: web.Request) -> web.Response:
         return _json(self.commands)
 
+    def _reject(self, iid: int, status: int, code: int, message: str) -> web.Response:
+        self.rejected.append((iid, status, code))
+        self._rejected_queue.put_nowait((iid, status, code))
+        return _json({"message": message, "code": code}, status=status)
+
     async def _callback(self, request: web.Request) -> web.Response:
+        """Create Interaction Response: once per interaction, within 3 s of it."""
         iid = int(request.match_info["iid"])
         token = request.match_info["token"]
-        if self.issued.get(iid) != token:
-            return _json({"message": "Unknown interaction", "code": 10062}, status=404)
-        if iid in self._answered:
-            return _json({"message": "Interaction has already been acknowledged.",
-                          "code": 40060}, status=400)
-        self._answered.add(iid)
+        issued = self.issued.get(iid)
+        if issued is None or issued[0] != token or self.clock() - issued[1] > ACK_WINDOW_S:
+            return self._reject(iid, 404, 10062, "Unknown interaction")
+        if iid in self._acked:
+            return self._reject(iid, 400, 40060,
+                                "Interaction has already been acknowledged.")
         body = await request.json()
         cb = Callback(iid, token, body)
+        self._acked[iid] = cb
         self.callbacks.append(cb)
-        self._queue.put_nowait(cb)
+        self._callback_queue.put_nowait(cb)
+        kind = cb.type
+        if kind in (MESSAGE, AUTOCOMPLETE_RESULT):
+            self._show(Answer(iid, body.get("data") or {}, ephemeral=cb.ephemeral,
+                              deferred=False))
         out: dict[str, Any] = {"interaction": {
-            "id": str(iid), "type": 2 if body["type"] != 8 else 4,
-            "response_message_id": None, "response_message_loading": False,
+            "id": str(iid), "type": 2 if kind != AUTOCOMPLETE_RESULT else 4,
+            "response_message_id": None, "response_message_loading": kind == DEFERRED,
             "response_message_ephemeral": cb.ephemeral}}
-        if body["type"] == 4:
+        if kind in (MESSAGE, DEFERRED):
             mid = str(next(_ids))
             out["interaction"]["response_message_id"] = mid
-            out["resource"] = {"type": 4, "message": {
-                "id": mid, "type": 20, "channel_id": "0",
-                "author": SELF_USER, "content": cb.content,
-                "timestamp": "2026-12-01T12:00:00.000000+00:00", "edited_timestamp": None,
-                "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
-                "attachments": [], "embeds": [], "pinned": False,
-                "flags": int(body.get("data", {}).get("flags", 0)), "components": []}}
+            out["resource"] = {"type": kind, "message": _message(
+                mid, cb.content, int((body.get("data") or {}).get("flags", 0))
+                | (LOADING if kind == DEFERRED else 0))}
         return _json(out)
 
+    async def _followup(self, request: web.Request) -> web.Response:
+        """Create Followup Message: only for an acknowledged interaction, within 15 minutes
+        of it; the first after an ephemeral deferral is ephemeral too (it fills the
+        "thinking…" message)."""
+        token = request.match_info["token"]
+        iid = next((i for i, (t, _) in self.issued.items() if t == token), 0)
+        issued = self.issued.get(iid)
+        if issued is None or iid not in self._acked:
+            return self._reject(iid, 404, 10015, "Unknown Webhook")
+        if self.clock() - issued[1] > TOKEN_LIFETIME_S:
+            return self._reject(iid, 401, 50027, "Invalid Webhook Token")
+        body = await request.json()
+        if len(str(body.get("content", ""))) > 2000:
+            return _json({"message": "Invalid Form Body", "code": 50035, "errors": {
+                "content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH",
+                                         "message": "Must be 2000 or fewer in length."}]}}},
+                         status=400)
+        ack = self._acked[iid]
+        first = self._followups.get(iid, 0) == 0
+        self._followups[iid] = self._followups.get(iid, 0) + 1
+        ephemeral = bool(int(body.get("flags", 0)) & EPHEMERAL) or (
+            first and ack.type == DEFERRED and ack.ephemeral)
+        self._show(Answer(iid, body, ephemeral=ephemeral, deferred=ack.type == DEFERRED))
+        return _json(_message(str(next(_ids)), str(body.get("content", "")),
+                              EPHEMERAL if ephemeral else 0))
+
+    def _show(self, answer: Answer) -> None:
+        self.answers.append(answer)
+        self._answer_queue.put_nowait(answer)
+
     def interaction(self, *args: Any, **kw: Any) -> dict[str, Any]:
-        """``interaction(...)`` whose token this stand-in will accept."""
+        """``interaction(...)`` whose token this stand-in will accept, issued now."""
         d = interaction(*args, **kw)
-        self.issued[int(d["id"])] = d["token"]
+        self.issued[int(d["id"])] = (d["token"], self.clock())
         return d
 
     def autocomplete(self, *args: Any, **kw: Any) -> dict[str, Any]:
-        """``autocomplete(...)`` whose token this stand-in will accept."""
+        """``autocomplete(...)`` whose token this stand-in will accept, issued now."""
         d = autocomplete(*args, **kw)
-        self.issued[int(d["id"])] = d["token"]
+        self.issued[int(d["id"])] = (d["token"], self.clock())
         return d
+
+
+def _message(mid: str, content: str, flags: int) -> dict[str, Any]:
+    return {"id": mid, "type": 20, "channel_id": "0", "author": SELF_USER, "content": content,
+            "timestamp": "2026-12-01T12:00:00.000000+00:00", "edited_timestamp": None,
+            "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
+            "attachments": [], "embeds": [], "pinned": False, "flags": flags,
+            "components": []}
 
 
 def _option(name: str, value: Any) -> dict[str, Any]:

@@ -1,10 +1,11 @@
-"""A PersonaClient connected to the loopback Discord, and a deliver() that tests can wait on."""
+"""A PersonaClient connected to the loopback Discord, and a deliver() that tests can wait on;
+``Fed``, a PersonaClient fed gateway payloads directly."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import discord
@@ -12,7 +13,7 @@ import pytest
 import yarl
 
 from runtime.gateway import PersonaClient
-from tests.kit.discord_payloads import CHANNEL, GUILD
+from tests.kit.discord_payloads import CHANNEL, GUILD, SELF_ID, SELF_USER
 from tests.kit.fake_discord import FakeDiscord
 
 
@@ -56,3 +57,33 @@ async def connected(fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch,
     finally:
         await client.close()
         await runner
+
+
+class Fed:
+    """A PersonaClient whose ConnectionState is fed gateway payloads directly (no socket, no
+    loop): discord.py parses them as it would off the wire. Its channels are a dict the test
+    may change (what ``/miku channel`` or a reload does), its timers are recorded, not run."""
+
+    def __init__(self, channels: dict[int, int] | None = None, *, now: float = 0.0) -> None:
+        self.events: list[Any] = []
+        self.channels: dict[int, int] = {} if channels is None else channels
+        self.timers: list[tuple[float, Callable[[], None]]] = []
+        self.client = PersonaClient(deliver=self.events.append, channel_of=self.channels.get,
+                                    clock=lambda: now,
+                                    call_later=lambda d, f: self.timers.append((d, f)))
+        state = self.client._connection
+        state.user = discord.ClientUser(state=state, data=SELF_USER)
+        state._users[SELF_ID] = state.user  # type: ignore[assignment]
+        self.state = state
+
+    def feed(self, event: str, data: dict[str, Any]) -> list[Any]:
+        """Parse one DISPATCH; the events delivered meanwhile."""
+        self.events.clear()
+        self.state.parsers[event](data)
+        return list(self.events)
+
+    def call(self, fn: Callable[[], None]) -> list[Any]:
+        """Run ``fn`` (a recorded timer, a client method); the events delivered meanwhile."""
+        self.events.clear()
+        fn()
+        return list(self.events)

@@ -3,13 +3,22 @@ whether she can speak there; the choice survives a restart."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import anyio
 import pytest
 
-from actors.events import GuildReady
+from actors.events import ChannelAccess, GuildReady
 from tests.kit.cmdkit import MEMBER, running_bot
-from tests.kit.discord_payloads import BOB, CHANNEL, GUILD, OTHER_CHANNEL, guild_create
+from tests.kit.discord_payloads import (
+    BOB,
+    CHANNEL,
+    GUILD,
+    OTHER_CHANNEL,
+    guild_create,
+    text_channel,
+)
 from tests.kit.fake_interactions import text_channel_option
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
@@ -35,13 +44,13 @@ async def test_admin_sets_the_channel_she_can_speak_and_it_survives_a_restart(
     async with running_bot(tmp_path, NO_CHANNEL) as bot:
         assert bot.runtime.settings.channel_of(GUILD) is None
         delivered: list[object] = []
-        deliver = bot.runtime.deliver
-        bot.runtime.deliver = lambda e: (delivered.append(e), deliver(e))[1]  # type: ignore
+        deliver = bot.client._deliver  # what the gateway delivers to: the router
+        bot.client._deliver = lambda e: (delivered.append(e), deliver(e))[1]
         cb = await bot.command("channel", channels={"channel": text_channel_option(CHANNEL)})
-        assert cb.type == 4 and cb.ephemeral
+        assert cb.deferred and cb.ephemeral
         assert f"Channel set to <#{CHANNEL}> (was none)" in cb.content
         assert "can read and speak" in cb.content
-        assert cb.body["data"]["allowed_mentions"] == {"parse": []}
+        assert cb.data["allowed_mentions"] == {"parse": []}
         assert bot.runtime.settings.channel_of(GUILD) == CHANNEL
         [ready] = [e for e in delivered if isinstance(e, GuildReady)]
         assert ready.guild_id == GUILD and ready.can_speak
@@ -59,6 +68,33 @@ async def test_the_answer_names_a_missing_permission(tmp_path: Path) -> None:
                                channels={"channel": text_channel_option(OTHER_CHANNEL)})
         assert "missing Send Messages" in cb.content
         assert bot.runtime.settings.channel_of(GUILD) == OTHER_CHANNEL
+
+
+async def test_an_admin_fixing_the_overwrite_lets_her_speak(tmp_path: Path) -> None:
+    """The guild had no channel at its GUILD_CREATE; after /miku channel names one where
+    she cannot send, an admin's fix of the overwrite (CHANNEL_UPDATE) reaches her actor as
+    ChannelAccess(can_speak=True): she does not stay silent."""
+    async with running_bot(tmp_path, NO_CHANNEL,
+                           guilds=[guild_denying_send_in_other_channel()]) as bot:
+        got = asyncio.Event()
+        delivered: list[object] = []
+        deliver = bot.client._deliver  # what the gateway delivers to: the router
+
+        def spy(e: object) -> bool:
+            delivered.append(e)
+            if isinstance(e, ChannelAccess):
+                got.set()
+            return deliver(e)
+
+        bot.client._deliver = spy
+        await bot.command("channel", channels={"channel": text_channel_option(OTHER_CHANNEL)})
+        [ready] = [e for e in delivered if isinstance(e, GuildReady)]
+        assert not ready.can_speak
+        await bot.fake.dispatch("CHANNEL_UPDATE", text_channel(OTHER_CHANNEL, "general", GUILD))
+        with anyio.fail_after(10):
+            await got.wait()
+        [access] = [e for e in delivered if isinstance(e, ChannelAccess)]
+        assert access.guild_id == GUILD and access.can_speak
 
 
 async def test_no_option_clears_even_the_files_channel(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``/miku optout`` and ``optin``: any member, persisted by user id; an opted-out member is
+"""``/miku-me optout`` and ``optin``: any member, persisted by user id; an opted-out member is
 never greeted and their lines never reach a prompt, while they still count."""
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ async def test_optout_and_optin_for_any_member_persist_across_a_restart(
     async with running_bot(tmp_path, FILE) as bot:
         cb = await bot.command("optout", user_id=BOB, permissions=MEMBER)
         assert cb.ephemeral and cb.content.startswith("Done: she leaves you out")
+        assert cb.content.endswith("`/miku-me optin` undoes it.")
         cb = await bot.command("optout", user_id=BOB, permissions=MEMBER)
         assert cb.content.startswith("You had already opted out; nothing changed.")
     async with running_bot(tmp_path, FILE) as bot:

@@ -102,14 +102,13 @@ async def test_quiet_hours_off_and_half_given_hours(tmp_path: Path) -> None:
         assert bot.runtime.settings.settings_for(GUILD).config.quiet_hours is None
 
 
-async def test_timezone_mood_and_policy_autocomplete(tmp_path: Path) -> None:
-    """Autocomplete offers matching IANA zones, moods and policies (at most 25)."""
+async def test_timezone_autocomplete(tmp_path: Path) -> None:
+    """Autocomplete offers matching IANA zones (at most 25); moods and policies are static
+    choices instead (tests/gateway/commands/test_commands_tree.py)."""
     async with running_bot(tmp_path, FILE) as bot:
         zones = await bot.autocomplete("timezone", "name", "europe/ber")
         assert zones == ["Europe/Berlin"]
         assert len(await bot.autocomplete("timezone", "name", "a")) == 25
-        assert "bubbly" in await bot.autocomplete("mood", "name", "bu")
-        assert await bot.autocomplete("policy", "name", "") == ["v2", "v1", "shadow"]
 
 
 async def test_a_locked_key_is_refused_and_status_says_locked(tmp_path: Path) -> None:
@@ -123,3 +122,17 @@ async def test_a_locked_key_is_refused_and_status_says_locked(tmp_path: Path) ->
         assert bot.runtime.settings.effective(GUILD).policy == "v2"
         cb = await bot.command("status")
         assert "- policy: v2 (file: defaults, locked)" in cb.content
+
+
+async def test_an_absurd_time_zone_is_a_clear_answer(tmp_path: Path) -> None:
+    """A 100,000-character time zone (a tree registered before the option had a maximum
+    length) is answered with what a time zone looks like, not "Something went wrong"; the
+    option now has Discord enforce 64 characters."""
+    async with running_bot(tmp_path, FILE) as bot:
+        cb = await bot.command("timezone", {"name": "x" * 100_000})
+        assert cb.content == ("Nothing changed: a time zone is an IANA name of at most 64 "
+                              "characters, such as 'Europe/Berlin'.")
+        assert bot.runtime.settings.effective(GUILD).timezone == "UTC"
+        [group] = [c for c in bot.commands.payload() if c["name"] == "miku"]
+        [tz] = [o for o in group["options"] if o["name"] == "timezone"]
+        assert tz["options"][0]["max_length"] == 64

@@ -61,19 +61,18 @@ async def test_the_tree_is_synced_once_and_again_only_when_it_changes(tmp_path: 
     routes = FakeCommands()
     async with running_bot(tmp_path, FILE, routes=routes) as bot:
         [body] = routes.syncs
-        [group] = body
-        assert group["name"] == "miku" and group["dm_permission"] is False
-        # Visible to every member: the bot checks Manage Server per admin subcommand.
-        assert group["default_member_permissions"] is None
+        group, members = body
+        assert (group["name"], members["name"]) == ("miku", "miku-me")
         assert sorted(o["name"] for o in group["options"]) == sorted(
             ["channel", "pause", "resume", "chattiness", "quiet-hours", "timezone", "mood",
-             "policy", "status", "optout", "optin"])
+             "policy", "status"])
+        assert sorted(o["name"] for o in members["options"]) == ["optin", "optout"]
         fetched = await bot.commands.tree.fetch_commands()
-        assert [c.name for c in fetched] == ["miku"]
+        assert [c.name for c in fetched] == ["miku", "miku-me"]
     async with running_bot(tmp_path, FILE, routes=routes):
         assert len(routes.syncs) == 1
     async with running_bot(tmp_path, FILE, routes=routes,
                            discord_keys='command_name = "rin"') as bot:
-        assert [g["name"] for g in routes.syncs[-1]] == ["rin"]
+        assert [g["name"] for g in routes.syncs[-1]] == ["rin", "rin-me"]
         cb = await bot.command("resume")
         assert cb.content == "She was not paused; nothing changed."
