@@ -4,7 +4,8 @@ word (or run of words) of the activity's name, in any case.
 "Whole" means the keyword is not glued to more letters, digits or combining marks on either
 side: with the keywords ``rin`` and ``len``, "Kagamine Rin" and "RIN & LEN" are related;
 "Elden Ring", "Fallen Order" and "String Theory" are not. Both sides are compared casefolded
-and NFC-normalised ("STRASSE" finds "Straße"). Scripts written without spaces between words
+and NFC-normalised ("STRASSE" finds "Straße"): Unicode's default case folding, without a
+locale's rules (the Turkish dotless "ı" is not "I"). Scripts written without spaces between words
 (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar, Tibetan) have no word boundary to
 require, so "ミク" is found in "初音ミクの歌"; a Latin keyword next to them is a word of its own
 ("miku" in "初音miku").

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.events import MessageSeen
-from engine import GuildConfig, in_quiet_hours, local_time
+from engine import GuildConfig, in_quiet_hours, zone
 from runtime.simulate.report import ANSWER_WINDOW_S, UNPROMPTED
 from runtime.simulate.setup import RunResult
 from runtime.simulate.traffic import Traffic
@@ -52,7 +52,7 @@ def missing_library() -> str | None:
 
 
 def _hour(cfg: GuildConfig, t: float) -> int:
-    return local_time(cfg, t).hour
+    return datetime.fromtimestamp(t, zone(cfg.timezone)).hour
 
 
 def _answered(humans: list[float], t: float) -> bool:

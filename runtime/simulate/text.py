@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import HOURS_MIN_SEEN
-
 __all__ = ["format_report"]
 
 
@@ -95,9 +93,8 @@ def _extras(report: dict[str, Any]) -> list[str]:
         parts += [f"V2 {k} learning {_share(x)}" for k, x in sorted(
             lr.items(), key=lambda kv: kv[0] != "without")]
         out.append("Unprompted posts a human answered within 30 min: " + ", ".join(parts)
-                   + f". Learned hours steer nothing before {HOURS_MIN_SEEN} hours have been "
-                   "seen: the first simulated day shows no difference; give it days "
-                   "(--hours 336).")
+                   + ". Learned hours steer nothing before a whole day has been seen: the "
+                   "first simulated day shows no difference; give it days (--hours 336).")
     rs = report.get("restart")
     if rs:
         down = report["params"].get("downtime_s") or 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from engine import is_related
@@ -58,7 +58,10 @@ words = st.text(alphabet=st.characters(categories=("L", "Nd")), min_size=1, max_
 @given(words, words, words)
 def test_a_word_between_spaces_is_found_in_any_case(before: str, word: str, after: str
                                                     ) -> None:
-    """A keyword written as a word of the name is found, whatever the case of either."""
+    """A keyword written as a word of the name is found, whatever the case of either
+    (Unicode's default case folding: a letter whose case does not fold back to it, such as
+    the Turkish dotless ı, whose capital is I, is left out; that is a locale's rule)."""
+    assume(word.upper().casefold() == word.casefold() == word.swapcase().casefold())
     name = f"{before} {word.upper()} {after}"
     assert is_related(name, (word.lower(),))
     assert is_related(name.lower(), (word.swapcase(),))

@@ -44,7 +44,7 @@ def test_learning_is_compared_on_the_same_traffic() -> None:
         assert 0 <= x["unprompted_answered"] <= x["unprompted_posts"]
     text = format_report(report)
     assert "V2 without learning" in text and "V2 with learning" in text and "V1 " in text
-    assert "Learned hours steer nothing before 24 hours have been seen" in text
+    assert "Learned hours steer nothing before a whole day has been seen" in text
 
 
 def test_pinned_moods_never_act_in_quiet_hours() -> None:
