@@ -18,7 +18,6 @@ from engine.errors import (
     UnknownTimezoneError,
 )
 from engine.facade import AutonomousEngine, autonomous_engine
-from engine.hours import HOURS_MIN_SEEN
 from engine.keywords import is_related
 from engine.localtime import in_quiet_hours, local_time, zone
 from engine.moods import ASLEEP, MOOD_NAMES, MOODS, WAKING_MOODS, MoodProfile, profile_for
@@ -59,7 +58,6 @@ __all__ = [
     "ASLEEP",
     "CHATTINESS_RANGE",
     "CHATTINESS_RULE",
-    "HOURS_MIN_SEEN",
     "MAX_ACTIONS_PER_DAY",
     "MAX_ONLINE",
     "MOODS",
