@@ -19,7 +19,7 @@ from engine.errors import (
 )
 from engine.facade import AutonomousEngine, autonomous_engine
 from engine.keywords import is_related
-from engine.localtime import in_quiet_hours, local_time, zone
+from engine.localtime import in_quiet_hours, zone
 from engine.moods import ASLEEP, MOOD_NAMES, MOODS, WAKING_MOODS, MoodProfile, profile_for
 from engine.names import ACTIONS, ALL_ACTIONS, POLICY_NAMES, Action, AnyAction, PolicyName
 from engine.policy import V1Policy, V2Policy, policy_for
@@ -90,7 +90,6 @@ __all__ = [
     "encode_state",
     "in_quiet_hours",
     "is_related",
-    "local_time",
     "mark_pending",
     "msgs_5m",
     "new_state",
