@@ -138,6 +138,8 @@ class GuildActor:
             the guild waits one minimum gap, and a silence counts from its GuildReady, not
             from a snapshot's old times (nobody watched the channel meanwhile).
         tally: counts decisions by ``(policy, action)`` (the supervisor's statistics).
+        woken: started by its wake-up time, not by an event (a passivated guild woken to
+            look once): with nothing to do it goes back to sleep at once.
     """
 
     __slots__ = (
@@ -173,7 +175,7 @@ class GuildActor:
                  mailbox: Mailbox | None = None,
                  on_snapshot: Callable[[GuildActor], None] | None = None,
                  readiness: Readiness = WAITING, restored: bool = False,
-                 tally: dict[tuple[str, str], int] | None = None) -> None:
+                 tally: dict[tuple[str, str], int] | None = None, woken: bool = False) -> None:
         self.guild_id = state.guild_id
         self.state = state
         self.clock = clock
@@ -192,8 +194,8 @@ class GuildActor:
         self.decisions: deque[dict[str, Any]] | None = None
         self.last_event_at = clock.now()
         self.events_handled = 0
-        #: Started by its wake-up time, not by an event (the supervisor sets it).
-        self.woken = False
+        #: Started by its wake-up time, not by an event: with nothing to do it sleeps again.
+        self.woken = woken
         self._mood_checked_until = 0.0
         self._shadow_seen: tuple[str | None, int] = (None, -1)
         self._exit: Literal["stopped", "removed"] | None = None

@@ -438,8 +438,7 @@ class Supervisor:
                            seed=self.seed, request_ids=self.next_request_id,
                            mailbox=h.mailbox, on_snapshot=self._snapshot_one,
                            readiness=readiness, restored=restored and readiness == WAITING,
-                           tally=self._tally)
-        actor.woken = h.woken
+                           tally=self._tally, woken=h.woken)
         return actor
 
     async def _last_good_state(self, h: GuildHandle, actor: GuildActor,
