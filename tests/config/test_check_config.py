@@ -12,6 +12,7 @@ import anyio
 import pytest
 
 from engine import encode_state, new_state
+from runtime.settings.stored import StoredSettings, encode_settings
 from runtime.store import open_store
 from tests.kit.bot_process import FAKE_TOKEN, REPO, bot_env
 from tests.kit.fakeserver import open_fake_server, refused_url
@@ -72,6 +73,26 @@ async def test_a_good_config_says_what_she_will_do_and_exits_0(tmp_path: Path) -
     assert "shadow" in quiet and f"[guilds.{QUIET_GUILD}] autonomous_channel_id" in quiet
     assert "DISCORD_TOKEN" not in out  # set: nothing to say
     assert out.strip().splitlines()[-1].startswith("0 problems, 1 warning")
+
+
+@pytest.mark.anyio
+async def test_settings_set_from_discord_are_shown_as_such(tmp_path: Path) -> None:
+    """What admins set with slash commands (kept in the store) overrides the file: the guild
+    line shows the stored chattiness marked as set from Discord, and a guild that only has
+    a channel picked from Discord is listed too."""
+    picked = 567890123456789012
+    async with open_fake_server() as server, \
+            open_store(str(tmp_path / "bot.sqlite3")) as store:
+        server.models = [{"id": "miku-small", "owned_by": "me"}]
+        await store.save_settings(GUILD, encode_settings(StoredSettings(chattiness=0.25)))
+        await store.save_settings(picked, encode_settings(StoredSettings(channel_id=42)))
+        code, out, err = await check_config(write_config(tmp_path, server.base_url),
+                                            DISCORD_TOKEN=FAKE_TOKEN)
+    assert code == 0, out + err
+    assert "chattiness 0.25 (set from Discord)" in line_of(out, f"guilds.{GUILD}")
+    only_stored = line_of(out, f"guilds.{picked}")
+    assert only_stored.split()[0] == "ok"
+    assert "channel 42 (set from Discord)" in only_stored
 
 
 @pytest.mark.anyio
@@ -145,6 +166,7 @@ async def test_postgresql_store_is_probed_read_only(tmp_path: Path, pg_admin_url
         async with open_fake_server() as server:
             server.models = [{"id": "miku-small", "owned_by": "me"}]
             conf = write_config(tmp_path, server.base_url).read_text()
+            old_base = server.base_url
             conf_path = tmp_path / "pg.toml"
             conf_path.write_text(conf.replace('path = "bot.sqlite3"', f'url = "{url}"'))
             code, out, _ = await check_config(conf_path, DISCORD_TOKEN=FAKE_TOKEN)
@@ -152,6 +174,17 @@ async def test_postgresql_store_is_probed_read_only(tmp_path: Path, pg_admin_url
         assert "no tables yet" in line_of(out, "store.url")
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT to_regclass('miku_store')").fetchone() == (None,)
+        async with open_store(url) as store:  # now the bot's tables, and a setting
+            await store.save_settings(GUILD, encode_settings(StoredSettings(policy="v1")))
+        async with open_fake_server() as server:
+            server.models = [{"id": "miku-small", "owned_by": "me"}]
+            conf_path.write_text(conf.replace('path = "bot.sqlite3"', f'url = "{url}"')
+                                 .replace(f'base_url = "{old_base}"',
+                                          f'base_url = "{server.base_url}"'))
+            code, out, _ = await check_config(conf_path, DISCORD_TOKEN=FAKE_TOKEN)
+        assert code == 0, out
+        assert "connected; 0 guild snapshots" in line_of(out, "store.url")
+        assert "v1 (the old timer) (set from Discord)" in line_of(out, f"guilds.{GUILD}")
     finally:
         drop_database(pg_admin_url, "miku_check_config")
     bad = tmp_path / "bad.toml"
