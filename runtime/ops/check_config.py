@@ -220,6 +220,7 @@ def describe_guilds(config: Config, stored: Mapping[int, bytes] | None = None, *
 def check(config: Config, *, environ: Mapping[str, str] | None = None,
           timeout: float = 5.0) -> list[Finding]:
     """Every finding for a loaded ``config``, in the order they are printed (guilds last).
+    Blocking: it runs its own event loop for the LLM probe, so call it from none.
 
     Args:
         config: from ``load_config``.
