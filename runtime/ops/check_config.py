@@ -24,9 +24,7 @@ from typing import Literal, TextIO
 import anyio
 import msgspec
 
-from runtime.config import Config, load_config
-from runtime.config.paths import path_problems
-from runtime.config.secrets import TOKEN_ENV
+from runtime.config import TOKEN_ENV, Config, load_config, path_problems
 from runtime.errors import ConfigError
 from runtime.pool.server import check_server
 from runtime.settings import Effective, effective
