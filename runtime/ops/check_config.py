@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 import sqlite3
 import sys
 import time
@@ -24,7 +25,7 @@ from typing import Literal, TextIO
 import anyio
 import msgspec
 
-from runtime.config import TOKEN_ENV, Config, load_config, path_problems
+from runtime.config import TOKEN_ENV, Config, load_config, path_problems, split_address
 from runtime.errors import ConfigError
 from runtime.pool.server import check_server
 from runtime.settings import Effective, effective
@@ -215,6 +216,38 @@ def describe_guilds(config: Config, stored: Mapping[int, bytes] | None = None, *
     return out
 
 
+def _in_use(config: Config) -> list[Finding]:
+    """The metrics port and the control socket, if something holds them now (``run`` would
+    stop on either; often it is this bot, already running)."""
+    found = []
+    rt = config.runtime
+    if rt.metrics_address is not None:
+        host, port = split_address(rt.metrics_address)
+        if port != 0:
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+                    # As asyncio's and trio's listeners do: a port in TIME_WAIT is free.
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    probe.bind(infos[0][4])
+            except OSError as exc:
+                found.append(Finding("warning", "runtime.metrics_address",
+                                     f"{rt.metrics_address}: {exc.strerror or exc} now (this "
+                                     "bot already running?): run stops while it is"))
+    path = rt.control_socket
+    if os.path.exists(path):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(path)
+            except OSError:
+                pass  # a stale socket or another file: run replaces the one, names the other
+            else:
+                found.append(Finding("warning", "runtime.control_socket",
+                                     f"'{path}': a process serves it now (this bot already "
+                                     "running?): run stops while it does"))
+    return found
+
+
 def check(config: Config, *, environ: Mapping[str, str] | None = None,
           timeout: float = 5.0) -> list[Finding]:
     """Every finding for a loaded ``config``, in the order they are printed (guilds last).
@@ -235,6 +268,7 @@ def check(config: Config, *, environ: Mapping[str, str] | None = None,
         found.append(Finding("problem", exc.path, exc.detail))
     for field, problem in path_problems(config).items():
         found.append(Finding("problem", field, problem))
+    found += _in_use(config)
     store = probe_store(config, timeout=timeout)
     found.append(store.finding)
     found.append(anyio.run(_probe_llm, config, timeout))

@@ -143,6 +143,32 @@ async def test_a_missing_store_is_not_created(tmp_path: Path) -> None:
     assert not (tmp_path / "bot.sqlite3").exists()
 
 
+@pytest.mark.anyio
+async def test_a_running_bots_port_and_socket_are_warned_about(tmp_path: Path) -> None:
+    """A metrics port and a control socket something listens on now (this bot, running):
+    warnings naming each field, since run would stop on either."""
+    import socket
+
+    sock_path = tmp_path / "bot.sock"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as control:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        control.bind(str(sock_path))
+        control.listen(1)
+        port = taken.getsockname()[1]
+        async with open_fake_server() as server:
+            server.models = [{"id": "miku-small", "owned_by": "me"}]
+            conf = write_config(tmp_path, server.base_url, extra=(
+                f'[runtime]\nmetrics_address = "127.0.0.1:{port}"\n'
+                f'control_socket = "{sock_path}"\n'))
+            code, out, _ = await check_config(conf, DISCORD_TOKEN=FAKE_TOKEN)
+    assert code == 0, out
+    metrics = line_of(out, "runtime.metrics_address")
+    assert metrics.split()[0] == "warning" and f"127.0.0.1:{port}" in metrics
+    assert line_of(out, "runtime.control_socket").split()[0] == "warning"
+
+
 def test_an_invalid_file_is_one_error_line() -> None:
     """A file that does not validate: one line naming the file and the dotted path, exit 2,
     exactly as ``run`` says it."""
