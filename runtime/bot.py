@@ -21,8 +21,13 @@ import msgspec
 import structlog
 import yarl
 
-from runtime.config import Config, load_api_key, load_config, load_token
-from runtime.config.paths import check_writable_paths
+from runtime.config import (
+    Config,
+    check_writable_paths,
+    load_api_key,
+    load_config,
+    load_token,
+)
 from runtime.core import Runtime
 from runtime.errors import ConfigError, MissingTokenError, StartupError
 from runtime.gateway import PersonaClient

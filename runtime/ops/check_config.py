@@ -12,9 +12,12 @@ with any (a file that does not validate is one ``error:`` line, as with ``run``)
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import socket
 import sqlite3
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, TextIO
@@ -22,15 +25,15 @@ from typing import Literal, TextIO
 import anyio
 import msgspec
 
-from runtime.config import Config, load_config
-from runtime.config.paths import path_problems
-from runtime.config.secrets import TOKEN_ENV
+from runtime.config import TOKEN_ENV, Config, load_config, path_problems, split_address
 from runtime.errors import ConfigError
 from runtime.pool.server import check_server
-from runtime.settings import guild_settings
+from runtime.settings import Effective, effective
+from runtime.settings.stored import SettingsDecodeError, SettingsVersionError, decode_settings
 from runtime.store import StoreError, shard_of
 
-__all__ = ["Finding", "check", "describe_guilds", "main_check_config", "probe_store"]
+__all__ = ["Finding", "StoreProbe", "check", "describe_guilds", "main_check_config",
+           "probe_store"]
 
 Level = Literal["ok", "warning", "problem"]
 
@@ -50,6 +53,14 @@ class Finding(msgspec.Struct, frozen=True):
     text: str
 
 
+class StoreProbe(msgspec.Struct, frozen=True):
+    """What probing the store found, and the guild settings admins set from Discord that it
+    holds (guild id -> the stored bytes; empty when there are none or it cannot be read)."""
+
+    finding: Finding
+    settings: dict[int, bytes] = msgspec.field(default_factory=dict)
+
+
 def _pg_line(exc: BaseException) -> str:
     from runtime.store.pg_schema import redact_url
 
@@ -57,44 +68,61 @@ def _pg_line(exc: BaseException) -> str:
     return redact_url(f"{type(exc).__name__}: {first}")
 
 
-def probe_store(config: Config, *, timeout: float = 5.0) -> Finding:
+def _probe_postgres(url: str, timeout: float) -> StoreProbe:
+    import psycopg
+
+    from runtime.store.pg_schema import redact_url
+
+    shown = redact_url(url)
+    try:
+        with psycopg.connect(url, connect_timeout=max(1, round(timeout)),
+                             autocommit=True) as pg:
+            row = pg.execute("SELECT to_regclass('miku_store') IS NOT NULL").fetchone()
+            if not (row and row[0]):
+                return StoreProbe(Finding("ok", "store.url", f"{shown}: connected; no tables "
+                                          "yet: the first start creates them"))
+            pg.execute("SET default_transaction_read_only = on")
+            (count,) = pg.execute("SELECT count(*) FROM snapshots").fetchone() or (0,)
+            rows = pg.execute("SELECT guild_id, data FROM settings").fetchall()
+    except psycopg.Error as exc:
+        return StoreProbe(Finding("problem", "store.url",
+                                  f"{shown}: cannot connect: {_pg_line(exc)}"))
+    return StoreProbe(Finding("ok", "store.url", f"{shown}: connected; {_held(count)}"),
+                      {int(g): bytes(d) for g, d in rows})
+
+
+def _held(count: int) -> str:
+    return f"{count} guild snapshot{'s' * (count != 1)}"
+
+
+def probe_store(config: Config, *, timeout: float = 5.0) -> StoreProbe:
     """Reach the store ``config`` names, read-only: a SQLite file is opened read-only (a
     missing one is reported as to be created), a PostgreSQL database is connected to and
-    asked whether the tables exist. Never creates, migrates or writes anything."""
-    url = config.store.url
-    if url is not None:
-        import psycopg
-
-        from runtime.store.pg_schema import redact_url
-
-        shown = redact_url(url)
-        try:
-            with psycopg.connect(url, connect_timeout=max(1, round(timeout)),
-                                 autocommit=True) as pg:
-                row = pg.execute("SELECT to_regclass('miku_store') IS NOT NULL").fetchone()
-        except psycopg.Error as exc:
-            return Finding("problem", "store.url", f"{shown}: cannot connect: {_pg_line(exc)}")
-        tables = ("its tables are there" if row and row[0]
-                  else "no tables yet: the first start creates them")
-        return Finding("ok", "store.url", f"{shown}: connected; {tables}")
+    asked whether the tables exist. Either way the guild settings set from Discord are read.
+    Never creates, migrates or writes anything."""
+    if config.store.url is not None:
+        return _probe_postgres(config.store.url, timeout)
     path = Path(config.store.path)
     if not path.exists():
-        return Finding("ok", "store.path", f"{path}: not there yet: the first start creates it")
+        return StoreProbe(Finding("ok", "store.path",
+                                  f"{path}: not there yet: the first start creates it"))
     from runtime.store.sqlite_schema import open_ro
 
     try:
         conn, version = open_ro(path)
     except (StoreError, sqlite3.Error) as exc:
-        return Finding("problem", "store.path", str(exc))
-    count: int | None = None
+        return StoreProbe(Finding("problem", "store.path", str(exc)))
     try:
         count = conn.execute("SELECT count(*) FROM snapshots").fetchone()[0]
-    except sqlite3.Error:
-        pass
+        # Layout 1 had no settings table: nothing was set from Discord then.
+        rows = (conn.execute("SELECT guild_id, data FROM settings").fetchall()
+                if version >= 2 else [])
+    except sqlite3.Error as exc:
+        return StoreProbe(Finding("problem", "store.path", f"{path}: cannot read ({exc})"))
     finally:
         conn.close()
-    held = "" if count is None else f", {count} guild snapshot{'s' * (count != 1)}"
-    return Finding("ok", "store.path", f"{path}: a store of layout {version}{held}")
+    return StoreProbe(Finding("ok", "store.path", f"{path}: a store of layout {version}, "
+                              f"{_held(count)}"), {int(g): bytes(d) for g, d in rows})
 
 
 async def _probe_llm(config: Config, seconds: float) -> Finding:
@@ -115,52 +143,115 @@ def _hours(quiet: tuple[int, int] | None, tz: str) -> str:
     return f"quiet hours {quiet[0]:02d}:00-{quiet[1]:02d}:00 {tz}"
 
 
-def _guild_line(config: Config, guild_id: int | None) -> tuple[Level, str]:
-    """What she will do in one guild (None: a guild without a table of its own)."""
-    settings, channel, policy = guild_settings(config, guild_id or 0)
+def _utc(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _other_shard(config: Config, guild_id: int) -> str | None:
     d = config.discord
-    if guild_id is not None and d.shard_ids is not None and d.shard_count is not None:
-        shard = shard_of(guild_id, d.shard_count)
-        if shard not in d.shard_ids:
-            return "ok", (f"shard {shard}, not this process's "
-                          f"({', '.join(map(str, d.shard_ids))} of {d.shard_count}): "
-                          "another process runs it")
-    cap = settings.max_actions_per_day
-    facts = [_POLICIES.get(policy, policy), _hours(settings.quiet_hours, settings.timezone),
-             f"chattiness {settings.chattiness:g}" + (" (the default)"
-                                                      if settings.chattiness == 1 else ""),
+    if d.shard_ids is None or d.shard_count is None:
+        return None
+    shard = shard_of(guild_id, d.shard_count)
+    if shard in d.shard_ids:
+        return None
+    return (f"shard {shard}, not this process's ({', '.join(map(str, d.shard_ids))} of "
+            f"{d.shard_count}): another process runs it")
+
+
+def _guild_line(config: Config, eff: Effective, *, in_file: bool) -> tuple[Level, str]:
+    """What she will do in one guild, from its effective settings (``sources`` says which
+    came from Discord's slash commands: marked so)."""
+    def mark(key: str, text: str) -> str:
+        return text + " (set from Discord)" if eff.sources.get(key) == "command" else text
+
+    cfg = eff.actor.config
+    cap = cfg.max_actions_per_day
+    facts = [mark("channel", f"channel {eff.channel_id}" if eff.channel_id is not None
+                  else "no channel"),
+             mark("policy", _POLICIES.get(eff.policy, eff.policy)),
+             mark("quiet_hours", _hours(eff.quiet_hours, eff.timezone)),
+             mark("chattiness", f"chattiness {eff.chattiness:g}"
+                  + (" (the default)" if eff.chattiness == 1 else "")),
              "no daily cap" if cap is None else f"at most {cap} actions a day"]
+    admin = f"an admin picks one with /{config.discord.command_name} channel"
     missing: list[str] = []
-    if not settings.enabled:
+    if not eff.enabled:
         missing.append("disabled (enabled = false): she neither acts nor answers")
-    if channel is None:
-        admin = f"an admin picks one with /{config.discord.command_name} channel"
+    if eff.paused_until is not None:
+        missing.append(f"paused from Discord until {_utc(eff.paused_until)}")
+    if eff.channel_id is None:
         missing.append("no autonomous channel: she only answers when spoken to " + (
-            f"until {admin}" if guild_id is None
-            else f"(set [guilds.{guild_id}] autonomous_channel_id, or {admin})"))
-    elif settings.chattiness == 0:
+            f"(set [guilds.{eff.guild_id}] autonomous_channel_id, or {admin})" if in_file
+            else f"until {admin}"))
+    elif eff.chattiness == 0:
         missing.append("chattiness 0: no autonomous action")
     elif cap == 0:
         missing.append("max_actions_per_day = 0: no autonomous action")
-    head = f"channel {channel}" if channel is not None else "no channel"
-    level: Level = "warning" if missing else "ok"
-    return level, "; ".join([head, *facts, *missing])
+    return ("warning" if missing else "ok"), "; ".join(facts + missing)
 
 
-def describe_guilds(config: Config) -> list[Finding]:
-    """Per guild of the file, then for any other guild: what she will do there."""
+def describe_guilds(config: Config, stored: Mapping[int, bytes] | None = None, *,
+                    now: float | None = None) -> list[Finding]:
+    """Per guild of the file or of the store's Discord-set settings, then for any other
+    guild: what she will do there (``now``: epoch seconds a pause is compared with)."""
+    stored = stored or {}
+    now = time.time() if now is None else now
     out = []
-    for gid in sorted(config.guilds):
-        level, text = _guild_line(config, gid)
-        out.append(Finding(level, f"guilds.{gid}", text))
-    level, text = _guild_line(config, None)
-    out.append(Finding("ok" if config.guilds else level, "any other guild", text))
+    for gid in sorted(set(config.guilds) | set(stored)):
+        subject = f"guilds.{gid}"
+        other = _other_shard(config, gid)
+        if other is not None:
+            out.append(Finding("ok", subject, other))
+            continue
+        try:
+            from_discord = decode_settings(gid, stored[gid]) if gid in stored else None
+        except (SettingsDecodeError, SettingsVersionError) as exc:
+            out.append(Finding("problem", subject, f"its settings from Discord: {exc}"))
+            from_discord = None
+        level, text = _guild_line(config, effective(config, from_discord, gid, now),
+                                  in_file=gid in config.guilds)
+        out.append(Finding(level, subject, text))
+    level, text = _guild_line(config, effective(config, None, 0, now), in_file=False)
+    out.append(Finding("ok" if out else level, "any other guild", text))
     return out
+
+
+def _in_use(config: Config) -> list[Finding]:
+    """The metrics port and the control socket, if something holds them now (``run`` would
+    stop on either; often it is this bot, already running)."""
+    found = []
+    rt = config.runtime
+    if rt.metrics_address is not None:
+        host, port = split_address(rt.metrics_address)
+        if port != 0:
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+                    # As asyncio's and trio's listeners do: a port in TIME_WAIT is free.
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    probe.bind(infos[0][4])
+            except OSError as exc:
+                found.append(Finding("warning", "runtime.metrics_address",
+                                     f"{rt.metrics_address}: {exc.strerror or exc} now (this "
+                                     "bot already running?): run stops while it is"))
+    path = rt.control_socket
+    if os.path.exists(path):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(path)
+            except OSError:
+                pass  # a stale socket or another file: run replaces the one, names the other
+            else:
+                found.append(Finding("warning", "runtime.control_socket",
+                                     f"'{path}': a process serves it now (this bot already "
+                                     "running?): run stops while it does"))
+    return found
 
 
 def check(config: Config, *, environ: Mapping[str, str] | None = None,
           timeout: float = 5.0) -> list[Finding]:
     """Every finding for a loaded ``config``, in the order they are printed (guilds last).
+    Blocking: it runs its own event loop for the LLM probe, so call it from none.
 
     Args:
         config: from ``load_config``.
@@ -177,7 +268,9 @@ def check(config: Config, *, environ: Mapping[str, str] | None = None,
         found.append(Finding("problem", exc.path, exc.detail))
     for field, problem in path_problems(config).items():
         found.append(Finding("problem", field, problem))
-    found.append(probe_store(config, timeout=timeout))
+    found += _in_use(config)
+    store = probe_store(config, timeout=timeout)
+    found.append(store.finding)
     found.append(anyio.run(_probe_llm, config, timeout))
     if config.llm.api_key_env is not None and not env.get(config.llm.api_key_env):
         found.append(Finding("warning", "llm.api_key_env",
@@ -185,7 +278,7 @@ def check(config: Config, *, environ: Mapping[str, str] | None = None,
     if not env.get(TOKEN_ENV, "").strip():
         found.append(Finding("warning", TOKEN_ENV, "not set in this environment; `run` needs "
                              "it (under systemd it comes from the unit's EnvironmentFile)"))
-    return found + describe_guilds(config)
+    return found + describe_guilds(config, store.settings)
 
 
 def main_check_config(path: str, *, prog: str = "miku-autonomy", timeout: float = 5.0,

@@ -12,6 +12,7 @@ import anyio
 import pytest
 
 from engine import encode_state, new_state
+from runtime.settings.stored import StoredSettings, encode_settings
 from runtime.store import open_store
 from tests.kit.bot_process import FAKE_TOKEN, REPO, bot_env
 from tests.kit.fakeserver import open_fake_server, refused_url
@@ -75,6 +76,26 @@ async def test_a_good_config_says_what_she_will_do_and_exits_0(tmp_path: Path) -
 
 
 @pytest.mark.anyio
+async def test_settings_set_from_discord_are_shown_as_such(tmp_path: Path) -> None:
+    """What admins set with slash commands (kept in the store) overrides the file: the guild
+    line shows the stored chattiness marked as set from Discord, and a guild that only has
+    a channel picked from Discord is listed too."""
+    picked = 567890123456789012
+    async with open_fake_server() as server, \
+            open_store(str(tmp_path / "bot.sqlite3")) as store:
+        server.models = [{"id": "miku-small", "owned_by": "me"}]
+        await store.save_settings(GUILD, encode_settings(StoredSettings(chattiness=0.25)))
+        await store.save_settings(picked, encode_settings(StoredSettings(channel_id=42)))
+        code, out, err = await check_config(write_config(tmp_path, server.base_url),
+                                            DISCORD_TOKEN=FAKE_TOKEN)
+    assert code == 0, out + err
+    assert "chattiness 0.25 (set from Discord)" in line_of(out, f"guilds.{GUILD}")
+    only_stored = line_of(out, f"guilds.{picked}")
+    assert only_stored.split()[0] == "ok"
+    assert "channel 42 (set from Discord)" in only_stored
+
+
+@pytest.mark.anyio
 async def test_a_server_that_is_down_or_lacks_the_model_exits_2(tmp_path: Path) -> None:
     """No server at base_url, or one that does not serve the model: a problem line naming
     llm.base_url and the cause, exit status 2; a missing token is only a warning."""
@@ -122,6 +143,32 @@ async def test_a_missing_store_is_not_created(tmp_path: Path) -> None:
     assert not (tmp_path / "bot.sqlite3").exists()
 
 
+@pytest.mark.anyio
+async def test_a_running_bots_port_and_socket_are_warned_about(tmp_path: Path) -> None:
+    """A metrics port and a control socket something listens on now (this bot, running):
+    warnings naming each field, since run would stop on either."""
+    import socket
+
+    sock_path = tmp_path / "bot.sock"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as control:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        control.bind(str(sock_path))
+        control.listen(1)
+        port = taken.getsockname()[1]
+        async with open_fake_server() as server:
+            server.models = [{"id": "miku-small", "owned_by": "me"}]
+            conf = write_config(tmp_path, server.base_url, extra=(
+                f'[runtime]\nmetrics_address = "127.0.0.1:{port}"\n'
+                f'control_socket = "{sock_path}"\n'))
+            code, out, _ = await check_config(conf, DISCORD_TOKEN=FAKE_TOKEN)
+    assert code == 0, out
+    metrics = line_of(out, "runtime.metrics_address")
+    assert metrics.split()[0] == "warning" and f"127.0.0.1:{port}" in metrics
+    assert line_of(out, "runtime.control_socket").split()[0] == "warning"
+
+
 def test_an_invalid_file_is_one_error_line() -> None:
     """A file that does not validate: one line naming the file and the dotted path, exit 2,
     exactly as ``run`` says it."""
@@ -145,6 +192,7 @@ async def test_postgresql_store_is_probed_read_only(tmp_path: Path, pg_admin_url
         async with open_fake_server() as server:
             server.models = [{"id": "miku-small", "owned_by": "me"}]
             conf = write_config(tmp_path, server.base_url).read_text()
+            old_base = server.base_url
             conf_path = tmp_path / "pg.toml"
             conf_path.write_text(conf.replace('path = "bot.sqlite3"', f'url = "{url}"'))
             code, out, _ = await check_config(conf_path, DISCORD_TOKEN=FAKE_TOKEN)
@@ -152,6 +200,17 @@ async def test_postgresql_store_is_probed_read_only(tmp_path: Path, pg_admin_url
         assert "no tables yet" in line_of(out, "store.url")
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT to_regclass('miku_store')").fetchone() == (None,)
+        async with open_store(url) as store:  # now the bot's tables, and a setting
+            await store.save_settings(GUILD, encode_settings(StoredSettings(policy="v1")))
+        async with open_fake_server() as server:
+            server.models = [{"id": "miku-small", "owned_by": "me"}]
+            conf_path.write_text(conf.replace('path = "bot.sqlite3"', f'url = "{url}"')
+                                 .replace(f'base_url = "{old_base}"',
+                                          f'base_url = "{server.base_url}"'))
+            code, out, _ = await check_config(conf_path, DISCORD_TOKEN=FAKE_TOKEN)
+        assert code == 0, out
+        assert "connected; 0 guild snapshots" in line_of(out, "store.url")
+        assert "v1 (the old timer) (set from Discord)" in line_of(out, f"guilds.{GUILD}")
     finally:
         drop_database(pg_admin_url, "miku_check_config")
     bad = tmp_path / "bad.toml"
