@@ -161,6 +161,8 @@ def _write_html(opts: SimulateOptions, report: dict[str, Any], traffic: Traffic,
     if v1 is not None:
         runs["V1"] = v1
     data = figure_data(traffic, runs, guild_configs(config))
+    if report.get("reactive"):
+        data["reactive"] = report["reactive"]
     title = (f"miku-autonomy simulator: {opts.guilds} guilds, {opts.hours:g} h, "
              f"seed {opts.seed}")
     write_html(opts.html or "", format_report(report), data, title)

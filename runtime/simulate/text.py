@@ -136,7 +136,7 @@ def _reactive(report: dict[str, Any]) -> list[str]:
            "her; only answers to the action count):"]
     out += _table(["", *(name for name, _ in runs)], rows)
     out.append("Pestering (naming someone who ignored her last two times): "
-               + ", ".join(f"{name} {x['pestering']} of {x['addressed']} addressed"
+               + ", ".join(f"{name} {x['pestering']:,} of {x['addressed']:,} addressed"
                            for name, x in runs) + ".")
     return out
 

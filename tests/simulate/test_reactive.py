@@ -218,3 +218,20 @@ def test_presence_drives_who_is_around() -> None:
     p = people.people[idle.user_id]
     if not p.wrote_since(t, t - model.RECENT_S):
         assert people.around(idle.user_id, t) == "idle"
+
+
+def test_the_html_page_shows_the_answered_shares(tmp_path: Any) -> None:
+    """--html with --reactive adds a figure of the answered shares by action, a bar per run,
+    action and window; without --reactive the page has no such figure."""
+    path = tmp_path / "report.html"
+    report = run("--guilds", "4", "--hours", "24", "--seed", "3", "--processes", "1",
+                 "--reactive", "--html", str(path))
+    text = path.read_text(encoding="utf-8")
+    assert 'id="figure-reactive"' in text
+    for action in report["reactive"]["v2"]["by_action"]:
+        for w in ("10m", "30m"):
+            assert f'id="reactive-v2-{action}-{w}"' in text
+    plain = tmp_path / "plain.html"
+    run("--guilds", "4", "--hours", "24", "--seed", "3", "--processes", "1",
+        "--html", str(plain))
+    assert 'id="figure-reactive"' not in plain.read_text(encoding="utf-8")
