@@ -127,7 +127,9 @@ class VirtualClock(trio.abc.Clock):
         too, within the running feed.
 
         Raises:
-            RuntimeError: no feed is running (none started, or it has ended or failed).
+            RuntimeError: no feed is running (none started, or it was cancelled or failed;
+                a feed whose own events have all been handed over still runs).
+            ValueError: the event's time is before now.
         """
         if self._deliver is None:
             raise RuntimeError("VirtualClock.insert: no feed is running")
