@@ -407,7 +407,9 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
         sec = int(now)
         secs = state.b_secs
         if secs and secs[-1] >= sec:
-            if secs[-1] > sec + CLOCK_SLACK_S:  # the clock stepped back: see _count_humans
+            # A later bucket far ahead: the clock stepped back (see _count_humans). The
+            # cheap "!=" first keeps a message in the newest second at its old cost.
+            if secs[-1] != sec and secs[-1] > sec + CLOCK_SLACK_S:
                 settle_clock(state, now)
             state.b_counts[-1] += 1
         else:
