@@ -14,7 +14,10 @@ that takes ``now`` rejects a negative, NaN, infinite or post-9999 value with
 ``InvalidTimeError``. Time going backwards is tolerated: a late event counts in the newest
 bucket, and a time in the state more than a minute later than ``now`` (a clock stepped
 back) counts as ``now`` (``settle_clock``), so no clock fault blocks a guild for longer than
-its gates would (plus that minute).
+its gates would (plus that minute). Counting a message settles the clock itself when the
+newest bucket is more than that minute ahead: a clock that jumped a year ahead for one event
+and came back would otherwise count every later message into that bucket, and the windows
+would hold them all (issue 22).
 Presence, joins and opportunities are in ``engine.presence``; snapshots in ``engine.snapshot``.
 """
 
@@ -312,7 +315,8 @@ def settle_clock(state: GuildState, now: float) -> None:
     restarted a moment back, change nothing; at worst they hold a gate that long)."""
     limit = now + CLOCK_SLACK_S
     if state.latest_at <= limit and state.last_human_at <= limit \
-            and state.last_appearance_at <= limit:
+            and state.last_appearance_at <= limit \
+            and (not state.b_secs or state.b_secs[-1] <= limit):
         return
     for name in ("last_human_at", "last_join_at", "last_action_at", "last_appearance_at",
                  "unprompted_at", "latest_at", "observed_since"):
@@ -352,6 +356,11 @@ def _count_humans(state: GuildState, now: float, n: int) -> None:
     sec = int(now)
     secs = state.b_secs
     if secs and secs[-1] >= sec:
+        if secs[-1] > sec + CLOCK_SLACK_S:
+            # The clock stepped back: the buckets ahead count as now (merged into this
+            # second's), and this message joins them. Counted into a bucket a year ahead
+            # instead, every message of the year would stay in both windows.
+            settle_clock(state, now)
         state.b_counts[-1] += n
     else:
         if sec >= (state.hours_at + 1) * 3600:
@@ -398,6 +407,10 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
         sec = int(now)
         secs = state.b_secs
         if secs and secs[-1] >= sec:
+            # A later bucket far ahead: the clock stepped back (see _count_humans). The
+            # cheap "!=" first keeps a message in the newest second at its old cost.
+            if secs[-1] != sec and secs[-1] > sec + CLOCK_SLACK_S:
+                settle_clock(state, now)
             state.b_counts[-1] += 1
         else:
             if sec >= (state.hours_at + 1) * 3600:

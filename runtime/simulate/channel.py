@@ -8,6 +8,9 @@ what she said.
   set of generic chat lines written for the simulator (no real person's words), and her own
   last words. Nothing is stored: the lines are picked from the message id when asked.
 - ``name`` gives made-up display names.
+- With ``people`` (``--reactive``), each autonomous action she sends may draw answers from
+  the simulated people (``people``): ``insert`` hands them to the run at their time, and the
+  channel shows them like the others.
 - With ``keep_words``, every message she sent is kept for ``--transcript`` (her words only,
   never the humans' lines); the first few of each action are kept anyway, as the report's
   examples.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +30,7 @@ import msgspec
 from actors.events import ActionRequest, MessageSeen
 from runtime.errors import SendRejected
 from runtime.pool import ContextLine, FeedItem
+from runtime.simulate.people import People
 from runtime.simulate.traffic import Traffic
 
 __all__ = [
@@ -168,10 +173,13 @@ class SimDiscord:
         channels: ``{guild_id: autonomous channel id}``.
         traffic: the run's traffic, for the lines ``context`` shows; None shows none.
         keep_words: keep every sent message's words (for ``--transcript``).
+        people: the simulated people who answer her autonomous actions, or None.
+        insert: hands an answer to the run at its time (with ``people``).
     """
 
     def __init__(self, clock: Any, channels: dict[int, int], traffic: Traffic | None = None,
-                 *, keep_words: bool = False) -> None:
+                 *, keep_words: bool = False, people: People | None = None,
+                 insert: Callable[[MessageSeen], None] | None = None) -> None:
         self.clock = clock
         self.channels = channels
         self.sent: list[SentRecord] = []
@@ -185,6 +193,8 @@ class SimDiscord:
         self.example_keys: dict[str, list[tuple[float, int]]] = {}
         self._events = {g.plan.guild_id: g.events for g in traffic.guilds} if traffic else {}
         self._guilds: dict[int, _GuildChannel] = {}
+        self.people = people
+        self._insert = insert
 
     async def send(self, request: ActionRequest, text: str) -> None:
         """Record the send. A channel the guild does not speak in is refused, like a 404."""
@@ -196,6 +206,8 @@ class SimDiscord:
             gid, request.action, now, request.mood, len(text), request.priority,
             request.target_user_id, request.target_activity, _PING.search(text) is not None))
         self._channel(gid).own.append((now, text))
+        if self.people is not None and request.priority > 0:
+            self._answers(request, now)
         kept = self.examples.setdefault(request.action, [])
         keys = self.example_keys.setdefault(request.action, [])
         key = (now, gid)
@@ -210,6 +222,20 @@ class SimDiscord:
                 del keys[EXAMPLES_PER_ACTION:], kept[EXAMPLES_PER_ACTION:]
             if self.keep_words:
                 self.words.append(line)
+
+    def _answers(self, request: ActionRequest, now: float) -> None:
+        assert self.people is not None and self._insert is not None
+        people = self.people.guild(request.guild_id)
+        if people is None:
+            return
+        channel = self._channel(request.guild_id)
+        for answer in people.on_action(request.action, now, request.target_user_id,
+                                       request.target_activity):
+            self._insert(answer)
+            i = bisect.bisect_right(channel.times, answer.at)
+            channel.times.insert(i, answer.at)
+            channel.messages.insert(i, answer)
+            channel.ids = None
 
     def _channel(self, guild_id: int) -> _GuildChannel:
         channel = self._guilds.get(guild_id)

@@ -9,6 +9,8 @@ no script, no style sheet, no image file beside it):
 2. *Unprompted posts answered within 30 minutes*, by local hour, V2 and V1.
 3. *One guild's day*: the guild with the most human messages, its people's messages and
    both policies' actions on its first day, quiet hours shaded.
+4. With ``--reactive`` (``data["reactive"]``, the report's part): her actions answered by a
+   simulated person within 10 and 30 minutes, by action, V2 beside V1.
 
 Every plotted element carries an ``id`` (a bar ``hour-v2-join_conversation-18``, a line
 ``answered-v1``, a guild's day ``day-v2-engage_user``, ...), so a test or a reader can find
@@ -219,6 +221,32 @@ def _day_plot(data: dict[str, Any]) -> str:
     return _svg(fig)
 
 
+def _reactive_plot(reactive: dict[str, Any]) -> str:
+    from matplotlib.figure import Figure
+
+    runs = {name: x for name, x in (("V2", reactive.get("v2")), ("V1", reactive.get("v1")))
+            if x is not None}
+    actions = sorted({a for x in runs.values() for a in x["by_action"]})
+    fig = Figure(figsize=(10, 3.8))
+    ax = fig.subplots()
+    slots = [(name, w) for name in runs for w in ("10m", "30m")]
+    width = 0.8 / max(len(slots), 1)
+    for k, (name, w) in enumerate(slots):
+        shares = [100.0 * (runs[name]["by_action"].get(a, {}).get(f"answered_{w}_share")
+                           or 0.0) for a in actions]
+        bars = ax.bar([i - 0.4 + width * (k + 0.5) for i in range(len(actions))], shares,
+                      width=width * 0.95, color="#4c72b0" if name == "V2" else "#c44e52",
+                      alpha=0.55 if w == "10m" else 1.0, label=f"{name}, within {w[:-1]} min")
+        for a, patch in zip(actions, bars, strict=True):
+            patch.set_gid(f"reactive-{name.lower()}-{a}-{w}")
+    ax.set_xticks(range(len(actions)), actions)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("% of her actions answered")
+    ax.set_title("Answered by a simulated person (--reactive), by action")
+    ax.legend(fontsize=8)
+    return _svg(fig)
+
+
 def render(report_text: str, data: dict[str, Any], title: str) -> str:
     """The page: the report's text and the three figures, nothing to fetch."""
     import matplotlib
@@ -227,6 +255,9 @@ def render(report_text: str, data: dict[str, Any], title: str) -> str:
         figures = [("hourly", "Per hour of the day", _hourly(data)),
                    ("answered", "Answered by hour", _answered_plot(data)),
                    ("day", "One guild's day", _day_plot(data))]
+        if data.get("reactive"):
+            figures.append(("reactive", "Answered by a simulated person, by action",
+                            _reactive_plot(data["reactive"])))
     parts = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         f"<title>{html.escape(title)}</title>",

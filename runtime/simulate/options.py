@@ -110,6 +110,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
            "report is the same for any N but for the snapshot batches, each process writing "
            "its own (default 2; 1 with --store, --control-socket, --log-dir or --log-file, "
            "and with --realtime)")
+    a("--reactive", action="store_true",
+      help="simulated people answer her: each has a disposition towards her and answers an "
+           "action with a chance that depends on being around, being named, being "
+           "mid-conversation and how often she named them today (docs/BENCHMARKS.md). The "
+           "report adds the share of her actions answered within 10 and 30 minutes, by "
+           "action, V1 beside V2, and pestering. Virtual time only")
     a("--no-v1", action="store_true", help="skip the V1 comparison")
     a("--quiet", action="store_true", help="print nothing but errors")
 
@@ -152,6 +158,7 @@ class SimulateOptions:
             m.strip() for m in (args.pin_moods or "").split(",") if m.strip())
         self.metrics_address: str | None = getattr(args, "metrics_address", None)
         self.processes_asked: int | None = getattr(args, "processes", None)
+        self.reactive: bool = getattr(args, "reactive", False)
         self.no_v1: bool = args.no_v1
         self.quiet: bool = args.quiet
 
@@ -186,6 +193,9 @@ class SimulateOptions:
                 raise ValueError(f"--processes {n} and {why}: one process only (a store, a "
                                  "control socket or a log of one run, or the wall clock); "
                                  "drop --processes or give --processes 1")
+        if self.reactive and self.realtime:
+            raise ValueError("--reactive needs virtual time: drop --realtime (the simulated "
+                             "people's answers are fed in at their simulated times)")
         if self.realtime and not self.hours_given:
             raise ValueError("--realtime needs --hours: with --realtime the hours are real "
                              "ones (e.g. --hours 0.1 runs 6 minutes)")

@@ -10,7 +10,8 @@ it never looks at. What it does depend on is replayed here exactly as the actor 
   mood at a moment does not depend on when it was last asked);
 - who is online (for ``engage_user``'s target), from the presence events;
 - what was shared (``FeedItems.pick``: a guild with nothing left to share fails the share);
-- replies to people who speak to her, with the actor's per-user cooldown.
+- replies to people who speak to her, with the actor's per-user cooldown;
+- with ``RunSetup.reactive``, the simulated people's answers to its actions (``_answers``).
 
 The offline words come back at once in virtual time, so nothing is ever pending at a slot's
 start and a send happens at its decision's time. ``tests/simulate/test_replay.py`` holds the
@@ -42,6 +43,7 @@ from engine import (
 from runtime.pool import FeedItems
 from runtime.settings import guild_settings
 from runtime.simulate.channel import SentRecord, sim_items
+from runtime.simulate.people import AnswerRecord, People
 from runtime.simulate.setup import RunResult, RunSetup, build_config
 from runtime.simulate.traffic import GuildTraffic, Traffic
 
@@ -76,7 +78,8 @@ def _replay_guild(g: GuildTraffic, cfg: GuildConfig, mood: str | None, traffic: 
             record_failure(state, t, d.action, NO_ITEM)
             counts["failed"] += 1
             return
-        sent.append(SentRecord(gid, d.action, t, state.mood, 0, 1, d.target_user_id))
+        sent.append(SentRecord(gid, d.action, t, state.mood, 0, 1, d.target_user_id,
+                               d.target_activity))
         record_action(state, t, d.action, d.target_user_id)
 
     look(start)
@@ -123,10 +126,25 @@ def replay_v1(traffic: Traffic, setup: RunSetup) -> RunResult:
         _replay_guild(g, cfg, moods[i % len(moods)] if moods else None, traffic, setup,
                       items, sent, counts)
     sent.sort(key=lambda r: (r.at, r.guild_id, r.priority, r.action))
+    answers = _answers(traffic, setup, sent) if setup.reactive else []
     figures: dict[str, Any] = {
         "traffic_events": traffic.event_count,
         "decisions": counts["decisions"],
         "pool_sent": len(sent),
         "pool_failed": counts["failed"],
     }
-    return RunResult("v1", "replay", sent, figures, time.perf_counter() - wall0, traffic.end)
+    return RunResult("v1", "replay", sent, figures, time.perf_counter() - wall0, traffic.end,
+                     answers=answers)
+
+
+def _answers(traffic: Traffic, setup: RunSetup, sent: list[SentRecord]) -> list[AnswerRecord]:
+    """The simulated people's answers to V1's actions. V1 is blind to the channel, so the
+    answers could not have changed what it did: drawing them after the replay gives what a
+    run with them fed in would (but for V1's replies to answers that speak to her, which
+    are not autonomous actions and draw no answers)."""
+    people = People(traffic.guilds, setup.seed)
+    for r in sent:
+        guild = people.guild(r.guild_id)
+        if r.priority > 0 and guild is not None:
+            guild.on_action(r.action, r.at, r.target_user_id, r.target_activity)
+    return people.answers()

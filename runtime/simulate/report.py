@@ -42,6 +42,7 @@ from typing import Any
 
 from actors.events import MemberJoined, MessageSeen, PresenceChanged
 from engine import MOOD_NAMES, GuildConfig, in_quiet_hours, is_related
+from runtime.simulate.answered import reactive_report
 from runtime.simulate.channel import SentRecord
 from runtime.simulate.setup import QUIET_HOURS, RunResult
 from runtime.simulate.traffic import GuildTraffic, Traffic
@@ -320,7 +321,8 @@ def build_report(traffic: Traffic, v2: RunResult, v1: RunResult | None,
                  chattiness: dict[float, RunResult] | None = None,
                  learning: dict[bool, RunResult] | None = None,
                  resumed: bool = False,
-                 policies: dict[int, str] | None = None) -> dict[str, Any]:
+                 policies: dict[int, str] | None = None,
+                 reactive: bool = False) -> dict[str, Any]:
     """The whole report: ``{"params", "traffic", "v2", "v1", "runtime", "timing"}``, plus
     ``chattiness`` / ``learning`` (the comparison runs, when made), ``restart`` (a resumed
     run), ``examples`` (three of her messages) and ``by_policy`` (when the guilds of the
@@ -338,6 +340,8 @@ def build_report(traffic: Traffic, v2: RunResult, v1: RunResult | None,
         policies: each guild's policy in the main run (None: V2 everywhere). When not all
             are ``v2``, ``by_policy`` reports each policy's guilds apart, ``v2`` holds only
             the V2 guilds (None if there are none) and the comparisons count them only.
+        reactive: the simulated people answered her (``--reactive``): add ``reactive``
+            (``answered.reactive_report``: answered shares and pestering, V1 beside V2).
     """
     configs = configs or default_configs(traffic)
     views = _views(traffic, configs)
@@ -375,6 +379,8 @@ def build_report(traffic: Traffic, v2: RunResult, v1: RunResult | None,
                               for on, r in sorted(learning.items())}
     if resumed:
         report["restart"] = restart_report(traffic, v2)
+    if reactive:
+        report["reactive"] = reactive_report(v2, v1, mine)
     report["timing"] = {"v2_wall_s": round(v2.wall_s, 3),
                         "v1_wall_s": round(v1.wall_s, 3) if v1 is not None else None,
                         "events_per_s": round(v2.runtime["traffic_events"] / v2.wall_s)

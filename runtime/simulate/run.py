@@ -40,6 +40,7 @@ from actors.events import MoodSet
 from runtime.core import Runtime
 from runtime.pool import FeedItems
 from runtime.simulate.channel import SimDiscord, iso_utc, sim_items
+from runtime.simulate.people import People
 from runtime.simulate.setup import SNAPSHOT_INTERVAL_S, RunResult, RunSetup, build_config
 from runtime.simulate.traffic import GRID_S, Traffic
 from runtime.simulate.virtual import HeldClockStore, VirtualClock
@@ -205,8 +206,12 @@ async def run_policy(traffic: Traffic, policy: str, setup: RunSetup, *,
     wall0 = time.perf_counter()
     clock = LoopClock(epoch_at_start=traffic.start)
     config = build_config(traffic, policy, setup)
+    if setup.reactive and virtual is None:
+        raise ValueError("reactive people need virtual time (run_virtual)")
+    people = People(traffic.guilds, setup.seed) if setup.reactive else None
     discord = SimDiscord(clock, {g.plan.guild_id: g.plan.channel_id for g in traffic.guilds},
-                         traffic, keep_words=setup.keep_words)
+                         traffic, keep_words=setup.keep_words, people=people,
+                         insert=virtual.insert if virtual is not None else None)
     _set_sim_clock(clock, virtual)
     if setup.store_path is None:
         store: Any = MemoryStore(clock=clock.now)
@@ -251,7 +256,8 @@ async def run_policy(traffic: Traffic, policy: str, setup: RunSetup, *,
     return RunResult(policy, "virtual" if virtual is not None else "realtime", sent,
                      figures, time.perf_counter() - wall0, ended_at,
                      examples=discord.examples, words=discord.words,
-                     example_keys=discord.example_keys)
+                     example_keys=discord.example_keys,
+                     answers=people.answers() if people is not None else [])
 
 
 def run_virtual(traffic: Traffic, policy: str, setup: RunSetup) -> RunResult:

@@ -161,6 +161,8 @@ def _write_html(opts: SimulateOptions, report: dict[str, Any], traffic: Traffic,
     if v1 is not None:
         runs["V1"] = v1
     data = figure_data(traffic, runs, guild_configs(config))
+    if report.get("reactive"):
+        data["reactive"] = report["reactive"]
     title = (f"miku-autonomy simulator: {opts.guilds} guilds, {opts.hours:g} h, "
              f"seed {opts.seed}")
     write_html(opts.html or "", format_report(report), data, title)
@@ -183,7 +185,7 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
                      llm_url=opts.llm_url, llm_model=opts.llm_model,
                      llm_workers=opts.llm_workers, stop_on_signals=opts.realtime,
                      owner=owner, defaults=opts.defaults(),
-                     keep_words=opts.transcript is not None)
+                     keep_words=opts.transcript is not None, reactive=opts.reactive)
     config = build_config(traffic, policy, setup)  # a bad [defaults] key fails here, at once
     if opts.llm_url is not None:
         check_llm_server(opts.llm_url, opts.llm_model)
@@ -231,12 +233,12 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
               "config": opts.config, "defaults": opts.defaults() or None,
               "store": opts.store, "resumed": opts.resume,
               "downtime_s": opts.downtime if opts.resume else None,
-              "transcript": opts.transcript,
+              "transcript": opts.transcript, **({"reactive": True} if opts.reactive else {}),
               "interrupted_after_h": round((v2.ended_at - traffic.start) / 3600.0, 4)
               if v2.ended_at < traffic.start + opts.hours * 3600.0 - 1e-6 else None}
     report = build_report(traffic, v2, v1, params, configs=guild_configs(config),
                           chattiness=chattiness, learning=learning, resumed=opts.resume,
-                          policies=guild_policies(config))
+                          policies=guild_policies(config), reactive=opts.reactive)
     if opts.html is not None:
         _write_html(opts, report, traffic, v2, v1, config)
     report["timing"]["traffic_generation_s"] = round(gen_s, 3)

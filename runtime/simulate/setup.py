@@ -26,6 +26,7 @@ from runtime.config import (
 )
 from runtime.settings import guild_settings
 from runtime.simulate.channel import SentRecord
+from runtime.simulate.people import AnswerRecord
 from runtime.simulate.traffic import Traffic
 
 __all__ = [
@@ -71,6 +72,8 @@ class RunSetup(msgspec.Struct, frozen=True):
     defaults: dict[str, Any] = msgspec.field(default_factory=dict)
     #: Keep every sent message's words (``--transcript``).
     keep_words: bool = False
+    #: Simulated people answer her actions (``--reactive``, ``people``); virtual time only.
+    reactive: bool = False
 
 
 class RunResult(msgspec.Struct):
@@ -89,6 +92,8 @@ class RunResult(msgspec.Struct):
     words: list[dict[str, Any]] = msgspec.field(default_factory=list)
     #: ``(time, guild)`` of each example, in the same order (to merge a split run's).
     example_keys: dict[str, list[tuple[float, int]]] = msgspec.field(default_factory=dict)
+    #: The simulated people's answers to her actions (only with ``RunSetup.reactive``).
+    answers: list[AnswerRecord] = msgspec.field(default_factory=list)
 
 
 def _tables(owner: Config | None) -> list[dict[str, Any]]:

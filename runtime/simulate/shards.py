@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
@@ -129,7 +129,9 @@ def merge_results(results: list[RunResult]) -> RunResult:
         keys[action] = [key for key, _ in pairs]
     words = list(heapq.merge(*(r.words for r in results),
                              key=itemgetter("sim_time", "guild_id")))
+    answers = list(heapq.merge(*(r.answers for r in results),
+                               key=attrgetter("at", "guild_id", "user_id")))
     return RunResult(first.policy, first.clock, sent, runtime,
                      max(r.wall_s for r in results), min(r.ended_at for r in results),
-                     examples=examples, words=words, example_keys=keys)
+                     examples=examples, words=words, example_keys=keys, answers=answers)
 

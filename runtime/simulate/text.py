@@ -104,11 +104,40 @@ def _extras(report: dict[str, Any]) -> list[str]:
                    + (f" (the first {rs['first_action_after_s']:.0f} s after it; "
                       + ", ".join(f"{n} {a}" for a, n in rs["by_action"].items()) + ")."
                       if rs.get("first_action_after_s") is not None else "."))
+    out += _reactive(report)
     examples = report.get("examples") or []
     if examples:
         out.append("Her words, three examples:")
         for e in examples:
             out.append(f"  [{e['action']}, {e['mood']}, {e['sim_time']}] {e['text']}")
+    return out
+
+
+def _answered(x: dict[str, Any] | None) -> str:
+    if x is None:
+        return "-"
+    if not x["actions"]:
+        return "0/0"
+    return (f"{100 * x['answered_10m_share']:.0f}% / {100 * x['answered_30m_share']:.0f}%"
+            f" of {x['actions']:,}")
+
+
+def _reactive(report: dict[str, Any]) -> list[str]:
+    """``--reactive``: answered shares by action, V2 beside V1, and pestering."""
+    r = report.get("reactive")
+    if not r:
+        return []
+    v2, v1 = r["v2"], r["v1"]
+    runs = [("V2", v2)] + ([("V1", v1)] if v1 is not None else [])
+    actions = sorted({a for _, x in runs for a in x["by_action"]})
+    rows = [["every action"] + [_answered(x) for _, x in runs]]
+    rows += [[a] + [_answered(x["by_action"].get(a)) for _, x in runs] for a in actions]
+    out = ["Answered by a simulated person within 10 / 30 min (--reactive: people answer "
+           "her; only answers to the action count):"]
+    out += _table(["", *(name for name, _ in runs)], rows)
+    out.append("Pestering (naming someone who ignored her last two times): "
+               + ", ".join(f"{name} {x['pestering']:,} of {x['addressed']:,} addressed"
+                           for name, x in runs) + ".")
     return out
 
 

@@ -3,6 +3,7 @@ store wrapper whose thread work takes no virtual time."""
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -29,6 +30,10 @@ class VirtualClock(trio.abc.Clock):
     loop, the receiving actor's, instead of two. An event whose time has come is handed over
     before any timer of the same instant, as a driver woken at that time would.
 
+    ``insert`` adds an event to a running feed (an answer to what she just said,
+    ``people``): it is handed over at its time among the feed's own. A feed that nobody
+    inserts into runs exactly as before.
+
     While ``held`` is non-zero the clock does not jump: the loop waits in wall-clock time for
     I/O (a worker thread's result). It starts held, for the runtime's start-up.
     """
@@ -44,6 +49,11 @@ class VirtualClock(trio.abc.Clock):
         self._next_at = math.inf
         self._offset = 0.0
         self._failed: BaseException | None = None
+        #: Inserted events, and a feed event they displaced: (loop time, order, from the
+        #: feed, event). ``_next_from_feed``: whether ``_next`` came from the iterator.
+        self._extra: list[tuple[float, int, bool, Any]] = []
+        self._extra_n = 0
+        self._next_from_feed = True
         #: Events the feed has handed over.
         self.fed = 0
 
@@ -58,7 +68,7 @@ class VirtualClock(trio.abc.Clock):
             return 0.0
         if self.held:
             return 86400.0  # wait for I/O: a thread's result, a control-socket client
-        if self._deliver is not None and self._next_at <= min(deadline, self._wake_at):
+        if self._next is not None and self._next_at <= min(deadline, self._wake_at):
             self._now = max(self._now, self._next_at)
             self._hand_over()
             return 0.0
@@ -92,16 +102,54 @@ class VirtualClock(trio.abc.Clock):
 
     def _advance(self) -> None:
         assert self._feed is not None
+        if self._extra:
+            self._advance_merged()
+            return
         nxt = next(self._feed, None)
         self._next = nxt
-        if nxt is None:
-            self._stop_feed()
-        else:
-            self._next_at = nxt.at - self._offset
+        # At the feed's end, the feed stays open (until ``cancel_feed``) for ``insert``.
+        self._next_at = math.inf if nxt is None else nxt.at - self._offset
+
+    def _advance_merged(self) -> None:
+        """``_advance`` while inserted events wait: the earliest of them and the feed's."""
+        assert self._feed is not None
+        extra = self._extra
+        if self._next_from_feed:  # the feed's next event joins the heap, to be compared
+            nxt = next(self._feed, None)
+            if nxt is not None:
+                heapq.heappush(extra, (nxt.at - self._offset, self._extra_n, True, nxt))
+                self._extra_n += 1
+        at, _, from_feed, event = heapq.heappop(extra)
+        self._next, self._next_at, self._next_from_feed = event, at, from_feed
+
+    def insert(self, event: Any) -> None:
+        """Hand ``event`` (with an ``at`` in epoch seconds, not before now) over at its time
+        too, within the running feed.
+
+        Raises:
+            RuntimeError: no feed is running (none started, or it was cancelled or failed;
+                a feed whose own events have all been handed over still runs).
+            ValueError: the event's time is before now.
+        """
+        if self._deliver is None:
+            raise RuntimeError("VirtualClock.insert: no feed is running")
+        at = event.at - self._offset
+        if at < self._now:
+            raise ValueError(f"VirtualClock.insert: event at {at} is before now ({self._now})")
+        heapq.heappush(self._extra, (at, self._extra_n, False, event))
+        self._extra_n += 1
+        if self._next is not None:  # the waiting event goes back among the others, first
+            heapq.heappush(self._extra, (self._next_at, -self._extra_n, self._next_from_feed,
+                                         self._next))
+            self._extra_n += 1
+        at, _, from_feed, nxt = heapq.heappop(self._extra)
+        self._next, self._next_at, self._next_from_feed = nxt, at, from_feed
 
     def _stop_feed(self) -> None:
         self._feed = self._deliver = self._next = None
         self._next_at = math.inf
+        self._extra.clear()
+        self._next_from_feed = True
 
     def _hand_over(self) -> None:
         """Hand over every event due now (an event at a past time at once, as it came)."""
