@@ -23,7 +23,7 @@ from runtime.gateway.access import channel_access, speakable_channel
 from runtime.gateway.convert import ChannelOf
 from runtime.pool.models import ContextLine
 
-__all__ = ["GONE", "MAX_MESSAGE_CHARS", "Outbound", "line_text"]
+__all__ = ["GONE", "MAX_MESSAGE_CHARS", "TYPING_ACTIONS", "Outbound", "line_text"]
 
 log = structlog.get_logger("runtime.gateway")
 
@@ -35,6 +35,8 @@ _MAX_HISTORY = 100
 #: Discord shows "typing…" for 10 s after a typing POST (Trigger Typing Indicator); renewed
 #: a little before it runs out.
 _TYPING_RENEW_S = 8.0
+#: The actions someone waits for: only these show "typing…".
+TYPING_ACTIONS = frozenset({"reply"})
 _NETWORK_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 
 
@@ -177,12 +179,18 @@ class Outbound:
 
     @contextlib.asynccontextmanager
     async def typing_for(self, request: ActionRequest) -> AsyncIterator[None]:
-        """Show "typing…" in the request's channel while the body runs (the pool's ``typing``).
+        """Show "typing…" in the request's channel while the body runs (the pool's ``typing``),
+        for a reply only: someone is waiting for her answer. For the rest nobody waits, and
+        the indicator would cost a request (and one more per 8 s of writing) out of the
+        bot's global 50 a second (docs/SCALING.md, "Where the limits are").
 
         The first indicator is posted in the background, so entering never waits for
         Discord; it is renewed every 8 s. Failures (403 without Send Messages, a channel
         gone, the network) end the indicator silently: the words matter, the dots do not.
         """
+        if request.action not in TYPING_ACTIONS:
+            yield
+            return
         try:
             channel = self._speakable(request.guild_id, request.channel_id)
         except SendRejected:

@@ -53,6 +53,7 @@ Run standalone (for a subprocess test or by hand)::
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
 from typing import Any
@@ -157,6 +158,8 @@ class FakeDiscord:
         self.history: dict[int, list[dict[str, Any]]] = {}
         #: ``(channel_id, query)`` of every history GET, for tests of what was asked.
         self.history_requests: list[tuple[int, dict[str, str]]] = []
+        #: REST requests received, ``"METHOD /route/{template}"`` -> count.
+        self.requests: collections.Counter[str] = collections.Counter()
         self.typing: list[int] = []
         self.typing_status: dict[int, tuple[int, dict[str, Any]]] = {}
         self.typing_posted = asyncio.Event()
@@ -185,8 +188,17 @@ class FakeDiscord:
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/gateway"
 
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Every REST request, by method and route template (``POST
+        /channels/{cid}/messages``), for tests and the REST-budget bench."""
+        resource = request.match_info.route.resource
+        if request.path.startswith(API) and resource is not None:
+            self.requests[f"{request.method} {resource.canonical[len(API):]}"] += 1
+        return await handler(request)
+
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[self._count])
         app.router.add_get(f"{API}/users/@me", self._me)
         app.router.add_get(f"{API}/oauth2/applications/@me", self._application)
         app.router.add_get(f"{API}/gateway", self._gateway_info)
