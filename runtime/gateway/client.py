@@ -166,8 +166,8 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             "presence_update": self._on_presence,
             "raw_presence_update": self._on_raw_presence,
             "member_join": self._on_member_join,
-            "guild_available": self._on_guild_ready,
-            "guild_join": self._on_guild_ready,
+            "guild_available": self._on_guild_available,
+            "guild_join": self._on_guild_available,
             "guild_unavailable": self._on_guild_unavailable,
             "guild_remove": self._on_guild_remove,
             "guild_role_update": self._on_role_changed,
@@ -254,6 +254,12 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             return
         self._emit(convert.member_join_event(member, channel_of=self._channel_of,
                                              now=self._clock()))
+
+    def _on_guild_available(self, guild: discord.Guild) -> None:
+        # During a shard's first guild stream discord.py holds guild_available until the
+        # stream ends; a guild with an event before that was reported then (``_track``).
+        if guild.id not in self._guild_access:
+            self._on_guild_ready(guild)
 
     def _on_guild_ready(self, guild: discord.Guild) -> None:
         channel_id = self._channel_of(guild.id)
