@@ -19,8 +19,9 @@ import structlog
 
 from actors.events import ActionRequest
 from runtime.errors import SendRejected
-from runtime.gateway.access import channel_access, speakable_channel
+from runtime.gateway.access import speakable_channel
 from runtime.gateway.convert import ChannelOf
+from runtime.gateway.tracking import Access
 from runtime.pool.models import ContextLine
 
 __all__ = ["GONE", "MAX_MESSAGE_CHARS", "TYPING_ACTIONS", "Outbound", "line_text"]
@@ -65,8 +66,7 @@ class Outbound:
     _send_rejected: int
     _deadline_passed: int
     _self_id: Callable[[], int | None]
-    _guild_access: dict[int, tuple[bool, str]]
-    _archived: dict[int, discord.Thread]
+    _access: Access
     get_guild: Callable[[int], discord.Guild | None]
     get_partial_messageable: Callable[..., discord.PartialMessageable]
     http: Any
@@ -90,15 +90,10 @@ class Outbound:
         access to the guild's channel was lost since the action was decided, or a thread
         needs what she lacks (Send Messages in Threads; Manage Threads when locked)."""
         channel = self._target(guild_id, channel_id)
-        access = self._guild_access.get(guild_id)
-        if access is not None and not access[0]:
-            raise SendRejected(f"missing {access[1]}")
-        if channel_id != self._channel_of(guild_id):
-            guild = self.get_guild(guild_id)
-            if guild is not None:
-                ok, missing = channel_access(guild, channel_id, self._archived)
-                if not ok:
-                    raise SendRejected(f"missing {missing}")
+        refused = self._access.refusal(self.get_guild(guild_id), guild_id, channel_id,
+                                       self._channel_of(guild_id) or 0)
+        if refused is not None:
+            raise SendRejected(refused)
         return channel
 
     async def send(self, request: ActionRequest, text: str) -> None:
