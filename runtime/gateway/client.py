@@ -159,8 +159,11 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         self._uncached = UncachedPresences()
         # Once a guild is chunked its members are cached: what was remembered of them here
         # is discord.py's to track from then on.
-        self._chunker = Chunker(self, presences=presences,
+        self._chunker = Chunker(self, presences=presences, call_later=self._call_later,
                                 on_chunked=self._uncached.forget_guild) if members else None
+        # discord.py 2.7 has no parser for RATE_LIMITED (it logs the event as unknown); the
+        # websocket looks parsers up in this dict, so the chunker hears of it.
+        self._connection.parsers["RATE_LIMITED"] = self._on_rate_limited
         self._event_handlers: dict[str, Callable[..., Any]] = {
             "message": self._on_message,
             "presence_update": self._on_presence,
@@ -303,6 +306,20 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         if event is not None:
             log.info("gateway.guild_removed", guild_id=guild.id, shard_id=guild.shard_id)
         self._emit(event)
+
+    def _on_rate_limited(self, data: dict[str, Any]) -> None:
+        """Discord refused a gateway command (so far only opcode 8, REQUEST_GUILD_MEMBERS)."""
+        meta = data.get("meta") or {}
+        if data.get("opcode") != 8 or "guild_id" not in meta:
+            log.warning("gateway.rate_limited", opcode=data.get("opcode"))
+            return
+        # discord.py's pending request would otherwise wait out its 30 s for nothing.
+        nonce = meta.get("nonce")
+        if nonce is not None:
+            self._connection._chunk_requests.pop(nonce, None)
+        if self._chunker is not None:
+            self._chunker.rate_limited(int(meta["guild_id"]),
+                                       float(data.get("retry_after") or 30.0))
 
     # --- permissions after ready ---------------------------------------------------------
 

@@ -31,7 +31,9 @@ the connection's IDENTIFY:
 * REQUEST_GUILD_MEMBERS (opcode 8, ``query: ""``, ``limit: 0``; needs GUILD_MEMBERS) is
   answered with GUILD_MEMBERS_CHUNK events of up to 1,000 members carrying ``chunk_index``,
   ``chunk_count``, the request's ``nonce`` and, when asked with ``presences: true`` (and the
-  GUILD_PRESENCES intent), the presences of the members in that chunk who are online.
+  GUILD_PRESENCES intent), the presences of the members in that chunk who are online; a
+  second such request for one guild within 30 s is answered with a RATE_LIMITED event
+  (``opcode`` 8, ``retry_after``, ``meta.guild_id``, ``meta.nonce``) and no chunks.
 
 Pointing discord.py at it, in process::
 
@@ -56,6 +58,8 @@ import asyncio
 import collections
 import itertools
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -79,6 +83,8 @@ ALL_INTENTS = sum(1 << b for b in (*range(0, 17), 20, 21, 24, 25))
 DEFAULT_LARGE_THRESHOLD = 50
 #: Members per GUILD_MEMBERS_CHUNK.
 CHUNK_SIZE = 1000
+#: One request for all of a guild's members per bot per 30 s (change log 2025-08-14).
+MEMBERS_REQUEST_INTERVAL_S = 30.0
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -134,6 +140,8 @@ class FakeDiscord:
             (Discord's limit is 2,500).
         mounts: more routes, each ``mount(app, fake)`` called before the server starts
             (e.g. ``tests/kit/fake_interactions.py``: command sync and interactions).
+        clock: seconds, monotonic: what the 30 s between two all-members requests of one
+            guild is measured on (tests move their own).
     """
 
     def __init__(self, *, guilds: list[dict[str, Any]] | None = None,
@@ -142,7 +150,8 @@ class FakeDiscord:
                  gateway_token: str | None = None,
                  privileged_intents: int = PRESENCES | MEMBERS | MESSAGE_CONTENT,
                  max_guilds_per_shard: int = 2500,
-                 mounts: tuple[Any, ...] = ()) -> None:
+                 mounts: tuple[Any, ...] = (),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.guilds = [guild_create(GUILD)] if guilds is None else guilds
         self.self_user = SELF_USER if self_user is None else self_user
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -166,6 +175,10 @@ class FakeDiscord:
         self.identifies: list[dict[str, Any]] = []
         self.resumes: list[dict[str, Any]] = []
         self.member_requests: list[dict[str, Any]] = []
+        #: Guild ids whose all-members request was answered RATE_LIMITED, in order.
+        self.rate_limited: list[int] = []
+        self.clock = clock
+        self._members_asked_at: dict[str, float] = {}
         self.message_posted = asyncio.Event()
         #: Set once a RESUME has been answered with RESUMED.
         self.resumed = asyncio.Event()
@@ -500,6 +513,15 @@ class FakeDiscord:
             return  # only the whole list is served here
         if not shard.intents & GUILD_MEMBERS_INTENT:
             return  # Discord refuses the whole list without GUILD_MEMBERS
+        now = self.clock()
+        last = self._members_asked_at.get(guild["id"])
+        if last is not None and now - last < MEMBERS_REQUEST_INTERVAL_S:
+            self.rate_limited.append(int(guild["id"]))
+            await self._send(shard.ws, "RATE_LIMITED", {
+                "opcode": 8, "retry_after": MEMBERS_REQUEST_INTERVAL_S - (now - last),
+                "meta": {"guild_id": guild["id"], "nonce": request.get("nonce")}})
+            return
+        self._members_asked_at[guild["id"]] = now
         members = guild.get("members", [])
         presences = bool(request.get("presences")) and bool(
             shard.intents & GUILD_PRESENCES_INTENT)
