@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
+import trio
 from structlog.testing import capture_logs
 
 from engine import NO_ITEM
@@ -39,9 +40,16 @@ async def test_retries_5xx_then_sends(recorder: Recorder) -> None:
     assert stats.retries == 2 and stats.sent == 1
 
 
+@pytest.mark.parametrize("anyio_backend", [
+    # Virtual time running 50 times faster than real time: the second's wait takes 20 ms,
+    # and the server's timestamps (anyio.current_time()) are on the same clock as the pool's.
+    pytest.param(("trio", {"clock": trio.testing.MockClock(rate=50)}), id="trio-fastclock"),
+])
 async def test_429_waits_for_retry_after(recorder: Recorder) -> None:
     """A 429 with Retry-After: 1 is retried no sooner than a second later."""
-    async with open_fake_server() as server, running_pool(server.base_url, recorder) as pool:
+    slow = Timeouts(connect=100.0, first_byte=500.0, total=500.0)  # 2-10 s of real time
+    async with open_fake_server() as server, running_pool(server.base_url, recorder,
+                                                          timeouts=slow) as pool:
         server.plan(Reply.error(429, retry_after="1"), Reply.ok())
         req = request()
         pool.submit(req)
