@@ -208,7 +208,10 @@ async def serve(config: Config, token: str, *, seed: int | None = None,
     def channel_of(guild_id: int) -> int | None:
         return holder[0].settings.channel_of(guild_id)
 
-    client = build_client(config, deliver, channel_of=channel_of)
+    def excluded(guild_id: int, user_id: int) -> bool:
+        return holder[0].settings.excluded(guild_id, user_id)
+
+    client = build_client(config, deliver, channel_of=channel_of, exclude=excluded)
     runtime = Runtime(config, sender=client.send, context=client.fetch_context,
                       names=client.display_name, typing=client.typing_for, gateway=client,
                       config_path=config_path,

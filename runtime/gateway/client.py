@@ -38,6 +38,7 @@ from runtime.gateway.convert import ChannelOf
 from runtime.gateway.members import Chunker, ChunkerStatistics, UncachedPresences
 from runtime.gateway.outbound import _NETWORK_ERRORS, MAX_MESSAGE_CHARS, Outbound
 from runtime.gateway.tracking import Access
+from runtime.pool.models import ExcludeFn
 
 __all__ = ["MAX_MESSAGE_CHARS", "GatewayStatistics", "PersonaClient", "ShardStatistics",
            "persona_intents"]
@@ -116,6 +117,9 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         members: ask for the Server Members intent (joins, complete member lists).
         call_later: ``(delay_s, fn)`` runs ``fn`` later on the client's loop (default: the
             running loop's ``call_later``); how the end of her timeout is checked.
+        exclude: ``(guild_id, user_id) -> bool``, the members left out of prompts (opted
+            out, ignored: ``Settings.excluded``); their names in others' mentions are
+            "@someone" in the context. None: nobody.
         **options: passed to ``discord.AutoShardedClient`` (e.g. ``guild_ready_timeout``,
             ``max_ratelimit_timeout``: 60 s here, a longer 429 wait fails the send at once).
     """
@@ -126,7 +130,7 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
                  chunk_guilds_at_startup: bool = False, presences: bool = True,
                  members: bool = True,
                  call_later: Callable[[float, Callable[[], None]], Any] | None = None,
-                 **options: Any) -> None:
+                 exclude: ExcludeFn | None = None, **options: Any) -> None:
         options.setdefault("max_messages", None)
         options.setdefault("max_ratelimit_timeout", 60.0)
         # Raw presences are how a member discord.py has not cached still counts (members.py).
@@ -142,6 +146,7 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         self._deliver = deliver
         self._channel_of = channel_of
         self._clock = clock
+        self._exclude = exclude
         self._call_later = call_later or _loop_call_later
         #: Guilds with a channel, ready on this connection: her access there.
         self._access = Access(clock=clock, call_later=self._call_later,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -22,14 +23,17 @@ from runtime.errors import SendRejected
 from runtime.gateway.access import speakable_channel
 from runtime.gateway.convert import ChannelOf
 from runtime.gateway.tracking import Access
-from runtime.pool.models import ContextLine
+from runtime.pool.models import ContextLine, ExcludeFn
 
-__all__ = ["GONE", "MAX_MESSAGE_CHARS", "TYPING_ACTIONS", "Outbound", "line_text"]
+__all__ = ["GONE", "MAX_MESSAGE_CHARS", "TYPING_ACTIONS", "Outbound", "clean_text",
+           "line_text"]
 
 log = structlog.get_logger("runtime.gateway")
 
 #: Discord refuses longer messages.
 MAX_MESSAGE_CHARS = 2000
+#: A mention in a message's content: user (``@``, ``@!``), role (``@&``) or channel (``#``).
+_MENTION = re.compile(r"<(@[!&]?|#)([0-9]+)>")
 #: Why a reply is dropped when the message it answers was deleted.
 GONE = "the message she answers is gone"
 _MAX_HISTORY = 100
@@ -41,11 +45,36 @@ TYPING_ACTIONS = frozenset({"reply"})
 _NETWORK_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 
 
-def line_text(m: discord.Message) -> str:
-    """A message's words as a context line: mentions resolved to names, and placeholders for
-    what has no words (files, stickers, a forward), so a message that spoke to her with an
-    image still ends her context."""
-    parts = [m.clean_content] if m.clean_content else []
+def clean_text(m: discord.Message, exclude: ExcludeFn | None = None) -> str:
+    """The message's words as the client shows them (``<@id>`` as ``@name``, roles, channels,
+    ``@everyone`` defused), except that an excluded member (opted out, ignored) mentioned by
+    someone else is ``@someone``: their name never reaches a prompt. (discord.py's
+    ``clean_content`` does the rest the same way but cannot leave a name out.)"""
+    guild = m.guild
+
+    def name(match: re.Match[str]) -> str:
+        kind, ident = match[1], int(match[2])
+        if kind in ("@", "@!"):
+            if guild is not None and exclude is not None and exclude(guild.id, ident):
+                return "@someone"
+            member = (guild.get_member(ident) if guild is not None else None) or \
+                discord.utils.get(m.mentions, id=ident)
+            return f"@{member.display_name}" if member is not None else "@someone"
+        if kind == "@&":
+            role = guild.get_role(ident) if guild is not None else None
+            return f"@{role.name}" if role is not None else "@role"
+        channel = guild.get_channel_or_thread(ident) if guild is not None else None
+        return f"#{channel.name}" if channel is not None else "#channel"
+
+    return discord.utils.escape_mentions(_MENTION.sub(name, m.content))
+
+
+def line_text(m: discord.Message, exclude: ExcludeFn | None = None) -> str:
+    """A message's words as a context line: mentions resolved to names (``clean_text``), and
+    placeholders for what has no words (files, stickers, a forward), so a message that spoke
+    to her with an image still ends her context."""
+    words = clean_text(m, exclude)
+    parts = [words] if words else []
     if m.attachments:
         images = all((a.content_type or "").startswith("image/") for a in m.attachments)
         parts.append("[image]" if images else "[attachment]")
@@ -67,6 +96,7 @@ class Outbound:
     _deadline_passed: int
     _self_id: Callable[[], int | None]
     _access: Access
+    _exclude: ExcludeFn | None
     get_guild: Callable[[int], discord.Guild | None]
     get_partial_messageable: Callable[..., discord.PartialMessageable]
     http: Any
@@ -251,7 +281,7 @@ class Outbound:
                                            before=before):
                 if newest is None:
                     newest = m.id
-                text = line_text(m)
+                text = line_text(m, self._exclude)
                 if not text:
                     continue
                 lines.append(ContextLine(author=m.author.display_name, text=text,

@@ -9,12 +9,22 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import discord
 import pytest
 
 from actors.events import ActionRequest
 from runtime.errors import SendRejected
 from runtime.gateway import PersonaClient
-from tests.kit.discord_payloads import ALICE, BOB, CHANNEL, GUILD, SELF_ID, message_create
+from tests.kit.discord_payloads import (
+    ALICE,
+    BOB,
+    CHANNEL,
+    GUILD,
+    SELF_ID,
+    SELF_USER,
+    guild_create,
+    message_create,
+)
 from tests.kit.fake_discord import FakeDiscord
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
@@ -140,3 +150,21 @@ async def test_the_stand_in_refuses_a_reply_to_a_message_it_does_not_have(
     assert "message_reference" in answer["errors"]
     status, answer = await reply_via_http(fake, False)
     assert status == 200 and answer["type"] == 0
+
+
+async def test_an_excluded_members_name_does_not_reach_the_lines(fake: FakeDiscord) -> None:
+    """Bob opted out: his own lines are the pool's to drop, but his name in someone else's
+    mention is "@someone" here, so it never reaches a prompt; Alice's name stays."""
+    client = PersonaClient(deliver=lambda e: None, channel_of={GUILD: CHANNEL}.get,
+                           clock=lambda: NOW, exclude=lambda g, u: u == BOB)
+    try:
+        await client.login(TOKEN)
+        state = client._connection
+        state.user = discord.ClientUser(state=state, data=SELF_USER)
+        state.parsers["GUILD_CREATE"](guild_create(GUILD))
+        fake.history[CHANNEL] = [message_create(
+            1, ALICE, content=f"<@{BOB}> and <@{ALICE}>, look", mentions=(BOB, ALICE))]
+        [line] = await client.fetch_context(GUILD, CHANNEL, 10)
+        assert line.text == "@someone and @Alice, look"
+    finally:
+        await client.close()

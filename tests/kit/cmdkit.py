@@ -111,6 +111,7 @@ async def running_bot(tmp_path: Path, config_text: str, *, store: Any = None,
         holder: list[Runtime] = []
         client = PersonaClient(deliver=lambda e: holder[0].deliver(e),
                                channel_of=lambda g: holder[0].settings.channel_of(g),
+                               exclude=lambda g, u: holder[0].settings.excluded(g, u),
                                shard_count=1, guild_ready_timeout=0.01)
         runtime = Runtime(config, sender=client.send, context=client.fetch_context,
                           names=client.display_name, store=store, seed=5, backend=backend,
