@@ -34,7 +34,7 @@ import structlog
 
 from actors.events import ChannelAccess
 from runtime.gateway import convert
-from runtime.gateway.convert import ChannelOf
+from runtime.gateway.convert import ChannelOf, RecentIds
 from runtime.gateway.members import Chunker, ChunkerStatistics, UncachedPresences
 from runtime.gateway.outbound import _NETWORK_ERRORS, MAX_MESSAGE_CHARS, Outbound
 from runtime.gateway.tracking import Access
@@ -147,6 +147,9 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         self._channel_of = channel_of
         self._clock = clock
         self._exclude = exclude
+        #: Her recent messages (sent here, or seen on the gateway): a reply to one addresses
+        #: her even when Discord leaves the referenced message out.
+        self._own = RecentIds()
         self._call_later = call_later or _loop_call_later
         #: Guilds with a channel, ready on this connection: her access there.
         self._access = Access(clock=clock, call_later=self._call_later,
@@ -231,8 +234,11 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
 
     def _on_message(self, message: discord.Message) -> None:
         self._track(message.guild)
+        self_id = self._self_id()
+        if message.author.id == self_id:
+            self._own.add(message.id)
         self._emit(convert.message_event(message, channel_of=self._channel_of,
-                                         self_id=self._self_id(), now=self._clock()))
+                                         self_id=self_id, now=self._clock(), own=self._own))
 
     def _on_presence(self, before: discord.Member, after: discord.Member) -> None:
         self._track(after.guild)

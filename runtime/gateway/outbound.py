@@ -21,7 +21,7 @@ import structlog
 from actors.events import ActionRequest
 from runtime.errors import SendRejected
 from runtime.gateway.access import speakable_channel
-from runtime.gateway.convert import ChannelOf
+from runtime.gateway.convert import ChannelOf, RecentIds
 from runtime.gateway.tracking import Access
 from runtime.pool.models import ContextLine, ExcludeFn
 
@@ -97,6 +97,7 @@ class Outbound:
     _self_id: Callable[[], int | None]
     _access: Access
     _exclude: ExcludeFn | None
+    _own: RecentIds
     get_guild: Callable[[int], discord.Guild | None]
     get_partial_messageable: Callable[..., discord.PartialMessageable]
     http: Any
@@ -179,8 +180,9 @@ class Outbound:
         timeout = asyncio.timeout(remaining)
         try:
             async with timeout:
-                await channel.send(text, allowed_mentions=discord.AllowedMentions.none(),
-                                   reference=reference)  # type: ignore[arg-type]
+                sent = await channel.send(text, allowed_mentions=discord.AllowedMentions.none(),
+                                          reference=reference)  # type: ignore[arg-type]
+            self._own.add(sent.id)
         except discord.Forbidden as exc:
             bound.warning("send.forbidden", status=exc.status, code=exc.code)
             raise SendRejected(f"forbidden (403, code {exc.code})", status=exc.status

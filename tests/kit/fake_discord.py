@@ -96,12 +96,14 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 class SentMessage:
-    """One POST /channels/{id}/messages as received: the JSON body and the auth header."""
+    """One POST /channels/{id}/messages as received: the JSON body and the auth header, and
+    the id Discord gave the message (None when it was refused)."""
 
     def __init__(self, channel_id: int, body: dict[str, Any], authorization: str) -> None:
         self.channel_id = channel_id
         self.body = body
         self.authorization = authorization
+        self.message_id: int | None = None
 
     def __repr__(self) -> str:
         return f"SentMessage(channel_id={self.channel_id}, body={self.body!r})"
@@ -318,6 +320,7 @@ class FakeDiscord:
             "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
             "attachments": [], "embeds": [], "pinned": False, "flags": 0, "components": [],
         }
+        self.sent[-1].message_id = int(message["id"])
         return _json(message)
 
     def _exists(self, channel_id: int, message_id: Any) -> bool:
