@@ -259,7 +259,8 @@ class Outbound:
                 ``before`` compares snowflakes, so ``before=upto+1`` returns that message
                 first (when it still exists) and the ones before it.
 
-        A message without text is a placeholder line ("[image]", "[attachment]",
+        A thread's starter message is the message the thread was made from (Discord sends
+        it along). A message without text is a placeholder line ("[image]", "[attachment]",
         "[sticker]", "[forwarded message]"); one with text and files gets the placeholder
         after its words. Nothing of a file, a sticker or a forward is read.
 
@@ -283,6 +284,12 @@ class Outbound:
                                            before=before):
                 if newest is None:
                     newest = m.id
+                if (m.type is discord.MessageType.thread_starter_message
+                        and m.reference is not None
+                        and isinstance(m.reference.resolved, discord.Message)):
+                    # A thread's first message is empty; Discord sends the message the
+                    # thread was started from with it: that is the thread's first line.
+                    m = m.reference.resolved
                 text = line_text(m, self._exclude)
                 if not text:
                     continue
