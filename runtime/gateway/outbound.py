@@ -26,7 +26,7 @@ from runtime.gateway.tracking import Access
 from runtime.pool.models import ContextLine, ExcludeFn
 
 __all__ = ["GONE", "MAX_MESSAGE_CHARS", "TYPING_ACTIONS", "Outbound", "clean_text",
-           "line_text"]
+           "line_text", "plain"]
 
 log = structlog.get_logger("runtime.gateway")
 
@@ -34,6 +34,10 @@ log = structlog.get_logger("runtime.gateway")
 MAX_MESSAGE_CHARS = 2000
 #: A mention in a message's content: user (``@``, ``@!``), role (``@&``) or channel (``#``).
 _MENTION = re.compile(r"<(@[!&]?|#)([0-9]+)>")
+#: Markup that changes a whole line: a heading (``#``-``###``) or subtext (``-#``) marker.
+_LINE_MARKUP = re.compile(r"^(#{1,3} |-# )", re.MULTILINE)
+#: A spoiler: its words stay hidden from her (she could repeat them in the open).
+_SPOILER = re.compile(r"\|\|.+?\|\|", re.DOTALL)
 #: Why a reply is dropped when the message it answers was deleted.
 GONE = "the message she answers is gone"
 _MAX_HISTORY = 100
@@ -45,10 +49,19 @@ TYPING_ACTIONS = frozenset({"reply"})
 _NETWORK_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 
 
+def plain(text: str) -> str:
+    """Her words as she wrote them: Discord markdown that would change the whole message (a
+    line starting as a heading, ``#`` to ``###``, or as subtext, ``-#``; a code fence) is
+    escaped, so Discord shows the characters instead."""
+    text = _LINE_MARKUP.sub(r"\\\1", text)
+    return text.replace("```", "\\`\\`\\`")
+
+
 def clean_text(m: discord.Message, exclude: ExcludeFn | None = None) -> str:
     """The message's words as the client shows them (``<@id>`` as ``@name``, roles, channels,
     ``@everyone`` defused), except that an excluded member (opted out, ignored) mentioned by
-    someone else is ``@someone``: their name never reaches a prompt. (discord.py's
+    someone else is ``@someone`` (their name never reaches a prompt) and a spoiler is
+    ``[spoiler]`` (she cannot repeat it unspoilered). (discord.py's
     ``clean_content`` does the rest the same way but cannot leave a name out.)"""
     guild = m.guild
 
@@ -66,7 +79,8 @@ def clean_text(m: discord.Message, exclude: ExcludeFn | None = None) -> str:
         channel = guild.get_channel_or_thread(ident) if guild is not None else None
         return f"#{channel.name}" if channel is not None else "#channel"
 
-    return discord.utils.escape_mentions(_MENTION.sub(name, m.content))
+    text = _SPOILER.sub("[spoiler]", _MENTION.sub(name, m.content))
+    return discord.utils.escape_mentions(text)
 
 
 def line_text(m: discord.Message, exclude: ExcludeFn | None = None) -> str:
@@ -151,7 +165,7 @@ class Outbound:
         reference = None
         try:
             channel = self._speakable(request.guild_id, request.channel_id)
-            text = text.strip()
+            text = plain(text.strip())
             if not text:
                 raise SendRejected("empty message")
             if len(text) > MAX_MESSAGE_CHARS:
