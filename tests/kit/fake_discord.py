@@ -13,7 +13,8 @@ One aiohttp server on 127.0.0.1 (a free port) serves
   ``message_reference``) unless ``fail_if_not_exists`` is false (then it is posted plain);
   a MESSAGE_CREATE dispatched by a test joins the channel's history, a MESSAGE_DELETE (or
   MESSAGE_DELETE_BULK) leaves it; a message to an archived thread unarchives it (a
-  THREAD_UPDATE to its shard), unless the thread is locked (400 50083);
+  THREAD_UPDATE to its shard), unless the thread is locked (400 50083); while she is timed
+  out in a guild (``time_out_self``) her messages there are refused 403 50013;
 * the gateway at ``/gateway``: HELLO, IDENTIFY -> READY (guilds unavailable, as Discord does)
   then one GUILD_CREATE per guild of the shard, heartbeats ACKed, RESUME -> RESUMED, and
   whatever the test ``dispatch``-es (MESSAGE_CREATE, PRESENCE_UPDATE, ...). Frames are plain
@@ -60,6 +61,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -181,6 +183,7 @@ class FakeDiscord:
         self.rate_limited: list[int] = []
         self.clock = clock
         self._members_asked_at: dict[str, float] = {}
+        self._timed_out: dict[str, str | None] = {}
         self.message_posted = asyncio.Event()
         #: Set once a RESUME has been answered with RESUMED.
         self.resumed = asyncio.Event()
@@ -299,6 +302,8 @@ class FakeDiscord:
         status, payload = self.send_status.get(cid, (200, {}))
         if status != 200:
             return _json(payload, status=status)
+        if self._timed_out_in(cid):
+            return _json({"message": "Missing Permissions", "code": 50013}, status=403)
         found = self._channel(cid)
         meta = found[1].get("thread_metadata") if found is not None else None
         if found is not None and meta and meta.get("archived"):
@@ -391,6 +396,24 @@ class FakeDiscord:
                 await self._send(shard.ws, event, data)
                 sent += 1
         return sent
+
+    async def time_out_self(self, guild_id: int, until: str | None) -> None:
+        """A moderator times her out in ``guild_id`` until ``until`` (ISO 8601; None ends it):
+        GUILD_MEMBER_UPDATE of her member to the owning shard, and her messages to the guild's
+        channels refused 403 50013 until then, as Discord masks a timed-out member's
+        permissions (everything but View Channel and Read Message History)."""
+        guild = next(g for g in self.guilds if g["id"] == str(guild_id))
+        me = next(m for m in guild["members"] if m["user"]["id"] == str(SELF_ID))
+        me["communication_disabled_until"] = until
+        self._timed_out[str(guild_id)] = until
+        await self.dispatch_to_owner("GUILD_MEMBER_UPDATE", {**me, "guild_id": str(guild_id)})
+
+    def _timed_out_in(self, channel_id: int) -> bool:
+        found = self._channel(channel_id)
+        if found is None:
+            return False
+        until = self._timed_out.get(found[0]["id"])
+        return until is not None and datetime.fromisoformat(until) > datetime.now(UTC)
 
     async def reconnect(self) -> None:
         """Opcode 7 RECONNECT to every shard: the client should reconnect and RESUME."""
