@@ -150,6 +150,8 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         #: Her recent messages (sent here, or seen on the gateway): a reply to one addresses
         #: her even when Discord leaves the referenced message out.
         self._own = RecentIds()
+        #: (guild id, user id) of members who left lately: no greeting goes out to them.
+        self._left = RecentIds()
         self._call_later = call_later or _loop_call_later
         #: Guilds with a channel, ready on this connection: her access there.
         self._access = Access(clock=clock, call_later=self._call_later,
@@ -177,6 +179,7 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             "presence_update": self._on_presence,
             "raw_presence_update": self._on_raw_presence,
             "member_join": self._on_member_join,
+            "raw_member_remove": self._on_member_remove,
             "guild_available": self._on_guild_available,
             "guild_join": self._on_guild_available,
             "guild_unavailable": self._on_guild_unavailable,
@@ -260,7 +263,12 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         user = self.get_user(user_id)
         return bool(user is not None and user.bot)
 
+    def _on_member_remove(self, raw: discord.RawMemberRemoveEvent) -> None:
+        # Raw: discord.py sends member_remove only for a member it had cached.
+        self._left.add((raw.guild_id, raw.user.id))
+
     def _on_member_join(self, member: discord.Member) -> None:
+        self._left.discard((member.guild.id, member.id))
         self._track(member.guild)
         if member.pending:
             # Membership Screening: they cannot speak yet; the join counts when they pass.

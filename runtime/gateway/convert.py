@@ -7,7 +7,7 @@ guild's autonomous channel id or None; it is the only source of which guilds cou
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Hashable
 
 import discord
 
@@ -40,16 +40,20 @@ ChannelOf = Callable[[int], int | None]
 
 
 class RecentIds:
-    """The last ``limit`` ids added (her own messages), for ``in``."""
+    """The last ``limit`` keys added (her own message ids; members who left), for ``in``."""
 
     def __init__(self, limit: int = 4096) -> None:
         self._limit = limit
-        self._ids: dict[int, None] = {}
+        self._ids: dict[Hashable, None] = {}
 
-    def add(self, ident: int) -> None:
+    def add(self, ident: Hashable) -> None:
+        self._ids.pop(ident, None)
         self._ids[ident] = None
         if len(self._ids) > self._limit:
             del self._ids[next(iter(self._ids))]
+
+    def discard(self, ident: Hashable) -> None:
+        self._ids.pop(ident, None)
 
     def __contains__(self, ident: object) -> bool:
         return ident in self._ids

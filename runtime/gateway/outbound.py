@@ -112,6 +112,7 @@ class Outbound:
     _access: Access
     _exclude: ExcludeFn | None
     _own: RecentIds
+    _left: RecentIds
     get_guild: Callable[[int], discord.Guild | None]
     get_partial_messageable: Callable[..., discord.PartialMessageable]
     http: Any
@@ -130,11 +131,15 @@ class Outbound:
             raise SendRejected("not the guild's autonomous channel or a thread under it")
         return self.get_partial_messageable(channel_id, guild_id=guild_id, type=thread.type)
 
-    def _speakable(self, guild_id: int, channel_id: int) -> discord.PartialMessageable:
+    def _speakable(self, guild_id: int, channel_id: int,
+                   target: int | None = None) -> discord.PartialMessageable:
         """``_target``, refused without a request when she may not speak there now: her
-        access to the guild's channel was lost since the action was decided, or a thread
-        needs what she lacks (Send Messages in Threads; Manage Threads when locked)."""
+        access to the guild's channel was lost since the action was decided, a thread needs
+        what she lacks (Send Messages in Threads; Manage Threads when locked), or the member
+        she would talk to (``target``) has left the server since."""
         channel = self._target(guild_id, channel_id)
+        if target is not None and (guild_id, target) in self._left:
+            raise SendRejected("the member she would talk to left the server")
         refused = self._access.refusal(self.get_guild(guild_id), guild_id, channel_id,
                                        self._channel_of(guild_id) or 0)
         if refused is not None:
@@ -154,17 +159,18 @@ class Outbound:
         Raises:
             SendRejected: not the autonomous channel or a thread under it, she may not
                 speak there now (access lost; a thread without Send Messages in Threads, or
-                locked), empty text, the message she answers is gone, the deadline passed
-                (before or while waiting), Discord refused it (403 missing permission, 404
-                channel gone, other HTTP errors, a rate limit longer than discord.py's
-                ``max_ratelimit_timeout``) or the network failed. Logged here
-                with ids and status, never the text.
+                locked), the member she would talk to left the server, empty text, the
+                message she answers is gone, the deadline passed (before or while waiting),
+                Discord refused it (403 missing permission, 404 channel gone, other HTTP
+                errors, a rate limit longer than discord.py's ``max_ratelimit_timeout``) or
+                the network failed. Logged here with ids and status, never the text.
         """
         bound = log.bind(guild_id=request.guild_id, channel_id=request.channel_id,
                          request_id=request.request_id, action=request.action)
         reference = None
         try:
-            channel = self._speakable(request.guild_id, request.channel_id)
+            channel = self._speakable(request.guild_id, request.channel_id,
+                                      request.target_user_id)
             text = plain(text.strip())
             if not text:
                 raise SendRejected("empty message")
