@@ -13,8 +13,14 @@ One aiohttp server on 127.0.0.1 (a free port) serves
   ``message_reference``) unless ``fail_if_not_exists`` is false (then it is posted plain);
   a MESSAGE_CREATE dispatched by a test joins the channel's history, a MESSAGE_DELETE (or
   MESSAGE_DELETE_BULK) leaves it; a message to an archived thread unarchives it (a
-  THREAD_UPDATE to its shard), unless the thread is locked (400 50083); while she is timed
-  out in a guild (``time_out_self``) her messages there are refused 403 50013;
+  THREAD_UPDATE to its shard), unless the thread is locked (400 50083); her permissions are
+  computed from the guild payloads as Discord does (``tests/kit/discord_permissions.py``:
+  roles, overwrites, a thread's parent, a timeout, see ``time_out_self``): a message or
+  typing without them is refused 403 (50001 without View Channel, 50013 without Send
+  Messages, in Threads for a thread, or Read Message History for a reply), history without
+  View Channel is 403 50001 and without Read Message History empty, an unknown channel 404
+  10003; the CHANNEL_/THREAD_/GUILD_ROLE_/GUILD_MEMBER_ updates a test dispatches change
+  those payloads;
 * the gateway at ``/gateway``: HELLO, IDENTIFY -> READY (guilds unavailable, as Discord does)
   then one GUILD_CREATE per guild of the shard, heartbeats ACKed, RESUME -> RESUMED, and
   whatever the test ``dispatch``-es (MESSAGE_CREATE, PRESENCE_UPDATE, ...). Frames are plain
@@ -61,13 +67,19 @@ import itertools
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from tests.kit.discord_payloads import GUILD, SELF_ID, SELF_USER, guild_create
+from tests.kit.discord_permissions import (
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    SEND_MESSAGES_IN_THREADS,
+    VIEW_CHANNEL,
+    channel_permissions,
+)
 
 __all__ = ["FakeDiscord", "SentMessage"]
 
@@ -183,7 +195,6 @@ class FakeDiscord:
         self.rate_limited: list[int] = []
         self.clock = clock
         self._members_asked_at: dict[str, float] = {}
-        self._timed_out: dict[str, str | None] = {}
         self.message_posted = asyncio.Event()
         #: Set once a RESUME has been answered with RESUMED.
         self.resumed = asyncio.Event()
@@ -302,15 +313,16 @@ class FakeDiscord:
         status, payload = self.send_status.get(cid, (200, {}))
         if status != 200:
             return _json(payload, status=status)
-        if self._timed_out_in(cid):
-            return _json({"message": "Missing Permissions", "code": 50013}, status=403)
+        reference = body.get("message_reference")
+        refused = self._refusal(cid, READ_MESSAGE_HISTORY if reference else 0)
+        if refused is not None:
+            return refused
         found = self._channel(cid)
         meta = found[1].get("thread_metadata") if found is not None else None
         if found is not None and meta and meta.get("archived"):
             if meta.get("locked"):
                 return _json({"message": "Thread is locked", "code": 50083}, status=400)
             await self._unarchive(*found)
-        reference = body.get("message_reference")
         if reference and not self._exists(cid, reference.get("message_id")):
             if reference.get("fail_if_not_exists", True):
                 return _json({"message": "Invalid Form Body", "code": 50035, "errors": {
@@ -328,6 +340,9 @@ class FakeDiscord:
         self.sent[-1].message_id = int(message["id"])
         return _json(message)
 
+    def _guild(self, guild_id: Any) -> dict[str, Any] | None:
+        return next((g for g in self.guilds if g["id"] == str(guild_id)), None)
+
     def _exists(self, channel_id: int, message_id: Any) -> bool:
         return any(m["id"] == str(message_id) for m in self.history.get(channel_id, []))
 
@@ -338,6 +353,29 @@ class FakeDiscord:
             channel = self.history.setdefault(int(data["channel_id"]), [])
             if not any(m["id"] == data["id"] for m in channel):
                 channel.append(data)
+        elif event in ("CHANNEL_UPDATE", "THREAD_UPDATE", "CHANNEL_CREATE", "THREAD_CREATE"):
+            guild = self._guild(data.get("guild_id"))
+            if guild is not None:
+                key = "threads" if "thread_metadata" in data else "channels"
+                rest = [c for c in guild.get(key, []) if c["id"] != data["id"]]
+                guild[key] = [*rest, {k: v for k, v in data.items() if k != "guild_id"}]
+        elif event in ("CHANNEL_DELETE", "THREAD_DELETE"):
+            guild = self._guild(data.get("guild_id"))
+            if guild is not None:
+                for key in ("channels", "threads"):
+                    guild[key] = [c for c in guild.get(key, []) if c["id"] != data["id"]]
+        elif event in ("GUILD_ROLE_UPDATE", "GUILD_ROLE_CREATE"):
+            guild = self._guild(data.get("guild_id"))
+            if guild is not None:
+                role = data["role"]
+                guild["roles"] = [*(r for r in guild["roles"] if r["id"] != role["id"]), role]
+        elif event == "GUILD_MEMBER_UPDATE":
+            guild = self._guild(data.get("guild_id"))
+            member = None if guild is None else next(
+                (m for m in guild.get("members", []) if m["user"]["id"] == data["user"]["id"]),
+                None)
+            if member is not None:
+                member.update({k: v for k, v in data.items() if k != "guild_id"})
         elif event in ("MESSAGE_DELETE", "MESSAGE_DELETE_BULK"):
             gone = set(data.get("ids") or [data.get("id")])
             cid = int(data["channel_id"])
@@ -354,6 +392,14 @@ class FakeDiscord:
         limit = int(request.query.get("limit", "50"))
         if not 1 <= limit <= 100:
             return _json({"message": "Invalid Form Body", "code": 50035}, status=400)
+        found = self._channel(cid)
+        if found is None:
+            return _json({"message": "Unknown Channel", "code": 10003}, status=404)
+        perms = channel_permissions(found[0], found[1], SELF_ID, found[0].get("channels", []))
+        if not perms & VIEW_CHANNEL:
+            return _json({"message": "Missing Access", "code": 50001}, status=403)
+        if not perms & READ_MESSAGE_HISTORY:
+            return _json([])  # documented: no messages without Read Message History
         messages = sorted(self.history.get(cid, []), key=lambda m: int(m["id"]), reverse=True)
         if "before" in request.query:
             before = int(request.query["before"])
@@ -370,6 +416,9 @@ class FakeDiscord:
         status, payload = self.typing_status.get(cid, (204, {}))
         if status != 204:
             return _json(payload, status=status)
+        refused = self._refusal(cid)
+        if refused is not None:
+            return refused
         return web.Response(status=204, headers={"Via": "1.1 google"})
 
     # --- gateway ------------------------------------------------------------------------
@@ -405,15 +454,24 @@ class FakeDiscord:
         guild = next(g for g in self.guilds if g["id"] == str(guild_id))
         me = next(m for m in guild["members"] if m["user"]["id"] == str(SELF_ID))
         me["communication_disabled_until"] = until
-        self._timed_out[str(guild_id)] = until
         await self.dispatch_to_owner("GUILD_MEMBER_UPDATE", {**me, "guild_id": str(guild_id)})
 
-    def _timed_out_in(self, channel_id: int) -> bool:
+    def _refusal(self, channel_id: int, more: int = 0) -> web.Response | None:
+        """Discord's answer to her sending in ``channel_id`` without the permissions for it
+        (computed from the guild payloads: roles, overwrites, a timeout), else None: 404
+        10003 for a channel she does not know, 403 50001 without View Channel, 403 50013
+        without Send Messages (in Threads, for a thread) or ``more``."""
         found = self._channel(channel_id)
         if found is None:
-            return False
-        until = self._timed_out.get(found[0]["id"])
-        return until is not None and datetime.fromisoformat(until) > datetime.now(UTC)
+            return _json({"message": "Unknown Channel", "code": 10003}, status=404)
+        guild, channel = found
+        perms = channel_permissions(guild, channel, SELF_ID, guild.get("channels", []))
+        if not perms & VIEW_CHANNEL:
+            return _json({"message": "Missing Access", "code": 50001}, status=403)
+        send = SEND_MESSAGES_IN_THREADS if "thread_metadata" in channel else SEND_MESSAGES
+        if perms & (send | more) != send | more:
+            return _json({"message": "Missing Permissions", "code": 50013}, status=403)
+        return None
 
     async def reconnect(self) -> None:
         """Opcode 7 RECONNECT to every shard: the client should reconnect and RESUME."""
