@@ -26,26 +26,23 @@ import asyncio
 import math
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any
 
 import discord
-import msgspec
 import structlog
 
 from actors.events import ChannelAccess
 from runtime.gateway import convert
 from runtime.gateway.convert import ChannelOf, RecentIds
-from runtime.gateway.members import Chunker, ChunkerStatistics, UncachedPresences
-from runtime.gateway.outbound import _NETWORK_ERRORS, MAX_MESSAGE_CHARS, Outbound
+from runtime.gateway.members import Chunker, UncachedPresences
+from runtime.gateway.outbound import _NETWORK_ERRORS, Outbound
+from runtime.gateway.stats import GatewayStatistics, ShardState, ShardStatistics
 from runtime.gateway.tracking import Access
 from runtime.pool.models import ExcludeFn
 
-__all__ = ["MAX_MESSAGE_CHARS", "GatewayStatistics", "PersonaClient", "ShardStatistics",
-           "persona_intents"]
+__all__ = ["PersonaClient", "persona_intents"]
 
 log = structlog.get_logger("runtime.gateway")
-
-ShardState = Literal["connecting", "connected", "ready", "disconnected"]
 
 
 def persona_intents(*, presences: bool = True, members: bool = True) -> discord.Intents:
@@ -60,34 +57,6 @@ def persona_intents(*, presences: bool = True, members: bool = True) -> discord.
     intents.presences = presences
     intents.message_content = True
     return intents
-
-
-class ShardStatistics(msgspec.Struct, frozen=True, gc=False):
-    """One shard: its state, heartbeat latency (None before the first ACK), the last
-    lifecycle event (connect / ready / resumed / disconnect) and when it happened."""
-
-    shard_id: int
-    state: ShardState
-    latency_s: float | None
-    last_event: str
-    last_event_at: float | None
-
-
-class GatewayStatistics(msgspec.Struct, frozen=True, gc=False):
-    """Counters since start (events delivered and ignored, handler errors, sends), guilds
-    ready and silent now (no permission), member-list requests and shards."""
-
-    delivered: int
-    ignored: int
-    handler_errors: int
-    sent: int
-    send_rejected: int
-    deadline_passed: int = 0
-    guilds_ready: int = 0
-    guilds_silent: int = 0
-    presences_uncached: int = 0
-    chunks: ChunkerStatistics | None = None
-    shards: tuple[ShardStatistics, ...] = ()
 
 
 def _loop_call_later(delay: float, fn: Callable[[], None]) -> asyncio.TimerHandle | None:
