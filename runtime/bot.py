@@ -216,7 +216,8 @@ async def serve(config: Config, token: str, *, seed: int | None = None,
     # The object graph, built in order. The gateway delivers to the router, which the
     # runtime opens once its supervisor runs (runtime.router says why that seam is late).
     router = Router()
-    client = build_client(config, router.deliver, channel_of=router.channel_of)
+    client = build_client(config, router.deliver, channel_of=router.channel_of,
+                          exclude=router.excluded)
     runtime = Runtime(config, sender=client.send, context=client.fetch_context,
                       names=client.display_name, typing=client.typing_for, gateway=client,
                       roles_of=member_roles(client), router=router, config_path=config_path,

@@ -67,6 +67,12 @@ class Router:
         settings = self._settings
         return None if settings is None else settings.channel_of(guild_id)
 
+    def excluded(self, guild_id: int, user_id: int) -> bool:
+        """The member is left out of what she reads and whom she names (ignored, or opted
+        out: the settings' answer) while serving; False before (nothing is read then)."""
+        settings = self._settings
+        return False if settings is None else settings.excluded(guild_id, user_id)
+
     @property
     def serving_now(self) -> bool:
         """True between ``serving``'s start and end."""

@@ -5,12 +5,7 @@ Only this package (and ``runtime.bot``) imports discord.py; it runs on asyncio o
 
 from runtime.gateway._discord import discord  # noqa: F401  (first: see _discord.py)
 from runtime.gateway.access import channel_access, speakable_channel
-from runtime.gateway.client import (
-    GatewayStatistics,
-    PersonaClient,
-    ShardStatistics,
-    persona_intents,
-)
+from runtime.gateway.client import PersonaClient, persona_intents
 from runtime.gateway.convert import (
     ENGAGING_ACTIVITIES,
     ChannelOf,
@@ -24,6 +19,7 @@ from runtime.gateway.convert import (
 )
 from runtime.gateway.members import ChunkerStatistics
 from runtime.gateway.outbound import MAX_MESSAGE_CHARS
+from runtime.gateway.stats import GatewayStatistics, ShardStatistics
 
 __all__ = [
     "ENGAGING_ACTIVITIES",

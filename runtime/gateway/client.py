@@ -7,10 +7,13 @@ task per ``on_*`` coroutine per event; at tens of thousands of events a second t
 whole cost. See DESIGN.md, "What costs what".)
 
 Readiness (DESIGN.md, "A guild acts only while it is really there"): GuildReady when a guild's
-GUILD_CREATE arrives on the current connection, with whether she can speak in its channel;
-GuildUnavailable on an outage and, when a shard starts a new session (READY, not RESUMED),
-for that shard's guilds until their GUILD_CREATE; ChannelAccess when a role, channel or
-member update changes what she may do there; GuildRemoved when she is removed.
+GUILD_CREATE arrives on the current connection (or at its first event, when discord.py still
+holds the shard's guild stream, or when the guild got its channel later: ``/miku channel``,
+a reload), with whether she can speak in its channel; GuildUnavailable on an outage and, when
+a shard starts a new session (READY, not RESUMED), for that shard's guilds until their
+GUILD_CREATE; ChannelAccess when a role, channel, thread or member update, or the end of her
+timeout, changes what she may do there (kept in ``tracking.Access``); GuildRemoved when she
+is removed.
 
 discord.py's message cache is off (``max_messages=None``): the library would otherwise keep the
 last thousand messages, content included, in memory. Context for the pool is fetched from
@@ -23,25 +26,23 @@ import asyncio
 import math
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any
 
 import discord
-import msgspec
 import structlog
 
 from actors.events import ChannelAccess
 from runtime.gateway import convert
-from runtime.gateway.access import channel_access
-from runtime.gateway.convert import ChannelOf
-from runtime.gateway.members import Chunker, ChunkerStatistics, UncachedPresences
-from runtime.gateway.outbound import _NETWORK_ERRORS, MAX_MESSAGE_CHARS, Outbound
+from runtime.gateway.convert import ChannelOf, RecentIds
+from runtime.gateway.members import Chunker, UncachedPresences
+from runtime.gateway.outbound import _NETWORK_ERRORS, Outbound
+from runtime.gateway.stats import GatewayStatistics, ShardState, ShardStatistics
+from runtime.gateway.tracking import Access
+from runtime.pool.models import ExcludeFn
 
-__all__ = ["MAX_MESSAGE_CHARS", "GatewayStatistics", "PersonaClient", "ShardStatistics",
-           "persona_intents"]
+__all__ = ["PersonaClient", "persona_intents"]
 
 log = structlog.get_logger("runtime.gateway")
-
-ShardState = Literal["connecting", "connected", "ready", "disconnected"]
 
 
 def persona_intents(*, presences: bool = True, members: bool = True) -> discord.Intents:
@@ -56,34 +57,6 @@ def persona_intents(*, presences: bool = True, members: bool = True) -> discord.
     intents.presences = presences
     intents.message_content = True
     return intents
-
-
-class ShardStatistics(msgspec.Struct, frozen=True, gc=False):
-    """One shard: its state, heartbeat latency (None before the first ACK), the last
-    lifecycle event (connect / ready / resumed / disconnect) and when it happened."""
-
-    shard_id: int
-    state: ShardState
-    latency_s: float | None
-    last_event: str
-    last_event_at: float | None
-
-
-class GatewayStatistics(msgspec.Struct, frozen=True, gc=False):
-    """Counters since start (events delivered and ignored, handler errors, sends), guilds
-    ready and silent now (no permission), member-list requests and shards."""
-
-    delivered: int
-    ignored: int
-    handler_errors: int
-    sent: int
-    send_rejected: int
-    deadline_passed: int = 0
-    guilds_ready: int = 0
-    guilds_silent: int = 0
-    presences_uncached: int = 0
-    chunks: ChunkerStatistics | None = None
-    shards: tuple[ShardStatistics, ...] = ()
 
 
 def _loop_call_later(delay: float, fn: Callable[[], None]) -> asyncio.TimerHandle | None:
@@ -113,6 +86,9 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         members: ask for the Server Members intent (joins, complete member lists).
         call_later: ``(delay_s, fn)`` runs ``fn`` later on the client's loop (default: the
             running loop's ``call_later``); how the end of her timeout is checked.
+        exclude: ``(guild_id, user_id) -> bool``, the members left out of prompts (opted
+            out, ignored: ``Settings.excluded``); their names in others' mentions are
+            "@someone" in the context. None: nobody.
         **options: passed to ``discord.AutoShardedClient`` (e.g. ``guild_ready_timeout``,
             ``max_ratelimit_timeout``: 60 s here, a longer 429 wait fails the send at once).
     """
@@ -123,7 +99,7 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
                  chunk_guilds_at_startup: bool = False, presences: bool = True,
                  members: bool = True,
                  call_later: Callable[[float, Callable[[], None]], Any] | None = None,
-                 **options: Any) -> None:
+                 exclude: ExcludeFn | None = None, **options: Any) -> None:
         options.setdefault("max_messages", None)
         options.setdefault("max_ratelimit_timeout", 60.0)
         # Raw presences are how a member discord.py has not cached still counts (members.py).
@@ -139,11 +115,16 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         self._deliver = deliver
         self._channel_of = channel_of
         self._clock = clock
+        self._exclude = exclude
+        #: Her recent messages (sent here, or seen on the gateway): a reply to one addresses
+        #: her even when Discord leaves the referenced message out.
+        self._own = RecentIds()
+        #: (guild id, user id) of members who left lately: no greeting goes out to them.
+        self._left = RecentIds()
         self._call_later = call_later or _loop_call_later
-        #: guild id -> the timer that checks her access again when her timeout ends.
-        self._timeout_checks: dict[int, Any] = {}
-        #: Autonomous channels that are archived threads (discord.py drops those): id -> it.
-        self._archived: dict[int, discord.Thread] = {}
+        #: Guilds with a channel, ready on this connection: her access there.
+        self._access = Access(clock=clock, call_later=self._call_later,
+                              look_again=lambda gid: self._recheck(self.get_guild(gid)))
         self._lookups: set[asyncio.Task[None]] = set()
         self._delivered = 0
         self._ignored = 0
@@ -152,22 +133,24 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         self._send_rejected = 0
         self._deadline_passed = 0
         self._presences_uncached = 0
-        #: guild id -> (can_speak, missing) for guilds with a channel, ready on this connection.
-        self._guild_access: dict[int, tuple[bool, str]] = {}
         self._shard_state: dict[int, tuple[ShardState, str, float | None]] = {}
         self._sessions: set[int] = set()
         self._uncached = UncachedPresences()
         # Once a guild is chunked its members are cached: what was remembered of them here
         # is discord.py's to track from then on.
-        self._chunker = Chunker(self, presences=presences,
+        self._chunker = Chunker(self, presences=presences, call_later=self._call_later,
                                 on_chunked=self._uncached.forget_guild) if members else None
+        # discord.py 2.7 has no parser for RATE_LIMITED (it logs the event as unknown); the
+        # websocket looks parsers up in this dict, so the chunker hears of it.
+        self._connection.parsers["RATE_LIMITED"] = self._on_rate_limited
         self._event_handlers: dict[str, Callable[..., Any]] = {
             "message": self._on_message,
             "presence_update": self._on_presence,
             "raw_presence_update": self._on_raw_presence,
             "member_join": self._on_member_join,
-            "guild_available": self._on_guild_ready,
-            "guild_join": self._on_guild_ready,
+            "raw_member_remove": self._on_member_remove,
+            "guild_available": self._on_guild_available,
+            "guild_join": self._on_guild_available,
             "guild_unavailable": self._on_guild_unavailable,
             "guild_remove": self._on_guild_remove,
             "guild_role_update": self._on_role_changed,
@@ -223,8 +206,11 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
 
     def _on_message(self, message: discord.Message) -> None:
         self._track(message.guild)
+        self_id = self._self_id()
+        if message.author.id == self_id:
+            self._own.add(message.id)
         self._emit(convert.message_event(message, channel_of=self._channel_of,
-                                         self_id=self._self_id(), now=self._clock()))
+                                         self_id=self_id, now=self._clock(), own=self._own))
 
     def _on_presence(self, before: discord.Member, after: discord.Member) -> None:
         self._track(after.guild)
@@ -246,7 +232,12 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         user = self.get_user(user_id)
         return bool(user is not None and user.bot)
 
+    def _on_member_remove(self, raw: discord.RawMemberRemoveEvent) -> None:
+        # Raw: discord.py sends member_remove only for a member it had cached.
+        self._left.add((raw.guild_id, raw.user.id))
+
     def _on_member_join(self, member: discord.Member) -> None:
+        self._left.discard((member.guild.id, member.id))
         self._track(member.guild)
         if member.pending:
             # Membership Screening: they cannot speak yet; the join counts when they pass.
@@ -255,14 +246,18 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         self._emit(convert.member_join_event(member, channel_of=self._channel_of,
                                              now=self._clock()))
 
+    def _on_guild_available(self, guild: discord.Guild) -> None:
+        # During a shard's first guild stream discord.py holds guild_available until the
+        # stream ends; a guild with an event before that was reported then (``_track``).
+        if guild.id not in self._access:
+            self._on_guild_ready(guild)
+
     def _on_guild_ready(self, guild: discord.Guild) -> None:
         channel_id = self._channel_of(guild.id)
         if channel_id is None:
             self._ignored += 1
             return
-        can_speak, missing = channel_access(guild, channel_id, self._archived)
-        self._guild_access[guild.id] = (can_speak, missing)
-        self._check_when_timeout_ends(guild)
+        can_speak, missing = self._access.start(guild, channel_id)
         event = convert.guild_ready_event(guild, channel_of=self._channel_of, now=self._clock(),
                                           can_speak=can_speak, missing=missing)
         log.info("gateway.guild_ready", guild_id=guild.id, shard_id=guild.shard_id,
@@ -273,7 +268,7 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         self._emit(event)
         if self._chunker is not None:
             self._chunker.want(guild)
-        if guild.get_channel_or_thread(channel_id) is None and channel_id not in self._archived:
+        if not self._access.knows_channel(guild, channel_id):
             # Not in GUILD_CREATE: deleted, hidden, or an archived thread. Ask once.
             guild_id = guild.id
             self._call_later(0.0, lambda: self._look_up(guild_id, channel_id))
@@ -283,14 +278,14 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         log.info("gateway.guild_unavailable", guild_id=guild.id, shard_id=guild.shard_id)
 
     def _not_ready(self, guild_id: int) -> None:
-        self._forget_access(guild_id)
+        self._access.forget(guild_id)
         if self._chunker is not None:
             self._chunker.forget(guild_id)
         self._emit(convert.guild_unavailable_event(guild_id, channel_of=self._channel_of,
                                                    now=self._clock()))
 
     def _on_guild_remove(self, guild: discord.Guild) -> None:
-        self._forget_access(guild.id)
+        self._access.forget(guild.id)
         self._uncached.forget_guild(guild.id)
         if self._chunker is not None:
             self._chunker.forget(guild.id)
@@ -299,6 +294,20 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         if event is not None:
             log.info("gateway.guild_removed", guild_id=guild.id, shard_id=guild.shard_id)
         self._emit(event)
+
+    def _on_rate_limited(self, data: dict[str, Any]) -> None:
+        """Discord refused a gateway command (so far only opcode 8, REQUEST_GUILD_MEMBERS)."""
+        meta = data.get("meta") or {}
+        if data.get("opcode") != 8 or "guild_id" not in meta:
+            log.warning("gateway.rate_limited", opcode=data.get("opcode"))
+            return
+        # discord.py's pending request would otherwise wait out its 30 s for nothing.
+        nonce = meta.get("nonce")
+        if nonce is not None:
+            self._connection._chunk_requests.pop(nonce, None)
+        if self._chunker is not None:
+            self._chunker.rate_limited(int(meta["guild_id"]),
+                                       float(data.get("retry_after") or 30.0))
 
     # --- permissions after ready ---------------------------------------------------------
 
@@ -312,15 +321,9 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
     def _track(self, guild: discord.Guild | None) -> None:
         """Ready a guild that has a channel now but had none when its GUILD_CREATE came (a
         reload gave it one): its next event is not dropped as "not ready"."""
-        if (guild is not None and guild.id not in self._guild_access and not guild.unavailable
+        if (guild is not None and guild.id not in self._access and not guild.unavailable
                 and self._channel_of(guild.id) is not None):
             self._on_guild_ready(guild)
-
-    def _forget_access(self, guild_id: int) -> None:
-        self._guild_access.pop(guild_id, None)
-        timer = self._timeout_checks.pop(guild_id, None)
-        if timer is not None and hasattr(timer, "cancel"):
-            timer.cancel()
 
     def _recheck(self, guild: discord.Guild | None) -> None:
         """Her access to the guild's channel again; ChannelAccess when it changed."""
@@ -328,19 +331,15 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             return
         channel_id = self._channel_of(guild.id)
         if channel_id is None:
-            if guild.id in self._guild_access:
-                self._forget_access(guild.id)
-                if self._chunker is not None:
-                    self._chunker.forget(guild.id)
+            if self._access.forget(guild.id) and self._chunker is not None:
+                self._chunker.forget(guild.id)
             return
-        if guild.id not in self._guild_access:
+        if guild.id not in self._access:
             self._track(guild)
             return
-        access = channel_access(guild, channel_id, self._archived)
-        self._check_when_timeout_ends(guild)
-        if access == self._guild_access[guild.id]:
+        access = self._access.changed(guild, channel_id)
+        if access is None:
             return
-        self._guild_access[guild.id] = access
         can_speak, missing = access
         if can_speak:
             log.info("gateway.can_speak_again", guild_id=guild.id, channel_id=channel_id)
@@ -350,39 +349,16 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
         self._emit(ChannelAccess(guild_id=guild.id, at=self._clock(), can_speak=can_speak,
                                  missing=missing))
 
-    def _check_when_timeout_ends(self, guild: discord.Guild) -> None:
-        """Discord sends no event when a timeout ends: look again then (one timer a guild)."""
-        old = self._timeout_checks.pop(guild.id, None)
-        if old is not None and hasattr(old, "cancel"):
-            old.cancel()
-        me = guild.me
-        until = me.timed_out_until if me is not None and me.is_timed_out() else None
-        if until is None:
-            return
-        delay = max(0.0, until.timestamp() - self._clock()) + 1.0
-        guild_id = guild.id
-
-        def recheck() -> None:
-            self._timeout_checks.pop(guild_id, None)
-            self._recheck(self.get_guild(guild_id))
-
-        self._timeout_checks[guild.id] = self._call_later(delay, recheck)
-
     def _on_thread_update(self, before: discord.Thread, after: discord.Thread) -> None:
-        # discord.py drops an archived thread from its cache; hers is remembered here.
-        if after.archived and self._channel_of(after.guild.id) == after.id:
-            self._archived[after.id] = after
-        else:
-            self._archived.pop(after.id, None)
+        self._access.thread_updated(after, self._channel_of(after.guild.id))
         self._recheck(after.guild)
 
     def _on_thread_join(self, thread: discord.Thread) -> None:
-        # An uncached thread came back (unarchived): cached again by discord.py.
-        self._archived.pop(thread.id, None)
+        self._access.thread_back(thread.id)
         self._recheck(thread.guild)
 
     def _on_raw_thread_delete(self, raw: discord.RawThreadDeleteEvent) -> None:
-        if self._archived.pop(raw.thread_id, None) is not None:
+        if self._access.thread_gone(raw.thread_id):
             self._recheck(self.get_guild(raw.guild_id))
 
     def _look_up(self, guild_id: int, channel_id: int) -> None:
@@ -402,7 +378,7 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             return
         if (isinstance(channel, discord.Thread) and channel.archived
                 and channel.guild.id == guild_id and self._channel_of(guild_id) == channel_id):
-            self._archived[channel_id] = channel
+            self._access.thread_updated(channel, channel_id)
             self._recheck(self.get_guild(guild_id))
 
     def _on_role_changed(self, role: discord.Role, *after: discord.Role) -> None:
@@ -467,8 +443,8 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             delivered=self._delivered, ignored=self._ignored,
             handler_errors=self._handler_errors, sent=self._sent,
             send_rejected=self._send_rejected, deadline_passed=self._deadline_passed,
-            guilds_ready=len(self._guild_access),
-            guilds_silent=sum(1 for ok, _ in self._guild_access.values() if not ok),
+            guilds_ready=self._access.ready,
+            guilds_silent=self._access.silent,
             presences_uncached=self._presences_uncached,
             chunks=self._chunker.statistics() if self._chunker is not None else None,
             shards=self._shard_statistics(),

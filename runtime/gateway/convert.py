@@ -7,7 +7,7 @@ guild's autonomous channel id or None; it is the only source of which guilds cou
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container, Hashable
 
 import discord
 
@@ -24,6 +24,7 @@ from engine import MAX_ONLINE
 __all__ = [
     "ENGAGING_ACTIVITIES",
     "ChannelOf",
+    "RecentIds",
     "activity_name",
     "guild_ready_event",
     "guild_removed_event",
@@ -36,6 +37,29 @@ __all__ = [
 ]
 
 ChannelOf = Callable[[int], int | None]
+
+
+class RecentIds:
+    """The last ``limit`` keys added (her own message ids; members who left), for ``in``."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._limit = limit
+        self._ids: dict[Hashable, None] = {}
+
+    def add(self, ident: Hashable) -> None:
+        self._ids.pop(ident, None)
+        self._ids[ident] = None
+        if len(self._ids) > self._limit:
+            del self._ids[next(iter(self._ids))]
+
+    def discard(self, ident: Hashable) -> None:
+        self._ids.pop(ident, None)
+
+    def __contains__(self, ident: object) -> bool:
+        return ident in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 #: Activities that count as "started something": games, streams, competitions. Custom statuses
 #: are left out on purpose: their name is free text the user typed (closer to content than to
@@ -52,13 +76,14 @@ _STATUSES = {"online": "online", "idle": "idle", "dnd": "dnd", "offline": "offli
 
 
 def message_event(message: discord.Message, *, channel_of: ChannelOf, self_id: int | None,
-                  now: float) -> MessageSeen | None:
+                  now: float, own: Container[int] = ()) -> MessageSeen | None:
     """A message in a guild's autonomous channel, or one addressing her in a thread under it;
     else None.
 
     ``addresses_self`` is set when a human mentions the persona (her user, or her managed
     role: the role Discord gives a bot's integration, which members pick from the mention
-    list as often as the user) or replies to one of her messages; never for a bot or for
+    list as often as the user) or replies to one of her messages (``own``: her recent message
+    ids, for a reply whose referenced message Discord left out); never for a bot or for
     herself (she does not answer bots). In a thread (``parent_id`` the autonomous channel)
     only the messages addressing her count, with the thread's id as ``channel_id`` so that
     she answers there; the thread's other talk is not the channel's conversation.
@@ -82,7 +107,7 @@ def message_event(message: discord.Message, *, channel_of: ChannelOf, self_id: i
     is_bot = bool(author.bot or message.webhook_id is not None) and not is_self
     addresses = False
     if not (is_bot or is_self) and self_id is not None:
-        addresses = _addresses(message, self_id)
+        addresses = _addresses(message, self_id, own)
     if in_thread and not addresses:
         return None
     return MessageSeen(
@@ -91,7 +116,7 @@ def message_event(message: discord.Message, *, channel_of: ChannelOf, self_id: i
     )
 
 
-def _addresses(message: discord.Message, self_id: int) -> bool:
+def _addresses(message: discord.Message, self_id: int, own: Container[int]) -> bool:
     if any(u.id == self_id for u in message.mentions):
         return True
     # Her managed role: the one whose tags name her as its bot. role_mentions comes from the
@@ -101,7 +126,9 @@ def _addresses(message: discord.Message, self_id: int) -> bool:
             return True
     if message.reference is not None:
         resolved = message.reference.resolved
-        return isinstance(resolved, discord.Message) and resolved.author.id == self_id
+        if isinstance(resolved, discord.Message):
+            return resolved.author.id == self_id
+        return message.reference.message_id in own
     return False
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 import discord
 import msgspec
@@ -42,13 +43,15 @@ UNCACHED_LIMIT = 20_000
 
 class ChunkerStatistics(msgspec.Struct, frozen=True, gc=False):
     """Member-list requests since start: asked, answered in full, timed out or failed, and
-    guilds waiting for their turn."""
+    guilds waiting for their turn; refused by Discord's one-per-30-s limit (asked again
+    after its ``retry_after``)."""
 
     requested: int
     completed: int
     timed_out: int
     failed: int
     queued: int
+    rate_limited: int = 0
 
 
 class Chunker:
@@ -58,13 +61,21 @@ class Chunker:
         client: the discord.py client whose connection sends the requests.
         presences: ask for the members' presences too (needs the Presence intent).
         on_chunked: called with a guild's id once its whole member list is cached.
+        call_later: ``(delay_s, fn)`` runs ``fn`` later: a rate-limited guild asked again.
     """
 
     def __init__(self, client: discord.Client, *, presences: bool,
-                 on_chunked: Callable[[int], None] | None = None) -> None:
+                 on_chunked: Callable[[int], None] | None = None,
+                 call_later: Callable[[float, Callable[[], None]], Any] | None = None
+                 ) -> None:
         self._client = client
         self._presences = presences
         self._on_chunked = on_chunked
+        self._call_later = call_later
+        #: The guild whose request is waiting for its chunks, and that wait.
+        self._current: tuple[int, asyncio.Task[Any]] | None = None
+        self._limited: dict[int, float] = {}
+        self._rate_limited = 0
         self._queue: OrderedDict[int, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._requested = 0
@@ -100,7 +111,31 @@ class Chunker:
     def statistics(self) -> ChunkerStatistics:
         return ChunkerStatistics(requested=self._requested, completed=self._completed,
                                  timed_out=self._timed_out, failed=self._failed,
-                                 queued=len(self._queue))
+                                 queued=len(self._queue), rate_limited=self._rate_limited)
+
+    def rate_limited(self, guild_id: int, retry_after: float) -> None:
+        """Discord refused the guild's request (RATE_LIMITED, one all-members request per
+        guild per 30 s; discord.py ignores the event and would wait 30 s for chunks that never
+        come): stop waiting, and ask again once ``retry_after`` has passed."""
+        self._rate_limited += 1
+        log.warning("gateway.chunk_rate_limited", guild_id=guild_id,
+                    retry_after_s=round(retry_after, 1))
+        if self._current is not None and self._current[0] == guild_id:
+            self._limited[guild_id] = retry_after
+            self._current[1].cancel()
+        else:
+            self._again_after(guild_id, retry_after)
+
+    def _again_after(self, guild_id: int, retry_after: float) -> None:
+        if self._call_later is None:
+            return
+
+        def again() -> None:
+            guild = self._client.get_guild(guild_id)
+            if guild is not None and not guild.unavailable:
+                self.want(guild)
+
+        self._call_later(retry_after, again)
 
     async def _run(self) -> None:
         while self._queue:
@@ -109,15 +144,27 @@ class Chunker:
             if guild is None or guild.unavailable or guild.chunked:
                 continue
             self._requested += 1
-            try:
-                # ConnectionState.query_members is what Guild.query_members calls; it is used
-                # here because Guild.chunk() cannot ask for presences, and without them a
-                # member who came online before the chunk would be cached as offline. It
-                # waits up to 30 s for the last chunk (chunks of 1,000 come back in well under
-                # a second each); members already cached are kept as they are.
-                await self._client._connection.query_members(
+            # ConnectionState.query_members is what Guild.query_members calls; it is used
+            # here because Guild.chunk() cannot ask for presences, and without them a member
+            # who came online before the chunk would be cached as offline. It waits up to
+            # 30 s for the last chunk (chunks of 1,000 come back in well under a second
+            # each); members already cached are kept as they are. In a task of its own, so
+            # that a RATE_LIMITED answer can end the wait.
+            wait = asyncio.get_running_loop().create_task(
+                self._client._connection.query_members(
                     guild, query="", limit=0, user_ids=None, cache=True,
-                    presences=self._presences)
+                    presences=self._presences), name="gateway-chunk-wait")
+            self._current = (guild_id, wait)
+            try:
+                await asyncio.wait({wait})
+            finally:
+                self._current = None
+            retry_after = self._limited.pop(guild_id, None)
+            if retry_after is not None:
+                self._again_after(guild_id, retry_after)
+                continue
+            try:
+                wait.result()
             except TimeoutError:
                 self._timed_out += 1
                 log.warning("gateway.chunk_timeout", guild_id=guild_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -19,30 +20,75 @@ import structlog
 
 from actors.events import ActionRequest
 from runtime.errors import SendRejected
-from runtime.gateway.access import channel_access, speakable_channel
-from runtime.gateway.convert import ChannelOf
-from runtime.pool.models import ContextLine
+from runtime.gateway.access import speakable_channel
+from runtime.gateway.convert import ChannelOf, RecentIds
+from runtime.gateway.tracking import Access
+from runtime.pool.models import ContextLine, ExcludeFn
 
-__all__ = ["GONE", "MAX_MESSAGE_CHARS", "Outbound", "line_text"]
+__all__ = ["GONE", "MAX_MESSAGE_CHARS", "TYPING_ACTIONS", "Outbound", "clean_text",
+           "line_text", "plain"]
 
 log = structlog.get_logger("runtime.gateway")
 
 #: Discord refuses longer messages.
 MAX_MESSAGE_CHARS = 2000
+#: A mention in a message's content: user (``@``, ``@!``), role (``@&``) or channel (``#``).
+_MENTION = re.compile(r"<(@[!&]?|#)([0-9]+)>")
+#: Markup that changes a whole line: a heading (``#``-``###``) or subtext (``-#``) marker.
+_LINE_MARKUP = re.compile(r"^(#{1,3} |-# )", re.MULTILINE)
+#: A spoiler: its words stay hidden from her (she could repeat them in the open).
+_SPOILER = re.compile(r"\|\|.+?\|\|", re.DOTALL)
 #: Why a reply is dropped when the message it answers was deleted.
 GONE = "the message she answers is gone"
 _MAX_HISTORY = 100
 #: Discord shows "typing…" for 10 s after a typing POST (Trigger Typing Indicator); renewed
 #: a little before it runs out.
 _TYPING_RENEW_S = 8.0
+#: The actions someone waits for: only these show "typing…".
+TYPING_ACTIONS = frozenset({"reply"})
 _NETWORK_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 
 
-def line_text(m: discord.Message) -> str:
-    """A message's words as a context line: mentions resolved to names, and placeholders for
-    what has no words (files, stickers, a forward), so a message that spoke to her with an
-    image still ends her context."""
-    parts = [m.clean_content] if m.clean_content else []
+def plain(text: str) -> str:
+    """Her words as she wrote them: Discord markdown that would change the whole message (a
+    line starting as a heading, ``#`` to ``###``, or as subtext, ``-#``; a code fence) is
+    escaped, so Discord shows the characters instead."""
+    text = _LINE_MARKUP.sub(r"\\\1", text)
+    return text.replace("```", "\\`\\`\\`")
+
+
+def clean_text(m: discord.Message, exclude: ExcludeFn | None = None) -> str:
+    """The message's words as the client shows them (``<@id>`` as ``@name``, roles, channels,
+    ``@everyone`` defused), except that an excluded member (opted out, ignored) mentioned by
+    someone else is ``@someone`` (their name never reaches a prompt) and a spoiler is
+    ``[spoiler]`` (she cannot repeat it unspoilered). (discord.py's
+    ``clean_content`` does the rest the same way but cannot leave a name out.)"""
+    guild = m.guild
+
+    def name(match: re.Match[str]) -> str:
+        kind, ident = match[1], int(match[2])
+        if kind in ("@", "@!"):
+            if guild is not None and exclude is not None and exclude(guild.id, ident):
+                return "@someone"
+            member = (guild.get_member(ident) if guild is not None else None) or \
+                discord.utils.get(m.mentions, id=ident)
+            return f"@{member.display_name}" if member is not None else "@someone"
+        if kind == "@&":
+            role = guild.get_role(ident) if guild is not None else None
+            return f"@{role.name}" if role is not None else "@role"
+        channel = guild.get_channel_or_thread(ident) if guild is not None else None
+        return f"#{channel.name}" if channel is not None else "#channel"
+
+    text = _SPOILER.sub("[spoiler]", _MENTION.sub(name, m.content))
+    return discord.utils.escape_mentions(text)
+
+
+def line_text(m: discord.Message, exclude: ExcludeFn | None = None) -> str:
+    """A message's words as a context line: mentions resolved to names (``clean_text``), and
+    placeholders for what has no words (files, stickers, a forward), so a message that spoke
+    to her with an image still ends her context."""
+    words = clean_text(m, exclude)
+    parts = [words] if words else []
     if m.attachments:
         images = all((a.content_type or "").startswith("image/") for a in m.attachments)
         parts.append("[image]" if images else "[attachment]")
@@ -63,8 +109,10 @@ class Outbound:
     _send_rejected: int
     _deadline_passed: int
     _self_id: Callable[[], int | None]
-    _guild_access: dict[int, tuple[bool, str]]
-    _archived: dict[int, discord.Thread]
+    _access: Access
+    _exclude: ExcludeFn | None
+    _own: RecentIds
+    _left: RecentIds
     get_guild: Callable[[int], discord.Guild | None]
     get_partial_messageable: Callable[..., discord.PartialMessageable]
     http: Any
@@ -83,20 +131,19 @@ class Outbound:
             raise SendRejected("not the guild's autonomous channel or a thread under it")
         return self.get_partial_messageable(channel_id, guild_id=guild_id, type=thread.type)
 
-    def _speakable(self, guild_id: int, channel_id: int) -> discord.PartialMessageable:
+    def _speakable(self, guild_id: int, channel_id: int,
+                   target: int | None = None) -> discord.PartialMessageable:
         """``_target``, refused without a request when she may not speak there now: her
-        access to the guild's channel was lost since the action was decided, or a thread
-        needs what she lacks (Send Messages in Threads; Manage Threads when locked)."""
+        access to the guild's channel was lost since the action was decided, a thread needs
+        what she lacks (Send Messages in Threads; Manage Threads when locked), or the member
+        she would talk to (``target``) has left the server since."""
         channel = self._target(guild_id, channel_id)
-        access = self._guild_access.get(guild_id)
-        if access is not None and not access[0]:
-            raise SendRejected(f"missing {access[1]}")
-        if channel_id != self._channel_of(guild_id):
-            guild = self.get_guild(guild_id)
-            if guild is not None:
-                ok, missing = channel_access(guild, channel_id, self._archived)
-                if not ok:
-                    raise SendRejected(f"missing {missing}")
+        if target is not None and (guild_id, target) in self._left:
+            raise SendRejected("the member she would talk to left the server")
+        refused = self._access.refusal(self.get_guild(guild_id), guild_id, channel_id,
+                                       self._channel_of(guild_id) or 0)
+        if refused is not None:
+            raise SendRejected(refused)
         return channel
 
     async def send(self, request: ActionRequest, text: str) -> None:
@@ -112,18 +159,19 @@ class Outbound:
         Raises:
             SendRejected: not the autonomous channel or a thread under it, she may not
                 speak there now (access lost; a thread without Send Messages in Threads, or
-                locked), empty text, the message she answers is gone, the deadline passed
-                (before or while waiting), Discord refused it (403 missing permission, 404
-                channel gone, other HTTP errors, a rate limit longer than discord.py's
-                ``max_ratelimit_timeout``) or the network failed. Logged here
-                with ids and status, never the text.
+                locked), the member she would talk to left the server, empty text, the
+                message she answers is gone, the deadline passed (before or while waiting),
+                Discord refused it (403 missing permission, 404 channel gone, other HTTP
+                errors, a rate limit longer than discord.py's ``max_ratelimit_timeout``) or
+                the network failed. Logged here with ids and status, never the text.
         """
         bound = log.bind(guild_id=request.guild_id, channel_id=request.channel_id,
                          request_id=request.request_id, action=request.action)
         reference = None
         try:
-            channel = self._speakable(request.guild_id, request.channel_id)
-            text = text.strip()
+            channel = self._speakable(request.guild_id, request.channel_id,
+                                      request.target_user_id)
+            text = plain(text.strip())
             if not text:
                 raise SendRejected("empty message")
             if len(text) > MAX_MESSAGE_CHARS:
@@ -152,8 +200,9 @@ class Outbound:
         timeout = asyncio.timeout(remaining)
         try:
             async with timeout:
-                await channel.send(text, allowed_mentions=discord.AllowedMentions.none(),
-                                   reference=reference)  # type: ignore[arg-type]
+                sent = await channel.send(text, allowed_mentions=discord.AllowedMentions.none(),
+                                          reference=reference)  # type: ignore[arg-type]
+            self._own.add(sent.id)
         except discord.Forbidden as exc:
             bound.warning("send.forbidden", status=exc.status, code=exc.code)
             raise SendRejected(f"forbidden (403, code {exc.code})", status=exc.status
@@ -177,12 +226,18 @@ class Outbound:
 
     @contextlib.asynccontextmanager
     async def typing_for(self, request: ActionRequest) -> AsyncIterator[None]:
-        """Show "typing…" in the request's channel while the body runs (the pool's ``typing``).
+        """Show "typing…" in the request's channel while the body runs (the pool's ``typing``),
+        for a reply only: someone is waiting for her answer. For the rest nobody waits, and
+        the indicator would cost a request (and one more per 8 s of writing) out of the
+        bot's global 50 a second (docs/SCALING.md, "Where the limits are").
 
         The first indicator is posted in the background, so entering never waits for
         Discord; it is renewed every 8 s. Failures (403 without Send Messages, a channel
         gone, the network) end the indicator silently: the words matter, the dots do not.
         """
+        if request.action not in TYPING_ACTIONS:
+            yield
+            return
         try:
             channel = self._speakable(request.guild_id, request.channel_id)
         except SendRejected:
@@ -224,7 +279,8 @@ class Outbound:
                 ``before`` compares snowflakes, so ``before=upto+1`` returns that message
                 first (when it still exists) and the ones before it.
 
-        A message without text is a placeholder line ("[image]", "[attachment]",
+        A thread's starter message is the message the thread was made from (Discord sends
+        it along). A message without text is a placeholder line ("[image]", "[attachment]",
         "[sticker]", "[forwarded message]"); one with text and files gets the placeholder
         after its words. Nothing of a file, a sticker or a forward is read.
 
@@ -248,7 +304,13 @@ class Outbound:
                                            before=before):
                 if newest is None:
                     newest = m.id
-                text = line_text(m)
+                if (m.type is discord.MessageType.thread_starter_message
+                        and m.reference is not None
+                        and isinstance(m.reference.resolved, discord.Message)):
+                    # A thread's first message is empty; Discord sends the message the
+                    # thread was started from with it: that is the thread's first line.
+                    m = m.reference.resolved
+                text = line_text(m, self._exclude)
                 if not text:
                     continue
                 lines.append(ContextLine(author=m.author.display_name, text=text,

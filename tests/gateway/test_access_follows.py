@@ -8,10 +8,12 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import aiohttp
 import discord
 import pytest
 
-from actors.events import ChannelAccess, GuildReady, MessageSeen
+from actors.events import ActionRequest, ChannelAccess, GuildReady, MessageSeen
+from runtime.errors import SendRejected
 from tests.kit.discord_payloads import (
     ALICE,
     CHANNEL,
@@ -25,7 +27,8 @@ from tests.kit.discord_payloads import (
     message_create,
     text_channel,
 )
-from tests.kit.gateway_harness import Fed
+from tests.kit.fake_discord import FakeDiscord
+from tests.kit.gateway_harness import Fed, connected
 
 NOW = 1_764_259_300.0
 EVERYONE = GUILD
@@ -114,3 +117,27 @@ def test_a_timeout_is_named_and_rechecked_when_it_ends(monkeypatch: pytest.Monke
     assert 600.0 <= delay <= 602.0
     clock.now = until + datetime.timedelta(seconds=1)
     assert h.call(recheck) == [ChannelAccess(guild_id=GUILD, at=NOW, can_speak=True)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_timed_out_on_the_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end: the stand-in times her out (her member updated, her sends refused 403 as
+    Discord does); the client reports the timeout and refuses the send itself, so Discord
+    never sees it; the end is awaited on the loop."""
+    async with FakeDiscord() as fake, connected(fake, monkeypatch) as (client, rec):
+        await rec.wait_for(GuildReady)
+        until = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10)
+        await fake.time_out_self(GUILD, until.isoformat())
+        [lost] = await rec.wait_for(ChannelAccess)
+        assert not lost.can_speak and "timed out until" in lost.missing
+        now = client._clock()
+        with pytest.raises(SendRejected, match="timed out until"):
+            await client.send(ActionRequest(
+                request_id=1, guild_id=GUILD, channel_id=CHANNEL, action="break_silence",
+                mood="bubbly", decided_at=now, deadline=now + 60), "hi")
+        assert fake.sent == []
+        async with aiohttp.ClientSession() as http, http.post(
+                f"{fake.api_base}/channels/{CHANNEL}/messages", json={"content": "x"},
+                headers={"Authorization": "Bot x"}) as r:
+            assert (r.status, (await r.json())["code"]) == (403, 50013)

@@ -4,6 +4,9 @@ when they come online and start a game."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import discord
 import pytest
 from structlog.testing import capture_logs
@@ -133,3 +136,47 @@ def test_uncached_memory_is_bounded_and_forgotten() -> None:
     memory.event(raw(6, UNCONFIGURED_GUILD), now=2.0, is_bot=lambda u: False)
     memory.forget_guild(GUILD)
     assert len(memory) == 1
+
+
+class Timers:
+    """The client's ``call_later``, recorded: the test runs a timer when it chooses."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, Any]] = []
+        self.added = asyncio.Event()
+
+    def __call__(self, delay: float, fn: Any) -> None:
+        self.calls.append((delay, fn))
+        self.added.set()
+
+
+@pytest.mark.anyio
+@on_asyncio
+async def test_a_rate_limited_member_request_is_asked_again_after_retry_after(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discord allows one all-members request per guild per 30 s and answers a second with a
+    RATE_LIMITED event (discord.py ignores it, and the chunker waited 30 s for chunks that
+    never come): the request is asked again once retry_after has passed, and then served."""
+    clock = [0.0]
+    timers = Timers()
+    guilds = [guild_create(GUILD, filler=FILLER_COUNT)]
+    async with FakeDiscord(guilds=guilds, clock=lambda: clock[0]) as fake, connected(
+            fake, monkeypatch, call_later=timers) as (client, rec):
+        await rec.wait_for(GuildReady)
+        await client.members_complete()
+        assert len(fake.member_requests) == 1
+        await fake.invalidate_session(resumable=False)  # a new session: GUILD_CREATE again
+        await rec.wait_for(GuildReady, 2)
+        await asyncio.wait_for(timers.added.wait(), 10)
+        [(delay, again)] = [(d, f) for d, f in timers.calls if d > 1]
+        assert 29 <= delay <= 31
+        assert fake.rate_limited == [GUILD]
+        stats = client.statistics().chunks
+        assert stats is not None and stats.timed_out == 0 and stats.rate_limited == 1
+        clock[0] += 30
+        again()
+        await client.members_complete()
+        guild = client.get_guild(GUILD)
+        assert guild is not None and guild.chunked
+        assert len(fake.member_requests) == 3
+        assert client.statistics().chunks.completed == 2  # type: ignore[union-attr]

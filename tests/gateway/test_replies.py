@@ -4,6 +4,7 @@ writes, and no stale words after the action's deadline."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -170,3 +171,19 @@ async def test_no_send_after_the_deadline(fake: FakeDiscord, client: PersonaClie
         await client.send(request(deadline=NOW + 0.2), "stale soon")
     assert len(fake.sent) == 2
     assert client.statistics().deadline_passed == 2
+
+
+def _typing_tasks() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == "gateway-typing"]
+
+
+async def test_typing_only_where_someone_waits(fake: FakeDiscord, client: PersonaClient) -> None:
+    """A reply shows "typing…"; an action nobody waits for (an unprompted post, a greeting,
+    joining a conversation) does not spend a request on it."""
+    for action in ("break_silence", "engage_user", "join_conversation", "share_tweet"):
+        async with client.typing_for(request(action=action)):
+            assert _typing_tasks() == []
+    async with client.typing_for(request()):
+        assert len(_typing_tasks()) == 1
+        await fake.typing_posted.wait()
+    assert fake.typing == [CHANNEL]

@@ -9,12 +9,23 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import discord
 import pytest
 
 from actors.events import ActionRequest
 from runtime.errors import SendRejected
 from runtime.gateway import PersonaClient
-from tests.kit.discord_payloads import ALICE, BOB, CHANNEL, GUILD, SELF_ID, message_create
+from tests.kit.discord_payloads import (
+    ALICE,
+    BOB,
+    CHANNEL,
+    GUILD,
+    SELF_ID,
+    SELF_USER,
+    THREAD,
+    guild_create,
+    message_create,
+)
 from tests.kit.fake_discord import FakeDiscord
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
@@ -140,3 +151,48 @@ async def test_the_stand_in_refuses_a_reply_to_a_message_it_does_not_have(
     assert "message_reference" in answer["errors"]
     status, answer = await reply_via_http(fake, False)
     assert status == 200 and answer["type"] == 0
+
+
+async def test_an_excluded_members_name_does_not_reach_the_lines(fake: FakeDiscord) -> None:
+    """Bob opted out: his own lines are the pool's to drop, but his name in someone else's
+    mention is "@someone" here, so it never reaches a prompt; Alice's name stays."""
+    client = PersonaClient(deliver=lambda e: None, channel_of={GUILD: CHANNEL}.get,
+                           clock=lambda: NOW, exclude=lambda g, u: u == BOB)
+    try:
+        await client.login(TOKEN)
+        state = client._connection
+        state.user = discord.ClientUser(state=state, data=SELF_USER)
+        state.parsers["GUILD_CREATE"](guild_create(GUILD))
+        fake.history[CHANNEL] = [message_create(
+            1, ALICE, content=f"<@{BOB}> and <@{ALICE}>, look", mentions=(BOB, ALICE))]
+        [line] = await client.fetch_context(GUILD, CHANNEL, 10)
+        assert line.text == "@someone and @Alice, look"
+    finally:
+        await client.close()
+
+
+async def test_a_threads_first_line_is_the_message_it_was_started_from(
+        fake: FakeDiscord) -> None:
+    """A thread's first message is its starter (type 21, no content); Discord sends the
+    message the thread was made from as its referenced_message, and that is the first line
+    of the thread's context, with its author."""
+    client = PersonaClient(deliver=lambda e: None, channel_of={GUILD: CHANNEL}.get,
+                           clock=lambda: NOW)
+    try:
+        await client.login(TOKEN)
+        state = client._connection
+        state.user = discord.ClientUser(state=state, data=SELF_USER)
+        state.parsers["GUILD_CREATE"](guild_create(GUILD))
+        original = message_create(40, ALICE, content="who's going to the concert?")
+        starter = message_create(41, ALICE, channel_id=THREAD, content="")
+        starter["type"] = 21
+        starter["message_reference"] = {"message_id": "40", "channel_id": str(CHANNEL),
+                                        "guild_id": str(GUILD)}
+        starter["referenced_message"] = original
+        fake.history[THREAD] = [starter, message_create(42, BOB, channel_id=THREAD,
+                                                        content="me!")]
+        lines = await client.fetch_context(GUILD, THREAD, 10)
+        assert [(c.author, c.text) for c in lines] == [
+            ("Alice", "who's going to the concert?"), ("Bob", "me!")]
+    finally:
+        await client.close()

@@ -117,3 +117,23 @@ async def test_fetch_context_forbidden_is_empty(fake: FakeDiscord,
     with capture_logs() as logs:
         assert await client.fetch_context(GUILD, CHANNEL, 10) == []
     assert [e["event"] for e in logs] == ["context.unavailable"]
+
+
+async def test_markdown_that_would_change_the_message_is_neutralised(
+        fake: FakeDiscord, client: PersonaClient) -> None:
+    """Her words are posted as she wrote them: a line starting with a heading or subtext
+    marker, or a code fence, is escaped so Discord shows the characters, not a giant heading,
+    small grey text or a code block; ordinary punctuation is left alone."""
+    await client.send(request(), "# hi!\n## also\n-# psst\n```py\nx```\nso - yes #1 > 2")
+    assert fake.sent[0].body["content"] == (
+        "\\# hi!\n\\## also\n\\-# psst\n\\`\\`\\`py\nx\\`\\`\\`\nso - yes #1 > 2")
+
+
+async def test_spoilers_in_the_context_stay_hidden(fake: FakeDiscord,
+                                                   client: PersonaClient) -> None:
+    """What someone wrote behind a spoiler is "[spoiler]" in her context: she cannot repeat
+    it unspoilered."""
+    fake.history[CHANNEL] = [message_create(
+        1, ALICE, content="the ending: ||she was the robot all along|| wow")]
+    [line] = await client.fetch_context(GUILD, CHANNEL, 10)
+    assert line.text == "the ending: [spoiler] wow"

@@ -14,6 +14,7 @@ from actors.events import ActionRequest
 from runtime.errors import SendRejected
 from runtime.gateway import PersonaClient
 from tests.kit.discord_payloads import (
+    CAROL,
     CHANNEL,
     GUILD,
     SELF_ID,
@@ -21,8 +22,10 @@ from tests.kit.discord_payloads import (
     SEND_MESSAGES,
     SEND_MESSAGES_IN_THREADS,
     THREAD,
+    USERS,
     deny,
     guild_create,
+    guild_member_add,
     text_channel,
     thread_channel,
 )
@@ -100,3 +103,19 @@ async def test_queued_sends_stop_when_access_is_lost(fake: FakeDiscord,
     reason = await refused(fake, client, request(action="break_silence"))
     assert reason == "missing Send Messages"
     assert client.statistics().send_rejected == 1
+
+
+async def test_a_greeting_for_a_member_who_left_is_not_sent(fake: FakeDiscord,
+                                                            client: PersonaClient) -> None:
+    """Carol joined and left before her greeting went out: it is refused without a request;
+    after she joins again she can be greeted."""
+    feed(client, "GUILD_CREATE", guild_create(GUILD))
+    feed(client, "GUILD_MEMBER_ADD", guild_member_add(CAROL))
+    feed(client, "GUILD_MEMBER_REMOVE", {"guild_id": str(GUILD), "user": USERS[CAROL]})
+    greet = request(action="engage_user", target_user_id=CAROL, priority=1)
+    with pytest.raises(SendRejected, match="left the server"):
+        await client.send(greet, "welcome!")
+    assert fake.sent == []
+    feed(client, "GUILD_MEMBER_ADD", guild_member_add(CAROL))
+    await client.send(greet, "welcome back!")
+    assert len(fake.sent) == 1

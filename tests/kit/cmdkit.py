@@ -111,6 +111,7 @@ async def running_bot(tmp_path: Path, config_text: str, *, store: Any = None,
         point_discord_at(config)
         router = Router()
         client = PersonaClient(deliver=router.deliver, channel_of=router.channel_of,
+                               exclude=router.excluded,
                                shard_count=1, guild_ready_timeout=0.01)
         runtime = Runtime(config, sender=client.send, context=client.fetch_context,
                           names=client.display_name, store=store, seed=5, backend=backend,

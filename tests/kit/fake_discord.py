@@ -13,7 +13,14 @@ One aiohttp server on 127.0.0.1 (a free port) serves
   ``message_reference``) unless ``fail_if_not_exists`` is false (then it is posted plain);
   a MESSAGE_CREATE dispatched by a test joins the channel's history, a MESSAGE_DELETE (or
   MESSAGE_DELETE_BULK) leaves it; a message to an archived thread unarchives it (a
-  THREAD_UPDATE to its shard), unless the thread is locked (400 50083);
+  THREAD_UPDATE to its shard), unless the thread is locked (400 50083); her permissions are
+  computed from the guild payloads as Discord does (``tests/kit/discord_permissions.py``:
+  roles, overwrites, a thread's parent, a timeout, see ``time_out_self``): a message or
+  typing without them is refused 403 (50001 without View Channel, 50013 without Send
+  Messages, in Threads for a thread, or Read Message History for a reply), history without
+  View Channel is 403 50001 and without Read Message History empty, an unknown channel 404
+  10003; the CHANNEL_/THREAD_/GUILD_ROLE_/GUILD_MEMBER_ updates a test dispatches change
+  those payloads;
 * the gateway at ``/gateway``: HELLO, IDENTIFY -> READY (guilds unavailable, as Discord does)
   then one GUILD_CREATE per guild of the shard, heartbeats ACKed, RESUME -> RESUMED, and
   whatever the test ``dispatch``-es (MESSAGE_CREATE, PRESENCE_UPDATE, ...). Frames are plain
@@ -31,7 +38,9 @@ the connection's IDENTIFY:
 * REQUEST_GUILD_MEMBERS (opcode 8, ``query: ""``, ``limit: 0``; needs GUILD_MEMBERS) is
   answered with GUILD_MEMBERS_CHUNK events of up to 1,000 members carrying ``chunk_index``,
   ``chunk_count``, the request's ``nonce`` and, when asked with ``presences: true`` (and the
-  GUILD_PRESENCES intent), the presences of the members in that chunk who are online.
+  GUILD_PRESENCES intent), the presences of the members in that chunk who are online; a
+  second such request for one guild within 30 s is answered with a RATE_LIMITED event
+  (``opcode`` 8, ``retry_after``, ``meta.guild_id``, ``meta.nonce``) and no chunks.
 
 Pointing discord.py at it, in process::
 
@@ -53,14 +62,24 @@ Run standalone (for a subprocess test or by hand)::
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from tests.kit.discord_payloads import GUILD, SELF_ID, SELF_USER, guild_create
+from tests.kit.discord_permissions import (
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    SEND_MESSAGES_IN_THREADS,
+    VIEW_CHANNEL,
+    channel_permissions,
+)
 
 __all__ = ["FakeDiscord", "SentMessage"]
 
@@ -78,6 +97,8 @@ ALL_INTENTS = sum(1 << b for b in (*range(0, 17), 20, 21, 24, 25))
 DEFAULT_LARGE_THRESHOLD = 50
 #: Members per GUILD_MEMBERS_CHUNK.
 CHUNK_SIZE = 1000
+#: One request for all of a guild's members per bot per 30 s (change log 2025-08-14).
+MEMBERS_REQUEST_INTERVAL_S = 30.0
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -89,12 +110,14 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 class SentMessage:
-    """One POST /channels/{id}/messages as received: the JSON body and the auth header."""
+    """One POST /channels/{id}/messages as received: the JSON body and the auth header, and
+    the id Discord gave the message (None when it was refused)."""
 
     def __init__(self, channel_id: int, body: dict[str, Any], authorization: str) -> None:
         self.channel_id = channel_id
         self.body = body
         self.authorization = authorization
+        self.message_id: int | None = None
 
     def __repr__(self) -> str:
         return f"SentMessage(channel_id={self.channel_id}, body={self.body!r})"
@@ -133,6 +156,8 @@ class FakeDiscord:
             (Discord's limit is 2,500).
         mounts: more routes, each ``mount(app, fake)`` called before the server starts
             (e.g. ``tests/kit/fake_interactions.py``: command sync and interactions).
+        clock: seconds, monotonic: what the 30 s between two all-members requests of one
+            guild is measured on (tests move their own).
     """
 
     def __init__(self, *, guilds: list[dict[str, Any]] | None = None,
@@ -141,7 +166,8 @@ class FakeDiscord:
                  gateway_token: str | None = None,
                  privileged_intents: int = PRESENCES | MEMBERS | MESSAGE_CONTENT,
                  max_guilds_per_shard: int = 2500,
-                 mounts: tuple[Any, ...] = ()) -> None:
+                 mounts: tuple[Any, ...] = (),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.guilds = [guild_create(GUILD)] if guilds is None else guilds
         self.self_user = SELF_USER if self_user is None else self_user
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -157,12 +183,18 @@ class FakeDiscord:
         self.history: dict[int, list[dict[str, Any]]] = {}
         #: ``(channel_id, query)`` of every history GET, for tests of what was asked.
         self.history_requests: list[tuple[int, dict[str, str]]] = []
+        #: REST requests received, ``"METHOD /route/{template}"`` -> count.
+        self.requests: collections.Counter[str] = collections.Counter()
         self.typing: list[int] = []
         self.typing_status: dict[int, tuple[int, dict[str, Any]]] = {}
         self.typing_posted = asyncio.Event()
         self.identifies: list[dict[str, Any]] = []
         self.resumes: list[dict[str, Any]] = []
         self.member_requests: list[dict[str, Any]] = []
+        #: Guild ids whose all-members request was answered RATE_LIMITED, in order.
+        self.rate_limited: list[int] = []
+        self.clock = clock
+        self._members_asked_at: dict[str, float] = {}
         self.message_posted = asyncio.Event()
         #: Set once a RESUME has been answered with RESUMED.
         self.resumed = asyncio.Event()
@@ -185,8 +217,17 @@ class FakeDiscord:
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/gateway"
 
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Every REST request, by method and route template (``POST
+        /channels/{cid}/messages``), for tests and the REST-budget bench."""
+        resource = request.match_info.route.resource
+        if request.path.startswith(API) and resource is not None:
+            self.requests[f"{request.method} {resource.canonical[len(API):]}"] += 1
+        return await handler(request)
+
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[self._count])
         app.router.add_get(f"{API}/users/@me", self._me)
         app.router.add_get(f"{API}/oauth2/applications/@me", self._application)
         app.router.add_get(f"{API}/gateway", self._gateway_info)
@@ -272,13 +313,16 @@ class FakeDiscord:
         status, payload = self.send_status.get(cid, (200, {}))
         if status != 200:
             return _json(payload, status=status)
+        reference = body.get("message_reference")
+        refused = self._refusal(cid, READ_MESSAGE_HISTORY if reference else 0)
+        if refused is not None:
+            return refused
         found = self._channel(cid)
         meta = found[1].get("thread_metadata") if found is not None else None
         if found is not None and meta and meta.get("archived"):
             if meta.get("locked"):
                 return _json({"message": "Thread is locked", "code": 50083}, status=400)
             await self._unarchive(*found)
-        reference = body.get("message_reference")
         if reference and not self._exists(cid, reference.get("message_id")):
             if reference.get("fail_if_not_exists", True):
                 return _json({"message": "Invalid Form Body", "code": 50035, "errors": {
@@ -293,7 +337,11 @@ class FakeDiscord:
             "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
             "attachments": [], "embeds": [], "pinned": False, "flags": 0, "components": [],
         }
+        self.sent[-1].message_id = int(message["id"])
         return _json(message)
+
+    def _guild(self, guild_id: Any) -> dict[str, Any] | None:
+        return next((g for g in self.guilds if g["id"] == str(guild_id)), None)
 
     def _exists(self, channel_id: int, message_id: Any) -> bool:
         return any(m["id"] == str(message_id) for m in self.history.get(channel_id, []))
@@ -305,6 +353,29 @@ class FakeDiscord:
             channel = self.history.setdefault(int(data["channel_id"]), [])
             if not any(m["id"] == data["id"] for m in channel):
                 channel.append(data)
+        elif event in ("CHANNEL_UPDATE", "THREAD_UPDATE", "CHANNEL_CREATE", "THREAD_CREATE"):
+            guild = self._guild(data.get("guild_id"))
+            if guild is not None:
+                key = "threads" if "thread_metadata" in data else "channels"
+                rest = [c for c in guild.get(key, []) if c["id"] != data["id"]]
+                guild[key] = [*rest, {k: v for k, v in data.items() if k != "guild_id"}]
+        elif event in ("CHANNEL_DELETE", "THREAD_DELETE"):
+            guild = self._guild(data.get("guild_id"))
+            if guild is not None:
+                for key in ("channels", "threads"):
+                    guild[key] = [c for c in guild.get(key, []) if c["id"] != data["id"]]
+        elif event in ("GUILD_ROLE_UPDATE", "GUILD_ROLE_CREATE"):
+            guild = self._guild(data.get("guild_id"))
+            if guild is not None:
+                role = data["role"]
+                guild["roles"] = [*(r for r in guild["roles"] if r["id"] != role["id"]), role]
+        elif event == "GUILD_MEMBER_UPDATE":
+            guild = self._guild(data.get("guild_id"))
+            member = None if guild is None else next(
+                (m for m in guild.get("members", []) if m["user"]["id"] == data["user"]["id"]),
+                None)
+            if member is not None:
+                member.update({k: v for k, v in data.items() if k != "guild_id"})
         elif event in ("MESSAGE_DELETE", "MESSAGE_DELETE_BULK"):
             gone = set(data.get("ids") or [data.get("id")])
             cid = int(data["channel_id"])
@@ -321,6 +392,14 @@ class FakeDiscord:
         limit = int(request.query.get("limit", "50"))
         if not 1 <= limit <= 100:
             return _json({"message": "Invalid Form Body", "code": 50035}, status=400)
+        found = self._channel(cid)
+        if found is None:
+            return _json({"message": "Unknown Channel", "code": 10003}, status=404)
+        perms = channel_permissions(found[0], found[1], SELF_ID, found[0].get("channels", []))
+        if not perms & VIEW_CHANNEL:
+            return _json({"message": "Missing Access", "code": 50001}, status=403)
+        if not perms & READ_MESSAGE_HISTORY:
+            return _json([])  # documented: no messages without Read Message History
         messages = sorted(self.history.get(cid, []), key=lambda m: int(m["id"]), reverse=True)
         if "before" in request.query:
             before = int(request.query["before"])
@@ -337,6 +416,9 @@ class FakeDiscord:
         status, payload = self.typing_status.get(cid, (204, {}))
         if status != 204:
             return _json(payload, status=status)
+        refused = self._refusal(cid)
+        if refused is not None:
+            return refused
         return web.Response(status=204, headers={"Via": "1.1 google"})
 
     # --- gateway ------------------------------------------------------------------------
@@ -363,6 +445,33 @@ class FakeDiscord:
                 await self._send(shard.ws, event, data)
                 sent += 1
         return sent
+
+    async def time_out_self(self, guild_id: int, until: str | None) -> None:
+        """A moderator times her out in ``guild_id`` until ``until`` (ISO 8601; None ends it):
+        GUILD_MEMBER_UPDATE of her member to the owning shard, and her messages to the guild's
+        channels refused 403 50013 until then, as Discord masks a timed-out member's
+        permissions (everything but View Channel and Read Message History)."""
+        guild = next(g for g in self.guilds if g["id"] == str(guild_id))
+        me = next(m for m in guild["members"] if m["user"]["id"] == str(SELF_ID))
+        me["communication_disabled_until"] = until
+        await self.dispatch_to_owner("GUILD_MEMBER_UPDATE", {**me, "guild_id": str(guild_id)})
+
+    def _refusal(self, channel_id: int, more: int = 0) -> web.Response | None:
+        """Discord's answer to her sending in ``channel_id`` without the permissions for it
+        (computed from the guild payloads: roles, overwrites, a timeout), else None: 404
+        10003 for a channel she does not know, 403 50001 without View Channel, 403 50013
+        without Send Messages (in Threads, for a thread) or ``more``."""
+        found = self._channel(channel_id)
+        if found is None:
+            return _json({"message": "Unknown Channel", "code": 10003}, status=404)
+        guild, channel = found
+        perms = channel_permissions(guild, channel, SELF_ID, guild.get("channels", []))
+        if not perms & VIEW_CHANNEL:
+            return _json({"message": "Missing Access", "code": 50001}, status=403)
+        send = SEND_MESSAGES_IN_THREADS if "thread_metadata" in channel else SEND_MESSAGES
+        if perms & (send | more) != send | more:
+            return _json({"message": "Missing Permissions", "code": 50013}, status=403)
+        return None
 
     async def reconnect(self) -> None:
         """Opcode 7 RECONNECT to every shard: the client should reconnect and RESUME."""
@@ -488,6 +597,15 @@ class FakeDiscord:
             return  # only the whole list is served here
         if not shard.intents & GUILD_MEMBERS_INTENT:
             return  # Discord refuses the whole list without GUILD_MEMBERS
+        now = self.clock()
+        last = self._members_asked_at.get(guild["id"])
+        if last is not None and now - last < MEMBERS_REQUEST_INTERVAL_S:
+            self.rate_limited.append(int(guild["id"]))
+            await self._send(shard.ws, "RATE_LIMITED", {
+                "opcode": 8, "retry_after": MEMBERS_REQUEST_INTERVAL_S - (now - last),
+                "meta": {"guild_id": guild["id"], "nonce": request.get("nonce")}})
+            return
+        self._members_asked_at[guild["id"]] = now
         members = guild.get("members", [])
         presences = bool(request.get("presences")) and bool(
             shard.intents & GUILD_PRESENCES_INTENT)

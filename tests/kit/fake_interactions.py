@@ -25,6 +25,8 @@ Routes (docs/interactions/application-commands.mdx, receiving-and-responding.mdx
 What a member is shown (a type-4 message, type-8 choices, a follow-up) is recorded in
 ``answers`` and queued for ``next_answer``; refused callbacks and follow-ups in ``rejected``.
 
+``FakeCommands.interaction(...)`` refuses (AssertionError) an interaction for a command,
+subcommand or option the registered tree does not have: Discord sends none.
 ``interaction(...)`` builds an INTERACTION_CREATE ``d`` for ``fake.dispatch``: the member's
 permissions are a string bitfield, channel options are resolved in ``data.resolved.channels``.
 """
@@ -254,10 +256,27 @@ class FakeCommands:
         self._answer_queue.put_nowait(answer)
 
     def interaction(self, *args: Any, **kw: Any) -> dict[str, Any]:
-        """``interaction(...)`` whose token this stand-in will accept, issued now."""
+        """``interaction(...)`` whose token this stand-in will accept, issued now.
+
+        Once a tree is registered, Discord sends interactions only for its commands and their
+        options: anything else is a test's mistake (AssertionError)."""
         d = interaction(*args, **kw)
+        self._check_registered(d)
         self.issued[int(d["id"])] = (d["token"], self.clock())
         return d
+
+    def _check_registered(self, d: dict[str, Any]) -> None:
+        if not self.commands:
+            return  # nothing synced: the routes are being tested on their own
+        group = next((c for c in self.commands if c["name"] == d["data"]["name"]), None)
+        assert group is not None, f"/{d['data']['name']} is not registered"
+        [sub] = d["data"]["options"]
+        known = {o["name"]: o for o in group.get("options", [])}
+        assert sub["name"] in known, f"/{group['name']} {sub['name']} is not registered"
+        params = {o["name"] for o in known[sub["name"]].get("options", [])}
+        for option in sub.get("options", []):
+            assert option["name"] in params, (
+                f"/{group['name']} {sub['name']} has no option {option['name']!r}")
 
     def autocomplete(self, *args: Any, **kw: Any) -> dict[str, Any]:
         """``autocomplete(...)`` whose token this stand-in will accept, issued now."""

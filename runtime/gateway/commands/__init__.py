@@ -1,7 +1,8 @@
-"""Slash commands: one group (``/miku``, after ``[discord] command_name``) on discord.py's
-``app_commands`` tree.
+"""Slash commands: two groups on discord.py's ``app_commands`` tree, ``/miku`` (after
+``[discord] command_name``; admins: ``default_member_permissions`` Manage Server) and
+``/miku-me`` (every member: optout, optin).
 
-``tree`` holds the group, its one gate (who may run what; acknowledge within Discord's 3 s)
+``tree`` holds the groups, their one gate (who may run what; acknowledge within Discord's 3 s)
 and the sync with Discord; ``admin`` and ``member`` the subcommands; ``text`` what they say.
 Every answer is ephemeral (only the caller sees it) and says what changed; a bad value is
 answered with the valid ones, a setting the file locks with where it is locked. Until the
@@ -14,9 +15,10 @@ from runtime.gateway.commands.tree import (
     Commands,
     commands_hash_path,
     install_commands,
+    member_group_name,
     member_roles,
     sync_refusal,
 )
 
 __all__ = ["ADMIN_PERMISSION", "STARTING", "Commands", "commands_hash_path",
-           "install_commands", "member_roles", "sync_refusal"]
+           "install_commands", "member_group_name", "member_roles", "sync_refusal"]

@@ -72,14 +72,16 @@ def member_group_name(name: str) -> str:
 
 
 class Commands:
-    """The ``/miku`` group, bound to one client and one runtime.
+    """The ``/miku`` (admins) and ``/miku-me`` (members) groups, bound to one client and one
+    runtime.
 
     Args:
         client: the gateway client (its tree is created here).
         runtime: ``runtime.core.Runtime`` or anything with ``settings`` (a
             ``runtime.settings.Settings``), ``supervisor`` (None until it runs) and
             ``deliver(event)``.
-        name: the group's name (``[discord] command_name``).
+        name: the admin group's name (``[discord] command_name``); the members' is
+            ``member_group_name(name)``.
         hash_path: where the hash of the last synced tree is kept (None: sync every time).
         clock: epoch seconds now.
     """

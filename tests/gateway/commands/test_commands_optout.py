@@ -88,14 +88,14 @@ async def test_an_opted_out_member_is_not_greeted_but_others_are(tmp_path: Path)
 
 
 async def test_an_opted_out_members_lines_never_reach_the_prompt(tmp_path: Path) -> None:
-    """Alice asks her something while Bob (opted out) spoke just before: the reply's prompt
-    has Alice's line and none of Bob's."""
+    """Alice asks her something about Bob (opted out), who spoke just before: the reply's
+    prompt has Alice's line, with "@someone" for Bob, and none of Bob's."""
     backend = Recording()
     async with running_bot(tmp_path, FILE, backend=backend) as bot:
         await bot.command("optout", user_id=BOB, permissions=MEMBER)
         bob_line = message_create(5001, BOB, content="my secret plans for friday")
-        alice_line = message_create(5002, ALICE, content=f"<@{SELF_ID}> what do you think?",
-                                    mentions=(SELF_ID,))
+        alice_line = message_create(5002, ALICE, content=f"<@{SELF_ID}> what do you think "
+                                    f"of <@{BOB}>'s plans?", mentions=(SELF_ID, BOB))
         bot.fake.history[CHANNEL] = [alice_line, bob_line]
         await bot.fake.dispatch("MESSAGE_CREATE", bob_line)
         await bot.fake.dispatch("MESSAGE_CREATE", alice_line)
@@ -104,5 +104,6 @@ async def test_an_opted_out_members_lines_never_reach_the_prompt(tmp_path: Path)
         [prompt] = backend.prompts
         assert prompt.action == "reply"
         text = "\n".join(m.content for m in prompt.messages)
-        assert "what do you think" in text
+        assert "what do you think of @someone's plans?" in text
         assert "secret plans" not in text
+        assert "Bob" not in text  # not even his name in Alice's mention

@@ -1,0 +1,42 @@
+"""What the gateway client reports about itself: its counters and each shard's state (for
+the control socket's ``stats``, ``/metrics`` and ``/readyz``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from runtime.gateway.members import ChunkerStatistics
+
+__all__ = ["GatewayStatistics", "ShardState", "ShardStatistics"]
+
+ShardState = Literal["connecting", "connected", "ready", "disconnected"]
+
+
+class ShardStatistics(msgspec.Struct, frozen=True, gc=False):
+    """One shard: its state, heartbeat latency (None before the first ACK), the last
+    lifecycle event (connect / ready / resumed / disconnect) and when it happened."""
+
+    shard_id: int
+    state: ShardState
+    latency_s: float | None
+    last_event: str
+    last_event_at: float | None
+
+
+class GatewayStatistics(msgspec.Struct, frozen=True, gc=False):
+    """Counters since start (events delivered and ignored, handler errors, sends), guilds
+    ready and silent now (no permission), member-list requests and shards."""
+
+    delivered: int
+    ignored: int
+    handler_errors: int
+    sent: int
+    send_rejected: int
+    deadline_passed: int = 0
+    guilds_ready: int = 0
+    guilds_silent: int = 0
+    presences_uncached: int = 0
+    chunks: ChunkerStatistics | None = None
+    shards: tuple[ShardStatistics, ...] = ()
