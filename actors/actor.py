@@ -321,7 +321,11 @@ class GuildActor:
         state = self.state
         kind = type(event)
         if kind is MessageSeen:
-            observe_message(state, event.at, event.author_is_bot, event.is_self)
+            # The author's id feeds the engine's affinity (who answers her); with it off,
+            # the engine is given no id, so it keeps nothing about anyone.
+            observe_message(state, event.at, event.author_is_bot, event.is_self,
+                            event.author_id if self.cfg.affinity else None,
+                            event.addresses_self)
             if event.addresses_self and not event.author_is_bot and not event.is_self:
                 self._maybe_reply(event)
         elif kind is MessagesCoalesced:
@@ -450,7 +454,8 @@ class GuildActor:
             self.inflight = None
             target_user, target_activity = req.target_user_id, req.target_activity
         matched = record_result(self.state, event.at, event.action, event.outcome, event.reason,
-                                event.request_id, target_user, target_activity)
+                                event.request_id, target_user, target_activity,
+                                affinity=self.cfg.affinity)
         self.log.info("action_finished", action=event.action, outcome=event.outcome,
                  reason=event.reason, request_id=event.request_id, matched=matched)
 

@@ -399,3 +399,28 @@ async def test_only_events_that_change_the_state_make_a_guild_dirty() -> None:
         dirty = actor.dirty
         actor.mailbox.put_nowait(Stop(42))
     assert got and clean is False and dirty is True
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("affinity", [True, False])
+async def test_the_author_of_an_answer_reaches_the_engines_affinity(affinity: bool) -> None:
+    """She engages 501, who writes a minute later: with affinity on the engine counts it as
+    an answer (warmth); with it off the actor keeps no affinity at all."""
+    sink = RecordingSink()
+    cfg = GuildConfig(quiet_hours=None, rotate_moods=False, affinity=affinity)
+    actor = make_actor(sink, cfg=cfg)
+    now = actor.clock.now
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        actor.mailbox.put_nowait(PresenceChanged(42, 501, now(), activity="Project DIVA"))
+        await anyio.wait_all_tasks_blocked()
+        [req] = sink.requests
+        actor.mailbox.put_nowait(sink.finish(req, "sent", at=now()))
+        actor.mailbox.put_nowait(MessageSeen(42, 7, 501, now() + 60))
+        await anyio.wait_all_tasks_blocked()
+        actor.mailbox.put_nowait(Stop(42))
+    if affinity:
+        assert actor.state.affinity[501].warmth == 1000
+        assert actor.state.affinity[501].engaged_at == -1  # answered: the window closed
+    else:
+        assert actor.state.affinity == {}
