@@ -400,9 +400,9 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
     ``msgs_5m``): counting stays a few list operations. Memory stays bounded all the same:
     more than 3,600 buckets past the hour's head means some have left the window, and only
     then does counting evict (and compact). The learned hours are updated once an hour, on
-    the first message of a new hour. A human's ``author_id`` (None: not known, or affinity
-    off) feeds ``engine.affinity``: an answer to her engage, or ``to_her`` (the message
-    mentions or replies to her).
+    the first message of a new hour. A human's message that speaks to her (``to_her``: it
+    mentions or replies to her) feeds ``engine.affinity`` with its ``author_id`` (None: not
+    known, or affinity off).
 
     Raises:
         InvalidTimeError: ``now`` is not a valid time.
@@ -441,7 +441,7 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
         state.messages_since_appearance += 1
         if now > state.last_human_at:
             state.last_human_at = now
-        if author_id is not None and (to_her or state.affinity):
+        if to_her and author_id is not None:
             note_spoke(state.affinity, author_id, now, to_her, state.last_action_at)
 
 

@@ -404,7 +404,7 @@ async def test_only_events_that_change_the_state_make_a_guild_dirty() -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("affinity", [True, False])
 async def test_the_author_of_an_answer_reaches_the_engines_affinity(affinity: bool) -> None:
-    """She engages 501, who writes a minute later: with affinity on the engine counts it as
+    """She engages 501, who replies to her a minute later: with affinity on the engine counts it as
     an answer (warmth); with it off the actor keeps no affinity at all."""
     sink = RecordingSink()
     cfg = GuildConfig(quiet_hours=None, rotate_moods=False, affinity=affinity)
@@ -416,7 +416,7 @@ async def test_the_author_of_an_answer_reaches_the_engines_affinity(affinity: bo
         await anyio.wait_all_tasks_blocked()
         [req] = sink.requests
         actor.mailbox.put_nowait(sink.finish(req, "sent", at=now()))
-        actor.mailbox.put_nowait(MessageSeen(42, 7, 501, now() + 60))
+        actor.mailbox.put_nowait(MessageSeen(42, 7, 501, now() + 60, addresses_self=True))
         await anyio.wait_all_tasks_blocked()
         actor.mailbox.put_nowait(Stop(42))
     if affinity:

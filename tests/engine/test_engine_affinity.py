@@ -57,21 +57,32 @@ def _offer(state, t: float, user: int = USER, game: str = "Project DIVA Mega Mix
     observe_message(state, t, author_id=1)  # the room is not silent: no silence-breaker
 
 
-def test_a_message_within_30_minutes_of_her_engage_is_an_answer() -> None:
-    """The person she engaged writes 29 min later: warmth, no ignore, a factor above 1."""
+def test_a_message_to_her_within_30_minutes_of_her_engage_is_an_answer() -> None:
+    """The person she engaged replies to her 29 min later: warmth, no ignore, a factor
+    above 1."""
     state = new_state(GID, T0, mood="bubbly")
     _engage(state, T0)
-    observe_message(state, T0 + ANSWER_WINDOW_S - 60, author_id=USER)
+    observe_message(state, T0 + ANSWER_WINDOW_S - 60, author_id=USER, to_her=True)
     p = look(state.affinity, USER, T0 + 2 * HOUR)
     assert p is not None and p.warmth == 1000 and p.cold == 0 and p.ignored_row == 0
     assert factor(p) == 2.0
 
 
-def test_no_message_within_30_minutes_is_an_ignore() -> None:
-    """A message 31 min after the engage is not an answer: the engage was ignored."""
+def test_no_message_to_her_within_30_minutes_is_an_ignore() -> None:
+    """A message to the room right after the engage (chatter with others, for all she can
+    tell) and one to her 31 min after are no answer: the engage was ignored."""
     state = new_state(GID, T0, mood="bubbly")
     _engage(state, T0)
-    observe_message(state, T0 + ANSWER_WINDOW_S + 60, author_id=USER)
+    observe_message(state, T0 + 60, author_id=USER)
+    observe_message(state, T0 + ANSWER_WINDOW_S + 60, author_id=USER, to_her=True)
+    p = look(state.affinity, USER, T0 + 2 * HOUR)
+    # the engage was ignored (cold); the late mention is no answer (no warmth), but it
+    # spoke to her: the run of ignores ends
+    assert p is not None and p.warmth == 0 and p.cold == 1000 and p.ignored_row == 0
+    # without it, the run of ignores stands
+    state = new_state(GID, T0, mood="bubbly")
+    _engage(state, T0)
+    observe_message(state, T0 + 60, author_id=USER)
     p = look(state.affinity, USER, T0 + 2 * HOUR)
     assert p is not None and p.warmth == 0 and p.cold == 1000 and p.ignored_row == 1
     assert factor(p) == 0.25
@@ -137,7 +148,7 @@ def test_affinity_decays_with_a_half_life_of_a_week() -> None:
     """An answer a week before the next engage counts half."""
     state = new_state(GID, T0, mood="bubbly")
     _engage(state, T0)
-    observe_message(state, T0 + 60, author_id=USER)
+    observe_message(state, T0 + 60, author_id=USER, to_her=True)
     _engage(state, T0 + 60 + 7 * 86400, game="Game B")
     p = state.affinity[USER]
     assert p.warmth == 500
