@@ -76,7 +76,7 @@ def best_opportunity(state: GuildState, now: float, seed: int = 0,
             if person is not None:
                 if blocked_until(person, now) > now:
                     continue
-                r /= factor(person)  # r < p × factor, without touching p
+                r /= factor(person, now)  # r < p × factor, without touching p
         if o.related:
             if r < p_rel and (not best_related or at >= best_at):
                 best, best_related, best_at = o, True, at

@@ -60,7 +60,7 @@ from __future__ import annotations
 import math
 from typing import NoReturn
 
-from engine.affinity import blocked_until, factor, look
+from engine.affinity import blocked_until, factor, look, rises_at
 from engine.decision import Condition, Decision, RuleCheck, num
 from engine.engage import OPPORTUNITY_WINDOW_S, engage_chance, engage_roll
 from engine.engage import best_opportunity as _best_opportunity
@@ -245,10 +245,10 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
         if ok_cool:
             opp = _best_opportunity(state, now, seed, par, people)
             if opp is None and people:
-                # Someone passed over as blocked may be unblocked while their opportunity
-                # is still open: look again then.
+                # Someone passed over (blocked, or engaged recently) may get a better chance
+                # while their opportunity is still open: look again then.
                 for o in opps:
-                    until = blocked_until(look(people, o.user_id, now), now)
+                    until = rises_at(look(people, o.user_id, now), now)
                     if now < until <= o.at + OPPORTUNITY_WINDOW_S:
                         next_at = min(next_at, until)
         else:
@@ -269,7 +269,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
             p = engage_chance(par, opp_seen) if opp_seen is not None else par.p_engage
             person = look(people, opp_seen.user_id, now) \
                 if people and opp_seen is not None else None
-            f = factor(person)
+            f = factor(person, now)
             until = blocked_until(person, now)
             checks.append(RuleCheck(ENGAGE_USER, fired and action == ENGAGE_USER
                                     and blocked is None, (

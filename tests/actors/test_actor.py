@@ -421,6 +421,6 @@ async def test_the_author_of_an_answer_reaches_the_engines_affinity(affinity: bo
         actor.mailbox.put_nowait(Stop(42))
     if affinity:
         assert actor.state.affinity[501].warmth == 1000
-        assert actor.state.affinity[501].engaged_at == -1  # answered: the window closed
+        assert not actor.state.affinity[501].waiting  # answered: the window closed
     else:
         assert actor.state.affinity == {}

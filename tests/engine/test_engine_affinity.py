@@ -26,10 +26,16 @@ from engine.affinity import (
     MAX_FACTOR,
     MAX_IGNORED_ROW,
     MAX_SCORE,
+    RECENT_FACTOR,
+    RECENT_S,
     Person,
+    blocked_until,
     factor,
     look,
 )
+from engine.engage import engage_roll
+from engine.moods import profile_for
+from engine.params import params_for
 from tests.kit.enginekit import GID, NO_QUIET, T0, decisions_equal, events, replay
 
 USER = 4242
@@ -65,7 +71,7 @@ def test_a_message_to_her_within_30_minutes_of_her_engage_is_an_answer() -> None
     observe_message(state, T0 + ANSWER_WINDOW_S - 60, author_id=USER, to_her=True)
     p = look(state.affinity, USER, T0 + 2 * HOUR)
     assert p is not None and p.warmth == 1000 and p.cold == 0 and p.ignored_row == 0
-    assert factor(p) == 2.0
+    assert factor(p, T0 + 2 * 86400) == 2.0  # a day on: no recent-engage discount
 
 
 def test_no_message_to_her_within_30_minutes_is_an_ignore() -> None:
@@ -85,7 +91,7 @@ def test_no_message_to_her_within_30_minutes_is_an_ignore() -> None:
     observe_message(state, T0 + 60, author_id=USER)
     p = look(state.affinity, USER, T0 + 2 * HOUR)
     assert p is not None and p.warmth == 0 and p.cold == 1000 and p.ignored_row == 1
-    assert factor(p) == 0.25
+    assert factor(p, T0 + 2 * 86400) == 0.25
 
 
 def test_someone_who_ignored_her_twice_is_not_engaged_again_for_a_day() -> None:
@@ -156,7 +162,8 @@ def test_affinity_decays_with_a_half_life_of_a_week() -> None:
 
 def _person(warmth: int, cold: int, row: int, at: int, engaged: bool) -> Person:
     return Person(at=at, warmth=warmth, cold=cold, ignored_row=row,
-                  ignored_at=at if row else -1, engaged_at=at if engaged else -1)
+                  ignored_at=at if row else -1, engaged_at=at if engaged else -1,
+                  waiting=engaged)
 
 
 _scores = st.integers(0, 5000)
@@ -211,7 +218,7 @@ def test_affinity_stays_bounded(ops: list[tuple[str, int, int]]) -> None:
     assert len(state.affinity) <= MAX_AFFINITY
     for p in state.affinity.values():
         assert 0 <= p.warmth <= MAX_SCORE and 0 <= p.cold <= MAX_SCORE
-        assert 0 <= p.ignored_row <= MAX_IGNORED_ROW and factor(p) <= MAX_FACTOR
+        assert 0 <= p.ignored_row <= MAX_IGNORED_ROW and factor(p, t) <= MAX_FACTOR
     assert decode_state(encode_state(state)).affinity == state.affinity
 
 
@@ -262,3 +269,41 @@ def test_a_snapshot_with_a_bad_affinity_record_is_refused() -> None:
 def test_the_config_switch_defaults_on() -> None:
     """``GuildConfig.affinity`` is on unless turned off."""
     assert GuildConfig().affinity is True and OFF.affinity is False
+
+
+def test_someone_engaged_in_the_last_day_is_less_likely_until_the_day_is_over() -> None:
+    """Engaged and answered: the chance is cut by the recent-engage factor (the third
+    greeting of the day lands worse than the first) until a day after that engage; a roll
+    that fails at the cut chance but not at the full one is looked at again at that moment,
+    and then fires."""
+    state = new_state(GID, T0 - HOUR, mood="bubbly")
+    _engage(state, T0)
+    observe_message(state, T0 + 60, author_id=USER, to_her=True)
+    p = look(state.affinity, USER, T0 + HOUR)
+    assert factor(p, T0 + HOUR) == 2.0 * RECENT_FACTOR
+    assert factor(p, T0 + RECENT_S) == 2.0
+    ends = T0 + RECENT_S
+    _offer(state, ends - 600, game="Tetris")
+    chance = params_for(profile_for("bubbly")).p_engage
+    opp = state.opportunities[-1]
+    seed = next(s for s in range(10_000)
+                if chance * 2.0 * RECENT_FACTOR <= engage_roll(s, GID, opp) < chance * 2.0)
+    d = decide(state, CFG, ends - 600, seed)
+    assert d.action is None and d.next_at == ends
+    assert decide(state, CFG, ends, seed).target_user_id == USER
+
+
+def test_each_further_ignore_doubles_the_block() -> None:
+    """A third ignored engage in a row blocks for two days after it, a fourth for four."""
+    state = new_state(GID, T0 - HOUR, mood="bubbly")
+    _engage(state, T0)
+    _engage(state, T0 + 2 * HOUR, game="Game B")
+    third = T0 + 2 * HOUR + BLOCK_S
+    _engage(state, third, game="Game C")
+    p = look(state.affinity, USER, third + HOUR)
+    assert p is not None and p.ignored_row == 3
+    assert blocked_until(p, third + HOUR) == third + 2 * BLOCK_S
+    fourth = third + 2 * BLOCK_S
+    _engage(state, fourth, game="Game D")
+    p = look(state.affinity, USER, fourth + HOUR)
+    assert blocked_until(p, fourth + HOUR) == fourth + 4 * BLOCK_S
