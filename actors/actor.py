@@ -50,6 +50,7 @@ from actors.events import (
     GuildUnavailable,
     Inspect,
     MemberJoined,
+    MemberOptedOut,
     MessagesCoalesced,
     MessageSeen,
     MoodSet,
@@ -67,6 +68,7 @@ from engine import (
     decide,
     decide_v1,
     encode_state,
+    forget_member,
     mark_pending,
     msgs_5m,
     observe_join,
@@ -356,6 +358,8 @@ class GuildActor:
             self._mood_checked_until = 0.0
             if self.reply_cooldowns is not None:
                 self.reply_cooldowns.cooldown_s = float(event.settings.reply_cooldown_s)
+        elif kind is MemberOptedOut:
+            forget_member(state, event.user_id)
         elif kind is SnapshotNow:
             if self.on_snapshot is not None:
                 self.on_snapshot(self)

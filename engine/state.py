@@ -27,7 +27,7 @@ import math
 
 import msgspec
 
-from engine.affinity import Person, note_spoke
+from engine.affinity import Person, forget, note_spoke
 from engine.errors import InvalidTimeError
 from engine.hours import fold_hours
 from engine.localtime import zone
@@ -49,6 +49,7 @@ __all__ = [
     "check_chattiness",
     "check_time",
     "evict",
+    "forget_member",
     "msgs_1h",
     "msgs_5m",
     "new_state",
@@ -462,3 +463,11 @@ def set_mood(state: GuildState, mood: str) -> None:
     """Set the mood by hand. Raises ``UnknownMoodError`` listing the valid names."""
     profile_for(mood)
     state.mood = mood
+
+
+def forget_member(state: GuildState, user_id: int) -> None:
+    """``user_id`` opted out: drop their affinity record and their open opportunities (an
+    opted-out member has no affinity and is nobody to engage)."""
+    forget(state.affinity, user_id)
+    if any(o.user_id == user_id for o in state.opportunities):
+        state.opportunities = [o for o in state.opportunities if o.user_id != user_id]

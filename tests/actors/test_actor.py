@@ -26,6 +26,7 @@ from actors.clock import LoopClock
 from actors.events import (
     GuildReady,
     Inspect,
+    MemberOptedOut,
     MessageSeen,
     MoodSet,
     PresenceChanged,
@@ -424,3 +425,27 @@ async def test_the_author_of_an_answer_reaches_the_engines_affinity(affinity: bo
         assert not actor.state.affinity[501].waiting  # answered: the window closed
     else:
         assert actor.state.affinity == {}
+
+
+@pytest.mark.anyio
+async def test_a_member_who_opts_out_is_purged_from_affinity() -> None:
+    """She engaged 501 (who answered) and 502: ``MemberOptedOut`` for 501 drops everything
+    the guild's affinity held on 501, and 501's open opportunity; 502 is kept."""
+    sink = RecordingSink()
+    actor = make_actor(sink)
+    now = actor.clock.now
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        actor.mailbox.put_nowait(PresenceChanged(42, 501, now(), activity="Project DIVA"))
+        await anyio.wait_all_tasks_blocked()
+        actor.mailbox.put_nowait(sink.finish(sink.requests[0], "sent", at=now()))
+        actor.mailbox.put_nowait(MessageSeen(42, 7, 501, now() + 60, addresses_self=True))
+        actor.mailbox.put_nowait(MessageSeen(42, 7, 502, now() + 60, addresses_self=True))
+        actor.mailbox.put_nowait(PresenceChanged(42, 501, now() + 61, activity="Tetris"))
+        await anyio.wait_all_tasks_blocked()
+        assert 501 in actor.state.affinity
+        actor.mailbox.put_nowait(MemberOptedOut(42, 501))
+        await anyio.wait_all_tasks_blocked()
+        actor.mailbox.put_nowait(Stop(42))
+    assert set(actor.state.affinity) == {502}
+    assert all(o.user_id != 501 for o in actor.state.opportunities)

@@ -307,3 +307,16 @@ def test_each_further_ignore_doubles_the_block() -> None:
     _engage(state, fourth, game="Game D")
     p = look(state.affinity, USER, fourth + HOUR)
     assert blocked_until(p, fourth + HOUR) == fourth + 4 * BLOCK_S
+
+
+def test_forgetting_a_member_drops_their_affinity_and_opportunities() -> None:
+    """``forget_member`` (an opt-out): their record and open opportunity go, others stay."""
+    from engine import forget_member
+
+    state = new_state(GID, T0, mood="bubbly")
+    _engage(state, T0)
+    _engage(state, T0 + 1, user=7)
+    _offer(state, T0 + 2)
+    forget_member(state, USER)
+    assert set(state.affinity) == {7}
+    assert all(o.user_id != USER for o in state.opportunities)
