@@ -83,11 +83,11 @@ class AutonomousEngine:
     def track_message(self, guild_id: int, author_is_bot: bool = False, *,
                       is_self: bool = False, author_id: int | None = None) -> None:
         """A message in the guild's channel. Bots' and the persona's own never count as
-        conversation; the persona's own is an appearance. A human's ``author_id`` feeds the
-        guild's affinity (``engine.affinity``) when the config has it on."""
+        conversation; the persona's own is an appearance. ``author_id`` is accepted for the
+        seed's callers and not stored: this API cannot say that a message speaks to her, the
+        only kind that feeds affinity (``engine.affinity``)."""
         now = self._now()
-        observe_message(self._state(guild_id, now), now, author_is_bot, is_self,
-                        author_id if self.config.affinity else None)
+        observe_message(self._state(guild_id, now), now, author_is_bot, is_self)
 
     def track_presence(self, guild_id: int, user_id: int, status: str = "online",
                        activity: str | None = None, is_bot: bool = False) -> None:

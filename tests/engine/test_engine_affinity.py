@@ -320,3 +320,25 @@ def test_forgetting_a_member_drops_their_affinity_and_opportunities() -> None:
     forget_member(state, USER)
     assert set(state.affinity) == {7}
     assert all(o.user_id != USER for o in state.opportunities)
+
+
+def test_the_seed_api_opens_affinity_on_engage_only_when_on() -> None:
+    """Through the seed's API ``record_action("engage_user")`` opens the engaged person's
+    record (nothing with ``affinity=False``); ``track_message(author_id=...)`` cannot say
+    the message speaks to her, so it answers nothing."""
+    from engine import AutonomousEngine
+    from tests.kit.enginekit import FakeClock
+
+    for on in (True, False):
+        clock = FakeClock(T0)
+        eng = AutonomousEngine(clock=clock, seed=3, startup_grace_s=0,
+                               config=msgspec.structs.replace(CFG, affinity=on))
+        eng.update_mood(GID, "bubbly")
+        eng.track_presence(GID, user_id=USER, status="online", activity="Project DIVA")
+        assert eng.should_take_action(GID) == "engage_user"
+        eng.record_action(GID, "engage_user")
+        clock.advance(60)
+        eng.track_message(GID, author_id=USER)
+        people = eng.state(GID).affinity
+        assert (set(people) == {USER} and people[USER].waiting and people[USER].warmth == 0) \
+            if on else people == {}
