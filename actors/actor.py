@@ -50,6 +50,7 @@ from actors.events import (
     GuildUnavailable,
     Inspect,
     MemberJoined,
+    MemberOptedOut,
     MessagesCoalesced,
     MessageSeen,
     MoodSet,
@@ -67,6 +68,7 @@ from engine import (
     decide,
     decide_v1,
     encode_state,
+    forget_member,
     mark_pending,
     msgs_5m,
     observe_join,
@@ -321,7 +323,11 @@ class GuildActor:
         state = self.state
         kind = type(event)
         if kind is MessageSeen:
-            observe_message(state, event.at, event.author_is_bot, event.is_self)
+            # The author's id feeds the engine's affinity (who answers her); with it off,
+            # the engine is given no id, so it keeps nothing about anyone.
+            observe_message(state, event.at, event.author_is_bot, event.is_self,
+                            event.author_id if self.cfg.affinity else None,
+                            event.addresses_self)
             if event.addresses_self and not event.author_is_bot and not event.is_self:
                 self._maybe_reply(event)
         elif kind is MessagesCoalesced:
@@ -352,6 +358,8 @@ class GuildActor:
             self._mood_checked_until = 0.0
             if self.reply_cooldowns is not None:
                 self.reply_cooldowns.cooldown_s = float(event.settings.reply_cooldown_s)
+        elif kind is MemberOptedOut:
+            forget_member(state, event.user_id)
         elif kind is SnapshotNow:
             if self.on_snapshot is not None:
                 self.on_snapshot(self)
@@ -450,7 +458,8 @@ class GuildActor:
             self.inflight = None
             target_user, target_activity = req.target_user_id, req.target_activity
         matched = record_result(self.state, event.at, event.action, event.outcome, event.reason,
-                                event.request_id, target_user, target_activity)
+                                event.request_id, target_user, target_activity,
+                                affinity=self.cfg.affinity)
         self.log.info("action_finished", action=event.action, outcome=event.outcome,
                  reason=event.reason, request_id=event.request_id, matched=matched)
 

@@ -27,6 +27,7 @@ __all__ = [
     "GuildUnavailable",
     "Inspect",
     "MemberJoined",
+    "MemberOptedOut",
     "MessageSeen",
     "MessagesCoalesced",
     "MoodSet",
@@ -161,6 +162,14 @@ class ConfigChanged(msgspec.Struct, frozen=True, tag="config", gc=False):
     settings: Any
 
 
+class MemberOptedOut(msgspec.Struct, frozen=True, tag="member_opted_out", gc=False):
+    """A member opted out (``/miku-me optout``): the guild forgets what its affinity knew of
+    them (``engine.forget_member``). In-process only, sent by whoever records the opt-out."""
+
+    guild_id: int
+    user_id: int
+
+
 class SnapshotNow(msgspec.Struct, frozen=True, tag="snapshot_now", gc=False):
     """Ask the actor to hand its state to the store now."""
 
@@ -219,7 +228,7 @@ ExternalEvent = (
     | Stop
 )
 
-Event = ExternalEvent | ConfigChanged | Inspect
+Event = ExternalEvent | ConfigChanged | Inspect | MemberOptedOut
 
 
 class EventDecodeError(ValueError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from engine.affinity import Person, blocked_until, factor, look
 from engine.params import Params
 from engine.rolls import roll
 from engine.state import GuildState, Opportunity
@@ -38,10 +39,13 @@ def engage_roll(seed: int, guild_id: int, opp: Opportunity) -> float:
 
 
 def best_opportunity(state: GuildState, now: float, seed: int = 0,
-                     par: Params | None = None) -> Opportunity | None:
+                     par: Params | None = None,
+                     people: dict[int, Person] | None = None) -> Opportunity | None:
     """The opportunity to engage: related activities first, then the most recent, among
     those whose roll came out (all of them when ``par`` is None). Engaged ones are not in
-    the list (``engine.presence.close_opportunity``)."""
+    the list (``engine.presence.close_opportunity``). With ``people`` (the guild's affinity,
+    when it is on), someone blocked (``engine.affinity.blocked_until``) is passed over and
+    each chance is multiplied by the person's ``engine.affinity.factor``."""
     opps = state.opportunities
     if not opps:
         return None
@@ -67,6 +71,12 @@ def best_opportunity(state: GuildState, now: float, seed: int = 0,
             o.roll_seed = seed
         # max by (related, at) among those whose roll came out, the later one on a tie;
         # spelt out, as this is a hot loop
+        if people:
+            person = look(people, o.user_id, now)
+            if person is not None:
+                if blocked_until(person, now) > now:
+                    continue
+                r /= factor(person, now)  # r < p × factor, without touching p
         if o.related:
             if r < p_rel and (not best_related or at >= best_at):
                 best, best_related, best_at = o, True, at

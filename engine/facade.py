@@ -84,7 +84,8 @@ class AutonomousEngine:
                       is_self: bool = False, author_id: int | None = None) -> None:
         """A message in the guild's channel. Bots' and the persona's own never count as
         conversation; the persona's own is an appearance. ``author_id`` is accepted for the
-        seed's callers and not stored."""
+        seed's callers and not stored: this API cannot say that a message speaks to her, the
+        only kind that feeds affinity (``engine.affinity``)."""
         now = self._now()
         observe_message(self._state(guild_id, now), now, author_is_bot, is_self)
 
@@ -108,7 +109,8 @@ class AutonomousEngine:
         activity: str | None = None
         if action == ENGAGE_USER:
             user, activity = self._engage_for.pop(guild_id, (None, None))
-        record_action(self._state(guild_id, now), now, action, user, activity)
+        record_action(self._state(guild_id, now), now, action, user, activity,
+                      affinity=self.config.affinity)
 
     def should_take_action(self, guild_id: int) -> str | None:
         """The action to take now (one of the five names) or None. Does not record it. With

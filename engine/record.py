@@ -9,6 +9,7 @@ autonomous one counts toward ``max_actions_per_day`` (the last day's times, at m
 
 from __future__ import annotations
 
+from engine.affinity import note_engaged
 from engine.localtime import in_quiet_hours, local_index, next_local_boundary
 from engine.moods import ASLEEP, next_mood
 from engine.presence import clean_activity, close_opportunity
@@ -51,8 +52,10 @@ def clear_pending(state: GuildState) -> None:
 
 
 def record_action(state: GuildState, now: float, action: str,
-                  target_user_id: int | None = None, target_activity: str | None = None) -> None:
-    """The persona acted at ``now``: an appearance, and the target (if any) is engaged.
+                  target_user_id: int | None = None, target_activity: str | None = None,
+                  *, affinity: bool = True) -> None:
+    """The persona acted at ``now``: an appearance, and the target (if any) is engaged
+    (with ``affinity``, its answer window opens: ``engine.affinity``).
 
     Raises:
         InvalidTimeError: ``now`` is not a valid time.
@@ -80,6 +83,8 @@ def record_action(state: GuildState, now: float, action: str,
     if action == ENGAGE_USER and target_user_id is not None:
         close_opportunity(state, target_user_id,
                           clean_activity(target_activity) if target_activity else None, now)
+        if affinity:
+            note_engaged(state.affinity, target_user_id, now)
 
 
 def record_failure(state: GuildState, now: float, action: str, reason: str) -> None:
@@ -98,10 +103,10 @@ def record_failure(state: GuildState, now: float, action: str, reason: str) -> N
 
 def record_result(state: GuildState, now: float, action: str, outcome: str, reason: str = "",
                   request_id: int | None = None, target_user_id: int | None = None,
-                  target_activity: str | None = None) -> bool:
-    """Apply an action's result. A result for another request than the pending one (a late
-    answer after a restart, say) still counts what happened but does not clear a newer
-    pending mark.
+                  target_activity: str | None = None, *, affinity: bool = True) -> bool:
+    """Apply an action's result (``affinity`` as ``record_action``). A result for another
+    request than the pending one (a late answer after a restart, say) still counts what
+    happened but does not clear a newer pending mark.
 
     Returns:
         True if the result matched the pending request.
@@ -109,7 +114,8 @@ def record_result(state: GuildState, now: float, action: str, outcome: str, reas
     matches = request_id is None or request_id == state.pending_request_id
     pending = (state.pending_action, state.pending_deadline, state.pending_request_id)
     if outcome == "sent":
-        record_action(state, now, action, target_user_id, target_activity)
+        record_action(state, now, action, target_user_id, target_activity,
+                      affinity=affinity)
     elif outcome == "failed":
         record_failure(state, now, action, reason)
     elif outcome == "stale":

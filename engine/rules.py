@@ -13,7 +13,9 @@ engage_user        a human started an activity or joined in the last 20 min and 
                    for it (``engine.presence``: one opportunity per user and activity, not
                    again within 6 h) · the engage cooldown (30 min) · the opportunity's one
                    roll (``engine.engage``) < the mood's chance for a related activity, a join
-                   or any other activity
+                   or any other activity, × the person's affinity factor · not someone who
+                   ignored her last two engages in the last day (``engine.affinity``; both
+                   only with ``affinity`` on)
 fomo_response      messages since appearance >= the mood's FOMO messages (bubbly 25, shy 40) ·
                    momentum >= 0.25 · the FOMO cooldown (15 min)
 break_silence      fewer than 5 human messages in the last hour · quiet_for >= the mood's
@@ -58,6 +60,7 @@ from __future__ import annotations
 import math
 from typing import NoReturn
 
+from engine.affinity import blocked_until, factor, look, rises_at
 from engine.decision import Condition, Decision, RuleCheck, num
 from engine.engage import OPPORTUNITY_WINDOW_S, engage_chance, engage_roll
 from engine.engage import best_opportunity as _best_opportunity
@@ -238,8 +241,16 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     if opps or explain:
         cool_end = acted + par.engage_cooldown_s
         ok_cool = now >= cool_end
+        people = state.affinity if cfg.affinity else None
         if ok_cool:
-            opp = _best_opportunity(state, now, seed, par)
+            opp = _best_opportunity(state, now, seed, par, people)
+            if opp is None and people:
+                # Someone passed over (blocked, or engaged recently) may get a better chance
+                # while their opportunity is still open: look again then.
+                for o in opps:
+                    until = rises_at(look(people, o.user_id, now), now)
+                    if now < until <= o.at + OPPORTUNITY_WINDOW_S:
+                        next_at = min(next_at, until)
         else:
             # Rolls are drawn only once the cooldown is over: until then, look again at its
             # end if an opportunity may still be open then (early at worst, never late).
@@ -256,6 +267,10 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
             related = opp_seen is not None and opp_seen.related
             r = engage_roll(seed, gid, opp_seen) if opp_seen is not None else 1.0
             p = engage_chance(par, opp_seen) if opp_seen is not None else par.p_engage
+            person = look(people, opp_seen.user_id, now) \
+                if people and opp_seen is not None else None
+            f = factor(person, now)
+            until = blocked_until(person, now)
             checks.append(RuleCheck(ENGAGE_USER, fired and action == ENGAGE_USER
                                     and blocked is None, (
                 Condition("new_activity_or_join", opp_seen is not None,
@@ -264,8 +279,14 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
                           "an un-engaged one in the last 20 min"),
                 Condition("since_last_action", ok_cool, num(since),
                           f">= {par.engage_cooldown_s:g}"),
-                Condition("sociability_roll", r < p, round(r, 4),
-                          f"< {p:.3f}" + (" (related activity)" if related else "")),
+                Condition("affinity", until <= now,
+                          "off" if people is None else round(f, 3) if until <= now
+                          else f"ignored her twice; blocked until {until:.0f}",
+                          "not ignored her the last two times in a day; the factor "
+                          "multiplies the chance"),
+                Condition("sociability_roll", r < p * f, round(r, 4),
+                          f"< {p * f:.3f}" + (" (related activity)" if related else "")
+                          + (f" (x{f:.3f} affinity)" if f != 1.0 else "")),
             )))
         elif opp is not None:
             return Decision(ENGAGE_USER, now, next_at, target_user_id=opp.user_id,

@@ -8,8 +8,10 @@ took five), without the buckets that already left the hour; and the online set h
 ``NEVER`` instead of 0.0 (so epoch 0 is a time), engaged activities are digests with when
 they were engaged, announcements are remembered, opportunities keep their roll, the online
 set has a bitmap past its cap, the no-monologue mark, the day's action times and the learned
-hours. Versions 1 and 2 are migrated on decode (``_from_v1``, ``_from_v2``); a snapshot of
-any other version is a ``SnapshotVersionError``.
+hours. Version 3 later gained user affinity (``affinity``, at most 256 people) without a
+new number: a version 3 snapshot written before decodes with no affinity, and a build from
+before ignores it. Versions 1 and 2 are migrated on decode (``_from_v1``, ``_from_v2``); a
+snapshot of any other version is a ``SnapshotVersionError``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from engine.affinity import MAX_AFFINITY, MAX_IGNORED_ROW, MAX_SCORE
 from engine.errors import SnapshotError, SnapshotVersionError
 from engine.hours import HOURS_IN_WEEK
 from engine.moods import MOODS
@@ -187,6 +190,11 @@ def _inconsistency(state: GuildState) -> str:
             or len(state.announced) > MAX_ANNOUNCED
             or len(state.day_actions) > MAX_ACTIONS_PER_DAY):
         return "a list is longer than its bound"
+    if len(state.affinity) > MAX_AFFINITY or not all(
+            0 <= p.at < MAX_TIME and 0 <= p.warmth <= MAX_SCORE and 0 <= p.cold <= MAX_SCORE
+            and -1 <= p.engaged_at < MAX_TIME and -1 <= p.ignored_at < MAX_TIME
+            and 0 <= p.ignored_row <= MAX_IGNORED_ROW for p in state.affinity.values()):
+        return "affinity: more than 256 people, or a score or time out of range"
     bits = state.online_bits
     if len(bits) not in (0, 1024) or state.online_extra != int.from_bytes(bits).bit_count():
         return "online bitmap: wrong size or count"

@@ -27,6 +27,7 @@ import math
 
 import msgspec
 
+from engine.affinity import Person, forget, note_spoke
 from engine.errors import InvalidTimeError
 from engine.hours import fold_hours
 from engine.localtime import zone
@@ -48,6 +49,7 @@ __all__ = [
     "check_chattiness",
     "check_time",
     "evict",
+    "forget_member",
     "msgs_1h",
     "msgs_5m",
     "new_state",
@@ -114,7 +116,9 @@ class GuildConfig(msgspec.Struct, frozen=True, gc=False):
     autonomous action, 2 about twice as many as 1 (``engine.params``). ``max_actions_per_day``
     caps autonomous actions in any 24 hours (None: no cap; 0..1000). ``learn_hours`` lets the
     guild's learned hours of activity make unprompted posts likelier when people are usually
-    around (``engine.hours``; the profile is kept either way, counts only).
+    around (``engine.hours``; the profile is kept either way, counts only). ``affinity``
+    lets who answered and who ignored her weigh on ``engage_user`` (``engine.affinity``);
+    off, the rules read no affinity, and the actor passes no author ids to keep any.
     """
 
     timezone: str = "UTC"
@@ -128,6 +132,7 @@ class GuildConfig(msgspec.Struct, frozen=True, gc=False):
     chattiness: float = 1.0
     max_actions_per_day: int | None = None
     learn_hours: bool = True
+    affinity: bool = True
 
     def __post_init__(self) -> None:
         # A ValueError here becomes a msgspec.ValidationError when a config is decoded.
@@ -223,6 +228,9 @@ class GuildState(msgspec.Struct, gc=False):
     backoff_until: float = 0.0
     share_backoff_until: float = 0.0
     v1_last_slot: int = -1
+    #: User affinity (``engine.affinity``): user id -> record, oldest touched first, at most
+    #: 256. Added to schema 3 without a new version: a snapshot written before has none.
+    affinity: dict[int, Person] = msgspec.field(default_factory=dict)
 
 
 def check_time(now: float, what: str = "now") -> float:
@@ -334,6 +342,9 @@ def settle_clock(state: GuildState, now: float) -> None:
             if v > sec:
                 d[k] = sec
     state.day_actions = [min(x, sec) for x in state.day_actions]
+    for p in state.affinity.values():
+        p.at, p.engaged_at, p.ignored_at = (min(p.at, sec), min(p.engaged_at, sec),
+                                            min(p.ignored_at, sec))
     if state.hours_at > sec // 3600:
         state.hours_at = sec // 3600
     evict(state, sec)
@@ -381,7 +392,8 @@ def _count_humans(state: GuildState, now: float, n: int) -> None:
 
 
 def observe_message(state: GuildState, now: float, is_bot: bool = False,
-                    is_self: bool = False) -> None:
+                    is_self: bool = False, author_id: int | None = None,
+                    to_her: bool = False) -> None:
     """A message in the autonomous channel. Only humans' messages count as conversation;
     the persona's own message is an appearance.
 
@@ -389,7 +401,9 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
     ``msgs_5m``): counting stays a few list operations. Memory stays bounded all the same:
     more than 3,600 buckets past the hour's head means some have left the window, and only
     then does counting evict (and compact). The learned hours are updated once an hour, on
-    the first message of a new hour.
+    the first message of a new hour. A human's message that speaks to her (``to_her``: it
+    mentions or replies to her) feeds ``engine.affinity`` with its ``author_id`` (None: not
+    known, or affinity off).
 
     Raises:
         InvalidTimeError: ``now`` is not a valid time.
@@ -428,6 +442,8 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
         state.messages_since_appearance += 1
         if now > state.last_human_at:
             state.last_human_at = now
+        if to_her and author_id is not None:
+            note_spoke(state.affinity, author_id, now, to_her, state.last_action_at)
 
 
 def observe_messages(state: GuildState, count: int, first_at: float, last_at: float) -> None:
@@ -447,3 +463,11 @@ def set_mood(state: GuildState, mood: str) -> None:
     """Set the mood by hand. Raises ``UnknownMoodError`` listing the valid names."""
     profile_for(mood)
     state.mood = mood
+
+
+def forget_member(state: GuildState, user_id: int) -> None:
+    """``user_id`` opted out: drop their affinity record and their open opportunities (an
+    opted-out member has no affinity and is nobody to engage)."""
+    forget(state.affinity, user_id)
+    if any(o.user_id == user_id for o in state.opportunities):
+        state.opportunities = [o for o in state.opportunities if o.user_id != user_id]

@@ -26,6 +26,7 @@ from actors.clock import LoopClock
 from actors.events import (
     GuildReady,
     Inspect,
+    MemberOptedOut,
     MessageSeen,
     MoodSet,
     PresenceChanged,
@@ -399,3 +400,52 @@ async def test_only_events_that_change_the_state_make_a_guild_dirty() -> None:
         dirty = actor.dirty
         actor.mailbox.put_nowait(Stop(42))
     assert got and clean is False and dirty is True
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("affinity", [True, False])
+async def test_the_author_of_an_answer_reaches_the_engines_affinity(affinity: bool) -> None:
+    """She engages 501, who replies to her a minute later: with affinity on the engine counts it as
+    an answer (warmth); with it off the actor keeps no affinity at all."""
+    sink = RecordingSink()
+    cfg = GuildConfig(quiet_hours=None, rotate_moods=False, affinity=affinity)
+    actor = make_actor(sink, cfg=cfg)
+    now = actor.clock.now
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        actor.mailbox.put_nowait(PresenceChanged(42, 501, now(), activity="Project DIVA"))
+        await anyio.wait_all_tasks_blocked()
+        [req] = sink.requests
+        actor.mailbox.put_nowait(sink.finish(req, "sent", at=now()))
+        actor.mailbox.put_nowait(MessageSeen(42, 7, 501, now() + 60, addresses_self=True))
+        await anyio.wait_all_tasks_blocked()
+        actor.mailbox.put_nowait(Stop(42))
+    if affinity:
+        assert actor.state.affinity[501].warmth == 1000
+        assert not actor.state.affinity[501].waiting  # answered: the window closed
+    else:
+        assert actor.state.affinity == {}
+
+
+@pytest.mark.anyio
+async def test_a_member_who_opts_out_is_purged_from_affinity() -> None:
+    """She engaged 501 (who answered) and 502: ``MemberOptedOut`` for 501 drops everything
+    the guild's affinity held on 501, and 501's open opportunity; 502 is kept."""
+    sink = RecordingSink()
+    actor = make_actor(sink)
+    now = actor.clock.now
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        actor.mailbox.put_nowait(PresenceChanged(42, 501, now(), activity="Project DIVA"))
+        await anyio.wait_all_tasks_blocked()
+        actor.mailbox.put_nowait(sink.finish(sink.requests[0], "sent", at=now()))
+        actor.mailbox.put_nowait(MessageSeen(42, 7, 501, now() + 60, addresses_self=True))
+        actor.mailbox.put_nowait(MessageSeen(42, 7, 502, now() + 60, addresses_self=True))
+        actor.mailbox.put_nowait(PresenceChanged(42, 501, now() + 61, activity="Tetris"))
+        await anyio.wait_all_tasks_blocked()
+        assert 501 in actor.state.affinity
+        actor.mailbox.put_nowait(MemberOptedOut(42, 501))
+        await anyio.wait_all_tasks_blocked()
+        actor.mailbox.put_nowait(Stop(42))
+    assert set(actor.state.affinity) == {502}
+    assert all(o.user_id != 501 for o in actor.state.opportunities)

@@ -181,7 +181,7 @@ def test_no_two_actions_closer_than_the_minimum_gap_whatever_the_events(
     n = 0
     for kind, dt, arg in history:
         t += dt
-        if kind not in ("acted", "pending", "failed", "no_item"):  # the test acts itself
+        if kind not in ("acted", "engaged", "pending", "failed", "no_item"):  # it acts itself
             apply_event(state, cfg, t, kind, arg)
         d = decide(state, cfg, t, seed)
         if d.action is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 
 from engine import (
@@ -68,15 +69,17 @@ def test_a_re_announced_game_gets_no_new_roll() -> None:
 
 def test_the_same_user_and_activity_are_not_engaged_twice_within_six_hours() -> None:
     """Engaged for a game, the same user restarting it 2 h (and 5.9 h) later is not engaged
-    again; a new game of theirs is."""
+    again; a new game of theirs is. (Affinity off: the engage went unanswered, and with it on
+    that would cut the new game's chance too; test_engine_affinity holds that.)"""
+    cfg = msgspec.structs.replace(CFG, affinity=False)
     state = new_state(GID, T0 - 7200, mood="bubbly")
     record_action(state, T0, ENGAGE_USER, 42, "Project DIVA Mega Mix")
     for later in (2 * 3600.0, 5.9 * 3600.0):
-        observe_presence(state, T0 + later, 42, "online", "Project DIVA Mega Mix", False, CFG)
-        d = decide(state, CFG, T0 + later, 1)
+        observe_presence(state, T0 + later, 42, "online", "Project DIVA Mega Mix", False, cfg)
+        d = decide(state, cfg, T0 + later, 1)
         assert d.action != ENGAGE_USER
-    observe_presence(state, T0 + 6 * 3600.0, 42, "online", "Minecraft", False, CFG)
-    engaged = [decide(state, CFG, T0 + 6 * 3600.0, s).action == ENGAGE_USER for s in range(20)]
+    observe_presence(state, T0 + 6 * 3600.0, 42, "online", "Minecraft", False, cfg)
+    engaged = [decide(state, cfg, T0 + 6 * 3600.0, s).action == ENGAGE_USER for s in range(20)]
     assert any(engaged)
 
 

@@ -128,14 +128,14 @@ def _drive(history: list[Event], cfg: GuildConfig, mood: str, seed: int
         for probe in range(60, gap, 60):
             ask(t + probe)
         t += gap
-        if kind in ("acted", "pending", "failed", "no_item"):
+        if kind in ("acted", "engaged", "pending", "failed", "no_item"):
             continue  # the driver records her actions itself
         if kind == "mood":
             arg = arg % 2
             state.mood = ("curious", "excited")[arg]
             continue
         apply_event(state, cfg, t, kind, arg)
-        if kind in ("human", "burst") and (kind == "human" or arg):
+        if kind in ("human", "person", "burst") and (kind != "burst" or arg):
             humans.append(t)
         ask(t)
     for probe in range(60, 6 * 3600, 60):

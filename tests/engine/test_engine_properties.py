@@ -326,9 +326,9 @@ def test_apply_event_covers_every_kind() -> None:
     state = new_state(GID, T0)
     for i, kind in enumerate(["human", "burst", "bot", "self", "online", "offline",
                               "activity", "related", "join", "acted", "failed", "no_item",
-                              "pending", "mood"]):
+                              "pending", "mood", "person", "engaged"]):
         apply_event(state, CFG, T0 + i, kind, 3)
-    assert state.human_messages == 4
+    assert state.human_messages == 5 and set(state.affinity) == {3}
 
 
 @settings(max_examples=200, deadline=None)

@@ -24,6 +24,7 @@ from engine import (
     seed_online,
     signals,
 )
+from engine.affinity import MAX_AFFINITY, MAX_IGNORED_ROW, MAX_SCORE
 from engine.presence import online_count
 from engine.signals import someone_around
 from engine.state import SCHEMA_VERSION, msgs_1h
@@ -34,7 +35,8 @@ DATA = Path(__file__).parent / "data"
 
 def test_the_largest_snapshot_the_bounds_allow_is_under_64_kb() -> None:
     """Every bound at once: a week of learned hours, 3,600 seconds of a flood, 100k humans
-    online, 300 huge activity names, 300 engagements, a day's 1,000 actions. The snapshot
+    online, 300 huge activity names, 300 engagements (256 people's affinity, at its widest),
+    a day's 1,000 actions. The snapshot
     stays under 64 KB and decodes to the same state."""
     state = new_state(GID, T0 - 8 * 86400, mood="bubbly")
     for h in range(8 * 24):  # a message an hour for 8 days: every hour of the week seen
@@ -52,6 +54,12 @@ def test_the_largest_snapshot_the_bounds_allow_is_under_64_kb() -> None:
                       f"{u}" + "y" * 1000)
     assert len(state.b_secs) >= 3600 and len(state.online) == MAX_ONLINE
     assert len(state.day_actions) == 1000 and len(state.engaged) == 256
+    # Affinity at its bound, every record at its widest: 64-bit ids, the largest scores, a
+    # long run of ignores, an open engage.
+    assert len(state.affinity) == MAX_AFFINITY
+    for p in state.affinity.values():
+        p.warmth = p.cold = MAX_SCORE
+        p.ignored_row, p.ignored_at = MAX_IGNORED_ROW, int(T0)
     assert len(state.hours) == 168 and state.hours_seen == 168
     data = encode_state(state)
     assert len(data) < 64 * 1024, len(data)

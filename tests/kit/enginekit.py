@@ -107,7 +107,8 @@ def decisions_equal(a: Decision, b: Decision) -> bool:
 Event = tuple[str, int, int]
 
 KINDS = ("human", "human", "human", "human", "burst", "bot", "self", "online", "offline",
-         "activity", "related", "join", "acted", "failed", "no_item", "pending", "mood")
+         "activity", "related", "join", "acted", "failed", "no_item", "pending", "mood",
+         "person", "engaged")
 
 
 def events(max_size: int = 60, max_gap: int = 1800,
@@ -138,6 +139,10 @@ def apply_event(state: GuildState, cfg: GuildConfig, t: float, kind: str, arg: i
         observe_join(state, t, 1000 + arg, False)
     elif kind == "acted":
         record_action(state, t, ACTIONS[arg % len(ACTIONS)])
+    elif kind == "person":  # a message by one of 9 people (affinity), to her from 40 up
+        observe_message(state, t, author_id=arg % 9, to_her=arg >= 40)
+    elif kind == "engaged":  # she engaged one of them (opens an affinity answer window)
+        record_action(state, t, "engage_user", arg % 9, f"Game {arg % 7}")
     elif kind == "failed":
         record_failure(state, t, ACTIONS[arg % len(ACTIONS)], "send rejected")
     elif kind == "no_item":
