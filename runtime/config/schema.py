@@ -63,6 +63,7 @@ class GuildDefaults(_Table, frozen=True):
     chattiness: float = _ENGINE_DEFAULTS.chattiness
     max_actions_per_day: int | None = None
     learn_hours: bool = _ENGINE_DEFAULTS.learn_hours
+    affinity: bool = _ENGINE_DEFAULTS.affinity
 
 
 class GuildOverride(_Table, frozen=True):
@@ -85,6 +86,7 @@ class GuildOverride(_Table, frozen=True):
     chattiness: float | None = None
     max_actions_per_day: int | None = None
     learn_hours: bool | None = None
+    affinity: bool | None = None
 
 
 class LLMConfig(_Table, frozen=True):

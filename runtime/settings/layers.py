@@ -203,6 +203,7 @@ def guild_settings(config: Config, guild_id: int) -> tuple[GuildConfig, int | No
         chattiness=float(_pick(o.chattiness, d.chattiness)),
         max_actions_per_day=_pick(o.max_actions_per_day, d.max_actions_per_day),
         learn_hours=bool(_pick(o.learn_hours, d.learn_hours)),
+        affinity=bool(_pick(o.affinity, d.affinity)),
     )
     return cfg, channel, _pick(o.policy, d.policy)
 

@@ -56,3 +56,12 @@ def test_bad_chattiness_or_cap_names_the_key_and_the_range(doc: str, message: st
     with pytest.raises(ConfigError) as info:
         decode_config(doc)
     assert str(info.value).startswith(message), str(info.value)
+
+
+def test_affinity_is_a_setting_of_the_file_per_guild() -> None:
+    """``affinity`` in [defaults] and a guild table reaches the engine's GuildConfig; on by
+    default."""
+    cfg = decode_config("[defaults]\naffinity = false\n[guilds.7]\naffinity = true\n")
+    assert guild_settings(cfg, 7)[0].affinity is True
+    assert guild_settings(cfg, 8)[0].affinity is False
+    assert guild_settings(decode_config(""), 8)[0].affinity is True
