@@ -440,6 +440,7 @@ class PostgresStore:
         if lost:
             for sid in lost:
                 held.fences.pop(sid, None)
+                held.lost.add(sid)
             raise LeaseLostError(self.path, lost, held.shard_count)
         return tuple(renewed)
 

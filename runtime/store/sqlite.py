@@ -425,6 +425,7 @@ class SQLiteStore:
         if lost:
             for sid in lost:
                 held.fences.pop(sid, None)
+                held.lost.add(sid)
             raise LeaseLostError(self.path, lost, held.shard_count)
         return tuple(renewed)
 
