@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -165,3 +167,93 @@ async def test_a_partitioned_process_stops_sending_before_another_takes_its_shar
             await a.kill()
             await b.kill()
             tg.cancel_scope.cancel()
+
+
+class _Rows:
+    """Reads one guild's stored row straight from PostgreSQL (not through the proxy)."""
+
+    def __init__(self, url: str, guild_id: int) -> None:
+        self.url = url
+        self.guild_id = guild_id
+
+    def read(self) -> tuple[int, float | None] | None:
+        """``(human_messages, wake_at)`` of the stored row, or None."""
+        import psycopg
+
+        from engine import decode_state
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            try:
+                row = conn.execute("SELECT data, wake_at FROM snapshots WHERE guild_id = %s",
+                                   (self.guild_id,)).fetchone()
+            except psycopg.errors.UndefinedTable:
+                return None
+        return None if row is None else (decode_state(bytes(row[0])).human_messages, row[1])
+
+
+async def test_a_guild_woken_during_an_outage_never_stores_an_older_state(
+        tmp_path: Path, store_url: str) -> None:
+    """A guild passivates with 5 messages stored; PostgreSQL goes away (connections reset)
+    and 3 more messages wake it; the store comes back. The stored count, read all along,
+    never goes backwards and ends at 8 (was: the woken guild ran from nothing and stored 3)."""
+    proxy = proxy_for(store_url)
+    g = GUILDS[0]
+    rows = _Rows(store_url, g)
+    seen: list[int] = []
+
+    async def stored() -> tuple[int, float | None] | None:
+        row = await anyio.to_thread.run_sync(rows.read)
+        if row is not None:
+            seen.append(row[0])
+        return row
+
+    async def until(what: str, ok: Callable[[Any], bool]) -> None:
+        try:
+            async with asyncio.timeout(60):
+                while not ok(last := await stored()):
+                    await asyncio.sleep(0.1)  # another process's rows: no event to wait on
+        except TimeoutError:
+            raise AssertionError(f"never {what}: last {last}, seen {seen[-5:]}\n"
+                                 f"{bot.tail()}") from None
+
+    ids = itertools.count(9_700_000)
+
+    async def say() -> None:
+        await fake.dispatch("MESSAGE_CREATE", message_create(
+            next(ids), ALICE, channel_id=channel_of(g), guild_id=g))
+
+    async with FakeDiscord(guilds=[guild(x) for x in GUILDS]) as fake, \
+            anyio.create_task_group() as tg:
+        await tg.start(proxy.serve)
+        bot = BotProcess("bot", write_config(
+            tmp_path / "bot.toml", fake, url_through(store_url, proxy),
+            extra="snapshot_interval_s = 0.5\npassivate_after_s = 1.0\ntick_s = 0.5\n"))
+        try:
+            await bot.start()
+            await bot.wait_for(lambda line: "gateway.guild_ready" in line, n=len(GUILDS))
+            for _ in range(5):
+                await say()
+            await until("passivated with 5", lambda r: r is not None and r[0] == 5
+                        and r[1] is not None)
+            proxy.mode = "reset"
+            for _ in range(3):
+                await say()
+            # The woken guild met the outage (it waits; before the fix it ran from nothing).
+            await bot.wait_for(lambda line: "restore_waiting" in line
+                               or "restore_failed" in line)
+            await asyncio.sleep(2.0)  # the outage lasts a while: its retries meet it
+            proxy.mode = "pass"
+            await until("8 stored", lambda r: r is not None and (r[0] >= 8 or r[0] < 5))
+            await asyncio.sleep(1.0)  # two more snapshot intervals: a late overwrite shows
+            await stored()
+            assert all(a <= b for a, b in itertools.pairwise(seen)), \
+                f"stored human_messages went backwards: {sorted(set(seen), key=seen.index)}"
+            await bot.wait_for("restore_recovered")
+            status, took = await bot.stop()
+            assert status == 0 and took < SHUTDOWN_S + EXIT_SLACK_S, bot.tail()
+        finally:
+            await bot.kill()
+            tg.cancel_scope.cancel()
+    final = rows.read()
+    assert final is not None and final[0] == 8
+    assert all(a <= b for a, b in itertools.pairwise(seen)), seen
