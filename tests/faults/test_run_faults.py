@@ -210,8 +210,9 @@ async def test_a_guild_woken_during_an_outage_never_stores_an_older_state(
     async def until(what: str, ok: Callable[[Any], bool]) -> None:
         try:
             async with asyncio.timeout(60):
-                while not ok(last := await stored()):
-                    await asyncio.sleep(0.1)  # another process's rows: no event to wait on
+                # Another process's rows: nothing to wait on from here but the rows.
+                while not ok(last := await stored()):  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
         except TimeoutError:
             raise AssertionError(f"never {what}: last {last}, seen {seen[-5:]}\n"
                                  f"{bot.tail()}") from None
