@@ -164,6 +164,8 @@ class RuntimeCollector(Collector):
         ``miku_gateway_latency_seconds{shard}`` and ``miku_gateway_shard_ready{shard}``;
         without it, discord.py's ``latencies``; every other number passed through as
         ``miku_gateway_<name>``.
+      store (``statistics()``): every number as ``miku_store_<name>``
+        (``unreachable_now``, ``outages``, ``unreachable_calls``, ``rows_saved`` ...).
     """
 
     def __init__(self, metrics: RuntimeMetrics) -> None:
@@ -188,6 +190,9 @@ class RuntimeCollector(Collector):
             yield from self._pool(_fields(m.pool.statistics()))
         if m.gateway is not None:
             yield from self._gateway(m.gateway)
+        if m.store is not None and hasattr(m.store, "statistics"):
+            # miku_store_unreachable_now, miku_store_outages_total, ... (StoreStatistics).
+            yield from _passthrough("store", _fields(m.store.statistics()), set())
 
     def _supervisor(self, f: dict[str, Any]) -> Iterator[Metric]:
         guilds = GaugeMetricFamily(f"{_PREFIX}_guilds", "Guilds of this process by state",

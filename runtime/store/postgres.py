@@ -12,8 +12,9 @@ clocks disagree still agree on when a lease ends.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import anyio
@@ -38,6 +39,7 @@ from runtime.store.leases import (
     check_request,
     plan_acquire,
 )
+from runtime.store.outage import OutageLog
 from runtime.store.pg_schema import check_url, ensure_schema, redact_url
 from runtime.store.pg_side import SideConnection, connection_options
 from runtime.store.rows import Refused, batch_rows
@@ -93,6 +95,7 @@ class PostgresStore:
         self._connect_timeout = connect_timeout_s
         self._statement_timeout = statement_timeout_s
         self._side = SideConnection(self._url, self.path, lease_timeout_s)
+        self._outage = OutageLog(self.path)
         self._max_dead = max_dead_letters
         self._max_put_aside = max_put_aside
         self._pool: Any = None
@@ -109,6 +112,9 @@ class PostgresStore:
         if self._pool is not None or self._closed:
             raise StoreError(self.path, "already opened")
         self._limiter = anyio.CapacityLimiter(self._max)
+        # psycopg_pool says every failed reconnection in a multi-line warning; an outage is
+        # said once each way by the store (store.unreachable / store.back) instead.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
         def open_pool() -> Any:
             import psycopg_pool
@@ -116,6 +122,9 @@ class PostgresStore:
             pool = psycopg_pool.ConnectionPool(
                 self._url, min_size=self._min, max_size=self._max, open=False,
                 timeout=self._connect_timeout, name="miku-store",
+                # A pooled connection broken by an outage is replaced before it is handed
+                # out, so the first calls after the store came back do not fail on it.
+                check=psycopg_pool.ConnectionPool.check_connection,
                 kwargs=connection_options(self._connect_timeout, self._statement_timeout))
             try:
                 pool.open(wait=True, timeout=self._connect_timeout)
@@ -171,7 +180,17 @@ class PostgresStore:
             except Exception as exc:
                 raise _store_error(self.path, exc) from exc
 
-        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+        return await self._tracked(anyio.to_thread.run_sync(call, limiter=self._limiter))
+
+    async def _tracked(self, call: Awaitable[_T]) -> _T:
+        """``call``'s result, with the outage log told whether the store answered."""
+        try:
+            result = await call
+        except (StoreUnavailableError, TimeoutError) as exc:
+            self._outage.failed(str(exc) or "timed out")
+            raise
+        self._outage.ok()
+        return result
 
     def _lease_now(self, conn: Any) -> float:
         if self._lease_clock is not None:
@@ -410,7 +429,7 @@ class PostgresStore:
                      for r in writes])
             return LeaseGrant(tuple(r for r in writes if r.owner == owner), (), now)
 
-        grant = await self._side.run(acquire)
+        grant = await self._tracked(self._side.run(acquire))
         if grant.ok:
             self._held = HeldLeases(owner, shard_count,
                                     {r.shard_id: r.fence for r in grant.granted})
@@ -436,7 +455,7 @@ class PostgresStore:
                        for s in sorted(mine)]
             return renewed, sorted(set(held.fences) - mine)
 
-        renewed, lost = await self._side.run(renew)
+        renewed, lost = await self._tracked(self._side.run(renew))
         if lost:
             for sid in lost:
                 held.fences.pop(sid, None)
@@ -459,7 +478,7 @@ class PostgresStore:
                     [(sid, held.owner, fence) for sid, fence in held.fences.items()])
 
         if held.fences:
-            await self._side.run(release)
+            await self._tracked(self._side.run(release))
 
     async def ping(self) -> None:
         """Ask the server one cheap question on the lease connection (never behind the pool,
@@ -467,12 +486,15 @@ class PostgresStore:
         ``StoreUnavailableError`` or ``TimeoutError``."""
         if self._pool is None:
             raise StoreError(self.path, "closed" if self._closed else "not opened")
-        await self._side.run(lambda conn: conn.execute("SELECT 1").fetchall())
+        await self._tracked(self._side.run(lambda conn: conn.execute("SELECT 1").fetchall()))
 
     def statistics(self) -> StoreStatistics:
         """The counters since the store was opened."""
         return StoreStatistics(self._batches, self._rows_saved, self._last_save_s, self._loads,
-                               self._put_aside_count, self._dead_count, self._refused)
+                               self._put_aside_count, self._dead_count, self._refused,
+                               unreachable_now=int(self._outage.unreachable),
+                               outages=self._outage.outages,
+                               unreachable_calls=self._outage.failed_calls)
 
 
 def _store_error(path: str, exc: BaseException) -> BaseException:

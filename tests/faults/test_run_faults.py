@@ -258,3 +258,9 @@ async def test_a_guild_woken_during_an_outage_never_stores_an_older_state(
     final = rows.read()
     assert final is not None and final[0] == 8
     assert all(a <= b for a, b in itertools.pairwise(seen)), seen
+    # The outage in the log: one line when it went, one when it came back; no pool noise.
+    outage = [line[:160] for line in bot.lines if "store.unreachable" in line
+              or "store.back" in line or "restore_" in line or "snapshot_w" in line]
+    assert len(bot.events("store.unreachable")) == 1, outage
+    assert len(bot.events("store.back")) == 1, outage
+    assert not [line for line in bot.lines if "psycopg.pool" in line]
