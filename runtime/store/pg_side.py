@@ -37,16 +37,19 @@ _T = TypeVar("_T")
 def connection_options(connect_timeout_s: float, statement_timeout_s: float,
                        lock_timeout_s: float | None = None) -> dict[str, Any]:
     """libpq parameters that bound how long anything on a connection can hang: the connect,
-    a silent peer (keepalives after 5 s idle, every 2 s, 3 missed; unacknowledged data for
-    at most the statement timeout), a statement and a lock wait (server side)."""
+    a silent peer (keepalives after 5 s idle, every 2 s, 3 missed; data unacknowledged for
+    10 s at most), a statement and a lock wait (server side)."""
     timeout_ms = max(1, int(statement_timeout_s * 1000))
+    # Unacknowledged data (not a slow answer: a healthy server's kernel acknowledges at
+    # once) for this long means the peer is gone.
+    unacked_ms = max(1, int(min(statement_timeout_s, 10.0) * 1000))
     opts = f"-c statement_timeout={timeout_ms}"
     if lock_timeout_s is not None:
         opts += f" -c lock_timeout={max(1, int(lock_timeout_s * 1000))}"
     return {
         "connect_timeout": max(2, int(connect_timeout_s)),
         "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
-        "keepalives_count": 3, "tcp_user_timeout": timeout_ms,
+        "keepalives_count": 3, "tcp_user_timeout": unacked_ms,
         "options": opts, "application_name": "miku-autonomy",
     }
 

@@ -166,14 +166,25 @@ class PostgresStore:
 
     async def _run(self, fn: Callable[[Any], _T]) -> _T:
         """Run ``fn(conn)`` in a worker thread, in one transaction (committed when it returns,
-        rolled back when it raises)."""
+        rolled back when it raises).
+
+        A blocking call cannot be cancelled, so a caller's deadline (``move_on_after``: the
+        final snapshot at shutdown) is handed to the server instead: the wait for a pooled
+        connection and the statement (``SET LOCAL statement_timeout``, lock waits included)
+        end by then, and the call fails with ``StoreUnavailableError``."""
         pool = self._pool
         if pool is None or self._limiter is None:
             raise StoreError(self.path, "closed" if self._closed else "not opened")
+        left = anyio.current_effective_deadline() - anyio.current_time()
+        timeout_s = max(0.05, min(left, self._statement_timeout))
+        local = f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}" \
+            if timeout_s < self._statement_timeout else None
 
         def call() -> _T:
             try:
-                with pool.connection() as conn:
+                with pool.connection(timeout=min(timeout_s, self._connect_timeout)) as conn:
+                    if local is not None:
+                        conn.execute(local)
                     return fn(conn)
             except (StoreError, ValueError, TypeError):
                 raise

@@ -264,3 +264,30 @@ async def test_a_guild_woken_during_an_outage_never_stores_an_older_state(
     assert len(bot.events("store.unreachable")) == 1, outage
     assert len(bot.events("store.back")) == 1, outage
     assert not [line for line in bot.lines if "psycopg.pool" in line]
+
+
+async def test_sigterm_with_the_snapshots_table_locked_ends_within_the_timeout(
+        tmp_path: Path, store_url: str) -> None:
+    """Another session holds ``LOCK TABLE snapshots IN EXCLUSIVE MODE`` when the process is
+    told to stop with guilds to snapshot: the final snapshot gives up at the shutdown
+    timeout and the process exits 0 within it (was: it waited for the lock, past
+    ``TimeoutStopSec``, to be SIGKILLed with its lease held)."""
+    import psycopg
+
+    ids = itertools.count(9_800_000)
+    async with FakeDiscord(guilds=[guild(x) for x in GUILDS]) as fake:
+        bot = BotProcess("bot", write_config(tmp_path / "bot.toml", fake, store_url))
+        lock = await anyio.to_thread.run_sync(lambda: psycopg.connect(store_url))
+        try:
+            await bot.start()
+            await bot.wait_for(lambda line: "gateway.guild_ready" in line, n=len(GUILDS))
+            for g in GUILDS:
+                await fake.dispatch("MESSAGE_CREATE", message_create(
+                    next(ids), ALICE, channel_id=channel_of(g), guild_id=g))
+            await anyio.to_thread.run_sync(
+                lock.execute, "LOCK TABLE snapshots IN EXCLUSIVE MODE")
+            status, took = await bot.stop()
+            assert status == 0 and took < SHUTDOWN_S + EXIT_SLACK_S, (took, bot.tail())
+        finally:
+            await anyio.to_thread.run_sync(lock.close)
+            await bot.kill()
