@@ -13,6 +13,7 @@ clocks disagree still agree on when a lease ends.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -127,23 +128,48 @@ class PostgresStore:
                 check=psycopg_pool.ConnectionPool.check_connection,
                 kwargs=connection_options(self._connect_timeout, self._statement_timeout))
             try:
-                pool.open(wait=True, timeout=self._connect_timeout)
-                with pool.connection() as conn:
-                    ensure_schema(conn, self.path)
+                pool.open(wait=False)
+                # The first connection is waited for in short steps (a getconn timeout
+                # leaves the pool open, unlike ``wait``), so an abandoned open (its caller
+                # cancelled) ends at once instead of holding the interpreter's exit.
+                give_up = time.monotonic() + self._connect_timeout
+                while True:
+                    try:
+                        step = max(0.01, min(0.25, give_up - time.monotonic()))
+                        with pool.connection(timeout=step) as conn:
+                            ensure_schema(conn, self.path)
+                        break
+                    except psycopg_pool.PoolTimeout:
+                        if abandoned.is_set():
+                            pool.close(timeout=0.1)
+                            raise StoreError(self.path, "open abandoned") from None
+                        if time.monotonic() >= give_up:
+                            raise
             except psycopg_pool.PoolTimeout:
                 reason = _connect_reason(self._url)
                 pool.close()
                 raise StoreUnavailableError(self.path, f"cannot connect: {reason}") from None
+            except StoreError:
+                raise
             except _psycopg_error() as exc:
                 pool.close()
                 raise _store_error(self.path, exc) from None
             except BaseException:
                 pool.close()
                 raise
+            if abandoned.is_set():  # its caller is gone (a SIGTERM at start): nobody owns it
+                pool.close()
             return pool
 
-        with anyio.CancelScope(shield=True):
-            self._pool = await anyio.to_thread.run_sync(open_pool, limiter=self._limiter)
+        # Abandoned, not waited for, when the caller is cancelled: a stop while the server
+        # does not answer must not wait out the connect timeout.
+        abandoned = threading.Event()
+        try:
+            self._pool = await anyio.to_thread.run_sync(open_pool, limiter=self._limiter,
+                                                        abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            abandoned.set()
+            raise
         return self
 
     async def __aenter__(self) -> PostgresStore:
