@@ -29,7 +29,7 @@ import anyio.to_thread
 from runtime.store.contract import StoreError, StoreUnavailableError
 from runtime.store.pg_schema import redact_url
 
-__all__ = ["SideConnection", "connection_options"]
+__all__ = ["SideConnection", "connection_options", "describe"]
 
 _T = TypeVar("_T")
 
@@ -106,7 +106,7 @@ class SideConnection:
             try:
                 conn = self._take()
             except psycopg.Error as exc:
-                raise StoreUnavailableError(self.path, f"cannot connect: {_one_line(exc)}"
+                raise StoreUnavailableError(self.path, f"cannot connect: {describe(exc)}"
                                             ) from None
             try:
                 with conn.transaction():
@@ -114,8 +114,8 @@ class SideConnection:
             except psycopg.Error as exc:
                 conn.close()
                 if isinstance(exc, psycopg.OperationalError):
-                    raise StoreUnavailableError(self.path, _one_line(exc)) from None
-                raise StoreError(self.path, _one_line(exc)) from None
+                    raise StoreUnavailableError(self.path, describe(exc)) from None
+                raise StoreError(self.path, describe(exc)) from None
             except BaseException:
                 conn.close()
                 raise
@@ -134,6 +134,7 @@ class SideConnection:
             conn.close()
 
 
-def _one_line(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """One line from a psycopg error, without any password."""
     text = str(exc).strip().splitlines()
     return redact_url(f"{type(exc).__name__}: {text[0] if text else ''}")

@@ -15,18 +15,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import msgspec
 
 from runtime.store.contract import (
-    DeadLetter,
     LeaseLostError,
-    PutAside,
     RowsRefusedError,
-    StoredSnapshot,
     StoreError,
     StoreStatistics,
     StoreUnavailableError,
@@ -42,10 +40,11 @@ from runtime.store.leases import (
 )
 from runtime.store.outage import OutageLog
 from runtime.store.pg_schema import check_url, ensure_schema, redact_url
-from runtime.store.pg_side import SideConnection, connection_options
+from runtime.store.pg_side import SideConnection, connection_options, describe
 from runtime.store.rows import Refused, batch_rows
+from runtime.store.threaded import Rows, ThreadedStore
 
-__all__ = ["PostgresStore", "pg_iter_snapshots", "pg_read"]
+__all__ = ["PostgresStore"]
 
 _T = TypeVar("_T")
 
@@ -63,7 +62,7 @@ def _psycopg_error() -> type[BaseException]:
     return psycopg.Error
 
 
-class PostgresStore:
+class PostgresStore(ThreadedStore):
     """The ``SnapshotStore`` on a PostgreSQL database, with shard leases.
 
     Args:
@@ -103,9 +102,7 @@ class PostgresStore:
         self._limiter: anyio.CapacityLimiter | None = None
         self._closed = False
         self._held: HeldLeases | None = None
-        self._batches = self._rows_saved = self._loads = self._refused = 0
-        self._put_aside_count = self._dead_count = 0
-        self._last_save_s = 0.0
+        super().__init__()
 
     async def open(self) -> PostgresStore:
         """Connect, and create or upgrade the tables. Raises ``StoreError`` (cannot connect:
@@ -274,46 +271,20 @@ class PostgresStore:
 
         return await self._run(load_many) if ids else {}
 
-    async def save_many(self, items: Sequence[tuple[int, bytes]]) -> None:
-        """Save live guilds' snapshots in one transaction. Raises ``RowsRefusedError`` after
-        writing the others if some rows were refused."""
-        await self._save(items, passivate=False)
-
-    async def passivate_many(self, items: Sequence[tuple[int, bytes, float]]) -> None:
-        """Save stopped guilds' snapshots with their wake-up, as ``save_many``."""
-        await self._save(items, passivate=True)
-
-    async def _save(self, items: Sequence[tuple[int, bytes]] | Sequence[tuple[int, bytes, float]],
-                    *, passivate: bool) -> None:
-        if not items:
-            return
-        now = self._clock()
-        refused = Refused()
-        held = self._held
-
-        def save(conn: Any) -> float:
-            t0 = time.perf_counter()
-            standing = self._standing(conn, held)
-            conn.execute("CREATE TEMP TABLE incoming (guild_id BIGINT, data BYTEA, "
-                         "wake_at DOUBLE PRECISION) ON COMMIT DROP")
-            with conn.cursor() as cur:
-                with cur.copy("COPY incoming (guild_id, data, wake_at) FROM STDIN "
-                              "(FORMAT BINARY)") as copy:
-                    copy.set_types(["int8", "bytea", "float8"])
-                    # One row at a time, in this thread: no 100,000 tuples built on the loop
-                    # (they would set off full garbage collections there).
-                    for g, d, _, w in batch_rows(items, passivate, 0.0, held, standing,
-                                                 refused):
-                        copy.write_row((g, d, w))
-                cur.execute(_UPSERT, (now,))
-            return time.perf_counter() - t0
-
-        self._last_save_s = await self._run(save)
-        self._batches += 1
-        self._rows_saved += len(items) - len(refused)
-        if refused:
-            self._refused += len(refused)
-            raise RowsRefusedError(self.path, refused.words, len(items), refused.kinds)
+    def _write_batch(self, conn: Any, items: Rows, passivate: bool, now: float,
+                     held: HeldLeases | None, refused: Refused) -> None:
+        standing = self._standing(conn, held)
+        conn.execute("CREATE TEMP TABLE incoming (guild_id BIGINT, data BYTEA, "
+                     "wake_at DOUBLE PRECISION) ON COMMIT DROP")
+        with conn.cursor() as cur:
+            with cur.copy("COPY incoming (guild_id, data, wake_at) FROM STDIN "
+                          "(FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "bytea", "float8"])
+                # One row at a time, in this thread: no 100,000 tuples built on the loop
+                # (they would set off full garbage collections there).
+                for g, d, _, w in batch_rows(items, passivate, 0.0, held, standing, refused):
+                    copy.write_row((g, d, w))
+            cur.execute(_UPSERT, (now,))
 
     async def load_all_ids(self) -> list[int]:
         """Every guild with a snapshot, not removed."""
@@ -527,11 +498,10 @@ class PostgresStore:
 
     def statistics(self) -> StoreStatistics:
         """The counters since the store was opened."""
-        return StoreStatistics(self._batches, self._rows_saved, self._last_save_s, self._loads,
-                               self._put_aside_count, self._dead_count, self._refused,
-                               unreachable_now=int(self._outage.unreachable),
-                               outages=self._outage.outages,
-                               unreachable_calls=self._outage.failed_calls)
+        return msgspec.structs.replace(super().statistics(),
+                                       unreachable_now=int(self._outage.unreachable),
+                                       outages=self._outage.outages,
+                                       unreachable_calls=self._outage.failed_calls)
 
 
 def _store_error(path: str, exc: BaseException) -> BaseException:
@@ -542,20 +512,14 @@ def _store_error(path: str, exc: BaseException) -> BaseException:
     import psycopg
 
     if isinstance(exc, psycopg.OperationalError):
-        return StoreUnavailableError(path, _describe(exc))
+        return StoreUnavailableError(path, describe(exc))
     if isinstance(exc, psycopg.Error) or type(exc).__module__.startswith("psycopg_pool"):
-        return StoreError(path, _describe(exc))
+        return StoreError(path, describe(exc))
     return exc
 
 
 def _trim(conn: Any, table: str, keep: int) -> None:
     conn.execute(f"DELETE FROM {table} WHERE id <= (SELECT max(id) FROM {table}) - %s", (keep,))
-
-
-def _describe(exc: BaseException) -> str:
-    """One line from a psycopg error, without any password."""
-    text = str(exc).strip().splitlines()
-    return redact_url(f"{type(exc).__name__}: {text[0] if text else ''}")
 
 
 def _connect_reason(url: str) -> str:
@@ -565,70 +529,5 @@ def _connect_reason(url: str) -> str:
     try:
         psycopg.connect(url, connect_timeout=5).close()
     except psycopg.Error as exc:
-        return _describe(exc)
+        return describe(exc)
     return "timed out"
-
-
-# --- read-only helpers (ops/inspect.py) --------------------------------------------------
-
-def _ro_connect(url: str) -> Any:
-    import psycopg
-
-    check_url(url)
-    shown = redact_url(url)
-    try:
-        conn = psycopg.connect(url, connect_timeout=10, autocommit=True)
-    except psycopg.Error as exc:
-        raise StoreError(shown, f"cannot connect: {_describe(exc)}") from None
-    try:
-        row = conn.execute("SELECT to_regclass('miku_store') IS NOT NULL").fetchone()
-        if row is None or not row[0]:
-            from runtime.store.contract import NotAStoreError
-
-            raise NotAStoreError(shown, "no miku_store table in this database")
-        conn.execute("SET default_transaction_read_only = on")
-    except psycopg.Error as exc:  # the server went away, or refused the session
-        conn.close()
-        raise StoreError(shown, _describe(exc)) from None
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def pg_iter_snapshots(url: str) -> Iterator[StoredSnapshot]:
-    """Every snapshot row of a PostgreSQL store, by guild id (blocking, read-only)."""
-    conn = _ro_connect(url)
-    try:
-        with conn.transaction(), conn.cursor(name="miku_inspect") as cur:
-            cur.itersize = 1000
-            cur.execute("SELECT guild_id, data, saved_at, wake_at, removed_at FROM snapshots "
-                        "ORDER BY guild_id")
-            for g, d, s, w, r in cur:
-                yield StoredSnapshot(g, bytes(d), s, w, r)
-    finally:
-        conn.close()
-
-
-def pg_read(url: str, table: str, guild_id: int | None) -> list[Any]:
-    """One guild's rows (or all, by id) of ``snapshots``, ``dead_letters`` or ``put_aside``."""
-    makers: dict[str, tuple[str, Callable[[Any], Any], str]] = {
-        "snapshots": ("guild_id, data, saved_at, wake_at, removed_at",
-                      lambda r: StoredSnapshot(r[0], bytes(r[1]), *r[2:]), "guild_id"),
-        "dead_letters": ("id, guild_id, event_type, traceback, at",
-                         lambda r: DeadLetter(*r), "id"),
-        "put_aside": ("id, guild_id, data, error, at",
-                      lambda r: PutAside(r[0], r[1], bytes(r[2]), r[3], r[4]), "id"),
-    }
-    cols, make, order = makers[table]
-    conn = _ro_connect(url)
-    try:
-        sql = f"SELECT {cols} FROM {table}"
-        if guild_id is None:
-            rows = conn.execute(f"{sql} ORDER BY {order}").fetchall()
-        else:
-            rows = conn.execute(f"{sql} WHERE guild_id = %s ORDER BY {order}",
-                                (guild_id,)).fetchall() if 0 < guild_id < 2**63 else []
-        return [make(r) for r in rows]
-    finally:
-        conn.close()

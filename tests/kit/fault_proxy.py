@@ -111,8 +111,8 @@ class FaultProxy:
             return
         try:
             server: anyio.abc.SocketStream
-            # Shielded (and bounded): asyncio's sock_connect cancelled mid-way can raise
-            # InvalidStateError in a loop callback (CPython gh-issue, 3.11), failing a test.
+            # Shielded (and bounded): a connect cancelled mid-way is a suspect for one
+            # InvalidStateError seen in an asyncio loop callback here (not confirmed).
             with anyio.CancelScope(shield=True), anyio.fail_after(5):
                 if self.unix_path is not None:
                     server = await anyio.connect_unix(self.unix_path)
