@@ -50,6 +50,7 @@ from runtime.pool import (
     load_persona,
 )
 from runtime.settings import Settings
+from runtime.settings.sync import follow_store
 from runtime.store import LeaseLostError, LeaseWatch, SnapshotStore, open_leases
 from runtime.store.opening import open_with_retries
 from runtime.supervisor import Supervisor, SupervisorConfig
@@ -265,6 +266,9 @@ class Runtime:
                     await tg.start(self.serve_metrics, config.runtime.metrics_address)
                 await tg.start(sup.run)
                 await tg.start(settings.run)
+                # The store's settings as they are now that the shards are ours, then
+                # whatever any process changes (runtime.settings.sync).
+                await tg.start(follow_store, settings, store)
                 if self.config_path is not None:
                     await tg.start(self._reload_on_sighup)
                 async with pool:

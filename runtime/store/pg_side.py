@@ -29,7 +29,10 @@ import anyio.to_thread
 from runtime.store.contract import StoreError, StoreUnavailableError
 from runtime.store.pg_schema import redact_url
 
-__all__ = ["SideConnection", "connection_options", "describe"]
+__all__ = ["CHANGES_CHANNEL", "Listener", "SideConnection", "connection_options", "describe"]
+
+#: The NOTIFY channel of settings and opt-out changes (payload: what changed).
+CHANGES_CHANNEL = "miku_changes"
 
 _T = TypeVar("_T")
 
@@ -127,6 +130,57 @@ class SideConnection:
 
     def close(self) -> None:
         """Close the idle connection; a call still running closes its own when it ends."""
+        with self._lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+class Listener:
+    """A connection that LISTENs on one channel (opened on first use, reopened after a
+    failure), for ``PostgresStore.wait_changes``."""
+
+    def __init__(self, url: str, path: str, channel: str, connect_timeout_s: float) -> None:
+        self._url = url
+        self.path = path
+        self._channel = channel
+        self._connect_timeout = connect_timeout_s
+        self._conn: Any = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    async def wait(self, timeout_s: float) -> bool:
+        """Whether a notification came within ``timeout_s`` (abandoned if cancelled)."""
+        import psycopg
+
+        def wait() -> bool:
+            with self._lock:
+                if self._closed:
+                    raise StoreError(self.path, "closed")
+                conn, self._conn = self._conn, None
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self._url, autocommit=True, **connection_options(
+                        self._connect_timeout, self._connect_timeout))
+                    conn.execute(f"LISTEN {self._channel}")
+                # Consumed to the end: more than one may come in a packet, and a generator
+                # closed early would drop the rest.
+                came = sum(1 for _ in conn.notifies(timeout=timeout_s, stop_after=1)) > 0
+            except psycopg.Error as exc:
+                if conn is not None:
+                    conn.close()
+                raise StoreUnavailableError(self.path, describe(exc)) from None
+            with self._lock:
+                if self._conn is None and not self._closed:
+                    self._conn, conn = conn, None
+            if conn is not None:
+                conn.close()
+            return came
+
+        return await anyio.to_thread.run_sync(wait, abandon_on_cancel=True)
+
+    def close(self) -> None:
         with self._lock:
             self._closed = True
             conn, self._conn = self._conn, None

@@ -40,7 +40,13 @@ from runtime.store.leases import (
 )
 from runtime.store.outage import OutageLog
 from runtime.store.pg_schema import check_url, ensure_schema, redact_url
-from runtime.store.pg_side import SideConnection, connection_options, describe
+from runtime.store.pg_side import (
+    CHANGES_CHANNEL,
+    Listener,
+    SideConnection,
+    connection_options,
+    describe,
+)
 from runtime.store.rows import Refused, batch_rows
 from runtime.store.threaded import Rows, ThreadedStore
 
@@ -96,6 +102,7 @@ class PostgresStore(ThreadedStore):
         self._statement_timeout = statement_timeout_s
         self._side = SideConnection(self._url, self.path, lease_timeout_s)
         self._outage = OutageLog(self.path)
+        self._listener = Listener(self._url, self.path, CHANGES_CHANNEL, connect_timeout_s)
         self._max_dead = max_dead_letters
         self._max_put_aside = max_put_aside
         self._pool: Any = None
@@ -183,6 +190,7 @@ class PostgresStore(ThreadedStore):
         pool, self._pool = self._pool, None
         with anyio.move_on_after(self._connect_timeout, shield=True):
             await anyio.to_thread.run_sync(self._side.close, abandon_on_cancel=True)
+            await anyio.to_thread.run_sync(self._listener.close, abandon_on_cancel=True)
         if pool is not None:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(pool.close)
@@ -384,8 +392,28 @@ class PostgresStore(ThreadedStore):
                     "INSERT INTO settings (guild_id, data, saved_at) VALUES (%s, %s, %s) "
                     "ON CONFLICT (guild_id) DO UPDATE SET data = excluded.data, "
                     "saved_at = excluded.saved_at", (guild_id, bytes(data), at))
+            # Delivered to every listening process when this transaction commits.
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, f"settings:{guild_id}"))
 
         await self._run(save)
+
+    async def load_guild_settings(self, guild_id: int) -> bytes | None:
+        """One guild's admin settings as the store has them now, or None."""
+        def load(conn: Any) -> bytes | None:
+            row = conn.execute("SELECT data FROM settings WHERE guild_id = %s",
+                               (guild_id,)).fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._run(load) if 0 < guild_id < 2**63 else None
+
+    async def wait_changes(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for another process's (or this one's) change of settings
+        or opt-outs (PostgreSQL LISTEN/NOTIFY on a connection of its own). Returns whether
+        one came. Raises ``StoreUnavailableError`` when the listening connection is lost
+        (notifications sent meanwhile are lost with it: re-read everything then)."""
+        if self._pool is None:
+            raise StoreError(self.path, "closed" if self._closed else "not opened")
+        return await self._listener.wait(timeout_s)
 
     async def load_optouts(self) -> set[int]:
         """The user ids that opted out."""
@@ -405,6 +433,7 @@ class PostgresStore(ThreadedStore):
                              (user_id, float(at)))
             else:
                 conn.execute("DELETE FROM optouts WHERE user_id = %s", (user_id,))
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, "optouts"))
 
         await self._run(set_)
 
