@@ -297,3 +297,56 @@ async def test_sigterm_with_the_snapshots_table_locked_ends_within_the_timeout(
         finally:
             await anyio.to_thread.run_sync(lock.close)
             await bot.kill()
+
+
+async def test_a_paused_process_sends_nothing_when_it_resumes_after_its_lease_expired(
+        tmp_path: Path, store_url: str) -> None:
+    """Process A (lease TTL 6 s) is paused with SIGSTOP while B waits for the shard; B takes
+    it once the lease expired and answers. A is resumed (SIGCONT) with mentions coming: its
+    lease surely does not hold any more (its clock moved), so it sends nothing, finds the
+    lease lost and exits 75. No mention is answered twice."""
+    import signal
+
+    ids = itertools.count(9_900_000)
+    async with FakeDiscord(guilds=[guild(g) for g in GUILDS]) as fake:
+        a = BotProcess("a", write_config(tmp_path / "a.toml", fake, store_url, lease_ttl_s=6.0))
+        b = BotProcess("b", write_config(tmp_path / "b.toml", fake, store_url, lease_ttl_s=6.0))
+        sent: list[int] = []
+
+        async def mention() -> None:
+            mid = next(ids)
+            sent.append(mid)
+            g = GUILDS[mid % len(GUILDS)]
+            await fake.dispatch("MESSAGE_CREATE", message_create(
+                mid, ALICE, channel_id=channel_of(g), guild_id=g, mentions=(SELF_ID,)))
+
+        try:
+            await a.start()
+            await a.wait_for(lambda line: "gateway.guild_ready" in line, n=len(GUILDS))
+            await b.start()
+            await b.wait_for("store.lease_wait")
+            assert a.proc is not None
+            a.proc.send_signal(signal.SIGSTOP)
+            try:
+                await b.wait_for(lambda line: "gateway.guild_ready" in line, n=len(GUILDS))
+                # Mentions while A sleeps: the kernel queues them on its gateway socket.
+                for _ in range(6):
+                    await mention()
+                    await asyncio.sleep(0.25)  # the pace of the traffic
+            finally:
+                a.proc.send_signal(signal.SIGCONT)
+            for _ in range(6):
+                await mention()
+                await asyncio.sleep(0.25)
+            await a.wait_for("store.lease_lost")
+            answered = _answered(fake)
+            twice = sorted({m for m in answered if answered.count(m) > 1})
+            assert twice == [], f"answered twice: {twice} of {len(sent)}"
+            assert len(set(answered)) >= 6
+            status = await a.wait_exit(timeout_s=60)
+            assert status == 75, a.tail()
+            status, _ = await b.stop()
+            assert status == 0
+        finally:
+            await a.kill()
+            await b.kill()
