@@ -185,14 +185,19 @@ class SnapshotWriter:
                        refused: dict[object, tuple[Refusal, str]]) -> None:
         for gid, (kind, why) in refused.items():
             self.stats["snapshot_guild_errors"] += 1
-            log.error("snapshot_refused", guild_id=gid, refusal=kind.value, reason=why)
             item = batch.get(gid)  # type: ignore[call-overload]
-            if item is None:
-                continue
             if kind is Refusal.LEASE_EXPIRED:
-                # Nobody took the shard: written once a renewal gets through. A newer
-                # snapshot put meanwhile wins.
-                self.unsaved.setdefault(gid, item)  # type: ignore[arg-type]
+                # Nobody took the shard: written once a renewal gets through (said once per
+                # lapse, not per guild and try). A newer snapshot put meanwhile wins.
+                if not self._waiting:
+                    self._waiting = True
+                    log.warning("snapshot_refused", guild_id=gid, refusal=kind.value,
+                                reason=why, detail="kept for the next try")
+                if item is not None:
+                    self.unsaved.setdefault(gid, item)  # type: ignore[arg-type]
+                continue
+            log.error("snapshot_refused", guild_id=gid, refusal=kind.value, reason=why)
+            if item is None:
                 continue
             if kind is not Refusal.BAD_ROW:
                 continue  # its shard is another process's now: nothing of it to keep here
