@@ -29,18 +29,21 @@ def guild(guild_id: int) -> dict[str, Any]:
 
 
 def write_config(path: Path, fake: Any, store_url: str, *, lease_ttl_s: float = 30.0,
-                 shutdown_timeout_s: float = 5.0, extra: str = "") -> Path:
-    """A config of one process running every shard (of 1), on ``store_url``."""
+                 shutdown_timeout_s: float = 5.0, extra: str = "",
+                 shards: tuple[list[int], int] = ([0], 1),
+                 guilds_of: list[int] | None = None) -> Path:
+    """A config of one process running ``shards`` (ids, count; every shard of 1 by
+    default), on ``store_url``."""
     guilds = "".join(f"[guilds.{g}]\nautonomous_channel_id = {channel_of(g)}\n"
-                     for g in GUILDS)
+                     for g in (GUILDS if guilds_of is None else guilds_of))
     path.write_text(f"""
 [defaults]
 quiet_hours = []
 rotate_moods = false
 {guilds}
 [discord]
-shard_ids = [0]
-shard_count = 1
+shard_ids = {shards[0]}
+shard_count = {shards[1]}
 api_base_url = "{fake.api_base}"
 gateway_url = "{fake.gateway_url}"
 [store]

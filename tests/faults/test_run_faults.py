@@ -350,3 +350,49 @@ async def test_a_paused_process_sends_nothing_when_it_resumes_after_its_lease_ex
         finally:
             await a.kill()
             await b.kill()
+
+
+async def test_an_opt_out_made_through_one_process_is_honoured_by_the_other_within_10_s(
+        tmp_path: Path, store_url: str) -> None:
+    """Shards 0 and 1 of 2 in two processes: a member opts out with ``/miku optout`` in a
+    guild of shard 0; the process of shard 1 knows it within 10 s (LISTEN/NOTIFY; it re-reads
+    every 30 s otherwise). Was: never, until it restarted."""
+    from runtime.ops.control import request
+    from tests.kit.fake_interactions import FakeCommands
+
+    two = [(n << 22) + 5 for n in (3000, 3001)]  # shard 0 and shard 1 of 2
+    routes = FakeCommands()
+    async with FakeDiscord(guilds=[guild(g) for g in two], mounts=(routes.mount,)) as fake:
+        bots = [BotProcess(f"shard-{i}", write_config(
+            tmp_path / f"s{i}.toml", fake, store_url, shards=([i], 2), guilds_of=two))
+            for i in range(2)]
+
+        async def opted_out(bot: BotProcess) -> list[int]:
+            stats = await anyio.to_thread.run_sync(
+                request, str(bot.config.with_suffix(".sock")), {"type": "stats"})
+            return list(stats["opted_out_users"])
+
+        try:
+            for bot in bots:
+                await bot.start()
+            for bot, g in zip(bots, two, strict=True):
+                await bot.wait_for(lambda line, g=g: "gateway.guild_ready" in line
+                                   and str(g) in line)
+            assert await opted_out(bots[1]) == []
+            await fake.dispatch_to_owner("INTERACTION_CREATE", routes.interaction(
+                "optout", user_id=ALICE, guild_id=two[0], channel_id=channel_of(two[0])))
+            await routes.next_callback()
+            assert await opted_out(bots[0]) == [ALICE]
+            t0 = anyio.current_time()
+            with anyio.fail_after(10):
+                # Another process: asked through its socket, nothing to wait on here.
+                while await opted_out(bots[1]) != [ALICE]:  # noqa: ASYNC110
+                    await anyio.sleep(0.1)
+            took = anyio.current_time() - t0
+            assert took < 10
+            for bot in bots:
+                status, _ = await bot.stop()
+                assert status == 0
+        finally:
+            for bot in bots:
+                await bot.kill()
