@@ -266,9 +266,11 @@ class Runtime:
                     await tg.start(self.serve_metrics, config.runtime.metrics_address)
                 await tg.start(sup.run)
                 await tg.start(settings.run)
-                # The store's settings as they are now that the shards are ours, then
-                # whatever any process changes (runtime.settings.sync).
-                await tg.start(follow_store, settings, store)
+                if self._store is None:
+                    # The store's settings as they are now that the shards are ours, then
+                    # whatever any process changes (runtime.settings.sync). Not for a
+                    # store handed in (the simulator's clock is virtual).
+                    await tg.start(follow_store, settings, store)
                 if self.config_path is not None:
                     await tg.start(self._reload_on_sighup)
                 async with pool:

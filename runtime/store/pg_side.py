@@ -20,6 +20,7 @@ other psycopg error.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -151,8 +152,12 @@ class Listener:
         self._closed = False
 
     async def wait(self, timeout_s: float) -> bool:
-        """Whether a notification came within ``timeout_s`` (abandoned if cancelled)."""
+        """Whether a notification came within ``timeout_s``. Cancelled, the thread is
+        abandoned and ends within a quarter of a second (it waits in slices): a worker
+        thread still waiting would hold the interpreter's exit."""
         import psycopg
+
+        abandoned = threading.Event()
 
         def wait() -> bool:
             with self._lock:
@@ -166,7 +171,13 @@ class Listener:
                     conn.execute(f"LISTEN {self._channel}")
                 # Consumed to the end: more than one may come in a packet, and a generator
                 # closed early would drop the rest.
-                came = sum(1 for _ in conn.notifies(timeout=timeout_s, stop_after=1)) > 0
+                end = time.monotonic() + timeout_s
+                came = False
+                while not came and not abandoned.is_set() and not self._closed:
+                    step = max(0.0, min(0.25, end - time.monotonic()))
+                    came = sum(1 for _ in conn.notifies(timeout=step, stop_after=1)) > 0
+                    if step == 0.0 or time.monotonic() >= end:
+                        break
             except psycopg.Error as exc:
                 if conn is not None:
                     conn.close()
@@ -178,7 +189,11 @@ class Listener:
                 conn.close()
             return came
 
-        return await anyio.to_thread.run_sync(wait, abandon_on_cancel=True)
+        try:
+            return await anyio.to_thread.run_sync(wait, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            abandoned.set()
+            raise
 
     def close(self) -> None:
         with self._lock:
