@@ -241,10 +241,13 @@ async def serve(config: Config, token: str, *, seed: int | None = None,
         async with client:
             runner = asyncio.create_task(_start_client(client, token), name="discord-client")
             waiter = asyncio.create_task(stopping.wait(), name="stop-signal")
+            # The runtime may stop by itself (a lost lease): the gateway goes with it.
+            ended = asyncio.create_task(runtime.stopped.wait(), name="runtime-stopped")
             try:
-                await asyncio.wait({runner, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({runner, waiter, ended}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiter.cancel()
+                ended.cancel()
                 log.info("bot.stopping")
                 runtime.stop()
                 await runtime.stopped.wait()

@@ -56,6 +56,7 @@ from runtime.pool import (
 )
 from runtime.router import Router
 from runtime.settings import RolesFn, Settings
+from runtime.settings.sync import follow_store
 from runtime.store import (
     LeaseHolder,
     LeaseLostError,
@@ -284,6 +285,11 @@ class Runtime:
                     await tg.start(self.serve_metrics, config.runtime.metrics_address)
                 await tg.start(sup.run, settings.guard(pool))
                 await tg.start(settings.run, sup)
+                if self._store is None:
+                    # The store's settings as they are now that the shards are ours, then
+                    # whatever any process changes (runtime.settings.sync). Not for a
+                    # store handed in (the simulator's clock is virtual).
+                    await tg.start(follow_store, settings, store)
                 if self.config_path is not None:
                     await tg.start(self._reload_on_sighup)
                 with self.router.serving(settings, sup):

@@ -16,6 +16,11 @@ events, so every number read is consistent, and the same code runs on asyncio (t
 trio (the simulator). One request per connection (``Connection: close``) is all Prometheus and
 a load balancer's probe need.
 
+The port can never end the process: at most ``max_connections`` are served at once (more are
+closed at once, counted), and an accept error (EMFILE: out of file descriptors) is logged and
+waited out with back-off, as the control socket does (``listener.serve`` would raise it and end
+the runtime: 768 idle connections did, with the open-file limit at 512).
+
 Statistics the collector reads when present (``getattr``: a part that does not expose a number
 yet simply has no series for it): see ``RuntimeCollector``. About 500 lines: the collector
 and the small HTTP server it is served by are one feature, kept together.
@@ -62,6 +67,9 @@ _POOL_NAMED = {"workers", "queue_size", "queue_depth", "in_flight", "breaker_sta
                "stale", "retries", "rejected"}
 _MAX_REQUEST = 8192
 _READ_TIMEOUT_S = 5.0
+#: Connections served at once; more are closed at once (each holds a file descriptor).
+MAX_CONNECTIONS = 64
+_ACCEPT_BACKOFF_S = (0.05, 1.0)  # first and longest wait after an accept error
 _STORE_TIMEOUT_S = 2.0
 
 
@@ -165,6 +173,8 @@ class RuntimeCollector(Collector):
         ``miku_gateway_latency_seconds{shard}`` and ``miku_gateway_shard_ready{shard}``;
         without it, discord.py's ``latencies``; every other number passed through as
         ``miku_gateway_<name>``.
+      store (``statistics()``): every number as ``miku_store_<name>``
+        (``unreachable_now``, ``outages``, ``unreachable_calls``, ``rows_saved`` ...).
     """
 
     def __init__(self, metrics: RuntimeMetrics) -> None:
@@ -190,6 +200,9 @@ class RuntimeCollector(Collector):
             yield from self._pool(_fields(parts.pool.statistics()))
         if parts.gateway is not None:
             yield from self._gateway(parts.gateway)
+        if parts.store is not None and hasattr(parts.store, "statistics"):
+            # miku_store_unreachable_now, miku_store_outages_total, ... (StoreStatistics).
+            yield from _passthrough("store", _fields(parts.store.statistics()), set())
 
     def _supervisor(self, f: dict[str, Any]) -> Iterator[Metric]:
         guilds = GaugeMetricFamily(f"{_PREFIX}_guilds", "Guilds of this process by state",
@@ -409,11 +422,17 @@ class MetricsServer:
         address: ``host:port`` (port 0: a free one; ``port`` says which once serving).
     """
 
-    def __init__(self, metrics: RuntimeMetrics, address: str) -> None:
+    def __init__(self, metrics: RuntimeMetrics, address: str, *,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         self.metrics = metrics
         self.address = address
         self.host, self.port = split_address(address)
         self.requests = 0
+        self.max_connections = max_connections
+        #: Connections open now; closed at once past the cap; accept errors waited out.
+        self.connections = 0
+        self.refused = 0
+        self.accept_errors = 0
 
     async def serve(self, *, task_status: anyio.abc.TaskStatus[MetricsServer]
                     = anyio.TASK_STATUS_IGNORED) -> None:
@@ -433,7 +452,41 @@ class MetricsServer:
             self.port = int(sock[1])
             log.info("metrics.serving", host=self.host, port=self.port)
             task_status.started(self)
-            await listener.serve(self._connection)
+            async with anyio.create_task_group() as tg:
+                for one in getattr(listener, "listeners", [listener]):
+                    tg.start_soon(self._accept_loop, one, tg)
+
+    async def _accept_loop(self, listener: Any, tg: anyio.abc.TaskGroup) -> None:
+        backoff = _ACCEPT_BACKOFF_S[0]
+        while True:
+            try:
+                stream = await listener.accept()
+            except (OSError, anyio.BrokenResourceError) as exc:
+                # anyio reports the OSError as BrokenResourceError, caused by it.
+                cause = exc if isinstance(exc, OSError) else exc.__cause__
+                if not isinstance(cause, OSError):
+                    raise
+                self.accept_errors += 1
+                if self.accept_errors <= 10 or self.accept_errors % 1000 == 0:
+                    log.warning("metrics.accept_failed", error=cause.strerror or repr(cause),
+                                errno=cause.errno, retry_in_s=backoff,
+                                count=self.accept_errors)
+                await anyio.sleep(backoff)
+                backoff = min(backoff * 2, _ACCEPT_BACKOFF_S[1])
+                continue
+            backoff = _ACCEPT_BACKOFF_S[0]
+            if self.connections >= self.max_connections:
+                self.refused += 1
+                tg.start_soon(_close_now, stream)
+                continue
+            self.connections += 1  # counted here: the cap holds before the task starts
+            tg.start_soon(self._counted, stream)
+
+    async def _counted(self, stream: anyio.abc.SocketStream) -> None:
+        try:
+            await self._connection(stream)
+        finally:
+            self.connections -= 1
 
     async def _connection(self, stream: anyio.abc.SocketStream) -> None:
         head = b""
@@ -490,6 +543,14 @@ class MetricsServer:
 
 class _BadRequest(Exception):
     pass
+
+
+async def _close_now(stream: anyio.abc.SocketStream) -> None:
+    with anyio.CancelScope(shield=True):
+        try:
+            await stream.aclose()
+        except (OSError, anyio.BrokenResourceError):
+            pass
 
 
 async def _read_head(stream: anyio.abc.ByteReceiveStream) -> bytes:

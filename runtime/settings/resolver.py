@@ -146,6 +146,31 @@ class Settings:
         log.info("settings.loaded", guilds=len(stored), opted_out=len(self._optouts))
         return self
 
+    def apply_store(self, settings: dict[int, bytes], optouts: set[int]) -> list[int]:
+        """Take the store's settings and opt-outs as they are now (``runtime.settings.sync``:
+        another process may have changed them). Guilds whose settings changed get
+        ``ConfigChanged``; returns their ids. Unreadable bytes keep what the guild had."""
+        stored: dict[int, StoredSettings] = {}
+        for gid, data in settings.items():
+            try:
+                stored[gid] = decode_settings(gid, data)
+            except SettingsDecodeError as exc:
+                log.error("settings.unreadable", guild_id=gid, error=str(exc))
+                if gid in self._stored:
+                    stored[gid] = self._stored[gid]
+        changed = sorted(g for g in set(stored) | set(self._stored)
+                         if stored.get(g) != self._stored.get(g))
+        if optouts != self._optouts:
+            log.info("settings.optouts_synced", opted_out=len(optouts))
+            self._optouts = set(optouts)
+        if changed:
+            self._stored = stored
+            now = self.clock()
+            for gid in changed:
+                self._refresh(gid, now, force=True)
+            log.info("settings.synced", guilds=changed)
+        return changed
+
     def _rebuild(self) -> None:
         """Recompute the lookup tables from the config and the stored settings."""
         config = self.config
@@ -294,6 +319,11 @@ class Settings:
                 else "defaults.locked"
             raise SettingLocked(key, where)
         now = self.clock()
+        # The guild's row as the store has it now (another process may have changed it):
+        # this change writes only its own keys over it.
+        load_one = getattr(self.store, "load_guild_settings", None)
+        if load_one is not None:
+            self._take_stored(guild_id, await load_one(guild_id))
         old = self.stored(guild_id)
         new = _drop_expired(msgspec.structs.replace(old, **fields), now)
         if new == old:
@@ -307,6 +337,16 @@ class Settings:
         self._refresh(guild_id, now)
         log.info("settings.changed", guild_id=guild_id, key=key)
         return self.effective(guild_id, now)
+
+    def _take_stored(self, guild_id: int, data: bytes | None) -> None:
+        try:
+            current = None if data is None else decode_settings(guild_id, data)
+        except SettingsDecodeError:
+            return  # unreadable: the change goes over what this process had
+        if current is None:
+            self._stored.pop(guild_id, None)
+        else:
+            self._stored[guild_id] = current
 
     def _refresh(self, guild_id: int, now: float, *, force: bool = False) -> None:
         before = self._cache.pop(guild_id, None)

@@ -165,6 +165,11 @@ class StoreStatistics(msgspec.Struct, frozen=True, gc=False):
     put_aside: int
     dead_letters: int
     rows_refused: int = 0
+    #: 1 while the store is unreachable (from a failed call to the next that goes through).
+    unreachable_now: int = 0
+    #: Outages since the store was opened, and the calls that failed in them.
+    outages: int = 0
+    unreachable_calls: int = 0
 
 
 @runtime_checkable

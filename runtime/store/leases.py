@@ -94,6 +94,8 @@ class HeldLeases(msgspec.Struct, gc=False):
     owner: str
     shard_count: int
     fences: dict[int, int]
+    #: Shards whose lease a renewal found taken (their writes are refused as taken).
+    lost: set[int] = msgspec.field(default_factory=set)
 
     def standing(self, rows: Iterable[tuple[int, int, float]], now: float) -> Standing:
         """The standing from ``(shard_id, fence, expires_at)`` of this owner's rows of its
@@ -111,6 +113,10 @@ class HeldLeases(msgspec.Struct, gc=False):
         shard = shard_of(guild_id, self.shard_count)
         if shard in standing.valid:
             return None
+        if shard in self.lost:
+            return (Refusal.LEASE_TAKEN,
+                    f"the lease of shard {shard} of {self.shard_count} was taken by another "
+                    "process")
         if shard not in self.fences:
             return (Refusal.NOT_LEASED,
                     f"shard {shard} of {self.shard_count} is not leased to this process")

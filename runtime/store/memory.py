@@ -217,6 +217,7 @@ class MemoryStore:
         if lost:
             for sid in lost:
                 del held.fences[sid]
+                held.lost.add(sid)
             raise LeaseLostError(_NAME, lost, held.shard_count)
         return tuple(renewed)
 

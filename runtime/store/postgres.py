@@ -13,19 +13,19 @@ clocks disagree still agree on when a lease ends. Over 500 lines: the whole stor
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import msgspec
 
 from runtime.store.contract import (
-    DeadLetter,
     LeaseLostError,
-    PutAside,
     RowsRefusedError,
-    StoredSnapshot,
     StoreError,
     StoreStatistics,
     StoreUnavailableError,
@@ -39,11 +39,19 @@ from runtime.store.leases import (
     check_request,
     plan_acquire,
 )
+from runtime.store.outage import OutageLog
 from runtime.store.pg_schema import check_url, ensure_schema, redact_url
-from runtime.store.pg_side import SideConnection, connection_options
+from runtime.store.pg_side import (
+    CHANGES_CHANNEL,
+    Listener,
+    SideConnection,
+    connection_options,
+    describe,
+)
 from runtime.store.rows import Refused, batch_rows
+from runtime.store.threaded import Rows, ThreadedStore
 
-__all__ = ["PostgresStore", "pg_iter_snapshots", "pg_read"]
+__all__ = ["PostgresStore"]
 
 _T = TypeVar("_T")
 
@@ -61,7 +69,7 @@ def _psycopg_error() -> type[BaseException]:
     return psycopg.Error
 
 
-class PostgresStore:
+class PostgresStore(ThreadedStore):
     """The ``SnapshotStore`` on a PostgreSQL database, with shard leases.
 
     Args:
@@ -94,15 +102,15 @@ class PostgresStore:
         self._connect_timeout = connect_timeout_s
         self._statement_timeout = statement_timeout_s
         self._side = SideConnection(self._url, self.path, lease_timeout_s)
+        self._outage = OutageLog(self.path)
+        self._listener = Listener(self._url, self.path, CHANGES_CHANNEL, connect_timeout_s)
         self._max_dead = max_dead_letters
         self._max_put_aside = max_put_aside
         self._pool: Any = None
         self._limiter: anyio.CapacityLimiter | None = None
         self._closed = False
         self._held: HeldLeases | None = None
-        self._batches = self._rows_saved = self._loads = self._refused = 0
-        self._put_aside_count = self._dead_count = 0
-        self._last_save_s = 0.0
+        super().__init__()
 
     async def open(self) -> PostgresStore:
         """Connect, and create or upgrade the tables. Raises ``StoreError`` (cannot connect:
@@ -110,6 +118,9 @@ class PostgresStore:
         if self._pool is not None or self._closed:
             raise StoreError(self.path, "already opened")
         self._limiter = anyio.CapacityLimiter(self._max)
+        # psycopg_pool says every failed reconnection in a multi-line warning; an outage is
+        # said once each way by the store (store.unreachable / store.back) instead.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
         def open_pool() -> Any:
             import psycopg_pool
@@ -117,25 +128,53 @@ class PostgresStore:
             pool = psycopg_pool.ConnectionPool(
                 self._url, min_size=self._min, max_size=self._max, open=False,
                 timeout=self._connect_timeout, name="miku-store",
+                # A pooled connection broken by an outage is replaced before it is handed
+                # out, so the first calls after the store came back do not fail on it.
+                check=psycopg_pool.ConnectionPool.check_connection,
                 kwargs=connection_options(self._connect_timeout, self._statement_timeout))
             try:
-                pool.open(wait=True, timeout=self._connect_timeout)
-                with pool.connection() as conn:
-                    ensure_schema(conn, self.path)
+                pool.open(wait=False)
+                # The first connection is waited for in short steps (a getconn timeout
+                # leaves the pool open, unlike ``wait``), so an abandoned open (its caller
+                # cancelled) ends at once instead of holding the interpreter's exit.
+                give_up = time.monotonic() + self._connect_timeout
+                while True:
+                    try:
+                        step = max(0.01, min(0.25, give_up - time.monotonic()))
+                        with pool.connection(timeout=step) as conn:
+                            ensure_schema(conn, self.path)
+                        break
+                    except psycopg_pool.PoolTimeout:
+                        if abandoned.is_set():
+                            pool.close(timeout=0.1)
+                            raise StoreError(self.path, "open abandoned") from None
+                        if time.monotonic() >= give_up:
+                            raise
             except psycopg_pool.PoolTimeout:
                 reason = _connect_reason(self._url)
                 pool.close()
                 raise StoreUnavailableError(self.path, f"cannot connect: {reason}") from None
+            except StoreError:
+                raise
             except _psycopg_error() as exc:
                 pool.close()
                 raise _store_error(self.path, exc) from None
             except BaseException:
                 pool.close()
                 raise
+            if abandoned.is_set():  # its caller is gone (a SIGTERM at start): nobody owns it
+                pool.close()
             return pool
 
-        with anyio.CancelScope(shield=True):
-            self._pool = await anyio.to_thread.run_sync(open_pool, limiter=self._limiter)
+        # Abandoned, not waited for, when the caller is cancelled: a stop while the server
+        # does not answer must not wait out the connect timeout.
+        abandoned = threading.Event()
+        try:
+            self._pool = await anyio.to_thread.run_sync(open_pool, limiter=self._limiter,
+                                                        abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            abandoned.set()
+            raise
         return self
 
     async def __aenter__(self) -> PostgresStore:
@@ -152,27 +191,49 @@ class PostgresStore:
         pool, self._pool = self._pool, None
         with anyio.move_on_after(self._connect_timeout, shield=True):
             await anyio.to_thread.run_sync(self._side.close, abandon_on_cancel=True)
+            await anyio.to_thread.run_sync(self._listener.close, abandon_on_cancel=True)
         if pool is not None:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(pool.close)
 
     async def _run(self, fn: Callable[[Any], _T]) -> _T:
         """Run ``fn(conn)`` in a worker thread, in one transaction (committed when it returns,
-        rolled back when it raises)."""
+        rolled back when it raises).
+
+        A blocking call cannot be cancelled, so a caller's deadline (``move_on_after``: the
+        final snapshot at shutdown) is handed to the server instead: the wait for a pooled
+        connection and the statement (``SET LOCAL statement_timeout``, lock waits included)
+        end by then, and the call fails with ``StoreUnavailableError``."""
         pool = self._pool
         if pool is None or self._limiter is None:
             raise StoreError(self.path, "closed" if self._closed else "not opened")
+        left = anyio.current_effective_deadline() - anyio.current_time()
+        timeout_s = max(0.05, min(left, self._statement_timeout))
+        local = f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}" \
+            if timeout_s < self._statement_timeout else None
 
         def call() -> _T:
             try:
-                with pool.connection() as conn:
+                with pool.connection(timeout=min(timeout_s, self._connect_timeout)) as conn:
+                    if local is not None:
+                        conn.execute(local)
                     return fn(conn)
             except (StoreError, ValueError, TypeError):
                 raise
             except Exception as exc:
                 raise _store_error(self.path, exc) from exc
 
-        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+        return await self._tracked(anyio.to_thread.run_sync(call, limiter=self._limiter))
+
+    async def _tracked(self, call: Awaitable[_T]) -> _T:
+        """``call``'s result, with the outage log told whether the store answered."""
+        try:
+            result = await call
+        except (StoreUnavailableError, TimeoutError) as exc:
+            self._outage.failed(str(exc) or "timed out")
+            raise
+        self._outage.ok()
+        return result
 
     def _lease_now(self, conn: Any) -> float:
         if self._lease_clock is not None:
@@ -219,46 +280,20 @@ class PostgresStore:
 
         return await self._run(load_many) if ids else {}
 
-    async def save_many(self, items: Sequence[tuple[int, bytes]]) -> None:
-        """Save live guilds' snapshots in one transaction. Raises ``RowsRefusedError`` after
-        writing the others if some rows were refused."""
-        await self._save(items, passivate=False)
-
-    async def passivate_many(self, items: Sequence[tuple[int, bytes, float]]) -> None:
-        """Save stopped guilds' snapshots with their wake-up, as ``save_many``."""
-        await self._save(items, passivate=True)
-
-    async def _save(self, items: Sequence[tuple[int, bytes]] | Sequence[tuple[int, bytes, float]],
-                    *, passivate: bool) -> None:
-        if not items:
-            return
-        now = self._clock()
-        refused = Refused()
-        held = self._held
-
-        def save(conn: Any) -> float:
-            t0 = time.perf_counter()
-            standing = self._standing(conn, held)
-            conn.execute("CREATE TEMP TABLE incoming (guild_id BIGINT, data BYTEA, "
-                         "wake_at DOUBLE PRECISION) ON COMMIT DROP")
-            with conn.cursor() as cur:
-                with cur.copy("COPY incoming (guild_id, data, wake_at) FROM STDIN "
-                              "(FORMAT BINARY)") as copy:
-                    copy.set_types(["int8", "bytea", "float8"])
-                    # One row at a time, in this thread: no 100,000 tuples built on the loop
-                    # (they would set off full garbage collections there).
-                    for g, d, _, w in batch_rows(items, passivate, 0.0, held, standing,
-                                                 refused):
-                        copy.write_row((g, d, w))
-                cur.execute(_UPSERT, (now,))
-            return time.perf_counter() - t0
-
-        self._last_save_s = await self._run(save)
-        self._batches += 1
-        self._rows_saved += len(items) - len(refused)
-        if refused:
-            self._refused += len(refused)
-            raise RowsRefusedError(self.path, refused.words, len(items), refused.kinds)
+    def _write_batch(self, conn: Any, items: Rows, passivate: bool, now: float,
+                     held: HeldLeases | None, refused: Refused) -> None:
+        standing = self._standing(conn, held)
+        conn.execute("CREATE TEMP TABLE incoming (guild_id BIGINT, data BYTEA, "
+                     "wake_at DOUBLE PRECISION) ON COMMIT DROP")
+        with conn.cursor() as cur:
+            with cur.copy("COPY incoming (guild_id, data, wake_at) FROM STDIN "
+                          "(FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "bytea", "float8"])
+                # One row at a time, in this thread: no 100,000 tuples built on the loop
+                # (they would set off full garbage collections there).
+                for g, d, _, w in batch_rows(items, passivate, 0.0, held, standing, refused):
+                    copy.write_row((g, d, w))
+            cur.execute(_UPSERT, (now,))
 
     async def load_all_ids(self) -> list[int]:
         """Every guild with a snapshot, not removed."""
@@ -358,8 +393,28 @@ class PostgresStore:
                     "INSERT INTO settings (guild_id, data, saved_at) VALUES (%s, %s, %s) "
                     "ON CONFLICT (guild_id) DO UPDATE SET data = excluded.data, "
                     "saved_at = excluded.saved_at", (guild_id, bytes(data), at))
+            # Delivered to every listening process when this transaction commits.
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, f"settings:{guild_id}"))
 
         await self._run(save)
+
+    async def load_guild_settings(self, guild_id: int) -> bytes | None:
+        """One guild's admin settings as the store has them now, or None."""
+        def load(conn: Any) -> bytes | None:
+            row = conn.execute("SELECT data FROM settings WHERE guild_id = %s",
+                               (guild_id,)).fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._run(load) if 0 < guild_id < 2**63 else None
+
+    async def wait_changes(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for another process's (or this one's) change of settings
+        or opt-outs (PostgreSQL LISTEN/NOTIFY on a connection of its own). Returns whether
+        one came. Raises ``StoreUnavailableError`` when the listening connection is lost
+        (notifications sent meanwhile are lost with it: re-read everything then)."""
+        if self._pool is None:
+            raise StoreError(self.path, "closed" if self._closed else "not opened")
+        return await self._listener.wait(timeout_s)
 
     async def load_optouts(self) -> set[int]:
         """The user ids that opted out."""
@@ -379,6 +434,7 @@ class PostgresStore:
                              (user_id, float(at)))
             else:
                 conn.execute("DELETE FROM optouts WHERE user_id = %s", (user_id,))
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, "optouts"))
 
         await self._run(set_)
 
@@ -411,7 +467,7 @@ class PostgresStore:
                      for r in writes])
             return LeaseGrant(tuple(r for r in writes if r.owner == owner), (), now)
 
-        grant = await self._side.run(acquire)
+        grant = await self._tracked(self._side.run(acquire))
         if grant.ok:
             self._held = HeldLeases(owner, shard_count,
                                     {r.shard_id: r.fence for r in grant.granted})
@@ -437,10 +493,11 @@ class PostgresStore:
                        for s in sorted(mine)]
             return renewed, sorted(set(held.fences) - mine)
 
-        renewed, lost = await self._side.run(renew)
+        renewed, lost = await self._tracked(self._side.run(renew))
         if lost:
             for sid in lost:
                 held.fences.pop(sid, None)
+                held.lost.add(sid)
             raise LeaseLostError(self.path, lost, held.shard_count)
         return tuple(renewed)
 
@@ -459,7 +516,7 @@ class PostgresStore:
                     [(sid, held.owner, fence) for sid, fence in held.fences.items()])
 
         if held.fences:
-            await self._side.run(release)
+            await self._tracked(self._side.run(release))
 
     async def ping(self) -> None:
         """Ask the server one cheap question on the lease connection (never behind the pool,
@@ -467,12 +524,14 @@ class PostgresStore:
         ``StoreUnavailableError`` or ``TimeoutError``."""
         if self._pool is None:
             raise StoreError(self.path, "closed" if self._closed else "not opened")
-        await self._side.run(lambda conn: conn.execute("SELECT 1").fetchall())
+        await self._tracked(self._side.run(lambda conn: conn.execute("SELECT 1").fetchall()))
 
     def statistics(self) -> StoreStatistics:
         """The counters since the store was opened."""
-        return StoreStatistics(self._batches, self._rows_saved, self._last_save_s, self._loads,
-                               self._put_aside_count, self._dead_count, self._refused)
+        return msgspec.structs.replace(super().statistics(),
+                                       unreachable_now=int(self._outage.unreachable),
+                                       outages=self._outage.outages,
+                                       unreachable_calls=self._outage.failed_calls)
 
 
 def _store_error(path: str, exc: BaseException) -> BaseException:
@@ -483,20 +542,14 @@ def _store_error(path: str, exc: BaseException) -> BaseException:
     import psycopg
 
     if isinstance(exc, psycopg.OperationalError):
-        return StoreUnavailableError(path, _describe(exc))
+        return StoreUnavailableError(path, describe(exc))
     if isinstance(exc, psycopg.Error) or type(exc).__module__.startswith("psycopg_pool"):
-        return StoreError(path, _describe(exc))
+        return StoreError(path, describe(exc))
     return exc
 
 
 def _trim(conn: Any, table: str, keep: int) -> None:
     conn.execute(f"DELETE FROM {table} WHERE id <= (SELECT max(id) FROM {table}) - %s", (keep,))
-
-
-def _describe(exc: BaseException) -> str:
-    """One line from a psycopg error, without any password."""
-    text = str(exc).strip().splitlines()
-    return redact_url(f"{type(exc).__name__}: {text[0] if text else ''}")
 
 
 def _connect_reason(url: str) -> str:
@@ -506,70 +559,5 @@ def _connect_reason(url: str) -> str:
     try:
         psycopg.connect(url, connect_timeout=5).close()
     except psycopg.Error as exc:
-        return _describe(exc)
+        return describe(exc)
     return "timed out"
-
-
-# --- read-only helpers (ops/inspect.py) --------------------------------------------------
-
-def _ro_connect(url: str) -> Any:
-    import psycopg
-
-    check_url(url)
-    shown = redact_url(url)
-    try:
-        conn = psycopg.connect(url, connect_timeout=10, autocommit=True)
-    except psycopg.Error as exc:
-        raise StoreError(shown, f"cannot connect: {_describe(exc)}") from None
-    try:
-        row = conn.execute("SELECT to_regclass('miku_store') IS NOT NULL").fetchone()
-        if row is None or not row[0]:
-            from runtime.store.contract import NotAStoreError
-
-            raise NotAStoreError(shown, "no miku_store table in this database")
-        conn.execute("SET default_transaction_read_only = on")
-    except psycopg.Error as exc:  # the server went away, or refused the session
-        conn.close()
-        raise StoreError(shown, _describe(exc)) from None
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def pg_iter_snapshots(url: str) -> Iterator[StoredSnapshot]:
-    """Every snapshot row of a PostgreSQL store, by guild id (blocking, read-only)."""
-    conn = _ro_connect(url)
-    try:
-        with conn.transaction(), conn.cursor(name="miku_inspect") as cur:
-            cur.itersize = 1000
-            cur.execute("SELECT guild_id, data, saved_at, wake_at, removed_at FROM snapshots "
-                        "ORDER BY guild_id")
-            for g, d, s, w, r in cur:
-                yield StoredSnapshot(g, bytes(d), s, w, r)
-    finally:
-        conn.close()
-
-
-def pg_read(url: str, table: str, guild_id: int | None) -> list[Any]:
-    """One guild's rows (or all, by id) of ``snapshots``, ``dead_letters`` or ``put_aside``."""
-    makers: dict[str, tuple[str, Callable[[Any], Any], str]] = {
-        "snapshots": ("guild_id, data, saved_at, wake_at, removed_at",
-                      lambda r: StoredSnapshot(r[0], bytes(r[1]), *r[2:]), "guild_id"),
-        "dead_letters": ("id, guild_id, event_type, traceback, at",
-                         lambda r: DeadLetter(*r), "id"),
-        "put_aside": ("id, guild_id, data, error, at",
-                      lambda r: PutAside(r[0], r[1], bytes(r[2]), r[3], r[4]), "id"),
-    }
-    cols, make, order = makers[table]
-    conn = _ro_connect(url)
-    try:
-        sql = f"SELECT {cols} FROM {table}"
-        if guild_id is None:
-            rows = conn.execute(f"{sql} ORDER BY {order}").fetchall()
-        else:
-            rows = conn.execute(f"{sql} WHERE guild_id = %s ORDER BY {order}",
-                                (guild_id,)).fetchall() if 0 < guild_id < 2**63 else []
-        return [make(r) for r in rows]
-    finally:
-        conn.close()

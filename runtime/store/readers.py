@@ -49,7 +49,7 @@ def iter_snapshots(where: Where) -> Iterator[StoredSnapshot]:
     million guilds are read without holding all their bytes at once. Raises as
     ``read_snapshots``, the open errors on the first ``next``."""
     if is_url(where):
-        from runtime.store.postgres import pg_iter_snapshots
+        from runtime.store.pg_readers import pg_iter_snapshots
 
         yield from pg_iter_snapshots(str(where))
         return
@@ -80,7 +80,7 @@ def read_snapshots(where: Where, guild_id: int | None = None) -> list[StoredSnap
     if guild_id is None:
         return list(iter_snapshots(where))
     if is_url(where):
-        from runtime.store.postgres import pg_read
+        from runtime.store.pg_readers import pg_read
 
         return pg_read(str(where), "snapshots", guild_id)
     return [_row(r) for r in _read(where, lambda v: _select(v) + " WHERE guild_id = ?",
@@ -91,7 +91,7 @@ def read_dead_letters(where: Where, guild_id: int | None = None) -> list[DeadLet
     """The dead letters of a store, oldest first (optionally of one guild). Raises as
     ``read_snapshots``."""
     if is_url(where):
-        from runtime.store.postgres import pg_read
+        from runtime.store.pg_readers import pg_read
 
         return pg_read(str(where), "dead_letters", guild_id)
     sql = "SELECT id, guild_id, event_type, traceback, at FROM dead_letters"
@@ -104,7 +104,7 @@ def read_put_aside(where: Where, guild_id: int | None = None) -> list[PutAside]:
     """The snapshots put aside in a store, oldest first (optionally of one guild). Raises as
     ``read_snapshots``."""
     if is_url(where):
-        from runtime.store.postgres import pg_read
+        from runtime.store.pg_readers import pg_read
 
         return pg_read(str(where), "put_aside", guild_id)
     sql = "SELECT id, guild_id, data, error, at FROM put_aside"

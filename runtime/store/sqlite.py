@@ -28,7 +28,6 @@ from runtime.store.contract import (
     LeaseLostError,
     RowsRefusedError,
     StoreError,
-    StoreStatistics,
     StoreUnavailableError,
     bad_id,
     check_id,
@@ -43,6 +42,7 @@ from runtime.store.leases import (
 )
 from runtime.store.rows import Refused, batch_rows
 from runtime.store.sqlite_schema import open_rw
+from runtime.store.threaded import Rows, ThreadedStore
 
 __all__ = ["GOOD_ROW", "SQLiteStore"]
 
@@ -62,7 +62,7 @@ _LIVE = f"removed_at IS NULL AND {GOOD_ROW}"
 _CHUNK = 500
 
 
-class SQLiteStore:
+class SQLiteStore(ThreadedStore):
     """The embedded store: one SQLite file in WAL mode, written off the event loop.
 
     Every call runs in a worker thread on one connection; a capacity limiter of one (and a
@@ -93,9 +93,7 @@ class SQLiteStore:
         self._limiter: anyio.CapacityLimiter | None = None
         self._closed = False
         self._held: HeldLeases | None = None
-        self._batches = self._rows_saved = self._loads = self._refused = 0
-        self._put_aside_count = self._dead_count = 0
-        self._last_save_s = 0.0
+        super().__init__()
 
     async def open(self) -> SQLiteStore:
         """Open (and if need be create or upgrade) the file, and put aside the rows whose
@@ -198,42 +196,16 @@ class SQLiteStore:
 
         return await self._run(load_many)
 
-    async def save_many(self, items: Sequence[tuple[int, bytes]]) -> None:
-        """Save live guilds' snapshots in one transaction. Raises ``RowsRefusedError`` after
-        writing the others if some rows were refused."""
-        await self._save(items, passivate=False)
-
-    async def passivate_many(self, items: Sequence[tuple[int, bytes, float]]) -> None:
-        """Save stopped guilds' snapshots with their wake-up, as ``save_many``."""
-        await self._save(items, passivate=True)
-
-    async def _save(self, items: Sequence[tuple[int, bytes]] | Sequence[tuple[int, bytes, float]],
-                    *, passivate: bool) -> None:
-        if not items:
-            return
-        now = self._clock()
-        refused = Refused()
-        held = self._held
-
-        def save(conn: sqlite3.Connection) -> float:
-            t0 = time.perf_counter()
-            conn.execute("BEGIN IMMEDIATE")
-            standing = _standing(conn, held, self._lease_clock())
-            # Rows are made one at a time as SQLite binds them (a generator): 100,000 tuples
-            # built up front would trigger full garbage collections, holding the GIL (and so
-            # the event loop) for tens of milliseconds. The caller is awaiting: ``items``
-            # holds still.
-            conn.executemany(_UPSERT, batch_rows(items, passivate, now, held, standing,
-                                                 refused))
-            conn.execute("COMMIT")
-            return time.perf_counter() - t0
-
-        self._last_save_s = await self._run(save)
-        self._batches += 1
-        self._rows_saved += len(items) - len(refused)
-        if refused:
-            self._refused += len(refused)
-            raise RowsRefusedError(self.path, refused.words, len(items), refused.kinds)
+    def _write_batch(self, conn: sqlite3.Connection, items: Rows, passivate: bool,
+                     now: float, held: HeldLeases | None, refused: Refused) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        standing = _standing(conn, held, self._lease_clock())
+        # Rows are made one at a time as SQLite binds them (a generator): 100,000 tuples
+        # built up front would trigger full garbage collections, holding the GIL (and so
+        # the event loop) for tens of milliseconds. The caller is awaiting: ``items``
+        # holds still.
+        conn.executemany(_UPSERT, batch_rows(items, passivate, now, held, standing, refused))
+        conn.execute("COMMIT")
 
     async def load_all_ids(self) -> list[int]:
         """Every guild with a snapshot, not removed."""
@@ -426,6 +398,7 @@ class SQLiteStore:
         if lost:
             for sid in lost:
                 held.fences.pop(sid, None)
+                held.lost.add(sid)
             raise LeaseLostError(self.path, lost, held.shard_count)
         return tuple(renewed)
 
@@ -444,10 +417,6 @@ class SQLiteStore:
 
         await self._run(release)
 
-    def statistics(self) -> StoreStatistics:
-        """The counters since the store was opened."""
-        return StoreStatistics(self._batches, self._rows_saved, self._last_save_s, self._loads,
-                               self._put_aside_count, self._dead_count, self._refused)
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:

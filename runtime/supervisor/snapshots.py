@@ -62,6 +62,7 @@ class SnapshotWriter:
         self.known: set[int] = set()
         self._lock: anyio.Lock | None = None
         self._encode_logged: set[int] = set()
+        self._waiting = False  # batches kept while the store is unreachable (said once)
 
     def encode(self, state: GuildState) -> bytes | None:
         """The guild's snapshot, or None (logged once, counted) when it cannot be encoded:
@@ -114,6 +115,17 @@ class SnapshotWriter:
                     if refused:
                         written = {g: item for g, item in batch.items() if g not in refused}
                         await self._refused(batch, refused)
+                except StoreUnavailableError as exc:
+                    # The store is away (it says so once itself): nothing here is the rows'
+                    # fault, and trying them one by one would only knock again.
+                    self.stats["snapshot_errors"] += 1
+                    if not self._waiting:
+                        self._waiting = True
+                        log.warning("snapshot_waiting", guilds=len(batch), error=str(exc),
+                                    detail="kept for the next try")
+                    for gid, item in batch.items():
+                        self.unsaved.setdefault(gid, item)
+                    written = {}
                 except Exception as exc:
                     self.stats["snapshot_errors"] += 1
                     log.error("snapshot_failed", guilds=len(batch), error=repr(exc))
@@ -126,6 +138,9 @@ class SnapshotWriter:
             self.stats["snapshot_seconds"] += time.perf_counter() - started
             if not written:
                 return 0
+            if self._waiting:
+                self._waiting = False
+                log.info("snapshot_written_again", guilds=len(written))
             self.known.update(written)
             self.stats["snapshots_written"] += len(written)
             self.stats["snapshot_batches"] += 1
@@ -170,14 +185,19 @@ class SnapshotWriter:
                        refused: dict[object, tuple[Refusal, str]]) -> None:
         for gid, (kind, why) in refused.items():
             self.stats["snapshot_guild_errors"] += 1
-            log.error("snapshot_refused", guild_id=gid, refusal=kind.value, reason=why)
             item = batch.get(gid)  # type: ignore[call-overload]
-            if item is None:
-                continue
             if kind is Refusal.LEASE_EXPIRED:
-                # Nobody took the shard: written once a renewal gets through. A newer
-                # snapshot put meanwhile wins.
-                self.unsaved.setdefault(gid, item)  # type: ignore[arg-type]
+                # Nobody took the shard: written once a renewal gets through (said once per
+                # lapse, not per guild and try). A newer snapshot put meanwhile wins.
+                if not self._waiting:
+                    self._waiting = True
+                    log.warning("snapshot_refused", guild_id=gid, refusal=kind.value,
+                                reason=why, detail="kept for the next try")
+                if item is not None:
+                    self.unsaved.setdefault(gid, item)  # type: ignore[arg-type]
+                continue
+            log.error("snapshot_refused", guild_id=gid, refusal=kind.value, reason=why)
+            if item is None:
                 continue
             if kind is not Refusal.BAD_ROW:
                 continue  # its shard is another process's now: nothing of it to keep here

@@ -4,9 +4,12 @@ the in-process stand-in for tests that need no file."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from runtime.store import MemoryStore
 
-__all__ = ["SettingsMemoryStore"]
+__all__ = ["Live", "SettingsMemoryStore"]
 
 
 class SettingsMemoryStore(MemoryStore):
@@ -41,3 +44,21 @@ class SettingsMemoryStore(MemoryStore):
             self.optouts[user_id] = at
         else:
             self.optouts.pop(user_id, None)
+
+
+class Live:
+    """The supervisor's side of the settings: what is pushed to actors, and which guilds
+    are live."""
+
+    def __init__(self, live: tuple[int, ...] = (),
+                 on_push: Callable[[Any], None] | None = None) -> None:
+        self.pushed: list[Any] = []
+        self.live = list(live)
+        self.on_push = on_push or self.pushed.append
+
+    def deliver(self, event: Any) -> bool:
+        self.on_push(event)
+        return True
+
+    def live_guild_ids(self) -> list[int]:
+        return list(self.live)

@@ -3,7 +3,7 @@ pauses that end on time, and reloads of the file."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 from actors.events import ActionRequest, ConfigChanged, MemberJoined, MessageSeen, PresenceChanged
 from runtime.config import decode_config
 from runtime.settings import BadValue, RolesFn, SettingLocked, Settings
-from tests.kit.settings_store import SettingsMemoryStore
+from tests.kit.settings_store import Live, SettingsMemoryStore
 
 FILE = """
 [defaults]
@@ -29,24 +29,6 @@ ignore_user_ids = [77]
 ignore_role_ids = [500]
 """
 NOW = 1_764_600_000.0
-
-
-class Live:
-    """The supervisor's side of the settings: what is pushed to actors, and which guilds
-    are live."""
-
-    def __init__(self, live: tuple[int, ...] = (),
-                 on_push: Callable[[Any], None] | None = None) -> None:
-        self.pushed: list[Any] = []
-        self.live = list(live)
-        self.on_push = on_push or self.pushed.append
-
-    def deliver(self, event: Any) -> bool:
-        self.on_push(event)
-        return True
-
-    def live_guild_ids(self) -> list[int]:
-        return list(self.live)
 
 
 @asynccontextmanager

@@ -15,7 +15,7 @@ import trio
 from actors.clock import LoopClock
 from actors.events import GuildReady, MessageSeen
 from engine import decode_state, encode_state, new_state
-from runtime.store import MemoryStore, SQLiteStore, read_put_aside
+from runtime.store import MemoryStore, SQLiteStore, StoreError, read_put_aside
 from runtime.supervisor.records import COUNTERS
 from runtime.supervisor.snapshots import SnapshotWriter
 from tests.kit.actors import RecordingSink
@@ -138,8 +138,9 @@ def _writer(store: Any) -> tuple[SnapshotWriter, dict[str, Any]]:
 
 
 class _FlappingStore(FaultyStore):
-    """Down for every batch of more than one row and for every second single row: the store
-    went away between the calls of the one-by-one retry."""
+    """Fails every batch of more than one row (an error that is not an outage: the rows are
+    tried one by one), and is down for every second single row: the store went away
+    between the calls of the one-by-one retry."""
 
     def __init__(self, **kw: object) -> None:
         super().__init__(**kw)
@@ -147,11 +148,33 @@ class _FlappingStore(FaultyStore):
 
     async def save_many(self, items: Any) -> None:
         self.calls += 1
-        self.down = len(items) > 1 or self.calls % 2 == 1
+        if len(items) > 1:
+            raise StoreError(self.path, "the batch failed")
+        self.down = self.calls % 2 == 1
         try:
             await super().save_many(items)
         finally:
             self.down = False
+
+
+@pytest.mark.anyio
+async def test_a_batch_that_meets_an_outage_is_kept_whole_and_said_once() -> None:
+    """The store is unreachable: the batch is kept whole for the next try (not tried row by
+    row, nothing put aside), said once however many tries fail, and once when written."""
+    store = FaultyStore()
+    writer, stats = _writer(store)
+    rows = {g: _state_with(g, g) for g in (1, 2, 3)}
+    for g, data in rows.items():
+        writer.put(g, data)
+    store.down = True
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            assert await writer.write() == 0
+        store.down = False
+        assert await writer.write() == 3
+    assert [x["event"] for x in logs] == ["snapshot_waiting", "snapshot_written_again"]
+    assert store.put_aside_rows() == [] and stats["snapshot_guild_errors"] == 0
+    assert {g: await store.load(g) for g in rows} == rows
 
 
 @pytest.mark.anyio
@@ -179,8 +202,9 @@ async def test_a_row_that_met_an_outage_is_kept_for_the_next_try_not_put_aside()
 async def test_rows_of_a_lapsed_lease_are_kept_and_rows_of_a_taken_shard_are_dropped(
         tmp_path: Path) -> None:
     """The lease lapsed during an outage and nobody took the shard: its rows are refused for
-    an expired lease (a typed reason) and kept until the lease is renewed, then written.
-    Once another process took the shard, its rows are dropped (not put aside)."""
+    an expired lease (a typed reason), said once however many tries, and kept until the
+    lease is renewed, then written. Once another process took the shard, its rows are
+    dropped (not put aside)."""
     clock = FakeClock(T0)
     path = tmp_path / "s.sqlite3"
     async with SQLiteStore(path, lease_clock=clock) as store, \
@@ -190,7 +214,8 @@ async def test_rows_of_a_lapsed_lease_are_kept_and_rows_of_a_taken_shard_are_dro
         writer.put(1, _state_with(1, 5))
         clock.now += 31.0
         with structlog.testing.capture_logs() as logs:
-            assert await writer.write() == 0
+            for _ in range(3):  # every snapshot interval while the lease is lapsed
+                assert await writer.write() == 0
         assert set(writer.unsaved) == {1}
         assert [x.get("refusal") for x in logs if x["event"] == "snapshot_refused"] == [
             "lease_expired"]
@@ -204,4 +229,4 @@ async def test_rows_of_a_lapsed_lease_are_kept_and_rows_of_a_taken_shard_are_dro
         assert writer.unsaved == {}
         assert decode_state(await store.load(1) or b"").human_messages == 5
     assert read_put_aside(path) == []
-    assert stats["snapshot_guild_errors"] == 2
+    assert stats["snapshot_guild_errors"] == 4  # three lapsed tries, one taken
