@@ -20,7 +20,13 @@ import msgspec
 import structlog
 
 from actors.actor import DEFAULT_DEADLINES, ActorSettings
-from actors.events import ConfigChanged, MemberJoined, MessageSeen, PresenceChanged
+from actors.events import (
+    ConfigChanged,
+    MemberJoined,
+    MemberOptedOut,
+    MessageSeen,
+    PresenceChanged,
+)
 from engine import in_quiet_hours
 from runtime.config import Config, load_config
 from runtime.errors import ConfigError
@@ -162,7 +168,9 @@ class Settings:
                          if stored.get(g) != self._stored.get(g))
         if optouts != self._optouts:
             log.info("settings.optouts_synced", opted_out=len(optouts))
+            new = optouts - self._optouts
             self._optouts = set(optouts)
+            self._forget(new)
         if changed:
             self._stored = stored
             now = self.clock()
@@ -434,10 +442,22 @@ class Settings:
         await self.store.set_optout(user_id, opted_out, self.clock())
         if opted_out:
             self._optouts.add(user_id)
+            self._forget({user_id})
         else:
             self._optouts.discard(user_id)
         log.info("settings.optout", opted_out=opted_out)
         return True
+
+    def _forget(self, user_ids: Iterable[int]) -> None:
+        """Members who just opted out: every live guild forgets what it knew of them
+        (``MemberOptedOut``: their affinity, their open opportunities). A guild asleep keeps
+        ids only, never used for them: every event of theirs is screened, every action aimed
+        at them refused (``guard``)."""
+        if self._live is None:
+            return
+        for uid in user_ids:
+            for gid in self._live.live_guild_ids():
+                self._live.deliver(MemberOptedOut(gid, uid))
 
     # --- the file, again ----------------------------------------------------------------
 

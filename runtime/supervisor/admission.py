@@ -26,6 +26,7 @@ from actors.events import (
     GuildRemoved,
     GuildUnavailable,
     MemberJoined,
+    MemberOptedOut,
     MessagesCoalesced,
     MessageSeen,
     PresenceChanged,
@@ -58,6 +59,7 @@ _ID_FIELDS: dict[type, tuple[str, ...]] = {
     MessageSeen: ("guild_id", "channel_id", "author_id", "message_id"),
     PresenceChanged: ("guild_id", "user_id"),
     MemberJoined: ("guild_id", "user_id"),
+    MemberOptedOut: ("guild_id", "user_id"),
     MessagesCoalesced: ("guild_id",),
     ActionFinished: ("guild_id",),
 }

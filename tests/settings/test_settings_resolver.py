@@ -204,3 +204,15 @@ async def test_a_held_mood_ends_when_quiet_hours_start_and_is_refused_inside_the
         await s.set_quiet_hours(20, (14, 7))
         with pytest.raises(BadValue, match="quiet hours here until"):
             await s.hold_mood(20, "bubbly", 1)
+
+
+@pytest.mark.anyio
+async def test_an_opt_out_makes_every_live_guild_forget_the_member() -> None:
+    """Opting out sends ``MemberOptedOut`` to each live guild (their affinity is purged
+    there); opting back in sends nothing."""
+    async with opened(live=(10, 20)) as (s, pushed):
+        await s.set_optout(5, True)
+        assert [(type(e).__name__, e.guild_id, e.user_id) for e in pushed] == [
+            ("MemberOptedOut", 10, 5), ("MemberOptedOut", 20, 5)]
+        await s.set_optout(5, False)
+        assert len(pushed) == 2
