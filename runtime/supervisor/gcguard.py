@@ -13,9 +13,16 @@ The guard does two things while it is held:
   holds more than a few thousand wake-ups.
 
 The cost: cyclic garbage made of objects that already survived a middle-generation pass is
-never reclaimed. A stopped or passivated actor leaves no cycles (measured: 0 objects per
-actor), so this is bounded by what crashes and HTTP errors leave, and it is reclaimed by
-``release()`` at shutdown. Spawn bursts are frozen by the supervisor as well.
+not reclaimed while frozen. A stopped or passivated actor leaves no cycles (measured: 0
+objects per actor), but the gateway does: a reconnect (a new IDENTIFY) or a guild leaving
+drops discord.py's cyclic Guild and Member objects (6 MB per re-IDENTIFY of 1,500 guilds of
+20 members in ``bench/bench_reconnect_memory.py``; 20 MB in a larger shard), which the freeze
+used to keep for good. So the permanent generation is
+watched: once it has grown by a fifth (and by ``THAW_GROWTH`` objects) since the last
+look, ``thaw_if_grown`` (the supervisor calls it every minute, outside any collection)
+unfreezes, collects once in full, and freezes what is still alive. That is one full pause
+per such growth, the pause the guard exists to avoid, paid only when something large was
+let go; a steady process never pays it. Spawn bursts are frozen by the supervisor as well.
 """
 
 from __future__ import annotations
@@ -25,10 +32,17 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import structlog
 
-__all__ = ["GCGuard", "SpawnBursts"]
+__all__ = ["THAW_EVERY_S", "THAW_GROWTH", "GCGuard", "SpawnBursts", "thaw_periodically"]
+
+log = structlog.get_logger("runtime.supervisor")
 
 _MIDDLE_EVERY = 3
+#: Growth of the permanent generation (objects) since the last thaw that calls for another.
+THAW_GROWTH = 20_000
+#: How often the supervisor looks.
+THAW_EVERY_S = 60.0
 
 
 class GCGuard:
@@ -36,6 +50,10 @@ class GCGuard:
 
     _holders = 0
     _saved: tuple[int, ...] | None = None
+    #: The permanent generation's size after the last thaw (or when the guard was held).
+    _baseline = 0
+    #: Full collections made by ``thaw_if_grown`` (statistics, tests).
+    thaws = 0
 
     @classmethod
     def hold(cls) -> None:
@@ -45,6 +63,7 @@ class GCGuard:
             young = cls._saved[0]
             gc.set_threshold(young, _MIDDLE_EVERY, cls._saved[2] if len(cls._saved) > 2 else 10)
             gc.callbacks.append(_after_collection)
+            cls._baseline = gc.get_freeze_count()
         cls._holders += 1
 
     @classmethod
@@ -60,6 +79,37 @@ class GCGuard:
             if cls._saved is not None:
                 gc.set_threshold(*cls._saved)
             gc.unfreeze()
+
+
+    @classmethod
+    def thaw_if_grown(cls, growth: int = THAW_GROWTH) -> int:
+        """If the frozen objects grew by ``growth`` (and by a fifth) since the last thaw,
+        collect them once in full and freeze the survivors again. Call it outside a
+        collection (a task, not a ``gc`` callback). Returns the objects reclaimed (0 when
+        it did nothing, or the guard is not held)."""
+        if cls._holders == 0:
+            return 0
+        frozen = gc.get_freeze_count()
+        if frozen - cls._baseline < max(growth, cls._baseline // 5):
+            return 0
+        gc.unfreeze()
+        reclaimed = gc.collect()
+        gc.freeze()
+        cls._baseline = gc.get_freeze_count()
+        cls.thaws += 1
+        return reclaimed
+
+
+async def thaw_periodically(every_s: float = THAW_EVERY_S) -> None:
+    """Until cancelled: ``GCGuard.thaw_if_grown`` every ``every_s``, one log line when it
+    reclaimed something (how many objects, and how long the collection paused the loop)."""
+    while True:
+        await anyio.sleep(every_s)
+        started = anyio.current_time()
+        reclaimed = GCGuard.thaw_if_grown()
+        if reclaimed:
+            log.info("gc_thawed", reclaimed=reclaimed, frozen=gc.get_freeze_count(),
+                     pause_s=round(anyio.current_time() - started, 3))
 
 
 def _after_collection(phase: str, info: dict[str, Any]) -> None:

@@ -68,7 +68,7 @@ from runtime.supervisor.admission import (
     refuse_foreign,
     shard_filter,
 )
-from runtime.supervisor.gcguard import GCGuard, SpawnBursts
+from runtime.supervisor.gcguard import GCGuard, SpawnBursts, thaw_periodically
 from runtime.supervisor.queries import Queries
 from runtime.supervisor.records import (
     COUNTERS,
@@ -174,6 +174,8 @@ class Supervisor:
                 tg.start_soon(self._snapshot_loop)
                 tg.start_soon(self._wake_loop)
                 tg.start_soon(purge_removed_daily, self.store, self.clock.now)
+                if self.config.gc_freeze:
+                    tg.start_soon(thaw_periodically)
                 self.ready.set()
                 task_status.started()
         finally:
