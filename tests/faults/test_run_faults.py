@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ async def test_a_store_unreachable_at_start_is_waited_for_and_sigterm_ends_the_w
     """PostgreSQL refuses connections (the proxy resets them) when the process starts: it
     says so once and waits, without logging in to Discord; when the store comes back it
     starts. A second process whose store is silent (blackholed: connects never answered),
-    SIGTERMed while it waits, exits 0 within the timeout."""
+    SIGTERMed while it waits, exits 0 within the timeout. A SIGHUP while waiting is ignored."""
     proxy, silent = proxy_for(store_url), proxy_for(store_url)
     async with FakeDiscord(guilds=[guild(g) for g in GUILDS]) as fake, \
             anyio.create_task_group() as tg:
@@ -55,6 +56,12 @@ async def test_a_store_unreachable_at_start_is_waited_for_and_sigterm_ends_the_w
         try:
             await late.start()
             await late.wait_for("store.unreachable_at_start")
+            # A SIGHUP (a config reload) before the runtime runs is said and ignored: its
+            # default action would end the process.
+            assert late.proc is not None
+            late.proc.send_signal(signal.SIGHUP)
+            await late.wait_for(lambda line: "SIGHUP" in line and "ignored" in line)
+            assert late.running
             connected = silent.connected
             await gone.start()
             with anyio.fail_after(30):
