@@ -50,6 +50,7 @@ from actors.events import (
     GuildUnavailable,
     Inspect,
     MemberJoined,
+    MemberLeft,
     MemberOptedOut,
     MessagesCoalesced,
     MessageSeen,
@@ -337,6 +338,11 @@ class GuildActor:
                              event.is_bot, self.cfg)
         elif kind is MemberJoined:
             observe_join(state, event.at, event.user_id, event.is_bot)
+        elif kind is MemberLeft:
+            # Nobody to greet (their opportunities go, with what affinity knew of them) and
+            # no longer around.
+            forget_member(state, event.user_id)
+            observe_presence(state, event.at, event.user_id, "offline", None, False, self.cfg)
         elif kind is ActionFinished:
             self._finished(event)
         elif kind is MoodSet:

@@ -27,6 +27,7 @@ __all__ = [
     "GuildUnavailable",
     "Inspect",
     "MemberJoined",
+    "MemberLeft",
     "MemberOptedOut",
     "MessageSeen",
     "MessagesCoalesced",
@@ -86,6 +87,14 @@ class MemberJoined(msgspec.Struct, frozen=True, tag="member_join", gc=False):
     user_id: int
     at: float
     is_bot: bool = False
+
+
+class MemberLeft(msgspec.Struct, frozen=True, tag="member_leave", gc=False):
+    """A member left the guild (or was removed): nobody to greet any more, and not online."""
+
+    guild_id: int
+    user_id: int
+    at: float
 
 
 class GuildReady(msgspec.Struct, frozen=True, tag="guild_ready", gc=False):
@@ -218,6 +227,7 @@ ExternalEvent = (
     | MessagesCoalesced
     | PresenceChanged
     | MemberJoined
+    | MemberLeft
     | GuildReady
     | GuildUnavailable
     | ChannelAccess

@@ -31,7 +31,7 @@ from typing import Any
 import discord
 import structlog
 
-from actors.events import ChannelAccess
+from actors.events import ChannelAccess, MemberLeft
 from runtime.gateway import convert
 from runtime.gateway.convert import ChannelOf, RecentIds
 from runtime.gateway.members import Chunker, UncachedPresences
@@ -235,6 +235,8 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
     def _on_member_remove(self, raw: discord.RawMemberRemoveEvent) -> None:
         # Raw: discord.py sends member_remove only for a member it had cached.
         self._left.add((raw.guild_id, raw.user.id))
+        if not raw.user.bot and self._channel_of(raw.guild_id) is not None:
+            self._emit(MemberLeft(raw.guild_id, raw.user.id, self._clock()))
 
     def _on_member_join(self, member: discord.Member) -> None:
         self._left.discard((member.guild.id, member.id))

@@ -16,6 +16,7 @@ import trio.testing
 
 from actors.actor import (
     READY,
+    WAITING,
     ActorCrashed,
     ActorSettings,
     GuildActor,
@@ -26,6 +27,7 @@ from actors.clock import LoopClock
 from actors.events import (
     GuildReady,
     Inspect,
+    MemberLeft,
     MemberOptedOut,
     MessageSeen,
     MoodSet,
@@ -449,3 +451,28 @@ async def test_a_member_who_opts_out_is_purged_from_affinity() -> None:
         actor.mailbox.put_nowait(Stop(42))
     assert set(actor.state.affinity) == {502}
     assert all(o.user_id != 501 for o in actor.state.opportunities)
+
+
+@pytest.mark.anyio
+async def test_a_member_who_left_is_not_greeted_and_not_around() -> None:
+    """501 starts a related game and 502 is online; before a greeting for 501 can be
+    decided 501 leaves: ``MemberLeft`` drops 501's opportunity and counts 501 offline, so
+    nothing is decided for 501, and 502 is still around."""
+    sink = RecordingSink()
+    actor = make_actor(sink, readiness=WAITING)  # observing only: nothing decided yet
+    now = actor.clock.now
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        actor.mailbox.put_nowait(PresenceChanged(42, 502, now(), status="online"))
+        actor.mailbox.put_nowait(PresenceChanged(42, 501, now(), status="online",
+                                                 activity="Project DIVA"))
+        await anyio.wait_all_tasks_blocked()
+        assert any(o.user_id == 501 for o in actor.state.opportunities)
+        actor.mailbox.put_nowait(MemberLeft(42, 501, now() + 1))
+        await anyio.wait_all_tasks_blocked()
+        actor.mailbox.put_nowait(GuildReady(42, now() + 2, (502,)))
+        await anyio.wait_all_tasks_blocked()
+        actor.mailbox.put_nowait(Stop(42))
+    assert all(o.user_id != 501 for o in actor.state.opportunities)
+    assert 501 not in actor.state.online and 502 in actor.state.online
+    assert all(r.target_user_id != 501 for r in sink.requests)

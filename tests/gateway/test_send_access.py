@@ -10,7 +10,7 @@ from typing import Any
 import discord
 import pytest
 
-from actors.events import ActionRequest
+from actors.events import ActionRequest, MemberLeft
 from runtime.errors import SendRejected
 from runtime.gateway import PersonaClient
 from tests.kit.discord_payloads import (
@@ -119,3 +119,18 @@ async def test_a_greeting_for_a_member_who_left_is_not_sent(fake: FakeDiscord,
     feed(client, "GUILD_MEMBER_ADD", guild_member_add(CAROL))
     await client.send(greet, "welcome back!")
     assert len(fake.sent) == 1
+
+
+async def test_a_member_who_leaves_is_reported_to_the_guild(client: PersonaClient) -> None:
+    """GUILD_MEMBER_REMOVE of a human in a guild with her channel becomes ``MemberLeft`` (the
+    engine drops what it would greet them for); a bot leaving, or a member of a guild without
+    her channel, is nothing to report."""
+    got: list[object] = []
+    client._deliver = got.append
+    feed(client, "GUILD_CREATE", guild_create(GUILD))
+    feed(client, "GUILD_MEMBER_ADD", guild_member_add(CAROL))
+    feed(client, "GUILD_MEMBER_REMOVE", {"guild_id": str(GUILD), "user": USERS[CAROL]})
+    bot = {**USERS[CAROL], "id": "4242", "bot": True}
+    feed(client, "GUILD_MEMBER_REMOVE", {"guild_id": str(GUILD), "user": bot})
+    feed(client, "GUILD_MEMBER_REMOVE", {"guild_id": "999", "user": USERS[CAROL]})
+    assert [e for e in got if isinstance(e, MemberLeft)] == [MemberLeft(GUILD, CAROL, NOW)]
