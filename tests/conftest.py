@@ -42,3 +42,19 @@ def pg_admin_url() -> Iterator[str]:
         if pg_server.required():
             pytest.fail(f"PostgreSQL is required here (CI): {exc}")
         pytest.skip(f"no PostgreSQL server: {exc}")
+
+
+@pytest.fixture
+def store_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh database on the session's PostgreSQL server, dropped after the test
+    (``tests/kit/pg_server.py``)."""
+    import uuid
+
+    from tests.kit import pg_server
+
+    name = f"miku_test_{uuid.uuid4().hex[:10]}"
+    url = pg_server.create_database(pg_admin_url, name)
+    try:
+        yield url
+    finally:
+        pg_server.drop_database(pg_admin_url, name)

@@ -15,8 +15,7 @@ import json
 import os
 import signal
 import sys
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -160,18 +159,6 @@ metrics_address = "127.0.0.1:0"
 """)
     return path
 
-
-@pytest.fixture
-def store_url(pg_admin_url: str) -> Iterator[str]:
-    """A fresh database on the session's PostgreSQL server (tests/kit/pg_server.py)."""
-    from tests.kit import pg_server
-
-    name = f"miku_two_{uuid.uuid4().hex[:10]}"
-    url = pg_server.create_database(pg_admin_url, name)
-    try:
-        yield url
-    finally:
-        pg_server.drop_database(pg_admin_url, name)
 
 
 def replies(fake: FakeDiscord) -> dict[int, list[int]]:

@@ -4,12 +4,8 @@ config files of real ``run`` processes pointed at the loopback Discord and at th
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.kit.discord_payloads import guild_create, text_channel
 
@@ -58,15 +54,3 @@ log_level = "info"
 """)
     return path
 
-
-@pytest.fixture
-def store_url(pg_admin_url: str) -> Iterator[str]:
-    """A fresh database on the session's PostgreSQL server (tests/kit/pg_server.py)."""
-    from tests.kit import pg_server
-
-    name = f"miku_faults_{uuid.uuid4().hex[:10]}"
-    url = pg_server.create_database(pg_admin_url, name)
-    try:
-        yield url
-    finally:
-        pg_server.drop_database(pg_admin_url, name)

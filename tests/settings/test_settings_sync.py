@@ -5,8 +5,7 @@ re-read elsewhere), and a change writes only the keys it changes. Two ``Settings
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -26,22 +25,11 @@ quiet_hours = []
 NOW = 1_764_600_000.0
 
 
-@pytest.fixture
-def db_url(pg_admin_url: str) -> Iterator[str]:
-    from tests.kit import pg_server
-
-    name = f"miku_sync_{uuid.uuid4().hex[:10]}"
-    url = pg_server.create_database(pg_admin_url, name)
-    try:
-        yield url
-    finally:
-        pg_server.drop_database(pg_admin_url, name)
-
 
 @pytest.fixture
-async def two(db_url: str) -> AsyncIterator[tuple[Settings, Settings]]:
+async def two(store_url: str) -> AsyncIterator[tuple[Settings, Settings]]:
     """Two processes' settings on one database (each its own store)."""
-    async with PostgresStore(db_url) as a_store, PostgresStore(db_url) as b_store:
+    async with PostgresStore(store_url) as a_store, PostgresStore(store_url) as b_store:
         a = Settings(decode_config(FILE), clock=lambda: NOW)
         b = Settings(decode_config(FILE), clock=lambda: NOW)
         await a.open(a_store)
