@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return main_check_config(args.config, prog=prog, timeout=args.timeout)
     from runtime.simulate.cli import main_simulate
 
-    return main_simulate(args)
+    return main_simulate(args, prog=f"{prog} simulate")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from runtime.store import StoreError
 
 __all__ = ["SimulateOptions", "add_arguments", "main_simulate", "simulate"]
 
-_PROG = "python -m runtime simulate"
+_PROG = "python -m runtime simulate"  # when the caller does not say how it was run
 #: The config fields a start-up error names, as the simulator's options.
 _FLAGS = {"runtime.control_socket": "--control-socket", "store.path": "--store",
           "runtime.log_dir": "--log-dir", "runtime.metrics_address": "--metrics-address"}
@@ -32,8 +32,9 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
-def main_simulate(args: argparse.Namespace) -> int:
-    """Run the simulator from parsed arguments; returns the exit status."""
+def main_simulate(args: argparse.Namespace, *, prog: str = _PROG) -> int:
+    """Run the simulator from parsed arguments; returns the exit status. ``prog`` names the
+    command in error lines (``miku-autonomy simulate`` when run by the console script)."""
     opts = SimulateOptions(args)
     try:
         report = simulate(opts)
@@ -54,7 +55,7 @@ def main_simulate(args: argparse.Namespace) -> int:
             message = str(leaf)
         else:
             raise
-        print(f"{_PROG}: error: {message}", file=sys.stderr)
+        print(f"{prog}: error: {message}", file=sys.stderr)
         return 2
     if opts.report_json is not None:
         Path(opts.report_json).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n",

@@ -49,3 +49,17 @@ def test_console_script_names_itself_in_usage() -> None:
     proc = run([str(SCRIPT), "inspect", "--help"])
     assert proc.returncode == 0 and proc.stdout.startswith("usage: miku-autonomy inspect")
     assert run([str(SCRIPT), "--version"]).stdout.strip().endswith(project_version())
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="the package is not installed in this venv")
+def test_simulate_errors_name_the_command_as_it_was_run() -> None:
+    """A simulator error the user can fix is one line that names the command as they ran
+    it: ``miku-autonomy simulate: error: ...`` from the script, ``python -m runtime
+    simulate: error: ...`` as a module."""
+    bad = ["simulate", "--guilds", "1", "--hours", "1", "--resume"]  # --resume needs --store
+    proc = run([str(SCRIPT), *bad])
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("miku-autonomy simulate: error: "), proc.stderr
+    proc = run([sys.executable, "-m", "runtime", *bad])
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("python -m runtime simulate: error: "), proc.stderr
