@@ -64,8 +64,9 @@ class BotExit(Exception):
 
 
 def point_discord_at(config: Config) -> None:
-    """Aim discord.py at ``[discord] api_base_url`` / ``gateway_url`` when set (a loopback
-    stand-in for Discord, in tests); otherwise leave it at discord.com."""
+    """Aim discord.py at ``[discord] api_base_url`` (a rate-limiting proxy shared by the
+    bot's processes, or a stand-in) / ``gateway_url`` (a stand-in, in tests) when set;
+    otherwise leave it at discord.com."""
     d = config.discord
     if d.api_base_url:
         discord.http.Route.BASE = d.api_base_url.rstrip("/")

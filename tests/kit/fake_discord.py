@@ -2,7 +2,8 @@
 
 One aiohttp server on 127.0.0.1 (a free port) serves
 
-* REST under ``/api/v10``: ``GET /users/@me``, ``GET /oauth2/applications/@me``,
+* REST under ``/api/v10`` (any request may be answered with a global 429 first,
+  ``global_limits``): ``GET /users/@me``, ``GET /oauth2/applications/@me``,
   ``GET /gateway`` and ``/gateway/bot``, ``POST /channels/{id}/messages`` (recorded; the status
   per channel can be set, e.g. 403, or 429 with a ``retry_after`` as a rate limit answers;
   never slowmode's 20016: bots are exempt from ``rate_limit_per_user``),
@@ -188,6 +189,12 @@ class FakeDiscord:
         self.typing: list[int] = []
         self.typing_status: dict[int, tuple[int, dict[str, Any]]] = {}
         self.typing_posted = asyncio.Event()
+        #: The next REST requests answered with a global rate limit instead of being served,
+        #: one per entry: ``(retry_after_s, via)``. As Discord answers it (Rate Limits,
+        #: "Global Rate Limit"): 429, ``{"global": true, "retry_after": ...}``,
+        #: ``X-RateLimit-Global: true``, ``X-RateLimit-Scope: global``, ``Retry-After``;
+        #: ``via=False`` plays a proxy that drops the ``Via`` header Discord's answers carry.
+        self.global_limits: list[tuple[float, bool]] = []
         self.identifies: list[dict[str, Any]] = []
         self.resumes: list[dict[str, Any]] = []
         self.member_requests: list[dict[str, Any]] = []
@@ -224,7 +231,19 @@ class FakeDiscord:
         resource = request.match_info.route.resource
         if request.path.startswith(API) and resource is not None:
             self.requests[f"{request.method} {resource.canonical[len(API):]}"] += 1
+            if self.global_limits:
+                return self._global_limit(*self.global_limits.pop(0))
         return await handler(request)
+
+    @staticmethod
+    def _global_limit(retry_after: float, via: bool) -> web.Response:
+        headers = {"Content-Type": "application/json", "X-RateLimit-Global": "true",
+                   "X-RateLimit-Scope": "global", "Retry-After": str(max(1, round(retry_after)))}
+        if via:
+            headers["Via"] = "1.1 google"
+        body = {"message": "You are being rate limited.", "retry_after": retry_after,
+                "global": True}
+        return web.Response(body=json.dumps(body).encode(), status=429, headers=headers)
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self._count])
