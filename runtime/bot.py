@@ -32,13 +32,19 @@ from runtime.core import Runtime
 from runtime.errors import ConfigError, MissingTokenError, StartupError
 from runtime.gateway import PersonaClient
 from runtime.gateway._discord import discord
-from runtime.gateway.commands import commands_hash_path, install_commands, member_roles
+from runtime.gateway.commands import (
+    SharedLedger,
+    commands_hash_path,
+    install_commands,
+    member_roles,
+)
 from runtime.ops.logs import configure_logging, register_secret
 from runtime.pool import load_items, load_persona
 from runtime.pool.errors import ItemsFileError, PersonaError
 from runtime.router import Router
 from runtime.settings import autonomous_channels
 from runtime.store import StoreError
+from runtime.store.pg_once import PgOnce
 
 __all__ = [
     "BotExit",
@@ -223,8 +229,15 @@ async def serve(config: Config, token: str, *, seed: int | None = None,
                       names=client.display_name, typing=client.typing_for, gateway=client,
                       roles_of=member_roles(client), router=router, config_path=config_path,
                       seed=random.SystemRandom().getrandbits(62) if seed is None else seed)
-    install_commands(client, runtime, name=config.discord.command_name,
-                     hash_path=commands_hash_path(config))
+    # With the shared PostgreSQL store, what the bot does once for all its processes (the
+    # command sync) is agreed on there; with SQLite, per host (a file beside the store).
+    once = PgOnce(config.store.url) if config.store.url else None
+    if once is not None:
+        install_commands(client, runtime, name=config.discord.command_name,
+                         ledger=SharedLedger(once, shown=once.path))
+    else:
+        install_commands(client, runtime, name=config.discord.command_name,
+                         hash_path=commands_hash_path(config))
     stopping = asyncio.Event()
 
     def stop() -> None:
@@ -255,6 +268,8 @@ async def serve(config: Config, token: str, *, seed: int | None = None,
                 if not runner.done():
                     runner.cancel()
                 await client.close()
+                if once is not None:
+                    await once.close()
             try:
                 await runner
             except asyncio.CancelledError:
