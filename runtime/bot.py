@@ -38,6 +38,7 @@ from runtime.gateway.commands import (
     install_commands,
     member_roles,
 )
+from runtime.gateway.identify import install_identify_pacing
 from runtime.ops.logs import configure_logging, register_secret
 from runtime.pool import load_items, load_persona
 from runtime.pool.errors import ItemsFileError, PersonaError
@@ -230,11 +231,14 @@ async def serve(config: Config, token: str, *, seed: int | None = None,
                       roles_of=member_roles(client), router=router, config_path=config_path,
                       seed=random.SystemRandom().getrandbits(62) if seed is None else seed)
     # With the shared PostgreSQL store, what the bot does once for all its processes (the
-    # command sync) is agreed on there; with SQLite, per host (a file beside the store).
+    # command sync, the IDENTIFY pacing) is agreed on there; with SQLite, per host (a file
+    # beside the store) and per process (discord.py's own pacing).
     once = PgOnce(config.store.url) if config.store.url else None
     if once is not None:
         install_commands(client, runtime, name=config.discord.command_name,
                          ledger=SharedLedger(once, shown=once.path))
+        # And IDENTIFY: max_concurrency per 5 s for the whole bot, not per process.
+        install_identify_pacing(client, once)
     else:
         install_commands(client, runtime, name=config.discord.command_name,
                          hash_path=commands_hash_path(config))

@@ -2,7 +2,8 @@
 PostgreSQL, against the Discord stand-in: every mention is answered exactly once, and a shard
 moved to the other process goes on from its stored state; the two starting together sync
 the command tree once between them (the hash kept in the store), and a later start with the
-same tree does not sync it again.
+same tree does not sync it again; their IDENTIFYs are paced through the store (the stand-in
+refuses two within 5 s, as Discord does with max_concurrency 1).
 
 Needs: the PostgreSQL store (``[store] url``, shard leases; branch store), a process running
 only its own shards' guilds (branch core), and the stand-in routing each guild's events to the
@@ -220,6 +221,9 @@ async def test_two_shard_processes_answer_once_and_hand_a_shard_over(
             # Both started together with a tree the store had not seen: one synced it (each
             # decides before it connects), the other was told by the store.
             assert len(routes.syncs) == 1
+            # and identified at least 5 s apart (paced through the store): none refused.
+            assert fake.identify_refused == [] and len(fake.identified_at) == 2
+            assert fake.identified_at[1][1] - fake.identified_at[0][1] >= 5.0
             assert sum(any("commands.synced_elsewhere" in line for line in bot.lines)
                        for bot in bots) == 1
             mentions = {}
