@@ -32,13 +32,20 @@ from runtime.core import Runtime
 from runtime.errors import ConfigError, MissingTokenError, StartupError
 from runtime.gateway import PersonaClient
 from runtime.gateway._discord import discord
-from runtime.gateway.commands import commands_hash_path, install_commands, member_roles
+from runtime.gateway.commands import (
+    SharedLedger,
+    commands_hash_path,
+    install_commands,
+    member_roles,
+)
+from runtime.gateway.identify import install_identify_pacing
 from runtime.ops.logs import configure_logging, register_secret
 from runtime.pool import load_items, load_persona
 from runtime.pool.errors import ItemsFileError, PersonaError
 from runtime.router import Router
 from runtime.settings import autonomous_channels
 from runtime.store import StoreError
+from runtime.store.pg_once import PgOnce
 
 __all__ = [
     "BotExit",
@@ -64,8 +71,9 @@ class BotExit(Exception):
 
 
 def point_discord_at(config: Config) -> None:
-    """Aim discord.py at ``[discord] api_base_url`` / ``gateway_url`` when set (a loopback
-    stand-in for Discord, in tests); otherwise leave it at discord.com."""
+    """Aim discord.py at ``[discord] api_base_url`` (a rate-limiting proxy shared by the
+    bot's processes, or a stand-in) / ``gateway_url`` (a stand-in, in tests) when set;
+    otherwise leave it at discord.com."""
     d = config.discord
     if d.api_base_url:
         discord.http.Route.BASE = d.api_base_url.rstrip("/")
@@ -222,8 +230,18 @@ async def serve(config: Config, token: str, *, seed: int | None = None,
                       names=client.display_name, typing=client.typing_for, gateway=client,
                       roles_of=member_roles(client), router=router, config_path=config_path,
                       seed=random.SystemRandom().getrandbits(62) if seed is None else seed)
-    install_commands(client, runtime, name=config.discord.command_name,
-                     hash_path=commands_hash_path(config))
+    # With the shared PostgreSQL store, what the bot does once for all its processes (the
+    # command sync, the IDENTIFY pacing) is agreed on there; with SQLite, per host (a file
+    # beside the store) and per process (discord.py's own pacing).
+    once = PgOnce(config.store.url) if config.store.url else None
+    if once is not None:
+        install_commands(client, runtime, name=config.discord.command_name,
+                         ledger=SharedLedger(once, shown=once.path))
+        # And IDENTIFY: max_concurrency per 5 s for the whole bot, not per process.
+        install_identify_pacing(client, once)
+    else:
+        install_commands(client, runtime, name=config.discord.command_name,
+                         hash_path=commands_hash_path(config))
     stopping = asyncio.Event()
 
     def stop() -> None:
@@ -254,6 +272,8 @@ async def serve(config: Config, token: str, *, seed: int | None = None,
                 if not runner.done():
                     runner.cancel()
                 await client.close()
+                if once is not None:
+                    await once.close()
             try:
                 await runner
             except asyncio.CancelledError:

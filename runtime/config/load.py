@@ -22,6 +22,7 @@ import re
 import tomllib
 import types
 import typing
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -171,6 +172,35 @@ def _check_url(url: str | None, path: str, schemes: tuple[str, ...]) -> None:
         raise ConfigError(path, f"expected a URL starting with {' or '.join(schemes)}, got {url!r}")
 
 
+#: The Discord API version discord.py 2.7 speaks (its ``Route.BASE`` ends with it).
+_API_PATH = "/api/v10"
+
+
+def _check_api_base(url: str | None) -> None:
+    """``[discord] api_base_url``: where discord.py sends its REST requests instead of
+    ``https://discord.com/api/v10`` (a rate-limiting proxy shared by every process of the
+    bot, or a stand-in). An http(s) URL with a host, ending with the API path discord.py
+    appends its routes to, no query or fragment."""
+    if url is None:
+        return
+    path = "discord.api_base_url"
+    example = ("such as 'http://discord-proxy.internal:8080/api/v10' (a rate-limiting proxy "
+               "in front of Discord, docs/SCALING.md)")
+    parsed = urllib.parse.urlsplit(url.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(path, f"expected an http:// or https:// URL with a host, {example}; "
+                                f"got {url!r}")
+    try:
+        parsed.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        raise ConfigError(path, f"the port is not a number 0..65535, got {url!r}") from None
+    if parsed.query or parsed.fragment:
+        raise ConfigError(path, f"expected no query or fragment ('?', '#'), got {url!r}")
+    if not parsed.path.rstrip("/").endswith(_API_PATH):
+        raise ConfigError(path, f"expected the URL to end with {_API_PATH} (discord.py "
+                                f"appends its routes to it), {example}; got {url!r}")
+
+
 _ADDRESS = re.compile(
     r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})$")
 
@@ -233,7 +263,7 @@ def _check(cfg: Config) -> None:
                                   f"shard {sid} does not exist; valid: 0..{d.shard_count - 1}")
         if len(set(d.shard_ids)) != len(d.shard_ids) or not d.shard_ids:
             raise ConfigError("discord.shard_ids", "expected distinct shard ids, at least one")
-    _check_url(d.api_base_url, "discord.api_base_url", ("http://", "https://"))
+    _check_api_base(d.api_base_url)
     _check_url(d.gateway_url, "discord.gateway_url", ("ws://", "wss://"))
     for i, url in enumerate(cfg.feeds.urls):
         _check_url(url, f"feeds.urls[{i}]", ("http://", "https://"))

@@ -145,8 +145,14 @@ class DiscordConfig(_Table, frozen=True):
     members_intent: bool = True
     #: The slash command group's name (``/miku ...``): 1-32 lowercase letters, digits, - or _.
     command_name: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,32}$")] = "miku"
-    #: A loopback stand-in for Discord (tests only): REST base and gateway URL.
+    #: Where REST requests go instead of ``https://discord.com/api/v10``: an http(s) URL
+    #: ending with ``/api/v10``. For several processes of one bot, a rate-limiting HTTP proxy
+    #: in front of Discord that all of them share, so the bot as a whole keeps under
+    #: Discord's global 50 requests/s (docs/SCALING.md, "Where the limits are", says what
+    #: such a proxy must do); in tests, a loopback stand-in. None: Discord itself.
     api_base_url: str | None = None
+    #: The gateway's websocket URL instead of the one ``GET /gateway/bot`` names (tests
+    #: only: a loopback stand-in).
     gateway_url: str | None = None
 
     def shard_set(self) -> tuple[tuple[int, ...], int]:

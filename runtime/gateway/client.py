@@ -448,6 +448,8 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             guilds_ready=self._access.ready,
             guilds_silent=self._access.silent,
             presences_uncached=self._presences_uncached,
+            pauses=self._access.pauses.begun, sends_paused=self._access.pauses.held,
+            channels_paused=self._access.pauses.channels,
             chunks=self._chunker.statistics() if self._chunker is not None else None,
             shards=self._shard_statistics(),
         )

@@ -131,17 +131,20 @@ class Outbound:
             raise SendRejected("not the guild's autonomous channel or a thread under it")
         return self.get_partial_messageable(channel_id, guild_id=guild_id, type=thread.type)
 
-    def _speakable(self, guild_id: int, channel_id: int,
-                   target: int | None = None) -> discord.PartialMessageable:
+    def _speakable(self, guild_id: int, channel_id: int, target: int | None = None, *,
+                   count: bool = True) -> discord.PartialMessageable:
         """``_target``, refused without a request when she may not speak there now: her
         access to the guild's channel was lost since the action was decided, a thread needs
-        what she lacks (Send Messages in Threads; Manage Threads when locked), or the member
-        she would talk to (``target``) has left the server since."""
+        what she lacks (Send Messages in Threads; Manage Threads when locked), the member
+        she would talk to (``target``) has left the server since, or Discord answered a
+        send there 403 lately (``pauses.Pauses``; ``count``: a held send)."""
         channel = self._target(guild_id, channel_id)
         if target is not None and (guild_id, target) in self._left:
             raise SendRejected("the member she would talk to left the server")
         refused = self._access.refusal(self.get_guild(guild_id), guild_id, channel_id,
                                        self._channel_of(guild_id) or 0)
+        if refused is None:
+            refused = self._access.pauses.refusal(guild_id, channel_id, count=count)
         if refused is not None:
             raise SendRejected(refused)
         return channel
@@ -159,11 +162,12 @@ class Outbound:
         Raises:
             SendRejected: not the autonomous channel or a thread under it, she may not
                 speak there now (access lost; a thread without Send Messages in Threads, or
-                locked), the member she would talk to left the server, empty text, the
-                message she answers is gone, the deadline passed (before or while waiting),
-                Discord refused it (403 missing permission, 404 channel gone, other HTTP
-                errors, a rate limit longer than discord.py's ``max_ratelimit_timeout``) or
-                the network failed. Logged here with ids and status, never the text.
+                locked; the channel paused after a 403, see ``pauses``), the member she
+                would talk to left the server, empty text, the message she answers is gone,
+                the deadline passed (before or while waiting), Discord refused it (403
+                missing permission, 404 channel gone, other HTTP errors, a rate limit
+                longer than discord.py's ``max_ratelimit_timeout``) or the network failed.
+                Logged here with ids and status, never the text.
         """
         bound = log.bind(guild_id=request.guild_id, channel_id=request.channel_id,
                          request_id=request.request_id, action=request.action)
@@ -203,8 +207,10 @@ class Outbound:
                 sent = await channel.send(text, allowed_mentions=discord.AllowedMentions.none(),
                                           reference=reference)  # type: ignore[arg-type]
             self._own.add(sent.id)
+            self._access.pauses.sent(request.guild_id, request.channel_id)
         except discord.Forbidden as exc:
             bound.warning("send.forbidden", status=exc.status, code=exc.code)
+            self._access.pauses.forbidden(request.guild_id, request.channel_id, exc.code)
             raise SendRejected(f"forbidden (403, code {exc.code})", status=exc.status
                                ) from None
         except discord.HTTPException as exc:
@@ -239,7 +245,7 @@ class Outbound:
             yield
             return
         try:
-            channel = self._speakable(request.guild_id, request.channel_id)
+            channel = self._speakable(request.guild_id, request.channel_id, count=False)
         except SendRejected:
             yield
             return

@@ -26,8 +26,9 @@ class ShardStatistics(msgspec.Struct, frozen=True, gc=False):
 
 
 class GatewayStatistics(msgspec.Struct, frozen=True, gc=False):
-    """Counters since start (events delivered and ignored, handler errors, sends), guilds
-    ready and silent now (no permission), member-list requests and shards."""
+    """Counters since start (events delivered and ignored, handler errors, sends, pauses
+    begun after a 403 and sends held by one), guilds ready and silent now (no permission),
+    channels paused now, member-list requests and shards."""
 
     delivered: int
     ignored: int
@@ -38,5 +39,8 @@ class GatewayStatistics(msgspec.Struct, frozen=True, gc=False):
     guilds_ready: int = 0
     guilds_silent: int = 0
     presences_uncached: int = 0
+    pauses: int = 0
+    sends_paused: int = 0
+    channels_paused: int = 0
     chunks: ChunkerStatistics | None = None
     shards: tuple[ShardStatistics, ...] = ()

@@ -3,9 +3,10 @@
 What the client knows of a guild it reported ready on this connection: whether she can speak
 in its channel (and what is missing), the archived thread that is its channel (discord.py
 drops archived threads from its cache, Discord leaves them out of GUILD_CREATE), and the
-timer that looks again when a moderator's timeout of her ends (Discord sends no event then).
-The client decides when to look (``runtime.gateway.client``); this keeps what was seen and
-says what changed. Nothing here does I/O.
+timer that looks again when a moderator's timeout of her ends (Discord sends no event then),
+and the channels paused after Discord refused her there (``pauses.Pauses``: a check that
+finds she may speak ends them). The client decides when to look (``runtime.gateway.client``);
+this keeps what was seen and says what changed. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import discord
 
 from runtime.gateway.access import THREAD_TYPES, channel_access
+from runtime.gateway.pauses import Pauses
 
 __all__ = ["Access"]
 
@@ -43,6 +45,8 @@ class Access:
         #: Thread id -> the archived thread that is a guild's channel.
         self.archived: dict[int, discord.Thread] = {}
         self._timers: dict[int, Any] = {}
+        #: Channels where Discord answered 403 although this said she may speak.
+        self.pauses = Pauses(clock)
 
     def __contains__(self, guild_id: int) -> bool:
         return guild_id in self._of
@@ -67,12 +71,16 @@ class Access:
         access = self.check(guild, channel_id)
         self._of[guild.id] = access
         self._await_timeout_end(guild)
+        if access[0]:
+            self.pauses.restored(guild.id)
         return access
 
     def changed(self, guild: discord.Guild, channel_id: int) -> tuple[bool, str] | None:
         """Its access again, for a guild already kept: the new one when it differs."""
         access = self.check(guild, channel_id)
         self._await_timeout_end(guild)
+        if access[0]:
+            self.pauses.restored(guild.id)
         if access == self._of.get(guild.id):
             return None
         self._of[guild.id] = access
@@ -81,6 +89,7 @@ class Access:
     def forget(self, guild_id: int) -> bool:
         """Not ready any more (unavailable, removed, no channel). Returns: it was kept."""
         self._cancel(guild_id)
+        self.pauses.forget(guild_id)
         return self._of.pop(guild_id, None) is not None
 
     def knows_channel(self, guild: discord.Guild, channel_id: int) -> bool:

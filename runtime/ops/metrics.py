@@ -59,7 +59,7 @@ _BREAKER_STATES = ("closed", "half_open", "open")
 _GUILD_STATES = ("live", "starting", "passivated", "quarantined", "removed", "ready",
                  "silent")
 #: Other levels among the parts' numbers (the rest are counts since start).
-_GAUGES = {"guilds_ready", "guilds_silent"}
+_GAUGES = {"guilds_ready", "guilds_silent", "channels_paused"}
 #: Fields of a statistics record exported by a family of their own (not passed through).
 _SUP_NAMED = {*_GUILD_STATES, "events_by_type", "decisions", "restarts"}
 _POOL_NAMED = {"workers", "queue_size", "queue_depth", "in_flight", "breaker_state",

@@ -26,7 +26,7 @@ from runtime.store.contract import NotAStoreError, StoreError
 __all__ = ["PG_SCHEMA_VERSION", "check_url", "ensure_schema", "redact_url"]
 
 #: The layout of the PostgreSQL tables (its own numbering; SQLite's is ``user_version``).
-PG_SCHEMA_VERSION = 1
+PG_SCHEMA_VERSION = 2
 #: Any constant of our own: serialises creation and migration across processes.
 _LOCK_KEY = 0x4D696B75
 
@@ -75,8 +75,19 @@ CREATE TABLE leases (
 INSERT INTO miku_store (name, version) VALUES ('layout', 1);
 """
 
-#: Version N-1 -> N, in order; none yet. Each runs in the transaction that sets the version.
-MIGRATIONS: dict[int, str] = {}
+#: Version N-1 -> N, in order. Each runs in the transaction that sets the version.
+MIGRATIONS: dict[int, str] = {
+    # 2: what the processes of one bot do once between them (``pg_once``): the command
+    # tree's hash and who is syncing it, the last IDENTIFY per max_concurrency bucket.
+    2: """
+CREATE TABLE once_rows (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    done BOOLEAN NOT NULL,
+    at DOUBLE PRECISION NOT NULL
+)
+""",
+}
 
 _PASSWORD_IN_NETLOC = re.compile(r"^(?P<scheme>postgres(?:ql)?://)(?P<user>[^:@/]*):[^@/]*@")
 _PASSWORD_PARAM = re.compile(r"(?i)([?&]password=)[^&]*")

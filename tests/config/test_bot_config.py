@@ -108,6 +108,20 @@ def test_disabled_guilds_have_no_autonomous_channel() -> None:
         ("[discord]\nshard_ids = [0, 5]\nshard_count = 2",
          "discord.shard_ids[1]: shard 5 does not exist; valid: 0..1"),
         ("[discord]\nshard_ids = [0]", "discord.shard_count: required when"),
+        ('[discord]\napi_base_url = "discord-proxy:8080/api/v10"',
+         "discord.api_base_url: expected an http:// or https:// URL with a host"),
+        ('[discord]\napi_base_url = "ftp://proxy/api/v10"',
+         "discord.api_base_url: expected an http:// or https:// URL with a host"),
+        ('[discord]\napi_base_url = "http:///api/v10"',
+         "discord.api_base_url: expected an http:// or https:// URL with a host"),
+        ('[discord]\napi_base_url = "http://proxy:80x/api/v10"',
+         "discord.api_base_url: the port is not a number"),
+        ('[discord]\napi_base_url = "http://proxy:8080"',
+         "discord.api_base_url: expected the URL to end with /api/v10"),
+        ('[discord]\napi_base_url = "http://proxy:8080/api/v9"',
+         "discord.api_base_url: expected the URL to end with /api/v10"),
+        ('[discord]\napi_base_url = "http://proxy:8080/api/v10?x=1"',
+         "discord.api_base_url: expected no query or fragment"),
         ('[runtime]\nlog_level = "loud"', "runtime.log_level: invalid enum value 'loud'"),
         ("colour = 1", "colour: unknown field; valid fields: defaults, guilds,"),
         ("token = 'abc'", "token: unknown field"),
@@ -119,6 +133,14 @@ def test_bad_values_name_the_dotted_path(doc: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         decode_config(doc)
     assert str(info.value).startswith(message), str(info.value)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/api/v10", "https://proxy.internal/api/v10/",
+                                 "http://[::1]:9/api/v10"])
+def test_api_base_url_accepts_a_proxy_or_a_stand_in(url: str) -> None:
+    """[discord] api_base_url: an http(s) URL ending with the API path (a rate-limiting proxy
+    in front of Discord, or the loopback stand-in)."""
+    assert decode_config(f'[discord]\napi_base_url = "{url}"').discord.api_base_url == url
 
 
 def test_llm_sampling_keys() -> None:

@@ -19,8 +19,8 @@ MAX_SOCKET_PATH = 107
 def written_paths(cfg: Config) -> dict[str, Path]:
     """What the bot writes, by field: the directory each file is created in."""
     out = {
-        # The SQLite file, or with [store] url the hash of the synced slash commands, which
-        # is kept beside store.path (runtime.gateway.commands.commands_hash_path).
+        # The SQLite file and the hash of the synced slash commands beside it
+        # (runtime.gateway.commands.commands_hash_path; with [store] url, nothing).
         "store.path": Path(cfg.store.path).parent,
         "runtime.control_socket": Path(cfg.runtime.control_socket).parent,
     }

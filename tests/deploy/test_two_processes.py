@@ -1,6 +1,9 @@
 """Two real ``python -m runtime run`` processes, shards 0 and 1 of 2, sharing one real
 PostgreSQL, against the Discord stand-in: every mention is answered exactly once, and a shard
-moved to the other process goes on from its stored state.
+moved to the other process goes on from its stored state; the two starting together sync
+the command tree once between them (the hash kept in the store), and a later start with the
+same tree does not sync it again; their IDENTIFYs are paced through the store (the stand-in
+refuses two within 5 s, as Discord does with max_concurrency 1).
 
 Needs: the PostgreSQL store (``[store] url``, shard leases; branch store), a process running
 only its own shards' guilds (branch core), and the stand-in routing each guild's events to the
@@ -35,6 +38,7 @@ from tests.kit.discord_payloads import (
     text_channel,
 )
 from tests.kit.fake_discord import FakeDiscord
+from tests.kit.fake_interactions import FakeCommands
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
 
@@ -205,7 +209,8 @@ async def test_two_shard_processes_answer_once_and_hand_a_shard_over(
     if reason is not None:
         pytest.skip(f"needs {reason}")
     url = request.getfixturevalue("store_url")
-    async with FakeDiscord(guilds=[guild(g) for g in GUILDS]) as fake:
+    routes = FakeCommands()
+    async with FakeDiscord(guilds=[guild(g) for g in GUILDS], mounts=(routes.mount,)) as fake:
         bots = [Bot(f"shard-{i}", write_config(tmp_path / f"shard-{i}.toml", fake, url, [i]))
                 for i in range(SHARDS)]
         try:
@@ -213,6 +218,14 @@ async def test_two_shard_processes_answer_once_and_hand_a_shard_over(
                 await bot.start()
             for g in GUILDS:
                 await bots[shard_of(g)].wait_for(ready_line(g))
+            # Both started together with a tree the store had not seen: one synced it (each
+            # decides before it connects), the other was told by the store.
+            assert len(routes.syncs) == 1
+            # and identified at least 5 s apart (paced through the store): none refused.
+            assert fake.identify_refused == [] and len(fake.identified_at) == 2
+            assert fake.identified_at[1][1] - fake.identified_at[0][1] >= 5.0
+            assert sum(any("commands.synced_elsewhere" in line for line in bot.lines)
+                       for bot in bots) == 1
             mentions = {}
             for k, g in enumerate(GUILDS):
                 mid = 9_000_000 + k
@@ -239,6 +252,7 @@ async def test_two_shard_processes_answer_once_and_hand_a_shard_over(
             await both.start()
             for g in GUILDS:
                 await both.wait_for(ready_line(g))
+            assert len(routes.syncs) == 1  # the same tree: synced already
             assert (await both.metrics())[("miku_guilds", (("state", "ready"),))] == 4
             for g in moved:
                 after = await control(both, {"type": "guild", "guild_id": g})

@@ -2,7 +2,8 @@
 
 One aiohttp server on 127.0.0.1 (a free port) serves
 
-* REST under ``/api/v10``: ``GET /users/@me``, ``GET /oauth2/applications/@me``,
+* REST under ``/api/v10`` (any request may be answered with a global 429 first,
+  ``global_limits``): ``GET /users/@me``, ``GET /oauth2/applications/@me``,
   ``GET /gateway`` and ``/gateway/bot``, ``POST /channels/{id}/messages`` (recorded; the status
   per channel can be set, e.g. 403, or 429 with a ``retry_after`` as a rate limit answers;
   never slowmode's 20016: bots are exempt from ``rate_limit_per_user``),
@@ -21,7 +22,8 @@ One aiohttp server on 127.0.0.1 (a free port) serves
   View Channel is 403 50001 and without Read Message History empty, an unknown channel 404
   10003; the CHANNEL_/THREAD_/GUILD_ROLE_/GUILD_MEMBER_ updates a test dispatches change
   those payloads;
-* the gateway at ``/gateway``: HELLO, IDENTIFY -> READY (guilds unavailable, as Discord does)
+* the gateway at ``/gateway``: HELLO, IDENTIFY -> READY (guilds unavailable, as Discord does;
+  one within 5 s of another of its ``max_concurrency`` bucket -> INVALID_SESSION)
   then one GUILD_CREATE per guild of the shard, heartbeats ACKed, RESUME -> RESUMED, and
   whatever the test ``dispatch``-es (MESSAGE_CREATE, PRESENCE_UPDATE, ...). Frames are plain
   JSON text: discord.py only decompresses binary frames.
@@ -158,6 +160,12 @@ class FakeDiscord:
             (e.g. ``tests/kit/fake_interactions.py``: command sync and interactions).
         clock: seconds, monotonic: what the 30 s between two all-members requests of one
             guild is measured on (tests move their own).
+        max_concurrency: ``session_start_limit.max_concurrency`` of ``GET /gateway/bot``:
+            IDENTIFYs allowed per ``identify_interval_s`` (5 s on Discord) in each bucket
+            ``shard_id % max_concurrency``, counted over every connection (every process of
+            the bot). One more is answered INVALID_SESSION (opcode 9, not resumable), as
+            Discord does (Gateway, "Rate Limiting").
+        identify_clock: seconds, monotonic: what the IDENTIFY interval is measured on.
     """
 
     def __init__(self, *, guilds: list[dict[str, Any]] | None = None,
@@ -167,7 +175,9 @@ class FakeDiscord:
                  privileged_intents: int = PRESENCES | MEMBERS | MESSAGE_CONTENT,
                  max_guilds_per_shard: int = 2500,
                  mounts: tuple[Any, ...] = (),
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_concurrency: int = 1,
+                 identify_interval_s: float = 5.0,
+                 identify_clock: Callable[[], float] = time.monotonic) -> None:
         self.guilds = [guild_create(GUILD)] if guilds is None else guilds
         self.self_user = SELF_USER if self_user is None else self_user
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -188,7 +198,22 @@ class FakeDiscord:
         self.typing: list[int] = []
         self.typing_status: dict[int, tuple[int, dict[str, Any]]] = {}
         self.typing_posted = asyncio.Event()
+        #: The next REST requests answered with a global rate limit instead of being served,
+        #: one per entry: ``(retry_after_s, via)``. As Discord answers it (Rate Limits,
+        #: "Global Rate Limit"): 429, ``{"global": true, "retry_after": ...}``,
+        #: ``X-RateLimit-Global: true``, ``X-RateLimit-Scope: global``, ``Retry-After``;
+        #: ``via=False`` plays a proxy that drops the ``Via`` header Discord's answers carry.
+        self.global_limits: list[tuple[float, bool]] = []
         self.identifies: list[dict[str, Any]] = []
+        self.max_concurrency = max_concurrency
+        self.identify_interval_s = identify_interval_s
+        self.identify_clock = identify_clock
+        #: ``(shard_id, identify_clock())`` of every IDENTIFY accepted, in order; shard ids of
+        #: those answered INVALID_SESSION for coming too soon after another of their bucket.
+        self.identified_at: list[tuple[int, float]] = []
+        self.identify_refused: list[int] = []
+        #: Set once an IDENTIFY has been refused for coming too soon.
+        self.identify_refused_event = asyncio.Event()
         self.resumes: list[dict[str, Any]] = []
         self.member_requests: list[dict[str, Any]] = []
         #: Guild ids whose all-members request was answered RATE_LIMITED, in order.
@@ -224,7 +249,19 @@ class FakeDiscord:
         resource = request.match_info.route.resource
         if request.path.startswith(API) and resource is not None:
             self.requests[f"{request.method} {resource.canonical[len(API):]}"] += 1
+            if self.global_limits:
+                return self._global_limit(*self.global_limits.pop(0))
         return await handler(request)
+
+    @staticmethod
+    def _global_limit(retry_after: float, via: bool) -> web.Response:
+        headers = {"Content-Type": "application/json", "X-RateLimit-Global": "true",
+                   "X-RateLimit-Scope": "global", "Retry-After": str(max(1, round(retry_after)))}
+        if via:
+            headers["Via"] = "1.1 google"
+        body = {"message": "You are being rate limited.", "retry_after": retry_after,
+                "global": True}
+        return web.Response(body=json.dumps(body).encode(), status=429, headers=headers)
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self._count])
@@ -279,7 +316,7 @@ class FakeDiscord:
         return _json({
             "url": self.gateway_url, "shards": 1,
             "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0,
-                                    "max_concurrency": 1},
+                                    "max_concurrency": self.max_concurrency},
         })
 
     def _channel(self, cid: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -509,6 +546,9 @@ class FakeDiscord:
                         self.closed_with.append(refused[0])
                         await ws.close(code=refused[0], message=refused[1].encode())
                         break
+                    if self._identify_too_soon(identify):
+                        await ws.send_str(json.dumps({"op": 9, "d": False}))
+                        continue
                     shard = _Shard(ws, identify)
                     self._shards.append(shard)
                     await self._send_ready(shard)
@@ -546,6 +586,21 @@ class FakeDiscord:
         if mine > self.max_guilds_per_shard:
             return 4011, "Sharding required."
         return None
+
+    def _identify_too_soon(self, identify: dict[str, Any]) -> bool:
+        """An IDENTIFY within ``identify_interval_s`` of ``max_concurrency`` others of its
+        bucket (any connection): refused (recorded); else recorded as accepted."""
+        shard_id = int(identify.get("shard", [0, 1])[0])
+        bucket = shard_id % self.max_concurrency
+        now = self.identify_clock()
+        recent = [at for sid, at in self.identified_at if sid % self.max_concurrency == bucket
+                  and now - at < self.identify_interval_s]
+        if recent:  # one per bucket per interval
+            self.identify_refused.append(shard_id)
+            self.identify_refused_event.set()
+            return True
+        self.identified_at.append((shard_id, now))
+        return False
 
     def _resumed_shard(self, ws: web.WebSocketResponse, resume: dict[str, Any]) -> _Shard:
         # The session id says which shard it was ("fake-session-<n>-<shard>").

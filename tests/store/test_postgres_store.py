@@ -64,7 +64,7 @@ async def test_a_newer_layout_is_refused(pg_url: str) -> None:
         pass
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("UPDATE miku_store SET version = 99")
-    with pytest.raises(NotAStoreError, match=r"version 99 is newer than this build's 1"):
+    with pytest.raises(NotAStoreError, match=r"version 99 is newer than this build's 2"):
         await PostgresStore(pg_url).open()
     with psycopg.connect(pg_url, autocommit=True) as conn:
         assert conn.execute("SELECT version FROM miku_store").fetchone()[0] == 99
@@ -73,16 +73,16 @@ async def test_a_newer_layout_is_refused(pg_url: str) -> None:
 async def test_an_older_layout_is_upgraded_in_place(pg_url: str,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A database written by an older layout is upgraded by the next build's migration, in
-    place, its rows kept (a migration 2 stands in for the next one)."""
+    place, its rows kept (a migration 3 stands in for the next one)."""
     async with PostgresStore(pg_url, clock=lambda: NOW) as store:
         await store.save_many([(5, b"five")])
-    monkeypatch.setattr(pg_schema, "PG_SCHEMA_VERSION", 2)
+    monkeypatch.setattr(pg_schema, "PG_SCHEMA_VERSION", 3)
     monkeypatch.setattr(pg_schema, "MIGRATIONS",
-                        {2: "ALTER TABLE snapshots ADD COLUMN note TEXT"})
+                        {**pg_schema.MIGRATIONS, 3: "ALTER TABLE snapshots ADD COLUMN note TEXT"})
     async with PostgresStore(pg_url) as store:
         assert await store.load(5) == b"five"
     with psycopg.connect(pg_url) as conn:
-        assert conn.execute("SELECT version FROM miku_store").fetchone()[0] == 2
+        assert conn.execute("SELECT version FROM miku_store").fetchone()[0] == 3
         assert conn.execute("SELECT note FROM snapshots").fetchone() == (None,)
     async with PostgresStore(pg_url) as store:  # once upgraded, nothing more to do
         assert await store.load(5) == b"five"
@@ -131,3 +131,17 @@ async def test_nothing_logs_the_url_password(pg_url: str) -> None:
         async with PostgresStore(pg_url) as store:
             await store.save_many([(1, b"x")])
     assert all("password" not in str(e) for e in logs)
+
+
+async def test_layout_1_gets_the_once_rows(pg_url: str) -> None:
+    """A store written by layout 1 (before ``once_rows``) is upgraded to 2 with the table."""
+    async with PostgresStore(pg_url):
+        pass
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE once_rows")
+        conn.execute("UPDATE miku_store SET version = 1")
+    async with PostgresStore(pg_url):
+        pass
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT version FROM miku_store").fetchone()[0] == 2
+        assert conn.execute("SELECT count(*) FROM once_rows").fetchone()[0] == 0

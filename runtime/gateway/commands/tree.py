@@ -10,8 +10,10 @@ and a store write can take longer than that; the answer follows as the deferral'
 An interaction that could not be acknowledged in time is dropped before anything changes.
 
 The group is registered globally. Discord rate-limits syncs, so ``sync`` sends the tree only
-when its JSON differs from the last one synced (a SHA-256 kept in a small file). A sync
-Discord refuses is one error line naming each refused field (``sync_refusal``).
+when its JSON differs from the last one synced (a SHA-256 kept in a small file, or in the
+shared PostgreSQL store, where one of several processes starting together syncs:
+``ledger``). A sync Discord refuses is one error line naming each refused field
+(``sync_refusal``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import structlog
 
 from runtime.gateway._discord import discord
 from runtime.gateway.commands.admin import add_admin_commands
+from runtime.gateway.commands.ledger import FileLedger, SyncLedger
 from runtime.gateway.commands.member import add_member_commands
 from runtime.gateway.commands.text import ADMIN_PERMISSION, STARTING
 from runtime.settings import BadValue, SettingLocked, Settings
@@ -84,15 +87,20 @@ class Commands:
             ``member_group_name(name)``.
         hash_path: where the hash of the last synced tree is kept (None: sync every time).
         clock: epoch seconds now.
+        ledger: where the last synced tree's hash is kept instead of ``hash_path`` (the
+            shared store's ``SharedLedger``).
     """
 
     def __init__(self, client: discord.Client, runtime: Any, *, name: str = "miku",
                  hash_path: str | Path | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 ledger: SyncLedger | None = None) -> None:
         self.client = client
         self.runtime = runtime
         self.name = name
         self.hash_path = None if hash_path is None else Path(hash_path)
+        self.ledger = ledger if ledger is not None or hash_path is None else \
+            FileLedger(hash_path)
         self.clock = clock or (lambda: runtime.settings.clock())
         self.tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
         self.tree.on_error = self._on_error  # type: ignore[method-assign]
@@ -136,20 +144,17 @@ class Commands:
                 start tries again).
         """
         digest = self.tree_hash()
-        if self.hash_path is not None:
-            try:
-                if self.hash_path.read_text().strip() == digest:
-                    log.info("commands.unchanged", name=self.name)
-                    return False
-            except OSError:
-                pass
-        await self.tree.sync()
-        if self.hash_path is not None:
-            try:
-                self.hash_path.write_text(digest + "\n")
-            except OSError as exc:
-                log.warning("commands.hash_not_saved", path=str(self.hash_path),
-                            error=exc.strerror or str(exc))
+        if self.ledger is not None and not await self.ledger.should_sync(digest):
+            log.info("commands.unchanged", name=self.name)
+            return False
+        try:
+            await self.tree.sync()
+        except BaseException:
+            if self.ledger is not None:
+                await self.ledger.failed(digest)
+            raise
+        if self.ledger is not None:
+            await self.ledger.synced(digest)
         log.info("commands.synced", name=self.name, commands=len(self.group.commands)
                  + len(self.member_group.commands))
         return True
@@ -286,14 +291,15 @@ def _field_path(path: str, payload: list[dict[str, Any]]) -> str:
 
 
 def commands_hash_path(config: Any) -> Path:
-    """Where the hash of the last synced tree is kept: beside the SQLite store file
-    (``<store dir>/miku-commands.sha256``; each host keeps its own, which only costs one
-    extra sync on a new host)."""
+    """Where the hash of the last synced tree is kept with a SQLite store: beside the store
+    file (``<store dir>/miku-commands.sha256``; each host keeps its own, which only costs one
+    extra sync on a new host). With PostgreSQL it is kept in the store (``SharedLedger``)."""
     return Path(config.store.path).resolve().parent / "miku-commands.sha256"
 
 
 def install_commands(client: discord.Client, runtime: Any, *, name: str = "miku",
-                     hash_path: str | Path | None = None) -> Commands:
+                     hash_path: str | Path | None = None,
+                     ledger: SyncLedger | None = None) -> Commands:
     """Put the ``/<name>`` group on ``client``'s command tree and sync it (only when it
     changed) from the client's ``setup_hook``, once logged in.
 
@@ -302,11 +308,12 @@ def install_commands(client: discord.Client, runtime: Any, *, name: str = "miku"
         runtime: what the commands act on (see ``Commands``).
         name: ``[discord] command_name``.
         hash_path: the file keeping the hash of the last synced tree.
+        ledger: the shared store's record of it instead (``SharedLedger``).
 
     Returns:
         The ``Commands`` (``.sync()`` can be called again by hand).
     """
-    commands = Commands(client, runtime, name=name, hash_path=hash_path)
+    commands = Commands(client, runtime, name=name, hash_path=hash_path, ledger=ledger)
     original = client.setup_hook
 
     async def setup_hook() -> None:
