@@ -2,7 +2,8 @@
 
 Failures back off exponentially (1, 2, 4 … 30 min) so a dead LLM server does not make every
 guild retry each minute; a share with no item backs sharing off for two hours; a stale result
-(the words came too late) just clears the pending mark. An action recorded is an appearance;
+(the words came too late) just clears the pending mark. An action recorded is an appearance
+(but a ``react``: see ``engine.react``);
 an unprompted one (break_silence, share_tweet) also starts the no-monologue wait, and every
 autonomous one counts toward ``max_actions_per_day`` (the last day's times, at most 1,000).
 """
@@ -13,6 +14,8 @@ from engine.affinity import note_engaged
 from engine.localtime import in_quiet_hours, local_index, next_local_boundary
 from engine.moods import ASLEEP, next_mood
 from engine.presence import clean_activity, close_opportunity
+from engine.react import REACT
+from engine.recent import note_reacted
 from engine.rules import DAY_S, ENGAGE_USER, SHARE_TWEET, UNPROMPTED
 from engine.state import MAX_ACTIONS_PER_DAY, GuildConfig, GuildState, check_time
 
@@ -65,8 +68,13 @@ def record_action(state: GuildState, now: float, action: str,
     state.latest_at = max(state.latest_at, now)
     state.last_action_at = max(state.last_action_at, now)
     state.last_action = action
-    state.last_appearance_at = max(state.last_appearance_at, now)
-    state.messages_since_appearance = 0
+    if action == REACT:
+        # A reaction is an action (gap, cooldowns, daily cap) but not an appearance: the
+        # conversation's count goes on, and the burst has had its one reaction.
+        note_reacted(state, now)
+    else:
+        state.last_appearance_at = max(state.last_appearance_at, now)
+        state.messages_since_appearance = 0
     state.failures_in_row = 0
     state.backoff_until = 0.0
     if action in UNPROMPTED:
