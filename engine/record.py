@@ -96,10 +96,16 @@ def record_action(state: GuildState, now: float, action: str,
 
 
 def record_failure(state: GuildState, now: float, action: str, reason: str) -> None:
-    """The action failed: back off (sharing with no item backs off sharing only)."""
+    """The action failed: back off (sharing with no item backs off sharing only; a reaction
+    does not back off, it only ends the burst's reaction)."""
     check_time(now)
     clear_pending(state)
     state.latest_at = max(state.latest_at, now)
+    if action == REACT:
+        # A reaction Discord refused (a permission, the message gone) is not tried again in
+        # this burst, and it holds back no words: no back-off.
+        note_reacted(state, now)
+        return
     if action == SHARE_TWEET and reason == NO_ITEM:
         state.share_backoff_until = now + SHARE_BACKOFF_S
         return
@@ -129,6 +135,8 @@ def record_result(state: GuildState, now: float, action: str, outcome: str, reas
     elif outcome == "stale":
         check_time(now)
         clear_pending(state)
+        if action == REACT:
+            note_reacted(state, now)  # the message was gone: not again in this burst
     else:
         raise ValueError(f"unknown outcome {outcome!r}; valid: sent, failed, stale")
     if not matches:
