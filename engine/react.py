@@ -34,18 +34,16 @@ Memory: the last 8 human message ids with their authors and seconds, plus two ti
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import msgspec
 
 from engine.decision import Condition, RuleCheck, num
 from engine.moods import MoodProfile
 from engine.names import Action
+from engine.params import JOIN_COOLDOWN_S
 from engine.recent import RECENT_S, Recent, candidate
 from engine.rolls import roll
-
-if TYPE_CHECKING:
-    from engine.state import GuildState
+from engine.state import GuildState
 
 __all__ = ["REACT", "ReactParams", "check_react", "react_params"]
 
@@ -73,7 +71,6 @@ def react_params(p: MoodProfile, chattiness: float = 1.0) -> ReactParams:
     c = chattiness
     if not 0.0 < c <= 2.0:
         raise ValueError(f"chattiness must be in (0, 2] here, got {c!r}")
-    from engine.params import JOIN_COOLDOWN_S
     return ReactParams(
         momentum=min(_MOMENTUM_CAP, REACT_MOMENTUM / c),
         messages=max(1, round(REACT_MESSAGES / c)),

@@ -8,12 +8,9 @@ are forgotten when they opt out (``engine.state.forget_member``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import msgspec
-
-if TYPE_CHECKING:
-    from engine.state import GuildState
 
 __all__ = [
     "BURST_GAP_S",
@@ -40,6 +37,16 @@ class Recent(msgspec.Struct, array_like=True, gc=False):
     message_id: int
     author_id: int
     at: int
+
+
+class GuildState(Protocol):
+    """What of ``engine.state.GuildState`` these functions read and write (that module
+    imports this one)."""
+
+    recent: list[Recent]
+    last_human_at: float
+    burst_since: float
+    reacted_at: float
 
 
 def note_message(state: GuildState, now: float, message_id: int, author_id: int) -> None:
