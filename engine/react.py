@@ -13,7 +13,7 @@ a message           a human message in her channel in the last 5 minutes whose i
 once per burst      no reaction since the conversation burst began (a burst begins with
                     the first human message after 10 minutes without one)
 since last action   >= the join cooldown (5 min, divided by chattiness)
-impulsiveness roll  ``roll(seed, guild, 6, minute) < (0.05 + 0.25 × impu) × chattiness``
+impulsiveness roll  ``roll(seed, guild, 6, minute) < (0.02 + 0.1 × impu) × chattiness``
 ==================  ====================================================================
 
 and every gate (pending, grace, back-off, minimum gap, quiet hours, the daily cap, chattiness,
@@ -74,7 +74,7 @@ def react_params(p: MoodProfile, chattiness: float = 1.0) -> ReactParams:
     return ReactParams(
         momentum=min(_MOMENTUM_CAP, REACT_MOMENTUM / c),
         messages=max(1, round(REACT_MESSAGES / c)),
-        p_react=min(1.0, (0.05 + 0.25 * p.impulsiveness) * c),
+        p_react=min(1.0, (0.02 + 0.1 * p.impulsiveness) * c),
         cooldown_s=float(round(JOIN_COOLDOWN_S / c)),
     )
 

@@ -12,8 +12,8 @@ from engine import REACT, roll
 from tests.actors.test_actor import SEED, T0, make_actor
 from tests.kit.actors import RecordingSink
 
-#: The react roll's salt (engine.react.SALT_REACT) and a chance under excited's (0.275).
-_SALT_REACT, _BELOW = 6, 0.25
+#: The react roll's salt (engine.react.SALT_REACT) and a chance under excited's (0.11).
+_SALT_REACT, _BELOW = 6, 0.1
 
 
 def _guild_that_rolls_low() -> int:
