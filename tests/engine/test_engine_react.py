@@ -13,7 +13,10 @@ from engine import (
     REACT,
     GuildConfig,
     GuildState,
+    SnapshotError,
     decide,
+    decode_state,
+    encode_state,
     forget_member,
     mark_pending,
     new_state,
@@ -23,7 +26,7 @@ from engine import (
     record_failure,
     record_result,
 )
-from engine.recent import MAX_RECENT
+from engine.recent import MAX_RECENT, Recent
 from engine.rules import JOIN_CONVERSATION
 from tests.kit.enginekit import CFG, GID, T0, copy_state
 
@@ -212,3 +215,17 @@ def test_react_never_fires_where_join_would(mood: str, gaps: list[int], appeared
             record_action(state, t, REACT)
         elif d.action is not None:
             record_action(state, t, d.action)
+
+
+def test_the_snapshot_keeps_the_ids_and_refuses_too_many() -> None:
+    """The recent ids, the burst's start and her last reaction survive a snapshot; a
+    snapshot with more ids than the bound is refused (it is data from outside)."""
+    _, at = first_react("shy")
+    state, _ = lively("shy")
+    record_action(state, at, REACT)
+    back = decode_state(encode_state(state))
+    assert back.recent == state.recent and len(back.recent) == MAX_RECENT
+    assert (back.burst_since, back.reacted_at) == (state.burst_since, at)
+    state.recent = [*state.recent, Recent(1, 2, int(at))]
+    with pytest.raises(SnapshotError, match="bound"):
+        decode_state(encode_state(state))
