@@ -31,7 +31,7 @@ from tests.kit.discord_payloads import (
 )
 from tests.kit.discord_permissions import ADD_REACTIONS, READ_MESSAGE_HISTORY
 from tests.kit.fake_discord import FakeDiscord
-from tests.pool.test_pool_react import Results
+from tests.pool.test_pool_react import Results, Scripted
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
 
@@ -202,3 +202,24 @@ async def test_a_message_deleted_meanwhile_is_dropped_not_failed(
                                   deadline=NOW + 10**9))
         await done.wait()
     assert [(d.outcome, "gone" in d.reason) for d in done] == [("stale", True)]
+
+
+async def test_with_a_model_the_one_message_is_read_then_reacted_to(
+        fake: FakeDiscord, client: PersonaClient) -> None:
+    """A model picks the emoji from the message alone: one history request of one message
+    up to it, then the reaction; nothing else."""
+    await fake.dispatch("MESSAGE_CREATE", message_create(MID - 5, BOB))
+    await fake.dispatch("MESSAGE_CREATE", message_create(MID, ALICE, content="we won!!"))
+    fake.requests.clear()
+    done = Results()
+    model = Scripted("🎉")
+    async with LLMPool(model, deliver=done, sender=client.send,
+                       context=client.fetch_context, typing=client.typing_for) as pool:
+        pool.submit(react_request(decided_at=pool._clock.now() if pool._clock else NOW,
+                                  deadline=NOW + 10**9))
+        await done.wait()
+    assert [(d.action, d.outcome) for d in done] == [("react", "sent")]
+    assert fake.reactions == [(CHANNEL, MID, "🎉")]
+    assert fake.history_requests == [(CHANNEL, {"limit": "1", "before": str(MID + 1)})]
+    assert sorted(fake.requests.values()) == [1, 1] and fake.typing == []
+    assert "we won!!" in model.prompts[0].messages[-1].content
