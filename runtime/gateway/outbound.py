@@ -169,7 +169,11 @@ class Outbound(Reactions):
                 the network failed. Logged here with ids and status, never the text.
         """
         if request.action == REACT:
-            await self.react(request, text)  # ``text`` is the emoji (runtime.gateway.react)
+            try:
+                await self.react(request, text)  # ``text`` is the emoji (gateway.react)
+            except SendRejected:
+                self._send_rejected += 1
+                raise
             return
         bound = log.bind(guild_id=request.guild_id, channel_id=request.channel_id,
                          request_id=request.request_id, action=request.action)

@@ -38,5 +38,7 @@ class GatewayStatistics(msgspec.Struct, frozen=True, gc=False):
     guilds_ready: int = 0
     guilds_silent: int = 0
     presences_uncached: int = 0
+    #: Emoji reactions she added (``react``; a refused one counts in ``send_rejected``).
+    reacted: int = 0
     chunks: ChunkerStatistics | None = None
     shards: tuple[ShardStatistics, ...] = ()

@@ -83,6 +83,8 @@ async def test_a_reaction_is_one_put_with_the_emoji_encoded(fake: FakeDiscord,
     assert dict(fake.requests) == {
         "PUT /channels/{cid}/messages/{mid}/reactions/{emoji}/@me": 1}
     assert fake.typing == [] and fake.sent == []
+    stats = client.statistics()
+    assert (stats.reacted, stats.sent, stats.send_rejected) == (1, 0, 0)
 
 
 @pytest.mark.parametrize(("bits", "missing"), [(ADD_REACTIONS, "Add Reactions"),
