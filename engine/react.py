@@ -21,9 +21,9 @@ asleep, disabled, no channel) lets it through, like every action. The decision n
 message by id only (``Decision.target_message_id``) and its author (``target_user_id``, so
 the runtime's opt-out guard sees it); the runtime picks the emoji.
 
-What a reaction counts as (``engine.record``): an autonomous action (the minimum gap, the
-cooldowns since the last action, the daily cap, the failure back-off), but not an
-appearance: the messages since her appearance keep counting, so a conversation she reacted
+What a reaction counts as (``engine.record``): an autonomous action (it counts toward the
+minimum gap, the cooldowns since the last action and the daily cap; one that fails or goes
+stale backs nothing off but ends the burst's reaction), but not an appearance: the messages since her appearance keep counting, so a conversation she reacted
 to may still get her words once it has gone on long enough, and no-monologue is untouched
 (a reaction is not a post). It ends the burst for reactions: one per burst.
 
