@@ -23,9 +23,10 @@ the runtime's opt-out guard sees it); the runtime picks the emoji.
 
 What a reaction counts as (``engine.record``): an autonomous action (it counts toward the
 minimum gap, the cooldowns since the last action and the daily cap; one that fails or goes
-stale backs nothing off but ends the burst's reaction), but not an appearance: the messages since her appearance keep counting, so a conversation she reacted
-to may still get her words once it has gone on long enough, and no-monologue is untouched
-(a reaction is not a post). It ends the burst for reactions: one per burst.
+stale backs nothing off but ends the burst's reaction), but not an appearance: the messages
+since her appearance keep counting, so a conversation she reacted to may still get her words
+once it has gone on long enough, and no-monologue is untouched (a reaction is not a post).
+It ends the burst for reactions: one per burst.
 
 Memory: the last 8 human message ids with their authors and seconds, plus two times
 (``engine.recent``). Nothing of the content.
