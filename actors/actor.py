@@ -72,6 +72,7 @@ from engine import (
     forget_member,
     mark_pending,
     msgs_5m,
+    note_message,
     observe_join,
     observe_message,
     observe_messages,
@@ -324,6 +325,10 @@ class GuildActor:
         state = self.state
         kind = type(event)
         if kind is MessageSeen:
+            if not event.author_is_bot and not event.is_self:
+                # A human's message she may react to (ids only; the router gives an opted-out
+                # member's with message_id 0, which is not kept).
+                note_message(state, event.at, event.message_id, event.author_id)
             # The author's id feeds the engine's affinity (who answers her); with it off,
             # the engine is given no id, so it keeps nothing about anyone.
             observe_message(state, event.at, event.author_is_bot, event.is_self,
@@ -524,10 +529,13 @@ class GuildActor:
             channel_id=self.settings.channel_id or 0, action=action, mood=state.mood,
             decided_at=now, deadline=now + self.settings.deadlines.get(action, 600.0),
             target_user_id=d.target_user_id, target_activity=d.target_activity,
+            target_message_id=d.target_message_id,
         )
         record = {"at": now, "action": action, "policy": d.policy,
                   "request_id": request.request_id, "target_user_id": d.target_user_id,
                   "target_activity": d.target_activity, "reasons": reasons(explained)}
+        if d.target_message_id is not None:
+            record["target_message_id"] = d.target_message_id
         if self.decisions is None:
             self.decisions = deque(maxlen=_DECISIONS_KEPT)
         self.decisions.append(record)

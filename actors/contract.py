@@ -27,6 +27,7 @@ __all__ = [
 DEFAULT_DEADLINES: dict[str, float] = {
     "reply": 60.0,
     "join_conversation": 120.0,
+    "react": 120.0,
     "fomo_response": 180.0,
     "engage_user": 600.0,
     "break_silence": 1800.0,

@@ -220,6 +220,8 @@ class ActionRequest(msgspec.Struct, frozen=True, gc=False):
     target_activity: str | None = None
     #: The message being answered, for a reply.
     reply_to_message_id: int | None = None
+    #: The message a ``react`` goes on (its author is ``target_user_id``).
+    target_message_id: int | None = None
 
 
 ExternalEvent = (

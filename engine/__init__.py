@@ -24,6 +24,8 @@ from engine.moods import ASLEEP, MOOD_NAMES, MOODS, WAKING_MOODS, MoodProfile, p
 from engine.names import ACTIONS, ALL_ACTIONS, POLICY_NAMES, Action, AnyAction, PolicyName
 from engine.policy import V1Policy, V2Policy, policy_for
 from engine.presence import observe_join, observe_presence, seed_online
+from engine.react import REACT
+from engine.recent import note_message
 from engine.record import (
     NO_ITEM,
     mark_pending,
@@ -65,6 +67,7 @@ __all__ = [
     "MOOD_NAMES",
     "NO_ITEM",
     "POLICY_NAMES",
+    "REACT",
     "SHARE_TWEET",
     "V1_PERIOD_S",
     "WAKING_MOODS",
@@ -95,6 +98,7 @@ __all__ = [
     "mark_pending",
     "msgs_5m",
     "new_state",
+    "note_message",
     "observe_join",
     "observe_message",
     "observe_messages",

@@ -46,6 +46,8 @@ class Decision(msgspec.Struct, frozen=True, gc=False):
     target_user_id: int | None = None
     target_activity: str | None = None
     target_kind: str | None = None
+    #: The message a ``react`` is for (its author is ``target_user_id``); ids only.
+    target_message_id: int | None = None
     signals: Signals | None = None
     gates: tuple[Condition, ...] = ()
     checks: tuple[RuleCheck, ...] = ()

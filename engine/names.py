@@ -20,10 +20,10 @@ __all__ = [
 ]
 
 #: What the V2 rules decide, in the order they are checked (ENGINE.md, "Actions").
-Action = Literal["join_conversation", "engage_user", "fomo_response", "break_silence",
-                 "share_tweet"]
-#: Every action the runtime puts into words: the rules' five, V1's timer post ``general``,
-#: and ``reply`` (she was spoken to).
+Action = Literal["join_conversation", "react", "engage_user", "fomo_response",
+                 "break_silence", "share_tweet"]
+#: Every action the runtime carries out: the rules' six (``react`` is an emoji reaction, no
+#: words), V1's timer post ``general``, and ``reply`` (she was spoken to).
 AnyAction = Action | Literal["general", "reply"]
 #: What a guild's ``policy`` setting may say (``shadow``: V1 acts, V2 only logs).
 PolicyName = Literal["v2", "v1", "shadow"]

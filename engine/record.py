@@ -2,7 +2,8 @@
 
 Failures back off exponentially (1, 2, 4 … 30 min) so a dead LLM server does not make every
 guild retry each minute; a share with no item backs sharing off for two hours; a stale result
-(the words came too late) just clears the pending mark. An action recorded is an appearance;
+(the words came too late) just clears the pending mark. An action recorded is an appearance
+(but a ``react``: see ``engine.react``);
 an unprompted one (break_silence, share_tweet) also starts the no-monologue wait, and every
 autonomous one counts toward ``max_actions_per_day`` (the last day's times, at most 1,000).
 """
@@ -13,6 +14,8 @@ from engine.affinity import note_engaged
 from engine.localtime import in_quiet_hours, local_index, next_local_boundary
 from engine.moods import ASLEEP, next_mood
 from engine.presence import clean_activity, close_opportunity
+from engine.react import REACT
+from engine.recent import note_reacted
 from engine.rules import DAY_S, ENGAGE_USER, SHARE_TWEET, UNPROMPTED
 from engine.state import MAX_ACTIONS_PER_DAY, GuildConfig, GuildState, check_time
 
@@ -65,8 +68,13 @@ def record_action(state: GuildState, now: float, action: str,
     state.latest_at = max(state.latest_at, now)
     state.last_action_at = max(state.last_action_at, now)
     state.last_action = action
-    state.last_appearance_at = max(state.last_appearance_at, now)
-    state.messages_since_appearance = 0
+    if action == REACT:
+        # A reaction is an action (gap, cooldowns, daily cap) but not an appearance: the
+        # conversation's count goes on, and the burst has had its one reaction.
+        note_reacted(state, now)
+    else:
+        state.last_appearance_at = max(state.last_appearance_at, now)
+        state.messages_since_appearance = 0
     state.failures_in_row = 0
     state.backoff_until = 0.0
     if action in UNPROMPTED:
@@ -88,10 +96,16 @@ def record_action(state: GuildState, now: float, action: str,
 
 
 def record_failure(state: GuildState, now: float, action: str, reason: str) -> None:
-    """The action failed: back off (sharing with no item backs off sharing only)."""
+    """The action failed: back off (sharing with no item backs off sharing only; a reaction
+    does not back off, it only ends the burst's reaction)."""
     check_time(now)
     clear_pending(state)
     state.latest_at = max(state.latest_at, now)
+    if action == REACT:
+        # A reaction Discord refused (a permission, the message gone) is not tried again in
+        # this burst, and it holds back no words: no back-off.
+        note_reacted(state, now)
+        return
     if action == SHARE_TWEET and reason == NO_ITEM:
         state.share_backoff_until = now + SHARE_BACKOFF_S
         return
@@ -121,6 +135,8 @@ def record_result(state: GuildState, now: float, action: str, outcome: str, reas
     elif outcome == "stale":
         check_time(now)
         clear_pending(state)
+        if action == REACT:
+            note_reacted(state, now)  # the message was gone: not again in this burst
     else:
         raise ValueError(f"unknown outcome {outcome!r}; valid: sent, failed, stale")
     if not matches:

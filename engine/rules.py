@@ -9,6 +9,8 @@ action             fires when (all of)
 join_conversation  momentum >= the mood's join momentum · messages since her last appearance
                    >= the mood's join messages (bubbly 5, shy 40) · the join cooldown (5 min)
                    since her last action · a per-minute impulsiveness roll
+react              a lively chat where joining did not fire, a human message of the last 5
+                   min to name, none of her reactions in this burst (``engine.react``)
 engage_user        a human started an activity or joined in the last 20 min and was not engaged
                    for it (``engine.presence``: one opportunity per user and activity, not
                    again within 6 h) · the engage cooldown (30 min) · the opportunity's one
@@ -69,6 +71,8 @@ from engine.localtime import in_quiet_hours
 from engine.moods import ASLEEP, MoodProfile, profile_for
 from engine.names import Action
 from engine.params import BY_MOOD, Params, params_for
+from engine.react import REACT, check_react, react_params
+from engine.recent import Recent
 from engine.rolls import roll
 from engine.signals import (
     MOMENTUM_FULL_AT,
@@ -206,6 +210,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     msa = state.messages_since_appearance
     action: str | None = None
     target: Opportunity | None = None
+    reacted_to: Recent | None = None
     checks: list[RuleCheck] = []
     fire_next = _INF  # with explain: next_at as it stood when the action fired
 
@@ -235,6 +240,22 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
                 Condition("impulsiveness_roll", r < par.p_join, round(r, 4),
                           f"< {par.p_join:.3f}"),
             )))
+
+    # --- react (engine.react) -------------------------------------------------------------
+    if state.recent or explain:
+        fired, at, reacted_to, check = check_react(
+            state, react_params(profile, c if c > 0.0 else 1.0), now, seed, momentum, explain)
+        next_at = min(next_at, at)
+        if fired and reacted_to is not None:
+            if not explain:
+                return Decision(REACT, now, next_at, target_user_id=reacted_to.author_id,
+                                target_kind="message",
+                                target_message_id=reacted_to.message_id)
+            if action is None:
+                action, fire_next = REACT, next_at
+        if check is not None:
+            checks.append(RuleCheck(REACT, check.fired and action == REACT and blocked is None,
+                                    check.conditions))
 
     # --- engage_user ----------------------------------------------------------------------
     opps = state.opportunities
@@ -422,11 +443,14 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
         next_at = fire_next
     if quiet is None:
         quiet = in_quiet_hours(cfg, now)
+    msg = reacted_to if action == REACT else None
     return Decision(
         action, now, next_at, blocked_by=blocked,
-        target_user_id=target.user_id if target else None,
+        target_user_id=target.user_id if target else msg.author_id if msg else None,
         target_activity=target.activity if target else None,
-        target_kind=("activity" if target.activity else "join") if target else None,
+        target_kind=("activity" if target.activity else "join") if target
+        else "message" if msg else None,
+        target_message_id=msg.message_id if msg else None,
         signals=signals(state, cfg, now),
         gates=_gates(state, cfg, par, profile, now, since, quiet[0]),
         checks=tuple(checks),

@@ -33,6 +33,7 @@ from engine.presence import (
     engaged_key,
     set_online_bit,
 )
+from engine.recent import MAX_RECENT
 from engine.state import (
     _COMPACT_AT,
     MAX_ACTIONS_PER_DAY,
@@ -161,7 +162,7 @@ _TIME_FIELDS = (
     "share_backoff_until",
 )
 _MAYBE_NEVER = ("last_human_at", "last_join_at", "last_action_at", "last_appearance_at",
-                "unprompted_at", "latest_at")
+                "unprompted_at", "latest_at", "burst_since", "reacted_at")
 
 
 def _inconsistency(state: GuildState) -> str:
@@ -188,7 +189,8 @@ def _inconsistency(state: GuildState) -> str:
     if (len(secs) > WINDOW_1H + _COMPACT_AT or len(state.online) > MAX_ONLINE
             or len(state.opportunities) > MAX_OPPORTUNITIES or len(state.engaged) > MAX_ENGAGED
             or len(state.announced) > MAX_ANNOUNCED
-            or len(state.day_actions) > MAX_ACTIONS_PER_DAY):
+            or len(state.day_actions) > MAX_ACTIONS_PER_DAY
+            or len(state.recent) > MAX_RECENT):
         return "a list is longer than its bound"
     if len(state.affinity) > MAX_AFFINITY or not all(
             0 <= p.at < MAX_TIME and 0 <= p.warmth <= MAX_SCORE and 0 <= p.cold <= MAX_SCORE

@@ -32,6 +32,7 @@ from engine.errors import InvalidTimeError
 from engine.hours import fold_hours
 from engine.localtime import zone
 from engine.moods import profile_for
+from engine.recent import Recent, forget_author
 
 __all__ = [
     "CHATTINESS_RANGE",
@@ -231,6 +232,12 @@ class GuildState(msgspec.Struct, gc=False):
     #: User affinity (``engine.affinity``): user id -> record, oldest touched first, at most
     #: 256. Added to schema 3 without a new version: a snapshot written before has none.
     affinity: dict[int, Person] = msgspec.field(default_factory=dict)
+    #: The react rule (``engine.recent``): the last few human message ids with their
+    #: authors (at most 8), when the conversation burst began, her last reaction. Added to
+    #: schema 3 without a new version, like ``affinity``.
+    recent: list[Recent] = msgspec.field(default_factory=list)
+    burst_since: float = NEVER
+    reacted_at: float = NEVER
 
 
 def check_time(now: float, what: str = "now") -> float:
@@ -327,7 +334,7 @@ def settle_clock(state: GuildState, now: float) -> None:
             and (not state.b_secs or state.b_secs[-1] <= limit):
         return
     for name in ("last_human_at", "last_join_at", "last_action_at", "last_appearance_at",
-                 "unprompted_at", "latest_at", "observed_since"):
+                 "unprompted_at", "latest_at", "observed_since", "burst_since", "reacted_at"):
         if getattr(state, name) > now:
             setattr(state, name, now)
     hold = now + MAX_HOLD_S
@@ -342,6 +349,8 @@ def settle_clock(state: GuildState, now: float) -> None:
             if v > sec:
                 d[k] = sec
     state.day_actions = [min(x, sec) for x in state.day_actions]
+    for m in state.recent:
+        m.at = min(m.at, sec)
     for p in state.affinity.values():
         p.at, p.engaged_at, p.ignored_at = (min(p.at, sec), min(p.engaged_at, sec),
                                             min(p.ignored_at, sec))
@@ -466,8 +475,10 @@ def set_mood(state: GuildState, mood: str) -> None:
 
 
 def forget_member(state: GuildState, user_id: int) -> None:
-    """``user_id`` opted out: drop their affinity record and their open opportunities (an
-    opted-out member has no affinity and is nobody to engage)."""
+    """``user_id`` opted out: drop their affinity record, their open opportunities and their
+    recent message ids (an opted-out member has no affinity, is nobody to engage, and their
+    messages get no reaction)."""
     forget(state.affinity, user_id)
+    forget_author(state, user_id)
     if any(o.user_id == user_id for o in state.opportunities):
         state.opportunities = [o for o in state.opportunities if o.user_id != user_id]

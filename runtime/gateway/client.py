@@ -447,7 +447,7 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             send_rejected=self._send_rejected, deadline_passed=self._deadline_passed,
             guilds_ready=self._access.ready,
             guilds_silent=self._access.silent,
-            presences_uncached=self._presences_uncached,
+            presences_uncached=self._presences_uncached, reacted=self._reacted,
             pauses=self._access.pauses.begun, sends_paused=self._access.pauses.held,
             channels_paused=self._access.pauses.channels,
             chunks=self._chunker.statistics() if self._chunker is not None else None,

@@ -19,9 +19,11 @@ import discord
 import structlog
 
 from actors.events import ActionRequest
+from engine import REACT
 from runtime.errors import SendRejected
 from runtime.gateway.access import speakable_channel
 from runtime.gateway.convert import ChannelOf, RecentIds
+from runtime.gateway.react import Reactions
 from runtime.gateway.tracking import Access
 from runtime.pool.models import ContextLine, ExcludeFn
 
@@ -99,7 +101,7 @@ def line_text(m: discord.Message, exclude: ExcludeFn | None = None) -> str:
     return " ".join(parts)
 
 
-class Outbound:
+class Outbound(Reactions):
     """The sending half of ``PersonaClient`` (a mixin: it needs the client's ``_channel_of``,
     ``_clock``, ``_self_id``, counters and discord.py's HTTP client)."""
 
@@ -151,7 +153,8 @@ class Outbound:
 
     async def send(self, request: ActionRequest, text: str) -> None:
         """Send ``text`` to the request's channel (the autonomous channel, or a thread under
-        it), mentions disabled, as a reply to ``request.reply_to_message_id`` when set (never
+        it; a ``react``'s text is its emoji, added to its message: ``Reactions.react``),
+        mentions disabled, as a reply to ``request.reply_to_message_id`` when set (never
         as a plain message: a reply whose message is gone is not sent), before
         ``request.deadline`` (epoch seconds).
 
@@ -169,6 +172,13 @@ class Outbound:
                 longer than discord.py's ``max_ratelimit_timeout``) or the network failed.
                 Logged here with ids and status, never the text.
         """
+        if request.action == REACT:
+            try:
+                await self.react(request, text)  # ``text`` is the emoji (gateway.react)
+            except SendRejected:
+                self._send_rejected += 1
+                raise
+            return
         bound = log.bind(guild_id=request.guild_id, channel_id=request.channel_id,
                          request_id=request.request_id, action=request.action)
         reference = None

@@ -42,5 +42,7 @@ class GatewayStatistics(msgspec.Struct, frozen=True, gc=False):
     pauses: int = 0
     sends_paused: int = 0
     channels_paused: int = 0
+    #: Emoji reactions she added (``react``; a refused one counts in ``send_rejected``).
+    reacted: int = 0
     chunks: ChunkerStatistics | None = None
     shards: tuple[ShardStatistics, ...] = ()

@@ -13,7 +13,7 @@ import msgspec
 
 from actors.actor import DEFAULT_DEADLINES as _ACTOR_DEADLINES
 from actors.events import ActionRequest
-from engine import ALL_ACTIONS
+from engine import ALL_ACTIONS, REACT
 
 __all__ = [
     "ACTIONS",
@@ -37,8 +37,9 @@ __all__ = [
     "TypingFn",
 ]
 
-#: Every action the pool can put into words (``engine.names.ALL_ACTIONS``).
-ACTIONS = ALL_ACTIONS
+#: Every action the pool puts into words (``engine.names.ALL_ACTIONS`` but ``react``, which
+#: is an emoji reaction: ``runtime.pool.react``): each has a template and offline lines.
+ACTIONS = tuple(a for a in ALL_ACTIONS if a != REACT)
 
 #: The actions that see the conversation's last messages.
 CONTEXT_ACTIONS: frozenset[str] = frozenset({"join_conversation", "fomo_response", "reply"})

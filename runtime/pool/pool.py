@@ -19,7 +19,9 @@ One inference server is the bottleneck of the whole bot, so the pool spends it c
   (with the reason) or stale, and at shutdown "failed: shutdown" for whatever is left.
 
 Conversation text is fetched when a request is served, used for the prompt and dropped; it is
-never stored and never logged.
+never stored and never logged. A ``react`` has no words: its emoji (``runtime.pool.react``)
+goes to the sender in place of the text, and a message deleted meanwhile drops it (stale, no
+back-off) instead of failing it.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import structlog
 
 from actors.clock import LoopClock
 from actors.events import ActionFinished, ActionRequest, Outcome
-from engine import NO_ITEM
+from engine import NO_ITEM, REACT
 from runtime.errors import SendRejected
 from runtime.pool.attempts import Attempts, Failure, Timer, typing_while
 from runtime.pool.breaker import CircuitBreaker
@@ -62,6 +64,7 @@ from runtime.pool.offline import OfflineBackend
 from runtime.pool.persona import Persona, default_persona
 from runtime.pool.prompt import build_prompt
 from runtime.pool.queue import FairQueue
+from runtime.pool.react import Dropped, pick_emoji
 from runtime.pool.words import accepts_upto, fetch_context, finish
 
 __all__ = ["LLMPool"]
@@ -195,7 +198,8 @@ class LLMPool:
         """
         if self._state != _OPEN:
             self._reject(request, "not started" if self._state == _NEW else "shut down")
-        if request.action not in self.deadlines or request.action not in self.persona.actions:
+        if request.action not in self.deadlines or (request.action not in self.persona.actions
+                                                    and request.action != REACT):
             self._reject(request, f"unknown action {request.action!r}")
         if request.request_id in self._jobs:
             self._reject(request, "duplicate request id")
@@ -376,11 +380,18 @@ class LLMPool:
             try:
                 await self._sender(request, text)
             except SendRejected as exc:
+                if request.action == REACT and exc.status == 404:
+                    # The message was deleted meanwhile (10008): nothing to react to any
+                    # more, which is no failure to back off from.
+                    raise Dropped(f"send rejected: {exc.reason}") from None
                 raise Failure(f"send rejected: {exc.reason}") from None
             except Exception as exc:
                 log.warning("pool.send_error", guild_id=job.guild_id,
                             request_id=request.request_id, error=type(exc).__name__)
                 raise Failure(f"send error: {type(exc).__name__}") from None
+        except Dropped as dropped:
+            self._finish(job, "stale", dropped.reason, where="gone")
+            return
         except Failure as failure:
             self._finish(job, "failed", failure.reason)
             return
@@ -389,6 +400,8 @@ class LLMPool:
     async def _words(self, job: _Job) -> str:
         request = job.request
         action = request.action
+        if action == REACT:
+            return await pick_emoji(self, job)
         item = None
         if action == "share_tweet":
             item = self._items.pick(request.guild_id) if self._items is not None else None

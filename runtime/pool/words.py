@@ -8,6 +8,7 @@ import inspect
 from collections.abc import Sequence
 
 from actors.events import ActionRequest
+from engine import REACT
 from runtime.pool.clean import clean_output
 from runtime.pool.clean.length import fit
 from runtime.pool.models import Answer, ContextFn, ContextLine, ExcludeFn, Prompt
@@ -33,13 +34,16 @@ async def fetch_context(context: ContextFn, request: ActionRequest, limit: int, 
     """The channel's last ``limit`` messages for ``request``, without excluded users' lines.
 
     A reply asks for the messages up to the one that spoke to her
-    (``upto_message_id=request.reply_to_message_id``), when ``upto`` says the callable
+    (``upto_message_id=request.reply_to_message_id``), a react (with ``limit`` 1) for the
+    message it goes on (``request.target_message_id``), when ``upto`` says the callable
     takes it; nothing else is ever called with it.
 
     Raises:
         Exception: whatever ``context`` or ``exclude`` raise (the pool fails the request).
     """
-    wanted = request.reply_to_message_id if request.action == "reply" else None
+    action = request.action
+    wanted = request.reply_to_message_id if action == "reply" \
+        else request.target_message_id if action == REACT else None
     if wanted and upto:
         lines = await context(request.guild_id, request.channel_id, limit,
                               upto_message_id=wanted)

@@ -240,7 +240,8 @@ class Settings:
         Ignored users' events are dropped (never counted). An opted-out member still counts
         (ids and times) but is never an opportunity nor answered: their new activity is
         stripped, their join is dropped (a join only matters as someone to greet), and a
-        message of theirs that addresses her is counted as a plain message.
+        message of theirs is counted as a plain message without its id (it addresses
+        nobody, and she never reacts to it).
         """
         kind = type(event)
         if kind is MessageSeen:
@@ -261,8 +262,10 @@ class Settings:
                 return None
             if kind is PresenceChanged and event.activity is not None:
                 return msgspec.structs.replace(event, activity=None)
-            if kind is MessageSeen and event.addresses_self:
-                return msgspec.structs.replace(event, addresses_self=False)
+            if kind is MessageSeen:
+                # Counted, but never answered and never a message she reacts to (the actor
+                # keeps no message id of 0).
+                return msgspec.structs.replace(event, addresses_self=False, message_id=0)
         return event
 
     def guard(self, sink: Any) -> _GuardedSink:

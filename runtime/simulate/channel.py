@@ -2,7 +2,9 @@
 what she said.
 
 - ``send`` records each message she sent (guild, action, time, mood, length, target) and
-  checks the words carry no ping; a channel the guild does not speak in is a 404.
+  checks the words carry no ping; a channel the guild does not speak in is a 404. A
+  ``react`` (its text is the emoji) must name a human's message the channel has, by its
+  author, else it is a 404 like Discord's Unknown Message.
 - ``context`` shows the channel's recent lines when the pool asks (join, FOMO, reply): the
   simulated humans' messages up to that moment, each given a line from a small built-in
   set of generic chat lines written for the simulator (no real person's words), and her own
@@ -202,6 +204,8 @@ class SimDiscord:
         if self.channels.get(gid) != request.channel_id:
             raise SendRejected("unknown channel (404)", status=404)
         now = self.clock.now()
+        if request.action == "react":
+            self._check_react(request, now)
         self.sent.append(SentRecord(
             gid, request.action, now, request.mood, len(text), request.priority,
             request.target_user_id, request.target_activity, _PING.search(text) is not None))
@@ -222,6 +226,17 @@ class SimDiscord:
                 del keys[EXAMPLES_PER_ACTION:], kept[EXAMPLES_PER_ACTION:]
             if self.keep_words:
                 self.words.append(line)
+
+    def _check_react(self, request: ActionRequest, now: float) -> None:
+        """A reaction goes on a human's message the channel has by now, by the author the
+        request names: else Unknown Message (404), as Discord answers."""
+        channel = self._channel(request.guild_id)
+        if channel.ids is None:
+            channel.ids = {m.message_id: i for i, m in enumerate(channel.messages)}
+        i = channel.ids.get(request.target_message_id or 0)
+        m = channel.messages[i] if i is not None else None
+        if m is None or m.at > now or m.author_is_bot or m.author_id != request.target_user_id:
+            raise SendRejected("unknown message (404, code 10008)", status=404)
 
     def _answers(self, request: ActionRequest, now: float) -> None:
         assert self.people is not None and self._insert is not None
@@ -265,7 +280,8 @@ class SimDiscord:
                 text = _pick(TO_HER_LINES, m.message_id)
             else:
                 text = _pick(CHAT_LINES, m.message_id)
-            lines.append((m.at, ContextLine(self.display_name(m.author_id), text)))
+            lines.append((m.at, ContextLine(self.display_name(m.author_id), text,
+                                            author_id=m.author_id, message_id=m.message_id)))
         lines += [(at, ContextLine("Miku", text, is_self=True))
                   for at, text in channel.own if at <= now]
         lines.sort(key=lambda x: x[0])

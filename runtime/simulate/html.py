@@ -39,7 +39,7 @@ __all__ = ["figure_data", "missing_library", "render", "write_html"]
 #: One color per action, the same in every figure.
 COLORS = {"join_conversation": "#4c72b0", "engage_user": "#55a868", "fomo_response": "#c44e52",
           "break_silence": "#8172b2", "share_tweet": "#ccb974", "general": "#64b5cd",
-          "reply": "#8c8c8c"}
+          "reply": "#8c8c8c", "react": "#dd8452"}
 _DAY_S = 86400.0
 
 

@@ -28,6 +28,10 @@ plausible):
   ``MAX_DELAY_S`` are not sent (nobody answers a stale post).
 - An answer mentions her or replies to her (so she may reply, as she does to anyone who
   speaks to her) with ``P_TO_HER_ADDRESSED`` when she named them, else ``P_TO_HER``.
+- Her emoji reaction (``react``) is answered only by the author of the message, with the
+  chance of being named times ``REACTED`` (lower than a post: a reaction asks for nothing),
+  by a reaction back (``P_REACT_BACK``, no message: recorded as an answer only) or else a
+  message.
 
 Every draw for (person, action) comes from its own stream: a function of the seed, the
 guild, the person and the moment of the action, never of how many draws came before. V1 and
@@ -79,6 +83,13 @@ AWAY_EXTRA_S = (180.0, 1200.0)
 MAX_DELAY_S = 2700.0
 P_TO_HER = 0.2
 P_TO_HER_ADDRESSED = 0.5
+#: Her emoji reaction on someone's message: only its author may answer it, with the chance
+#: of being named (``ADDRESSED``) times ``REACTED`` (a reaction asks for nothing: a nod is
+#: noticed less and answered less than words addressed to you), and then by a reaction back
+#: with ``P_REACT_BACK``, else by a message (to her with ``P_TO_HER_ADDRESSED``); delays as
+#: for someone named.
+REACTED = 0.35
+P_REACT_BACK = 0.5
 #: Every parameter, for the report's ``params`` (a reader sees what made the numbers).
 MODEL: dict[str, Any] = {
     "p_chatty": P_CHATTY, "p_casual": P_CASUAL, "base": BASE, "presence": PRESENCE,
@@ -88,7 +99,8 @@ MODEL: dict[str, Any] = {
     "max_chance": MAX_CHANCE, "delay_median_s": DELAY_MEDIAN_S,
     "delay_median_addressed_s": DELAY_MEDIAN_ADDRESSED_S, "delay_sigma": DELAY_SIGMA,
     "away_extra_s": list(AWAY_EXTRA_S), "max_delay_s": MAX_DELAY_S, "p_to_her": P_TO_HER,
-    "p_to_her_addressed": P_TO_HER_ADDRESSED,
+    "p_to_her_addressed": P_TO_HER_ADDRESSED, "reacted": REACTED,
+    "p_react_back": P_REACT_BACK,
 }
 #: Answers' message ids: above every base message id of the guild (those count up from
 #: ``(index + 1) << 32``), below the next guild's.
@@ -105,6 +117,8 @@ class AnswerRecord(msgspec.Struct, frozen=True, gc=False):
     action: str
     action_at: float
     addressed: bool
+    #: ``message``, or ``reaction``: a reaction back to her reaction (no message).
+    kind: str = "message"
 
 
 class _Person:
@@ -189,7 +203,11 @@ class GuildPeople:
     def on_action(self, action: str, t: float, target_user_id: int | None,
                   target_activity: str | None) -> list[MessageSeen]:
         """She sent ``action`` at ``t``: the answers it draws, as messages in her channel
-        (sorted by time), also kept in ``answers``. Call in the order she acts."""
+        (sorted by time), also kept in ``answers``. Call in the order she acts. A ``react``
+        (``target_user_id`` the message's author) may draw its author's answer alone: a
+        message, or a reaction back (kept in ``answers``, no message)."""
+        if action == "react":
+            return self._on_react(t, target_user_id)
         out: list[tuple[float, int, bool, bool]] = []
         named = target_user_id if target_user_id in self.people else None
         related = target_activity is not None and is_related(target_activity)
@@ -222,6 +240,33 @@ class GuildPeople:
             events.append(MessageSeen(self.guild_id, self.channel_id, uid, at, False, False,
                                       to_her, self._next_id))
         return events
+
+
+    def _on_react(self, t: float, uid: int | None) -> list[MessageSeen]:
+        if uid is None or uid not in self.people:
+            return []
+        c = self.chance(uid, t, addressed=True, related=False) * REACTED
+        rng = random.Random(f"miku-react:{self.seed}:{self.guild_id}:{uid}:"
+                            f"{math.floor(t * 1000)}")
+        if c <= 0.0 or rng.random() >= c:
+            return []
+        active = self.around(uid, t) == "online"
+        delay = DELAY_MEDIAN_ADDRESSED_S * math.exp(DELAY_SIGMA * rng.gauss(0.0, 1.0))
+        if not active:
+            delay += rng.uniform(*AWAY_EXTRA_S)
+        if delay > MAX_DELAY_S:
+            return []
+        at = on_grid(t + delay)
+        if rng.random() < P_REACT_BACK:
+            self.answers.append(AnswerRecord(self.guild_id, uid, at, "react", t, True,
+                                             "reaction"))
+            return []
+        to_her = rng.random() < P_TO_HER_ADDRESSED
+        bisect.insort(self.people[uid].wrote, at)
+        self._next_id += 1
+        self.answers.append(AnswerRecord(self.guild_id, uid, at, "react", t, True))
+        return [MessageSeen(self.guild_id, self.channel_id, uid, at, False, False, to_her,
+                            self._next_id)]
 
 
 def _disposition(x: float) -> str:

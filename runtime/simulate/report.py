@@ -44,6 +44,7 @@ from actors.events import MemberJoined, MessageSeen, PresenceChanged
 from engine import MOOD_NAMES, GuildConfig, in_quiet_hours, is_related
 from runtime.simulate.answered import reactive_report
 from runtime.simulate.channel import SentRecord
+from runtime.simulate.reacted import reactions_report
 from runtime.simulate.setup import QUIET_HOURS, RunResult
 from runtime.simulate.traffic import GuildTraffic, Traffic
 
@@ -341,7 +342,9 @@ def build_report(traffic: Traffic, v2: RunResult, v1: RunResult | None,
             are ``v2``, ``by_policy`` reports each policy's guilds apart, ``v2`` holds only
             the V2 guilds (None if there are none) and the comparisons count them only.
         reactive: the simulated people answered her (``--reactive``): add ``reactive``
-            (``answered.reactive_report``: answered shares and pestering, V1 beside V2).
+            (``answered.reactive_report``: answered shares and pestering, V1 beside V2;
+            ``reactions``: her emoji reactions per guild-day and what they drew,
+            ``reacted.reactions_report``).
     """
     configs = configs or default_configs(traffic)
     views = _views(traffic, configs)
@@ -381,6 +384,8 @@ def build_report(traffic: Traffic, v2: RunResult, v1: RunResult | None,
         report["restart"] = restart_report(traffic, v2)
     if reactive:
         report["reactive"] = reactive_report(v2, v1, mine)
+        gd = _guild_days(traffic, len(views) if mine is None else len(mine))
+        report["reactive"]["reactions"] = reactions_report(v2, gd, mine)
     report["timing"] = {"v2_wall_s": round(v2.wall_s, 3),
                         "v1_wall_s": round(v1.wall_s, 3) if v1 is not None else None,
                         "events_per_s": round(v2.runtime["traffic_events"] / v2.wall_s)

@@ -138,6 +138,17 @@ def _reactive(report: dict[str, Any]) -> list[str]:
     out.append("Pestering (naming someone who ignored her last two times): "
                + ", ".join(f"{name} {x['pestering']:,} of {x['addressed']:,} addressed"
                            for name, x in runs) + ".")
+    rx = r.get("reactions")
+    if rx:
+        def pct(v: float | None) -> str:
+            return "-" if v is None else f"{100 * v:.0f}%"
+        per_day = rx["per_guild_day"]
+        out.append(f"Her emoji reactions (V2): {rx['reactions']:,}"
+                   + (f", {per_day:.2f} per guild-day" if per_day is not None else "")
+                   + f"; drew a human reply or reaction within 10 / 30 min: "
+                   f"{pct(rx['answered_10m_share'])} / {pct(rx['answered_30m_share'])} "
+                   f"({rx['answered_by_message']:,} by a message, "
+                   f"{rx['answered_by_reaction']:,} by a reaction back).")
     return out
 
 

@@ -92,8 +92,8 @@ def test_the_names_other_parts_depend_on_are_exported() -> None:
         "SnapshotVersionError", "policy_for", "V1Policy", "V2Policy", "decide_v1",
     }
     assert promised <= set(engine.__all__)
-    assert ACTIONS == ("join_conversation", "engage_user", "fomo_response", "break_silence",
-                       "share_tweet")
+    assert ACTIONS == ("join_conversation", "react", "engage_user", "fomo_response",
+                       "break_silence", "share_tweet")
     assert set(engine.Decision.__struct_fields__) >= {
         "action", "at", "next_at", "blocked_by", "target_user_id", "target_activity"}
 

@@ -23,6 +23,7 @@ from engine import (
     encode_state,
     mark_pending,
     new_state,
+    note_message,
     observe_join,
     observe_message,
     observe_presence,
@@ -106,7 +107,7 @@ def decisions_equal(a: Decision, b: Decision) -> bool:
 #: An event: (kind, seconds after the previous event, an int argument).
 Event = tuple[str, int, int]
 
-KINDS = ("human", "human", "human", "human", "burst", "bot", "self", "online", "offline",
+KINDS = ("human", "human", "human", "said", "said", "burst", "bot", "self", "online", "offline",
          "activity", "related", "join", "acted", "failed", "no_item", "pending", "mood",
          "person", "engaged")
 
@@ -122,6 +123,9 @@ def events(max_size: int = 60, max_gap: int = 1800,
 def apply_event(state: GuildState, cfg: GuildConfig, t: float, kind: str, arg: int) -> None:
     """Apply one history event at ``t`` through the pure core."""
     if kind == "human":
+        observe_message(state, t)
+    elif kind == "said":  # a human message with its ids, as the actor gives it (react)
+        note_message(state, t, int(t) * 64 + arg % 64 + 1, 1 + arg % 9)
         observe_message(state, t)
     elif kind == "burst":
         for _ in range(arg):

@@ -9,7 +9,9 @@ One aiohttp server on 127.0.0.1 (a free port) serves
   never slowmode's 20016: bots are exempt from ``rate_limit_per_user``),
   ``GET /channels/{id}/messages`` (history, newest first, with ``before`` / ``after`` /
   ``limit`` as Discord reads them), ``POST /channels/{id}/typing`` (recorded),
-  ``GET /channels/{id}`` (any channel or thread, archived ones too; 404 10003 otherwise);
+  ``GET /channels/{id}`` (any channel or thread, archived ones too; 404 10003 otherwise),
+  ``PUT /channels/{id}/messages/{id}/reactions/{emoji}/@me`` (Create Reaction, recorded in
+  ``reactions``: 204, or Discord's refusals, see ``_put_reaction``);
   a reply to a message the channel does not have is refused (400 50035,
   ``message_reference``) unless ``fail_if_not_exists`` is false (then it is posted plain);
   a MESSAGE_CREATE dispatched by a test joins the channel's history, a MESSAGE_DELETE (or
@@ -76,6 +78,7 @@ from aiohttp import web
 
 from tests.kit.discord_payloads import GUILD, SELF_ID, SELF_USER, guild_create
 from tests.kit.discord_permissions import (
+    ADD_REACTIONS,
     READ_MESSAGE_HISTORY,
     SEND_MESSAGES,
     SEND_MESSAGES_IN_THREADS,
@@ -196,6 +199,15 @@ class FakeDiscord:
         #: REST requests received, ``"METHOD /route/{template}"`` -> count.
         self.requests: collections.Counter[str] = collections.Counter()
         self.typing: list[int] = []
+        #: ``(channel_id, message_id, emoji)`` of every reaction she added (204), in order.
+        self.reactions: list[tuple[int, int, str]] = []
+        #: Every reaction request as received, refused ones too, and its raw (encoded) path.
+        self.reaction_requests: list[tuple[int, int, str]] = []
+        self.reaction_paths: list[str] = []
+        #: Reactions in one channel closer than this are answered 429 (Discord's reaction
+        #: route allows about one per quarter second).
+        self.reaction_interval_s = 0.25
+        self._reacted_at: dict[int, float] = {}
         self.typing_status: dict[int, tuple[int, dict[str, Any]]] = {}
         self.typing_posted = asyncio.Event()
         #: The next REST requests answered with a global rate limit instead of being served,
@@ -272,6 +284,8 @@ class FakeDiscord:
         app.router.add_post(f"{API}/channels/{{cid}}/messages", self._post_message)
         app.router.add_get(f"{API}/channels/{{cid}}/messages", self._get_messages)
         app.router.add_post(f"{API}/channels/{{cid}}/typing", self._post_typing)
+        app.router.add_put(f"{API}/channels/{{cid}}/messages/{{mid}}/reactions/{{emoji}}/@me",
+                           self._put_reaction)
         app.router.add_get(f"{API}/channels/{{cid}}", self._get_channel)
         app.router.add_get("/gateway", self._gateway)
         for mount in self.mounts:
@@ -445,6 +459,47 @@ class FakeDiscord:
             after = int(request.query["after"])
             messages = [m for m in messages if int(m["id"]) > after][-limit:]
         return _json(messages[:limit])
+
+    async def _put_reaction(self, request: web.Request) -> web.Response:
+        """Create Reaction (``resources/message.mdx``): 204 on success. 404 10003 for an
+        unknown channel, 403 50001 without View Channel, 404 10008 for a message the channel
+        does not have, 400 10014 for an emoji Discord does not know (a custom ``name:id``
+        not in the guild, or text that is no emoji), 403 50013 without Read Message History,
+        or without Add Reactions when nobody reacted with that emoji yet, and 429 (with
+        ``retry_after``) for a second reaction in the channel within
+        ``reaction_interval_s``."""
+        cid = int(request.match_info["cid"])
+        mid = int(request.match_info["mid"])
+        emoji = request.match_info["emoji"]  # aiohttp gives the path decoded
+        self.reaction_requests.append((cid, mid, emoji))
+        self.reaction_paths.append(request.raw_path)
+        found = self._channel(cid)
+        if found is None:
+            return _json({"message": "Unknown Channel", "code": 10003}, status=404)
+        guild, channel = found
+        perms = channel_permissions(guild, channel, SELF_ID, guild.get("channels", []))
+        if not perms & VIEW_CHANNEL:
+            return _json({"message": "Missing Access", "code": 50001}, status=403)
+        message = next((m for m in self.history.get(cid, []) if m["id"] == str(mid)), None)
+        if message is None:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        if not _known_emoji(emoji, guild):
+            return _json({"message": "Unknown Emoji", "code": 10014}, status=400)
+        existing = {r["emoji"]["name"] for r in message.get("reactions", [])}
+        if not perms & READ_MESSAGE_HISTORY or (emoji not in existing
+                                                and not perms & ADD_REACTIONS):
+            return _json({"message": "Missing Permissions", "code": 50013}, status=403)
+        now = self.clock()
+        last = self._reacted_at.get(cid)
+        if last is not None and now - last < self.reaction_interval_s:
+            wait = round(self.reaction_interval_s - (now - last), 3)
+            return _json({"message": "You are being rate limited.", "retry_after": wait,
+                          "global": False}, status=429)
+        self._reacted_at[cid] = now
+        self.reactions.append((cid, mid, emoji))
+        message.setdefault("reactions", []).append(
+            {"count": 1, "me": True, "emoji": {"id": None, "name": emoji}})
+        return web.Response(status=204)
 
     async def _post_typing(self, request: web.Request) -> web.Response:
         cid = int(request.match_info["cid"])
@@ -676,6 +731,15 @@ class FakeDiscord:
             if "nonce" in request:
                 chunk["nonce"] = request["nonce"]
             await self._send(shard.ws, "GUILD_MEMBERS_CHUNK", chunk)
+
+
+def _known_emoji(emoji: str, guild: dict[str, Any]) -> bool:
+    """A custom emoji (``name:id``) of the guild, or Unicode that is an emoji (no letters,
+    digits or punctuation of ASCII: Discord answers 10014 to ``:smile:`` or ``ok``)."""
+    _, sep, ident = emoji.partition(":")
+    if sep:
+        return any(e.get("id") == ident for e in guild.get("emojis", []))
+    return bool(emoji) and all(ord(ch) > 0x7F for ch in emoji)
 
 
 async def _serve_forever() -> None:

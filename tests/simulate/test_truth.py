@@ -42,7 +42,7 @@ def test_a_config_with_shadow_guilds_is_reported_per_policy(tmp_path: Path) -> N
     v2, shadow = report["v2"], by["shadow"]
     assert v2 == by["v2"]
     assert set(v2["by_action"]) <= {"break_silence", "engage_user", "fomo_response",
-                                    "join_conversation", "share_tweet"}
+                                    "join_conversation", "react", "share_tweet"}
     assert v2["quiet_hour_actions"] == 0 and "asleep" not in v2["by_mood"]
     assert "general" in shadow["by_action"] and shadow["quiet_hour_actions"] > 0
     assert v2["actions"] + shadow["actions"] == sum(
