@@ -99,7 +99,9 @@ def _pestering(actions: list[SentRecord], answers: list[AnswerRecord],
             out["pestering_any"] += 1
         row, last = run.get(key, (0, -math.inf))
         times = to_her.get(key, ())
-        if row and bisect.bisect_left(times, r.at) > bisect.bisect_right(times, last):
+        # A message to her at the very moment of the address counts as before it: the
+        # engine hears it first (it is what may have lifted her block).
+        if row and bisect.bisect_right(times, r.at) > bisect.bisect_right(times, last):
             row = 0  # they spoke to her since her last address: no longer ignoring her
         if row >= 2:
             out["pestering"] += 1
