@@ -220,6 +220,9 @@ class ActionRequest(msgspec.Struct, frozen=True, gc=False):
     target_activity: str | None = None
     #: The message being answered, for a reply.
     reply_to_message_id: int | None = None
+    #: An engage_user's target as affinity knows them (``engine.familiarity``): "familiar"
+    #: (they answer her), "new" (unknown to her), or None (no hint; affinity off).
+    familiarity: str | None = None
 
 
 ExternalEvent = (

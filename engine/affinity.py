@@ -49,14 +49,17 @@ import msgspec
 __all__ = [
     "ANSWER_WINDOW_S",
     "BLOCK_S",
+    "FAMILIAR",
     "HALF_LIFE_S",
     "MAX_AFFINITY",
     "MAX_FACTOR",
     "MAX_IGNORED_ROW",
     "MAX_SCORE",
+    "NEW",
     "Person",
     "blocked_until",
     "factor",
+    "familiarity",
     "forget",
     "look",
     "note_engaged",
@@ -203,6 +206,29 @@ def factor(p: Person | None, now: float) -> float:
     if p.engaged_at >= 0 and now < p.engaged_at + RECENT_S:
         f *= RECENT_FACTOR
     return f
+
+
+#: ``familiarity`` labels: someone who answers her more than they ignore her, someone she
+#: knows nothing of.
+FAMILIAR = "familiar"
+NEW = "new"
+#: Warmth (decayed answers, in thousandths) from which someone is familiar: one answer
+#: stays familiar for a week (its half-life), if they ignored her less.
+FAMILIAR_WARMTH = 500
+
+
+def familiarity(people: dict[int, Person], user_id: int, now: float) -> str | None:
+    """A label for the words of an engage of ``user_id`` at ``now`` (the prompt's hint that
+    she knows someone; nothing but this label leaves the engine): ``FAMILIAR`` when they
+    answered her (warmth at least ``FAMILIAR_WARMTH``, more than their cold), ``NEW`` when
+    she knows nothing of them (no record), None otherwise (she engaged them and they did
+    not answer: no hint either way)."""
+    p = look(people, user_id, now)
+    if p is None:
+        return NEW
+    if p.warmth >= FAMILIAR_WARMTH and p.warmth > p.cold:
+        return FAMILIAR
+    return None
 
 
 def rises_at(p: Person | None, now: float) -> float:
