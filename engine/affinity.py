@@ -37,6 +37,11 @@ What the decision does with it (``engine.rules``, engage_user, with ``GuildConfi
   A chance that rises with no event (a block or the recent-engage cut ending) is a moment
   "when to look next" names while the opportunity is open (``rises_at``).
 
+With affinity on, ``engine.engage`` also reads the person's presence (``presence_factor``:
+nobody on do not disturb or gone offline, idle x0.5, a newcomer given two minutes to
+arrive), and the words of an engage get ``familiarity``: "familiar" (they answered her more
+than they ignored her), "new" (no record) or none, a label, never anything they said.
+
 Only messages that speak to her touch affinity (nothing on the hot path of the room's
 chatter); one within ``ANSWER_WINDOW_S`` of any action of hers is an answer, and opens a record
 for someone unknown. Nothing here reads content.

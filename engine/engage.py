@@ -6,6 +6,14 @@ An opportunity's roll is fixed by who and when it opened, so asking again in any
 with near certainty after twenty tries. It is drawn the first time the opportunity is looked
 at and kept in it (with the seed it was drawn for), so a decision over a full list costs a
 comparison per opportunity, not a roll.
+
+With affinity on, the chance is also multiplied by the person's presence
+(``presence_factor``, from the last status their opportunity saw): she does not greet
+someone on do not disturb (Discord's "do not disturb" asks for it) or gone offline, greets
+someone idle (away from the keyboard) half as readily, and gives a newcomer ``ARRIVAL_S``
+to arrive (their first presence update) before a welcome. On the reactive simulator over a
+week this is most of what lifts the share of greetings answered within 10 minutes
+(docs/BENCHMARKS.md, "User affinity on the reactive simulator").
 """
 
 from __future__ import annotations

@@ -170,6 +170,8 @@ def _write_html(opts: SimulateOptions, report: dict[str, Any], traffic: Traffic,
     data = figure_data(traffic, runs, guild_configs(config))
     if report.get("reactive"):
         data["reactive"] = report["reactive"]
+    if report.get("affinity"):
+        data["affinity"] = report["affinity"]
     title = (f"miku-autonomy simulator: {opts.guilds} guilds, {opts.hours:g} h, "
              f"seed {opts.seed}")
     write_html(opts.html or "", format_report(report), data, title)

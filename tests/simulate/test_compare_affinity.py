@@ -77,3 +77,17 @@ def test_pestering_is_addressing_someone_who_ignored_her_twice_and_not_spoken_si
     assert _pestering(sent, [], at_once)["pestering"] == 0
     answered = AnswerRecord(G, U, 3700.0, "engage_user", 3600.0, True, False)
     assert _pestering(sent, [answered])["pestering"] == 0  # the second was answered
+
+
+def test_the_html_page_shows_affinity_off_and_on(tmp_path: Any) -> None:
+    """--html with --reactive --compare-affinity adds a figure: engage_user's answered
+    shares, count and pestering, off and on."""
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "report.html"
+    run("--guilds", "4", "--hours", "24", "--seed", "3", "--processes", "1", "--no-v1",
+        "--reactive", "--compare-affinity", "--html", str(path))
+    text = path.read_text(encoding="utf-8")
+    assert 'id="figure-affinity"' in text
+    for k in ("off", "on"):
+        for part in ("answered-10m", "answered-30m", "engage_user", "pestering"):
+            assert f'id="affinity-{k}-{part}"' in text
