@@ -138,3 +138,16 @@ def test_more_warmth_never_lowers_the_chance_whatever_the_presence(
 
     if decided(w) == USER:
         assert decided(w + dw) == USER
+
+
+def test_an_opportunitys_status_survives_a_snapshot_and_a_bad_one_is_refused() -> None:
+    import pytest
+
+    from engine import SnapshotError, decode_state, encode_state
+
+    state = _room(T0)
+    observe_presence(state, T0, USER, "dnd", GAME, False, CFG)
+    assert decode_state(encode_state(state)).opportunities[0].status == "dnd"
+    state.opportunities[0].status = "busy"
+    with pytest.raises(SnapshotError, match="presence status"):
+        decode_state(encode_state(state))
