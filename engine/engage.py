@@ -145,7 +145,7 @@ _MAX_PEOPLE_EXPLAINED = 8
 
 
 def explain_people(state: GuildState, people: dict[int, Person] | None,
-                      now: float) -> tuple[Condition, ...]:
+                   now: float) -> tuple[Condition, ...]:
     """With affinity on and opportunities open: every person behind them (the first
     ``_MAX_PEOPLE_EXPLAINED``) with their affinity factor, and why one is passed over
     (blocked after two ignores, do not disturb, offline, not arrived), ids only. An account,

@@ -491,4 +491,3 @@ def _gates(state: GuildState, cfg: GuildConfig, par: Params, profile: MoodProfil
         Condition("daily_cap", cap is None or _day_cap_opens(state, now, cap) <= now,
                   len(state.day_actions), "no cap" if cap is None else f"< {cap} in 24 h"),
     )
-
