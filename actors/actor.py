@@ -69,6 +69,7 @@ from engine import (
     decide,
     decide_v1,
     encode_state,
+    familiarity,
     forget_member,
     mark_pending,
     msgs_5m,
@@ -530,6 +531,9 @@ class GuildActor:
             decided_at=now, deadline=now + self.settings.deadlines.get(action, 600.0),
             target_user_id=d.target_user_id, target_activity=d.target_activity,
             target_message_id=d.target_message_id,
+            familiarity=familiarity(state.affinity, d.target_user_id, now)
+            if action == "engage_user" and d.target_user_id is not None and self.cfg.affinity
+            else None,
         )
         record = {"at": now, "action": action, "policy": d.policy,
                   "request_id": request.request_id, "target_user_id": d.target_user_id,

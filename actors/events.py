@@ -222,6 +222,9 @@ class ActionRequest(msgspec.Struct, frozen=True, gc=False):
     reply_to_message_id: int | None = None
     #: The message a ``react`` goes on (its author is ``target_user_id``).
     target_message_id: int | None = None
+    #: An engage_user's target as affinity knows them (``engine.familiarity``): "familiar"
+    #: (they answer her), "new" (unknown to her), or None (no hint; affinity off).
+    familiarity: str | None = None
 
 
 ExternalEvent = (

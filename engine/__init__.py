@@ -9,6 +9,7 @@ docs/CONTRACTS.md promise, nothing else: the helpers stay in their modules (``en
 ``tests/engine/test_engine_api.py`` keeps this honest.
 """
 
+from engine.affinity import familiarity
 from engine.decision import Decision
 from engine.errors import (
     InvalidTimeError,
@@ -92,6 +93,7 @@ __all__ = [
     "decide_v1",
     "decode_state",
     "encode_state",
+    "familiarity",
     "forget_member",
     "in_quiet_hours",
     "is_related",

@@ -37,6 +37,11 @@ What the decision does with it (``engine.rules``, engage_user, with ``GuildConfi
   A chance that rises with no event (a block or the recent-engage cut ending) is a moment
   "when to look next" names while the opportunity is open (``rises_at``).
 
+With affinity on, ``engine.engage`` also reads the person's presence (``presence_factor``:
+nobody on do not disturb or gone offline, idle x0.5, a newcomer given two minutes to
+arrive), and the words of an engage get ``familiarity``: "familiar" (they answered her more
+than they ignored her), "new" (no record) or none, a label, never anything they said.
+
 Only messages that speak to her touch affinity (nothing on the hot path of the room's
 chatter); one within ``ANSWER_WINDOW_S`` of any action of hers is an answer, and opens a record
 for someone unknown. Nothing here reads content.
@@ -49,14 +54,17 @@ import msgspec
 __all__ = [
     "ANSWER_WINDOW_S",
     "BLOCK_S",
+    "FAMILIAR",
     "HALF_LIFE_S",
     "MAX_AFFINITY",
     "MAX_FACTOR",
     "MAX_IGNORED_ROW",
     "MAX_SCORE",
+    "NEW",
     "Person",
     "blocked_until",
     "factor",
+    "familiarity",
     "forget",
     "look",
     "note_engaged",
@@ -203,6 +211,29 @@ def factor(p: Person | None, now: float) -> float:
     if p.engaged_at >= 0 and now < p.engaged_at + RECENT_S:
         f *= RECENT_FACTOR
     return f
+
+
+#: ``familiarity`` labels: someone who answers her more than they ignore her, someone she
+#: knows nothing of.
+FAMILIAR = "familiar"
+NEW = "new"
+#: Warmth (decayed answers, in thousandths) from which someone is familiar: one answer
+#: stays familiar for a week (its half-life), if they ignored her less.
+FAMILIAR_WARMTH = 500
+
+
+def familiarity(people: dict[int, Person], user_id: int, now: float) -> str | None:
+    """A label for the words of an engage of ``user_id`` at ``now`` (the prompt's hint that
+    she knows someone; nothing but this label leaves the engine): ``FAMILIAR`` when they
+    answered her (warmth at least ``FAMILIAR_WARMTH``, more than their cold), ``NEW`` when
+    she knows nothing of them (no record), None otherwise (she engaged them and they did
+    not answer: no hint either way)."""
+    p = look(people, user_id, now)
+    if p is None:
+        return NEW
+    if p.warmth >= FAMILIAR_WARMTH and p.warmth > p.cold:
+        return FAMILIAR
+    return None
 
 
 def rises_at(p: Person | None, now: float) -> float:

@@ -130,7 +130,7 @@ def close_opportunity(state: GuildState, user_id: int, activity: str | None,
 
 
 def _announce(state: GuildState, now: float, user_id: int, activity: str | None,
-              related: bool) -> None:
+              related: bool, status: str = "") -> None:
     key = engaged_key(user_id, activity)
     sec = int(now)
     engaged = state.engaged
@@ -146,7 +146,8 @@ def _announce(state: GuildState, now: float, user_id: int, activity: str | None,
     if len(announced) > MAX_ANNOUNCED:
         del announced[next(iter(announced))]
     opps = state.opportunities
-    opp = Opportunity(user_id=user_id, at=now, activity=activity, related=related, roll=-1.0)
+    opp = Opportunity(user_id=user_id, at=now, activity=activity, related=related, roll=-1.0,
+                      status=status)
     if opps and opps[-1].at > now:  # a late event: keep the list in order of opening
         bisect.insort(opps, opp, key=_opened_at)
     else:
@@ -180,9 +181,13 @@ def observe_presence(state: GuildState, now: float, user_id: int, status: str,
                 _clear_bit(state, user_id)  # tracked by id now
         else:
             _set_bit(state, user_id)
+    # Their open opportunities see the new status (dnd or gone: nobody to engage now).
+    for o in state.opportunities:
+        if o.user_id == user_id:
+            o.status = status
     if activity:
         name = clean_activity(activity)
-        _announce(state, now, user_id, name, is_related(name, cfg.keywords))
+        _announce(state, now, user_id, name, is_related(name, cfg.keywords), status)
 
 
 def observe_join(state: GuildState, now: float, user_id: int, is_bot: bool) -> None:

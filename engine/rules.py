@@ -15,9 +15,10 @@ engage_user        a human started an activity or joined in the last 20 min and 
                    for it (``engine.presence``: one opportunity per user and activity, not
                    again within 6 h) · the engage cooldown (30 min) · the opportunity's one
                    roll (``engine.engage``) < the mood's chance for a related activity, a join
-                   or any other activity, × the person's affinity factor · not someone who
-                   ignored her last two engages in the last day (``engine.affinity``; both
-                   only with ``affinity`` on)
+                   or any other activity, × the person's affinity factor × their presence
+                   factor · not someone who ignored her last two engages in the last day
+                   (``engine.affinity``), on do not disturb or offline (``engine.engage``;
+                   all only with ``affinity`` on)
 fomo_response      messages since appearance >= the mood's FOMO messages (bubbly 25, shy 40) ·
                    momentum >= 0.25 · the FOMO cooldown (15 min)
 break_silence      fewer than 5 human messages in the last hour · quiet_for >= the mood's
@@ -64,7 +65,15 @@ from typing import NoReturn
 
 from engine.affinity import blocked_until, factor, look, rises_at
 from engine.decision import Condition, Decision, RuleCheck, num
-from engine.engage import OPPORTUNITY_WINDOW_S, engage_chance, engage_roll
+from engine.engage import (
+    IDLE_FACTOR,
+    OPPORTUNITY_WINDOW_S,
+    engage_chance,
+    engage_roll,
+    explain_people,
+    presence_factor,
+    presence_rises_at,
+)
 from engine.engage import best_opportunity as _best_opportunity
 from engine.hours import hours_factor
 from engine.localtime import in_quiet_hours
@@ -265,13 +274,14 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
         people = state.affinity if cfg.affinity else None
         if ok_cool:
             opp = _best_opportunity(state, now, seed, par, people)
-            if opp is None and people:
-                # Someone passed over (blocked, or engaged recently) may get a better chance
-                # while their opportunity is still open: look again then.
+            if opp is None and people is not None:
+                # Someone passed over (blocked, engaged recently, not arrived yet) may get a
+                # better chance while their opportunity is still open: look again then.
                 for o in opps:
-                    until = rises_at(look(people, o.user_id, now), now)
-                    if now < until <= o.at + OPPORTUNITY_WINDOW_S:
-                        next_at = min(next_at, until)
+                    for until in (rises_at(look(people, o.user_id, now), now),
+                                  presence_rises_at(o, now)):
+                        if now < until <= o.at + OPPORTUNITY_WINDOW_S:
+                            next_at = min(next_at, until)
         else:
             # Rolls are drawn only once the cooldown is over: until then, look again at its
             # end if an opportunity may still be open then (early at worst, never late).
@@ -292,6 +302,8 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
                 if people and opp_seen is not None else None
             f = factor(person, now)
             until = blocked_until(person, now)
+            pf = presence_factor(opp_seen, now) \
+                if people is not None and opp_seen is not None else 1.0
             checks.append(RuleCheck(ENGAGE_USER, fired and action == ENGAGE_USER
                                     and blocked is None, (
                 Condition("new_activity_or_join", opp_seen is not None,
@@ -305,9 +317,16 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
                           else f"ignored her twice; blocked until {until:.0f}",
                           "not ignored her the last two times in a day; the factor "
                           "multiplies the chance"),
-                Condition("sociability_roll", r < p * f, round(r, 4),
-                          f"< {p * f:.3f}" + (" (related activity)" if related else "")
-                          + (f" (x{f:.3f} affinity)" if f != 1.0 else "")),
+                Condition("presence", pf > 0.0,
+                          "off" if people is None or opp_seen is None
+                          else opp_seen.status or "not seen yet",
+                          "not do-not-disturb or offline, a newcomer arrived (idle: x"
+                          f"{IDLE_FACTOR:g})"),
+                Condition("sociability_roll", r < p * f * pf, round(r, 4),
+                          f"< {p * f * pf:.3f}" + (" (related activity)" if related else "")
+                          + (f" (x{f:.3f} affinity)" if f != 1.0 else "")
+                          + (f" (x{pf:g} presence)" if 0.0 < pf != 1.0 else "")),
+                *explain_people(state, people, now),
             )))
         elif opp is not None:
             return Decision(ENGAGE_USER, now, next_at, target_user_id=opp.user_id,

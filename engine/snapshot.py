@@ -157,6 +157,8 @@ def _from_v1(raw: dict[str, Any]) -> GuildState:
     return msgspec.convert(raw, GuildState)
 
 
+#: An opportunity's last presence status seen ("": none yet).
+_STATUSES = frozenset({"", "online", "idle", "dnd", "offline"})
 _TIME_FIELDS = (
     "observed_since", "next_rotation_at", "pending_deadline", "grace_until", "backoff_until",
     "share_backoff_until",
@@ -209,6 +211,8 @@ def _inconsistency(state: GuildState) -> str:
     if any(o.activity is not None and len(o.activity) > ACTIVITY_MAX_CHARS
            for o in state.opportunities):
         return "an activity name is longer than 128 characters"
+    if any(o.status not in _STATUSES for o in state.opportunities):
+        return "an opportunity's presence status is not one Discord has"
     return ""
 
 

@@ -155,7 +155,9 @@ class GuildConfig(msgspec.Struct, frozen=True, gc=False):
 class Opportunity(msgspec.Struct, gc=False):
     """Someone to engage: a human who started an activity (``activity`` set) or joined.
     ``roll`` is its one roll, fixed by who and when it opened, drawn the first time it is
-    looked at (-1: not yet; ``engine.engage``)."""
+    looked at (-1: not yet; ``engine.engage``). ``status``: the person's last presence
+    status seen while it is open ("online", "idle", "dnd", "offline"; "": none seen yet,
+    a join before their first presence update)."""
 
     user_id: int
     at: float
@@ -163,6 +165,7 @@ class Opportunity(msgspec.Struct, gc=False):
     related: bool = False
     roll: float = -1.0
     roll_seed: int = 0
+    status: str = ""
 
 
 class GuildState(msgspec.Struct, gc=False):

@@ -94,6 +94,9 @@ class Prompt(msgspec.Struct, frozen=True):
     user: str | None = None
     activity: str | None = None
     item: FeedItem | None = None
+    #: An engage's target as she knows them: "familiar", "new" or None
+    #: (``ActionRequest.familiarity``); the prompt's hint says it in one line.
+    familiarity: str | None = None
     #: The person she answers (a reply: the author of the message that spoke to her), else
     #: the last person (not her) who spoke in the context, for join / FOMO.
     author: str | None = None

@@ -15,7 +15,12 @@ import anyio
 
 from runtime.pool.models import Prompt
 from runtime.pool.persona import Persona, default_persona, fill
-from runtime.pool.prompt import WELCOME_LINES
+from runtime.pool.prompt import (
+    FAMILIAR_LINES,
+    FAMILIAR_WELCOME_LINES,
+    QUIET_MOODS,
+    WELCOME_LINES,
+)
 
 __all__ = ["OfflineBackend"]
 
@@ -44,8 +49,14 @@ class OfflineBackend:
         rng = random.Random(f"{self.seed}:{prompt.guild_id}:{prompt.decided_at!r}:"
                             f"{prompt.action}:{prompt.mood}")
         per_mood = self.persona.lines.get(prompt.mood) or self.persona.lines["neutral"]
+        # Someone who answers her gets a warmer line, but not in a quiet mood (hers stay).
+        familiar = prompt.action == "engage_user" and prompt.familiarity == "familiar" \
+            and prompt.mood not in QUIET_MOODS
         if prompt.action == "engage_user" and not prompt.activity:
-            template = rng.choice(WELCOME_LINES)  # someone who just joined
+            # someone who just joined (back, if she knows them)
+            template = rng.choice(FAMILIAR_WELCOME_LINES if familiar else WELCOME_LINES)
+        elif familiar:
+            template = rng.choice(FAMILIAR_LINES)  # someone who answers her: a warmer line
         else:
             template = rng.choice(per_mood[prompt.action])
         item = prompt.item

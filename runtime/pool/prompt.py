@@ -23,7 +23,8 @@ from actors.events import ActionRequest
 from runtime.pool.models import ChatMessage, ContextLine, FeedItem, Prompt
 from runtime.pool.persona import Persona, fill
 
-__all__ = ["BUDGETS", "CHARS_PER_TOKEN", "QUIET_MOODS", "budget_for", "build_prompt"]
+__all__ = ["BUDGETS", "CHARS_PER_TOKEN", "FAMILIARITY_HINTS", "QUIET_MOODS", "budget_for",
+           "build_prompt"]
 
 #: The instruction and the offline lines for engaging a member who just joined (an
 #: ``engage_user`` with no activity): the persona's ``engage_user`` speaks of an activity.
@@ -32,6 +33,17 @@ WELCOME_TEMPLATE = """{user} just joined the server.
 Welcome {user} in one casual line."""
 WELCOME_LINES = ("Welcome, {user}! Make yourself at home~",
                  "Oh, hi {user}! Welcome in, I'm glad you're here!")
+#: The one-line hint an engage gets about how well she knows the person (the request's
+#: ``familiarity``: a label from ids and times, never a quote of anything they said). A
+#: newcomer's welcome needs no "new" hint: joining says it.
+FAMILIARITY_HINTS = {
+    "familiar": "You know {user}: they often chat with you.",
+    "new": "You have not talked with {user} before.",
+}
+#: The offline backend's warmer lines for someone familiar (an activity, a welcome back).
+FAMILIAR_LINES = ("Hey {user}, good to see you again! {activity}, nice~",
+                  "{user}! Always happy when you're around. Have fun with {activity}!")
+FAMILIAR_WELCOME_LINES = ("Welcome back, {user}! Missed you~",)
 
 #: Characters per action: a reply or a join is a Discord line; a share is a line plus its
 #: link (the link not counted).
@@ -116,6 +128,16 @@ def _stops(name: str, lines: Sequence[ContextLine], author: str | None) -> tuple
     return tuple(stops)
 
 
+def _familiarity_hint(request: ActionRequest, values: dict[str, str], welcome: bool) -> str:
+    """The engage's one-line hint of how well she knows the person, or ""."""
+    if request.action != "engage_user" or request.familiarity is None:
+        return ""
+    if welcome and request.familiarity == "new":
+        return ""
+    template = FAMILIARITY_HINTS.get(request.familiarity)
+    return fill(template, values) if template else ""
+
+
 def build_prompt(persona: Persona, request: ActionRequest, *,
                  context: Sequence[ContextLine] = (), user: str | None = None,
                  item: FeedItem | None = None) -> Prompt:
@@ -155,6 +177,9 @@ def build_prompt(persona: Persona, request: ActionRequest, *,
     }
     system = f"{persona.system}\n\n{persona.moods[mood]}"
     instruction = fill(template, values)
+    hint = _familiarity_hint(request, values, welcome)
+    if hint:
+        instruction = f"{hint}\n\n{instruction}"
     example_values = {**values, **_EXAMPLE}
     example_ask = fill(template, example_values)
     example_line = fill(WELCOME_LINES[0] if welcome else persona.lines[mood][action][0],
@@ -173,12 +198,13 @@ def build_prompt(persona: Persona, request: ActionRequest, *,
     return Prompt(guild_id=request.guild_id, request_id=request.request_id,
                   action=action, mood=mood, messages=messages, decided_at=request.decided_at,
                   user=user,
+                  familiarity=request.familiarity if action == "engage_user" else None,
                   activity=request.target_activity, item=item, author=author,
                   budget=chars, max_tokens=max_tokens,
                   stop=_stops(persona.name, before, author),
                   others=tuple(sorted(others - set(persona.aliases))),
                   echoes=(persona.system, persona.moods[mood], bare,
-                          _instruction(example_ask)),
+                          _instruction(example_ask), *((hint,) if hint else ())),
                   links=links)
 
 

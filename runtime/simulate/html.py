@@ -11,6 +11,8 @@ no script, no style sheet, no image file beside it):
    both policies' actions on its first day, quiet hours shaded.
 4. With ``--reactive`` (``data["reactive"]``, the report's part): her actions answered by a
    simulated person within 10 and 30 minutes, by action, V2 beside V1.
+5. With ``--reactive --compare-affinity`` (``data["affinity"]``): ``engage_user`` with user
+   affinity off and on: how many, the share answered within 10 and 30 minutes, pestering.
 
 Every plotted element carries an ``id`` (a bar ``hour-v2-join_conversation-18``, a line
 ``answered-v1``, a guild's day ``day-v2-engage_user``, ...), so a test or a reader can find
@@ -247,6 +249,34 @@ def _reactive_plot(reactive: dict[str, Any]) -> str:
     return _svg(fig)
 
 
+def _affinity_plot(affinity: dict[str, Any]) -> str:
+    from matplotlib.figure import Figure
+
+    runs = [(k, affinity[k]) for k in ("off", "on") if k in affinity]
+    fig = Figure(figsize=(10, 3.4))
+    share, count = fig.subplots(1, 2)
+    for i, (k, x) in enumerate(runs):
+        e = x["engage_user"]
+        for j, w in enumerate(("10m", "30m")):
+            bar = share.bar(i * 3 + j, 100.0 * (e.get(f"answered_{w}_share") or 0.0),
+                            color="#4c72b0" if k == "on" else "#999999",
+                            alpha=0.55 if w == "10m" else 1.0)
+            bar[0].set_gid(f"affinity-{k}-answered-{w}")
+        for j, (what, n) in enumerate((("engage_user", e["actions"]),
+                                       ("pestering", x.get("pestering", 0)))):
+            bar = count.bar(i * 3 + j, n, color="#4c72b0" if k == "on" else "#999999",
+                            alpha=1.0 if j == 0 else 0.55)
+            bar[0].set_gid(f"affinity-{k}-{what}")
+    share.set_xticks([0, 1, 3, 4], ["off, 10 min", "off, 30 min", "on, 10 min", "on, 30 min"])
+    share.set_ylim(0, 100)
+    share.set_ylabel("% of engage_user answered")
+    count.set_xticks([0, 1, 3, 4], ["off: engages", "off: pestering", "on: engages",
+                                    "on: pestering"])
+    count.set_ylabel("count")
+    fig.suptitle("User affinity off and on, same traffic (--compare-affinity)")
+    return _svg(fig)
+
+
 def render(report_text: str, data: dict[str, Any], title: str) -> str:
     """The page: the report's text and the three figures, nothing to fetch."""
     import matplotlib
@@ -258,6 +288,9 @@ def render(report_text: str, data: dict[str, Any], title: str) -> str:
         if data.get("reactive"):
             figures.append(("reactive", "Answered by a simulated person, by action",
                             _reactive_plot(data["reactive"])))
+        if data.get("affinity") and "pestering" in data["affinity"].get("on", {}):
+            figures.append(("affinity", "engage_user with user affinity off and on",
+                            _affinity_plot(data["affinity"])))
     parts = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         f"<title>{html.escape(title)}</title>",

@@ -55,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
            "traffic and report, for V1 and V2 without and with learning, the share of "
            "unprompted posts a human answered within 30 minutes. Learned hours steer "
            "nothing before a whole day has been seen: give it days (e.g. --hours 336)")
+    a("--compare-affinity", action="store_true",
+      help="also run V2 with user affinity switched the other way (affinity = false, or "
+           "true if your config has it off) on the same traffic and report both side by "
+           "side: engage_user actions and, with --reactive, their answered shares and "
+           "pestering. Affinity learns over days: give it days (e.g. --hours 168)")
     a("--store", metavar="PATH",
       help="the SQLite snapshot file the V2 run leaves behind, with PATH.sim.json beside it "
            "(must not exist unless --resume; default: a temporary file, removed at the end), "
@@ -139,6 +144,7 @@ class SimulateOptions:
         self.chattiness: float | None = args.chattiness
         self.compare_chattiness: bool = args.compare_chattiness
         self.compare_learning: bool = args.compare_learning
+        self.compare_affinity: bool = getattr(args, "compare_affinity", False)
         self.store: str | None = args.store
         self.resume: bool = args.resume
         self.downtime: float = args.downtime

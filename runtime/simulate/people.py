@@ -119,6 +119,8 @@ class AnswerRecord(msgspec.Struct, frozen=True, gc=False):
     addressed: bool
     #: ``message``, or ``reaction``: a reaction back to her reaction (no message).
     kind: str = "message"
+    #: The answer mentions her or replies to her (it speaks to her).
+    to_her: bool = False
 
 
 class _Person:
@@ -236,7 +238,8 @@ class GuildPeople:
         for at, uid, addressed, to_her in out:
             bisect.insort(self.people[uid].wrote, at)
             self._next_id += 1
-            self.answers.append(AnswerRecord(self.guild_id, uid, at, action, t, addressed))
+            self.answers.append(AnswerRecord(self.guild_id, uid, at, action, t, addressed,
+                                             to_her))
             events.append(MessageSeen(self.guild_id, self.channel_id, uid, at, False, False,
                                       to_her, self._next_id))
         return events

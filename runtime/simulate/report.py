@@ -42,7 +42,7 @@ from typing import Any
 
 from actors.events import MemberJoined, MessageSeen, PresenceChanged
 from engine import MOOD_NAMES, GuildConfig, in_quiet_hours, is_related
-from runtime.simulate.answered import reactive_report
+from runtime.simulate.answered import affinity_report, reactive_report, spoke_to_her
 from runtime.simulate.channel import SentRecord
 from runtime.simulate.reacted import reactions_report
 from runtime.simulate.setup import QUIET_HOURS, RunResult
@@ -321,6 +321,7 @@ def build_report(traffic: Traffic, v2: RunResult, v1: RunResult | None,
                  params: dict[str, Any], *, configs: dict[int, GuildConfig] | None = None,
                  chattiness: dict[float, RunResult] | None = None,
                  learning: dict[bool, RunResult] | None = None,
+                 affinity: dict[bool, RunResult] | None = None,
                  resumed: bool = False,
                  policies: dict[int, str] | None = None,
                  reactive: bool = False) -> dict[str, Any]:
@@ -337,6 +338,9 @@ def build_report(traffic: Traffic, v2: RunResult, v1: RunResult | None,
             the simulator's own (``default_configs``).
         chattiness: V2 runs by chattiness, on the same traffic.
         learning: V2 runs by ``learn_hours``, on the same traffic.
+        affinity: V2 runs by ``affinity``, on the same traffic: add ``affinity``
+            (``answered.affinity_report``: ``off`` and ``on``, each with its actions,
+            ``engage_user`` and, when ``reactive``, their answered shares and pestering).
         resumed: the run continued a store after a downtime: add ``restart``.
         policies: each guild's policy in the main run (None: V2 everywhere). When not all
             are ``v2``, ``by_policy`` reports each policy's guilds apart, ``v2`` holds only
@@ -380,10 +384,16 @@ def build_report(traffic: Traffic, v2: RunResult, v1: RunResult | None,
     if learning and mine != set():
         report["learning"] = {("with" if on else "without"): _brief(traffic, r, views, mine)
                               for on, r in sorted(learning.items())}
+    spoke = spoke_to_her(traffic) if reactive else None
+    if affinity and mine != set():
+        report["affinity"] = {("on" if on else "off"): {
+            **_brief(traffic, r, views, mine),
+            **affinity_report(r, mine, reactive=reactive, spoke=spoke)}
+            for on, r in sorted(affinity.items())}
     if resumed:
         report["restart"] = restart_report(traffic, v2)
     if reactive:
-        report["reactive"] = reactive_report(v2, v1, mine)
+        report["reactive"] = reactive_report(v2, v1, mine, spoke)
         gd = _guild_days(traffic, len(views) if mine is None else len(mine))
         report["reactive"]["reactions"] = reactions_report(v2, gd, mine)
     report["timing"] = {"v2_wall_s": round(v2.wall_s, 3),

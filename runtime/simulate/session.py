@@ -114,9 +114,10 @@ def _variant(traffic: Traffic, policy: str, setup: RunSetup, processes: int,
 
 def _comparisons(opts: SimulateOptions, traffic: Traffic, policy: str, setup: RunSetup,
                  v2: RunResult, owner: Config | None
-                 ) -> tuple[dict[float, RunResult] | None, dict[bool, RunResult] | None]:
+                 ) -> tuple[dict[float, RunResult] | None, dict[bool, RunResult] | None,
+                            dict[bool, RunResult] | None]:
     configured = msgspec.structs.asdict(owner.defaults) if owner is not None else {}
-    chattiness = learning = None
+    chattiness = learning = affinity = None
     if opts.compare_chattiness:
         main = opts.chattiness if opts.chattiness is not None \
             else configured.get("chattiness", 1.0)
@@ -129,7 +130,13 @@ def _comparisons(opts: SimulateOptions, traffic: Traffic, policy: str, setup: Ru
                     else _variant(traffic, policy, setup, opts.processes),
                     not on: _variant(traffic, policy, setup, opts.processes,
                                      learn_hours=not on)}
-    return chattiness, learning
+    if opts.compare_affinity:
+        on = bool(configured.get("affinity", True))
+        affinity = {on: v2 if not opts.realtime
+                    else _variant(traffic, policy, setup, opts.processes),
+                    not on: _variant(traffic, policy, setup, opts.processes,
+                                     affinity=not on)}
+    return chattiness, learning, affinity
 
 
 def _run_realtime_with_metrics(traffic: Traffic, policy: str, setup: RunSetup, *,
@@ -163,6 +170,8 @@ def _write_html(opts: SimulateOptions, report: dict[str, Any], traffic: Traffic,
     data = figure_data(traffic, runs, guild_configs(config))
     if report.get("reactive"):
         data["reactive"] = report["reactive"]
+    if report.get("affinity"):
+        data["affinity"] = report["affinity"]
     title = (f"miku-autonomy simulator: {opts.guilds} guilds, {opts.hours:g} h, "
              f"seed {opts.seed}")
     write_html(opts.html or "", format_report(report), data, title)
@@ -207,7 +216,7 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
             write_state(opts.store, SimState(opts.seed, opts.guilds, v2.ended_at))
         logs.close()
         logs = configure_logging("error", renderer="json", stream=sys.stderr, cache=False)
-        chattiness, learning = _comparisons(opts, traffic, policy, setup, v2, owner)
+        chattiness, learning, affinity = _comparisons(opts, traffic, policy, setup, v2, owner)
         # The comparison is about decisions, not words: V1 is replayed through the engine.
         v1 = None if opts.no_v1 else replay_v1(traffic, setup)
     finally:
@@ -237,7 +246,8 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
               "interrupted_after_h": round((v2.ended_at - traffic.start) / 3600.0, 4)
               if v2.ended_at < traffic.start + opts.hours * 3600.0 - 1e-6 else None}
     report = build_report(traffic, v2, v1, params, configs=guild_configs(config),
-                          chattiness=chattiness, learning=learning, resumed=opts.resume,
+                          chattiness=chattiness, learning=learning, affinity=affinity,
+                          resumed=opts.resume,
                           policies=guild_policies(config), reactive=opts.reactive)
     if opts.html is not None:
         _write_html(opts, report, traffic, v2, v1, config)

@@ -105,6 +105,7 @@ def _extras(report: dict[str, Any]) -> list[str]:
                       + ", ".join(f"{n} {a}" for a, n in rs["by_action"].items()) + ")."
                       if rs.get("first_action_after_s") is not None else "."))
     out += _reactive(report)
+    out += _affinity(report)
     examples = report.get("examples") or []
     if examples:
         out.append("Her words, three examples:")
@@ -113,13 +114,13 @@ def _extras(report: dict[str, Any]) -> list[str]:
     return out
 
 
-def _answered(x: dict[str, Any] | None) -> str:
+def _answered(x: dict[str, Any] | None, digits: int = 0) -> str:
     if x is None:
         return "-"
     if not x["actions"]:
         return "0/0"
-    return (f"{100 * x['answered_10m_share']:.0f}% / {100 * x['answered_30m_share']:.0f}%"
-            f" of {x['actions']:,}")
+    return (f"{100 * x['answered_10m_share']:.{digits}f}% / "
+            f"{100 * x['answered_30m_share']:.{digits}f}% of {x['actions']:,}")
 
 
 def _reactive(report: dict[str, Any]) -> list[str]:
@@ -135,9 +136,9 @@ def _reactive(report: dict[str, Any]) -> list[str]:
     out = ["Answered by a simulated person within 10 / 30 min (--reactive: people answer "
            "her; only answers to the action count):"]
     out += _table(["", *(name for name, _ in runs)], rows)
-    out.append("Pestering (naming someone who ignored her last two times): "
-               + ", ".join(f"{name} {x['pestering']:,} of {x['addressed']:,} addressed"
-                           for name, x in runs) + ".")
+    out.append("Pestering (naming someone who ignored her last two times and has not spoken "
+               "to her since): " + ", ".join(f"{name} {_pester(x)}" for name, x in runs)
+               + ".")
     rx = r.get("reactions")
     if rx:
         def pct(v: float | None) -> str:
@@ -150,6 +151,34 @@ def _reactive(report: dict[str, Any]) -> list[str]:
                    f"({rx['answered_by_message']:,} by a message, "
                    f"{rx['answered_by_reaction']:,} by a reaction back).")
     return out
+
+
+def _pester(x: dict[str, Any]) -> str:
+    out = f"{x['pestering']:,} of {x['addressed']:,} addressed"
+    if "pestering_after_day" in x:
+        out += (f" ({x['pestering_after_day']:,} a day or more after the last ignore; "
+                f"{x['pestering_any']:,} counting those who spoke to her since)")
+    return out
+
+
+def _affinity(report: dict[str, Any]) -> list[str]:
+    """``--compare-affinity``: V2 with affinity off and on, side by side."""
+    af = report.get("affinity")
+    if not af:
+        return []
+    runs = [(f"affinity {k}", af[k]) for k in ("off", "on") if k in af]
+    rows = [["actions", *(f"{x['actions']:,}" for _, x in runs)],
+            ["engage_user", *(f"{x['engage_user']['actions']:,}" for _, x in runs)]]
+    if "pestering" in runs[0][1]:
+        rows += [["engage_user answered in 10 / 30 min",
+                  *(_answered(x["engage_user"], 1) for _, x in runs)],
+                 ["every action answered in 10 / 30 min",
+                  *(f"{100 * (x['answered_10m_share'] or 0):.1f}% / "
+                    f"{100 * (x['answered_30m_share'] or 0):.1f}%" for _, x in runs)],
+                 ["pestering (a day or more after / any since)",
+                  *(f"{x['pestering']:,} of {x['addressed']:,} ({x['pestering_after_day']:,}"
+                    f" / {x['pestering_any']:,})" for _, x in runs)]]
+    return ["User affinity (V2, same traffic):", *_table(["", *(n for n, _ in runs)], rows)]
 
 
 def _by(p: dict[str, Any], table: str, key: str, guilds: int) -> float:

@@ -39,6 +39,8 @@ from engine import (
     decide,
     decode_state,
     new_state,
+    observe_message,
+    record_action,
     rotate_mood,
 )
 from tests.kit.actors import RecordingSink
@@ -427,6 +429,30 @@ async def test_the_author_of_an_answer_reaches_the_engines_affinity(affinity: bo
         assert not actor.state.affinity[501].waiting  # answered: the window closed
     else:
         assert actor.state.affinity == {}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("affinity", "answered", "label"), [
+    (True, False, "new"), (True, True, "familiar"), (False, True, None)])
+async def test_an_engage_request_says_how_well_she_knows_the_person(
+        affinity: bool, answered: bool, label: str | None) -> None:
+    """Her engage of 501 is labelled from the guild's affinity: "new" for someone unknown,
+    "familiar" for someone who answered her engage two days ago; none with affinity off."""
+    sink = RecordingSink()
+    cfg = GuildConfig(quiet_hours=None, rotate_moods=False, affinity=affinity)
+    actor = make_actor(sink, cfg=cfg)
+    now = actor.clock.now
+    if answered:
+        before = now() - 2 * 86400
+        record_action(actor.state, before, "engage_user", 501, "Tetris")
+        observe_message(actor.state, before + 60, author_id=501, to_her=True)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        actor.mailbox.put_nowait(PresenceChanged(42, 501, now(), activity="Project DIVA"))
+        await anyio.wait_all_tasks_blocked()
+        actor.mailbox.put_nowait(Stop(42))
+    [req] = sink.requests
+    assert (req.action, req.familiarity) == ("engage_user", label)
 
 
 @pytest.mark.anyio

@@ -347,7 +347,8 @@ def test_engage_prefers_a_related_activity_then_the_most_recent() -> None:
     assert later is None  # the rest are older than 20 minutes by now
     observe_join(state, T0 + 1810, 8, False)
     observe_presence(state, T0 + 1800, 9, "online", "Tetris", False, CFG)
-    d = decide(state, CFG, T0 + 1810, 0)
+    observe_presence(state, T0 + 1812, 8, "online", None, False, CFG)  # the newcomer arrives
+    d = decide(state, CFG, T0 + 1812, 0)
     assert (d.action, d.target_user_id, d.target_kind) == (ENGAGE_USER, 8, "join")
 
 
