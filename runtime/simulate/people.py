@@ -239,7 +239,7 @@ class GuildPeople:
             bisect.insort(self.people[uid].wrote, at)
             self._next_id += 1
             self.answers.append(AnswerRecord(self.guild_id, uid, at, action, t, addressed,
-                                             to_her))
+                                             to_her=to_her))
             events.append(MessageSeen(self.guild_id, self.channel_id, uid, at, False, False,
                                       to_her, self._next_id))
         return events
@@ -262,12 +262,13 @@ class GuildPeople:
         at = on_grid(t + delay)
         if rng.random() < P_REACT_BACK:
             self.answers.append(AnswerRecord(self.guild_id, uid, at, "react", t, True,
-                                             "reaction"))
+                                             kind="reaction"))
             return []
         to_her = rng.random() < P_TO_HER_ADDRESSED
         bisect.insort(self.people[uid].wrote, at)
         self._next_id += 1
-        self.answers.append(AnswerRecord(self.guild_id, uid, at, "react", t, True))
+        self.answers.append(AnswerRecord(self.guild_id, uid, at, "react", t, True,
+                                         to_her=to_her))
         return [MessageSeen(self.guild_id, self.channel_id, uid, at, False, False, to_her,
                             self._next_id)]
 

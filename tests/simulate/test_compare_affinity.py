@@ -69,13 +69,13 @@ def test_pestering_is_addressing_someone_who_ignored_her_twice_and_not_spoken_si
     spoke = {(G, U): [7200.0]}
     out = _pestering(sent, [], spoke)
     assert (out["pestering"], out["pestering_any"]) == (0, 1)
-    answer = AnswerRecord(G, U, 7300.0, "join_conversation", 7200.0, False, True)
+    answer = AnswerRecord(G, U, 7300.0, "join_conversation", 7200.0, False, to_her=True)
     assert _pestering(sent, [answer])["pestering"] == 0
-    quiet = AnswerRecord(G, U, 7300.0, "join_conversation", 7200.0, False, False)
+    quiet = AnswerRecord(G, U, 7300.0, "join_conversation", 7200.0, False, to_her=False)
     assert _pestering(sent, [quiet])["pestering"] == 1  # to the room, not to her
     at_once = {(G, U): [3600.0 + DAY]}  # at the very moment: the engine heard it first
     assert _pestering(sent, [], at_once)["pestering"] == 0
-    answered = AnswerRecord(G, U, 3700.0, "engage_user", 3600.0, True, False)
+    answered = AnswerRecord(G, U, 3700.0, "engage_user", 3600.0, True, to_her=False)
     assert _pestering(sent, [answered])["pestering"] == 0  # the second was answered
 
 
