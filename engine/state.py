@@ -32,11 +32,13 @@ from engine.errors import InvalidTimeError
 from engine.hours import fold_hours
 from engine.localtime import zone
 from engine.moods import profile_for
+from engine.tone import Tone
 
 __all__ = [
     "CHATTINESS_RANGE",
     "CHATTINESS_RULE",
     "MAX_ACTIONS_PER_DAY",
+    "MAX_COUNTED",
     "MAX_ENGAGED",
     "MAX_ONLINE",
     "MAX_OPPORTUNITIES",
@@ -93,6 +95,8 @@ MAX_ENGAGED = 256
 MAX_ONLINE = 2048
 #: The largest ``max_actions_per_day`` (the day's action times are kept, so it is bounded).
 MAX_ACTIONS_PER_DAY = 1000
+#: How many of the last counted human messages' ids are kept to take back (engine.deletions).
+MAX_COUNTED = 1024
 #: 10000-01-01T00:00:00Z: datetime cannot go past year 9999.
 MAX_TIME = 253402300800.0
 NEVER = -math.inf
@@ -118,7 +122,9 @@ class GuildConfig(msgspec.Struct, frozen=True, gc=False):
     guild's learned hours of activity make unprompted posts likelier when people are usually
     around (``engine.hours``; the profile is kept either way, counts only). ``affinity``
     lets who answered and who ignored her weigh on ``engage_user`` (``engine.affinity``);
-    off, the rules read no affinity, and the actor passes no author ids to keep any.
+    off, the rules read no affinity, and the actor passes no author ids to keep any. ``tone``
+    lets how the room feels (``engine.tone``) hold back playful posts and joins; off, the
+    rules read no tone and the actor feeds it no reactions or timeouts.
     """
 
     timezone: str = "UTC"
@@ -133,6 +139,7 @@ class GuildConfig(msgspec.Struct, frozen=True, gc=False):
     max_actions_per_day: int | None = None
     learn_hours: bool = True
     affinity: bool = True
+    tone: bool = True
 
     def __post_init__(self) -> None:
         # A ValueError here becomes a msgspec.ValidationError when a config is decoded.
@@ -231,6 +238,14 @@ class GuildState(msgspec.Struct, gc=False):
     #: User affinity (``engine.affinity``): user id -> record, oldest touched first, at most
     #: 256. Added to schema 3 without a new version: a snapshot written before has none.
     affinity: dict[int, Person] = msgspec.field(default_factory=dict)
+    #: The room's tone (``engine.tone``); None until the first signal. Added to schema 3
+    #: like ``affinity``.
+    tone: Tone | None = None
+    #: Not snapshotted (``encode_state`` writes them empty): the ids of the last
+    #: ``MAX_COUNTED`` human messages counted one by one (``engine.deletions``), and the last
+    #: reactions added, key -> (value, when) (``engine.tone``).
+    counted: dict[int, None] = msgspec.field(default_factory=dict)
+    reacted: dict[int, tuple[float, float]] = msgspec.field(default_factory=dict)
 
 
 def check_time(now: float, what: str = "now") -> float:
@@ -347,6 +362,8 @@ def settle_clock(state: GuildState, now: float) -> None:
                                             min(p.ignored_at, sec))
     if state.hours_at > sec // 3600:
         state.hours_at = sec // 3600
+    if state.tone is not None and state.tone.at > now:
+        state.tone.at = now
     evict(state, sec)
 
 
@@ -393,7 +410,7 @@ def _count_humans(state: GuildState, now: float, n: int) -> None:
 
 def observe_message(state: GuildState, now: float, is_bot: bool = False,
                     is_self: bool = False, author_id: int | None = None,
-                    to_her: bool = False) -> None:
+                    to_her: bool = False, message_id: int = 0) -> None:
     """A message in the autonomous channel. Only humans' messages count as conversation;
     the persona's own message is an appearance.
 
@@ -403,7 +420,8 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
     then does counting evict (and compact). The learned hours are updated once an hour, on
     the first message of a new hour. A human's message that speaks to her (``to_her``: it
     mentions or replies to her) feeds ``engine.affinity`` with its ``author_id`` (None: not
-    known, or affinity off).
+    known, or affinity off). A human's message counted with its ``message_id`` (not 0) can
+    be taken back if it is deleted (``engine.deletions``).
 
     Raises:
         InvalidTimeError: ``now`` is not a valid time.
@@ -444,6 +462,11 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
             state.last_human_at = now
         if to_her and author_id is not None:
             note_spoke(state.affinity, author_id, now, to_her, state.last_action_at)
+        if message_id:
+            counted = state.counted
+            counted[message_id] = None
+            if len(counted) > MAX_COUNTED:
+                del counted[next(iter(counted))]
 
 
 def observe_messages(state: GuildState, count: int, first_at: float, last_at: float) -> None:

@@ -1,0 +1,190 @@
+"""How the room feels, without reading a word (issue 22 part 3; ENGINE.md "Tone").
+
+Per guild, two decayed numbers (``Tone``), both halved every ``HALF_LIFE_S`` (30 minutes):
+
+- ``score``: the emoji reactions added in her channel, each worth what the runtime's emoji
+  sentiment table says (``runtime.gateway.reactions``: the Emoji Sentiment Ranking, a number
+  in -1..1 per emoji; a custom guild emoji is 0). A removed reaction takes back what its
+  addition still weighs (decayed), if it is one of the last ``MAX_REACTIONS`` (256) added;
+  one not seen (or seen before a restore) takes back nothing. Clamped to -10..10.
+- ``trouble``: content-free signs of trouble: ``DELETED_WEIGHT`` (0.5) per counted message a
+  moderator deleted (``engine.deletions``; at most ``MAX_DELETED_WEIGHT``, 3, per event, so
+  a bulk deletion of a raid weighs like six), ``TIMEOUT_WEIGHT`` (2) per member a moderator
+  timed out. Clamped to 0..10.
+
+The room is *negative* while ``score - trouble``, decayed, is at most ``-NEGATIVE_AT`` (-1):
+about four sad reactions, or a timeout, or a deleted run of two or more messages with a sad
+reaction. It stays negative until ``clears_at``, which the rules report as when to look next.
+The label the words get (``tone_label``): "tense" when trouble weighs at least as much as the sad
+reactions, "sad" otherwise, "cheerful" when the decayed sum is at least ``CHEERFUL_AT`` (2),
+else none.
+
+In a negative room (``engine.rules``): no ``share_tweet`` and no ``break_silence`` (playful
+posts into a room that is grieving or fighting), and ``join_conversation`` /
+``fomo_response`` only in the moods that fit such a room, ``JOINS_IN_NEGATIVE_ROOM`` (serious,
+melancholy, shy: calm and careful moods; a bubbly, silly or excited voice does not fit, nor an
+irritated or angry one). Monotone: a lower score or more trouble never makes the room clear
+sooner, so a more negative room never makes a playful post likelier (property-tested).
+
+Deterministic (arithmetic on the times given), bounded (two floats and a time in the
+snapshot; the reactions' take-back memory, at most 256 entries, is not snapshotted).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Literal
+
+import msgspec
+
+if TYPE_CHECKING:
+    from engine.decision import Condition
+    from engine.state import GuildState
+
+__all__ = [
+    "CHEERFUL_AT",
+    "DELETED_WEIGHT",
+    "HALF_LIFE_S",
+    "JOINS_IN_NEGATIVE_ROOM",
+    "MAX_REACTIONS",
+    "MAX_TONE",
+    "NEGATIVE_AT",
+    "TIMEOUT_WEIGHT",
+    "Tone",
+    "ToneLabel",
+    "clears_at",
+    "is_negative",
+    "net",
+    "note_deleted",
+    "note_timeout",
+    "observe_reaction",
+    "tone_condition",
+    "tone_join_condition",
+    "tone_label",
+]
+
+HALF_LIFE_S = 1800.0
+NEGATIVE_AT = 1.0
+CHEERFUL_AT = 2.0
+DELETED_WEIGHT = 0.5
+MAX_DELETED_WEIGHT = 3.0
+TIMEOUT_WEIGHT = 2.0
+MAX_TONE = 10.0
+MAX_REACTIONS = 256
+#: The moods whose voice fits a sad or tense room: the only ones that join it.
+JOINS_IN_NEGATIVE_ROOM: frozenset[str] = frozenset({"serious", "melancholy", "shy"})
+
+ToneLabel = Literal["sad", "tense", "cheerful"]
+
+
+class Tone(msgspec.Struct, gc=False):
+    """A guild's tone: the reactions' ``score`` and the ``trouble``, as they were at ``at``."""
+
+    score: float = 0.0
+    trouble: float = 0.0
+    at: float = 0.0
+
+
+def _decay(tone: Tone, now: float) -> None:
+    if now > tone.at:
+        f = 0.5 ** ((now - tone.at) / HALF_LIFE_S)
+        tone.score *= f
+        tone.trouble *= f
+        tone.at = now
+
+
+def _tone(state: GuildState, now: float) -> Tone:
+    tone = state.tone
+    if tone is None:
+        tone = state.tone = Tone(at=now)
+    _decay(tone, now)
+    return tone
+
+
+def observe_reaction(state: GuildState, now: float, key: int, value: float,
+                     added: bool = True) -> None:
+    """A reaction was added (``added``) or removed in her channel. ``value`` is the emoji's
+    sentiment (clamped to -1..1; the caller scores it); ``key`` names the reaction (message,
+    user and emoji, hashed by the caller) so its removal can take back what it added."""
+    if not -1.0 <= value <= 1.0:
+        value = 0.0 if math.isnan(value) else max(-1.0, min(1.0, value))
+    reacted = state.reacted
+    if added:
+        tone = _tone(state, now)
+        tone.score = max(-MAX_TONE, min(MAX_TONE, tone.score + value))
+        reacted.pop(key, None)
+        reacted[key] = (value, now)
+        if len(reacted) > MAX_REACTIONS:
+            del reacted[next(iter(reacted))]
+        return
+    seen = reacted.pop(key, None)
+    if seen is None or state.tone is None:
+        return
+    tone = _tone(state, now)
+    v, at = seen
+    left = v * 0.5 ** (max(0.0, now - at) / HALF_LIFE_S)
+    tone.score = max(-MAX_TONE, min(MAX_TONE, tone.score - left))
+
+
+def note_deleted(state: GuildState, now: float, count: int) -> None:
+    """``count`` counted messages were deleted (``engine.deletions``)."""
+    if count > 0:
+        tone = _tone(state, now)
+        tone.trouble = min(MAX_TONE, tone.trouble
+                           + min(MAX_DELETED_WEIGHT, DELETED_WEIGHT * count))
+
+
+def note_timeout(state: GuildState, now: float) -> None:
+    """A moderator timed out a member (a human) of the guild."""
+    tone = _tone(state, now)
+    tone.trouble = min(MAX_TONE, tone.trouble + TIMEOUT_WEIGHT)
+
+
+def net(state: GuildState, now: float) -> float:
+    """The room's decayed tone at ``now``: reactions less trouble (0 with none)."""
+    tone = state.tone
+    if tone is None:
+        return 0.0
+    v = tone.score - tone.trouble
+    return v * 0.5 ** ((now - tone.at) / HALF_LIFE_S) if now > tone.at else v
+
+
+def clears_at(state: GuildState) -> float:
+    """Until when the room is negative with no new signal (-inf: it is not negative)."""
+    tone = state.tone
+    if tone is None:
+        return -math.inf
+    bad = tone.trouble - tone.score
+    if bad < NEGATIVE_AT:
+        return -math.inf
+    return tone.at + HALF_LIFE_S * math.log2(bad / NEGATIVE_AT)
+
+
+def is_negative(state: GuildState, now: float) -> bool:
+    """The room is sad or tense at ``now``."""
+    return now < clears_at(state)
+
+
+def tone_label(state: GuildState, now: float) -> ToneLabel | None:
+    """A word for the room, for her words' tone hint; None for an ordinary room."""
+    tone = state.tone
+    if tone is None:
+        return None
+    if is_negative(state, now):
+        return "tense" if tone.trouble >= -tone.score else "sad"
+    return "cheerful" if net(state, now) >= CHEERFUL_AT else None
+
+
+def tone_condition(state: GuildState, now: float, ok: bool) -> Condition:
+    """The tone condition of an unprompted post, for ``explain``."""
+    from engine.decision import Condition  # (engine.state imports this module)
+    return Condition("tone", ok, round(net(state, now), 3),
+                     "not a negative room (tone > -1: engine.tone)")
+
+
+def tone_join_condition(state: GuildState, now: float, ok: bool, ok_join: bool) -> Condition:
+    """The tone condition of a join (or FOMO), for ``explain``."""
+    from engine.decision import Condition
+    return Condition("tone", ok_join, round(net(state, now), 3),
+                     "not a negative room, or a mood that fits one (serious, melancholy, shy)"
+                     if ok else "a mood that fits a negative room (serious, melancholy, shy)")
