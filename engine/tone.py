@@ -7,14 +7,15 @@ Per guild, two decayed numbers (``Tone``), both halved every ``HALF_LIFE_S`` (30
   in -1..1 per emoji; a custom guild emoji is 0). A removed reaction takes back what its
   addition still weighs (decayed), if it is one of the last ``MAX_REACTIONS`` (256) added;
   one not seen (or seen before a restore) takes back nothing. Clamped to -10..10.
-- ``trouble``: content-free signs of trouble: ``DELETED_WEIGHT`` (0.5) per counted message a
-  moderator deleted (``engine.deletions``; at most ``MAX_DELETED_WEIGHT``, 3, per event, so
-  a bulk deletion of a raid weighs like six), ``TIMEOUT_WEIGHT`` (2) per member a moderator
+- ``trouble``: content-free signs of trouble: ``DELETED_WEIGHT`` (0.25) per counted message
+  deleted (``engine.deletions``; at most ``MAX_DELETED_WEIGHT``, 3, per event, so a bulk
+  deletion of a raid weighs like twelve), ``TIMEOUT_WEIGHT`` (2) per member a moderator
   timed out. Clamped to 0..10.
 
-The room is *negative* while ``score - trouble``, decayed, is at most ``-NEGATIVE_AT`` (-1):
-about four sad reactions, or a timeout, or a deleted run of two or more messages with a sad
-reaction. It stays negative until ``clears_at``, which the rules report as when to look next.
+The room is *negative* while ``score - trouble``, decayed, is at most ``-NEGATIVE_AT``
+(-0.6): three crying faces (😢, -0.21 each in the runtime's table) or two sobbing ones (😭),
+a timeout, or a deleted run of three messages. One sad reaction, or someone deleting a typo,
+is not enough. It stays negative until ``clears_at``, which the rules report as when to look next.
 The label the words get (``tone_label``): "tense" when trouble weighs at least as much as the sad
 reactions, "sad" otherwise, "cheerful" when the decayed sum is at least ``CHEERFUL_AT`` (2),
 else none.
@@ -64,9 +65,9 @@ __all__ = [
 ]
 
 HALF_LIFE_S = 1800.0
-NEGATIVE_AT = 1.0
+NEGATIVE_AT = 0.6
 CHEERFUL_AT = 2.0
-DELETED_WEIGHT = 0.5
+DELETED_WEIGHT = 0.25
 MAX_DELETED_WEIGHT = 3.0
 TIMEOUT_WEIGHT = 2.0
 MAX_TONE = 10.0
@@ -179,7 +180,7 @@ def tone_condition(state: GuildState, now: float, ok: bool) -> Condition:
     """The tone condition of an unprompted post, for ``explain``."""
     from engine.decision import Condition  # (engine.state imports this module)
     return Condition("tone", ok, round(net(state, now), 3),
-                     "not a negative room (tone > -1: engine.tone)")
+                     "not a negative room (tone > -0.6: engine.tone)")
 
 
 def tone_join_condition(state: GuildState, now: float, ok: bool, ok_join: bool) -> Condition:

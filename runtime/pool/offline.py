@@ -19,6 +19,9 @@ from runtime.pool.prompt import WELCOME_LINES
 
 __all__ = ["OfflineBackend"]
 
+#: The mood whose lines fit a room of that tone.
+_TONE_VOICE = {"sad": "melancholy", "tense": "serious"}
+
 
 class OfflineBackend:
     """Answers from the persona's offline lines.
@@ -43,7 +46,13 @@ class OfflineBackend:
         """The filled line for ``prompt`` (no latency): deterministic by seed."""
         rng = random.Random(f"{self.seed}:{prompt.guild_id}:{prompt.decided_at!r}:"
                             f"{prompt.action}:{prompt.mood}")
-        per_mood = self.persona.lines.get(prompt.mood) or self.persona.lines["neutral"]
+        lines = self.persona.lines
+        per_mood = lines.get(prompt.mood) or lines["neutral"]
+        # A sad or tense room: a quieter voice's lines for this action, if the persona has
+        # them (the mood's own otherwise).
+        quieter = _TONE_VOICE.get(prompt.tone or "")
+        if quieter is not None and prompt.action in lines.get(quieter, {}):
+            per_mood = lines[quieter]
         if prompt.action == "engage_user" and not prompt.activity:
             template = rng.choice(WELCOME_LINES)  # someone who just joined
         else:

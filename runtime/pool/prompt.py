@@ -9,6 +9,8 @@ written against its habits:
   from the persona file) shows the shape of an answer: one line, hers, no label.
 - A reply ends with the message that spoke to her and names its author: that is who she
   answers, whoever posted after them.
+- How the room feels (``ActionRequest.tone``, from reactions, deletions and timeouts; never
+  from its words) adds one short sentence to the system message (``TONE_HINTS``).
 - The answer's length follows the action and the mood (``budget``): a Discord line, shorter
   in a quiet mood; ``max_tokens`` follows the budget, and stop sequences end the answer where
   a model would start writing the next speaker's line.
@@ -23,7 +25,15 @@ from actors.events import ActionRequest
 from runtime.pool.models import ChatMessage, ContextLine, FeedItem, Prompt
 from runtime.pool.persona import Persona, fill
 
-__all__ = ["BUDGETS", "CHARS_PER_TOKEN", "QUIET_MOODS", "budget_for", "build_prompt"]
+__all__ = ["BUDGETS", "CHARS_PER_TOKEN", "QUIET_MOODS", "TONE_HINTS", "budget_for",
+           "build_prompt"]
+
+#: The hint each room tone adds to the system message (engine.tone's labels).
+TONE_HINTS: dict[str, str] = {
+    "sad": "The room feels sad right now: be gentle and warm, no jokes.",
+    "tense": "The room feels tense right now: stay calm and kind, no teasing.",
+    "cheerful": "The room feels cheerful right now.",
+}
 
 #: The instruction and the offline lines for engaging a member who just joined (an
 #: ``engage_user`` with no activity): the persona's ``engage_user`` speaks of an activity.
@@ -154,6 +164,9 @@ def build_prompt(persona: Persona, request: ActionRequest, *,
         "item_url": item.url if item else "",
     }
     system = f"{persona.system}\n\n{persona.moods[mood]}"
+    hint = TONE_HINTS.get(request.tone or "")
+    if hint:
+        system = f"{system}\n{hint}"
     instruction = fill(template, values)
     example_values = {**values, **_EXAMPLE}
     example_ask = fill(template, example_values)
@@ -179,6 +192,6 @@ def build_prompt(persona: Persona, request: ActionRequest, *,
                   others=tuple(sorted(others - set(persona.aliases))),
                   echoes=(persona.system, persona.moods[mood], bare,
                           _instruction(example_ask)),
-                  links=links)
+                  links=links, tone=request.tone if hint else None)
 
 
