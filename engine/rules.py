@@ -37,7 +37,7 @@ later, a more energetic one never breaks silence later, and a chattier guild nev
 (property-tested).
 
 In a negative room (``engine.tone``: sad reactions, deleted runs, timeouts) neither unprompted
-post fires, and join_conversation / fomo_response fire only in serious, melancholy or shy.
+post nor fomo_response fires, and join_conversation only in serious or melancholy.
 
 Gates before any rule, in this order: enabled, an autonomous channel, chattiness above 0, not
 ``asleep``, nothing pending (a pending action expires at its deadline), past the grace
@@ -310,14 +310,14 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     ok_active = momentum >= par.fomo_momentum
     cool_end = acted + par.fomo_cooldown_s
     ok_cool = now >= cool_end
-    fired = ok_msgs and ok_active and ok_cool and ok_tone_join
+    fired = ok_msgs and ok_active and ok_cool and ok_tone
     if fired and action is None:
         if not explain:
             return Decision(FOMO_RESPONSE, now, next_at)
         action, fire_next = FOMO_RESPONSE, next_at
     elif ok_msgs and ok_active and not ok_cool:
         next_at = min(next_at, cool_end)
-    elif ok_msgs and ok_active and not ok_tone_join:
+    elif ok_msgs and ok_active and not ok_tone:
         next_at = min(next_at, tone_clears)
     if explain:
         checks.append(RuleCheck(FOMO_RESPONSE, fired and action == FOMO_RESPONSE
@@ -325,7 +325,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
             Condition("messages_since_appearance", ok_msgs, msa, f">= {par.fomo_messages}"),
             Condition("momentum", ok_active, round(momentum, 3), f">= {par.fomo_momentum:g}"),
             Condition("since_last_action", ok_cool, num(since), f">= {par.fomo_cooldown_s:g}"),
-            tone_join_condition(state, now, ok_tone, ok_tone_join),
+            tone_condition(state, now, ok_tone),
         )))
 
     # --- the unprompted posts: break_silence, share_tweet ---------------------------------

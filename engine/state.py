@@ -97,6 +97,9 @@ MAX_ONLINE = 2048
 MAX_ACTIONS_PER_DAY = 1000
 #: How many of the last counted human messages' ids are kept to take back (engine.deletions).
 MAX_COUNTED = 1024
+#: Up to this many are kept whatever their age; past it the oldest goes once over an hour old.
+_COUNTED_KEPT_FREELY = 64
+_YEAR_S = 366 * 86400.0
 #: 10000-01-01T00:00:00Z: datetime cannot go past year 9999.
 MAX_TIME = 253402300800.0
 NEVER = -math.inf
@@ -465,8 +468,13 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
         if message_id:
             counted = state.counted
             counted[message_id] = None
-            if len(counted) > MAX_COUNTED:
-                del counted[next(iter(counted))]
+            if len(counted) > _COUNTED_KEPT_FREELY:
+                # The oldest goes when over the bound, or when it is a Discord id made over
+                # an hour before now (it left the windows): a guild keeps about its hour's ids.
+                oldest = next(iter(counted))
+                made = ((oldest >> 22) + 1420070400000) / 1000.0
+                if len(counted) > MAX_COUNTED or now - _YEAR_S < made < now - WINDOW_1H:
+                    del counted[oldest]
 
 
 def observe_messages(state: GuildState, count: int, first_at: float, last_at: float) -> None:

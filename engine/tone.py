@@ -13,18 +13,22 @@ Per guild, two decayed numbers (``Tone``), both halved every ``HALF_LIFE_S`` (30
   timed out. Clamped to 0..10.
 
 The room is *negative* while ``score - trouble``, decayed, is at most ``-NEGATIVE_AT``
-(-0.6): three crying faces (😢, -0.21 each in the runtime's table) or two sobbing ones (😭),
-a timeout, or a deleted run of three messages. One sad reaction, or someone deleting a typo,
-is not enough. It stays negative until ``clears_at``, which the rules report as when to look next.
+(-0.4): two crying faces (😢, -0.21 each in the runtime's table) or sobbing ones (😭, -0.31),
+one angry face (😠, -0.52), a timeout, or two deleted messages. One crying face, or someone
+deleting a typo, is not enough; a single angry face (-0.52) is negative for about 11 minutes
+(decaying to -0.4), a timeout for an hour and a quarter. (Measured on the reactive simulator
+with tone episodes: -0.6 let about as many joins through and answered a little less,
+docs/BENCHMARKS.md.) It stays negative until ``clears_at``, which the rules report as when to look next.
 The label the words get (``tone_label``): "tense" when trouble weighs at least as much as the sad
 reactions, "sad" otherwise, "cheerful" when the decayed sum is at least ``CHEERFUL_AT`` (2),
 else none.
 
 In a negative room (``engine.rules``): no ``share_tweet`` and no ``break_silence`` (playful
-posts into a room that is grieving or fighting), and ``join_conversation`` /
-``fomo_response`` only in the moods that fit such a room, ``JOINS_IN_NEGATIVE_ROOM`` (serious,
-melancholy, shy: calm and careful moods; a bubbly, silly or excited voice does not fit, nor an
-irritated or angry one). Monotone: a lower score or more trouble never makes the room clear
+posts into a room that is grieving or fighting), no ``fomo_response`` (an eager "don't leave
+me out"), and ``join_conversation`` only in the moods that fit such a room,
+``JOINS_IN_NEGATIVE_ROOM`` (serious, melancholy: calm, sober voices; a bubbly, silly or
+excited one does not fit, nor an irritated or angry one, nor a shy one, who would not speak
+up into it). Monotone: a lower score or more trouble never makes the room clear
 sooner, so a more negative room never makes a playful post likelier (property-tested).
 
 Deterministic (arithmetic on the times given), bounded (two floats and a time in the
@@ -65,7 +69,7 @@ __all__ = [
 ]
 
 HALF_LIFE_S = 1800.0
-NEGATIVE_AT = 0.6
+NEGATIVE_AT = 0.4
 CHEERFUL_AT = 2.0
 DELETED_WEIGHT = 0.25
 MAX_DELETED_WEIGHT = 3.0
@@ -73,7 +77,7 @@ TIMEOUT_WEIGHT = 2.0
 MAX_TONE = 10.0
 MAX_REACTIONS = 256
 #: The moods whose voice fits a sad or tense room: the only ones that join it.
-JOINS_IN_NEGATIVE_ROOM: frozenset[str] = frozenset({"serious", "melancholy", "shy"})
+JOINS_IN_NEGATIVE_ROOM: frozenset[str] = frozenset({"serious", "melancholy"})
 
 ToneLabel = Literal["sad", "tense", "cheerful"]
 
@@ -177,15 +181,15 @@ def tone_label(state: GuildState, now: float) -> ToneLabel | None:
 
 
 def tone_condition(state: GuildState, now: float, ok: bool) -> Condition:
-    """The tone condition of an unprompted post, for ``explain``."""
+    """The tone condition of an unprompted post or a FOMO, for ``explain``."""
     from engine.decision import Condition  # (engine.state imports this module)
     return Condition("tone", ok, round(net(state, now), 3),
-                     "not a negative room (tone > -0.6: engine.tone)")
+                     "not a negative room (tone > -0.4: engine.tone)")
 
 
 def tone_join_condition(state: GuildState, now: float, ok: bool, ok_join: bool) -> Condition:
-    """The tone condition of a join (or FOMO), for ``explain``."""
+    """The tone condition of a join, for ``explain``."""
     from engine.decision import Condition
     return Condition("tone", ok_join, round(net(state, now), 3),
-                     "not a negative room, or a mood that fits one (serious, melancholy, shy)"
-                     if ok else "a mood that fits a negative room (serious, melancholy, shy)")
+                     "not a negative room, or a mood that fits one (serious, melancholy)"
+                     if ok else "a mood that fits a negative room (serious, melancholy)")

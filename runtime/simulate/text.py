@@ -105,6 +105,7 @@ def _extras(report: dict[str, Any]) -> list[str]:
                       + ", ".join(f"{n} {a}" for a, n in rs["by_action"].items()) + ")."
                       if rs.get("first_action_after_s") is not None else "."))
     out += _reactive(report)
+    out += _tone(report)
     examples = report.get("examples") or []
     if examples:
         out.append("Her words, three examples:")
@@ -138,6 +139,27 @@ def _reactive(report: dict[str, Any]) -> list[str]:
     out.append("Pestering (naming someone who ignored her last two times): "
                + ", ".join(f"{name} {x['pestering']:,} of {x['addressed']:,} addressed"
                            for name, x in runs) + ".")
+    return out
+
+
+def _tone(report: dict[str, Any]) -> list[str]:
+    """``--tone-episodes``: her playful posts and joins during tone episodes, per run."""
+    t = report.get("tone")
+    if not t:
+        return []
+    runs = [(name, t[key]) for name, key in (("V2", "v2"), ("V2 tone off", "v2_tone_off"),
+                                             ("V1", "v1")) if t.get(key) is not None]
+    rows = [["shares, silence-breakers (V1: general) in episodes"]
+            + [f"{x['playful_in_episodes']:,}" for _, x in runs],
+            ["joins + FOMO in episodes"] + [f"{x['joins_in_episodes']:,}" for _, x in runs]]
+    if all("answered_30m_share" in x for _, x in runs):
+        rows.append(["answered in 10 / 30 min, all actions"] + [
+            "-" if x["answered_30m_share"] is None else
+            f"{100 * x['answered_10m_share']:.1f}% / {100 * x['answered_30m_share']:.1f}%"
+            for _, x in runs])
+    out = [f"Tone episodes (--tone-episodes): {t['episodes']:,} ({t['by_kind']['sad']} sad, "
+           f"{t['by_kind']['argument']} arguments), {t['episode_hours']:g} h in all:"]
+    out += _table(["", *(name for name, _ in runs)], rows)
     return out
 
 

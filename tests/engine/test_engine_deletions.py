@@ -91,6 +91,13 @@ def test_the_counted_ids_are_bounded_and_not_snapshotted() -> None:
     back = decode_state(encode_state(state))
     assert back.counted == {} and len(state.counted) == MAX_COUNTED
     assert observe_deletions(back, T0 + 1000, [snowflake(T0 + 999.5, 1999)]) == 0
+    # Two hours of a message every 10 s: about the last hour's ids are kept, not 720.
+    calm = new_state(GID, T0)
+    for i in range(720):
+        t = T0 + i * 10.0
+        observe_message(calm, t, message_id=snowflake(t, i))
+    assert 355 <= len(calm.counted) <= 362
+    assert snowflake(T0 + 7190.0, 719) in calm.counted
 
 
 @settings(max_examples=60, deadline=None)

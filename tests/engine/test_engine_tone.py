@@ -73,8 +73,8 @@ def test_a_sad_room_gets_no_silence_breaker_and_no_share() -> None:
 
 
 def test_in_a_negative_room_only_the_fitting_moods_join() -> None:
-    """A lively chat, a tense room (a timeout): bubbly does not join (nor FOMO), serious,
-    melancholy and shy join as they would (given their message counts)."""
+    """A lively chat, a tense room (a timeout): bubbly does not join (nor FOMO); serious and
+    melancholy join when they would have (given their message counts), and never FOMO."""
     joins = ("join_conversation", "fomo_response")
     bubbly = lively_state("bubbly")
     assert _acts(bubbly, joins, T0, 10)
@@ -86,11 +86,17 @@ def test_in_a_negative_room_only_the_fitting_moods_join() -> None:
     assert [c.ok for r in d.checks if r.action == "join_conversation" for c in r.conditions
             if c.name == "tone"] == [False]
     for mood in JOINS_IN_NEGATIVE_ROOM:
-        a = lively_state(mood, since_appearance=45)
-        b = lively_state(mood, since_appearance=45)
+        a = lively_state(mood, since_appearance=35, per_minute=5)  # under their FOMO counts
+        b = lively_state(mood, since_appearance=35, per_minute=5)
         note_timeout(b, T0 - 30)
-        assert [decide(a, NO_QUIET, T0 + m * 60, 1).action for m in range(10)] == \
-            [decide(b, NO_QUIET, T0 + m * 60, 1).action for m in range(10)]
+        da = [decide(a, NO_QUIET, T0 + m * 60, s).action for m in range(10) for s in range(3)]
+        db = [decide(b, NO_QUIET, T0 + m * 60, s).action for m in range(10) for s in range(3)]
+        assert "join_conversation" in da
+        b2 = lively_state(mood, since_appearance=60, per_minute=5)  # past FOMO's count
+        note_timeout(b2, T0 - 30)
+        assert all(decide(b2, NO_QUIET, T0 + m * 60, s).action != "fomo_response"
+                   for m in range(10) for s in range(3))
+        assert [x == "join_conversation" for x in da] == [x == "join_conversation" for x in db]
 
 
 def test_labels_removal_and_decay() -> None:
