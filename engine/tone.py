@@ -155,14 +155,16 @@ def net(state: GuildState, now: float) -> float:
 
 
 def clears_at(state: GuildState) -> float:
-    """Until when the room is negative with no new signal (-inf: it is not negative)."""
+    """Until when the room is negative with no new signal (-inf: it is not negative),
+    rounded up to a whole second: the rules' waits all end on whole seconds, so an actor
+    that sleeps until ``next_at`` acts when one asking every second would."""
     tone = state.tone
     if tone is None:
         return -math.inf
     bad = tone.trouble - tone.score
     if bad < NEGATIVE_AT:
         return -math.inf
-    return tone.at + HALF_LIFE_S * math.log2(bad / NEGATIVE_AT)
+    return float(math.ceil(tone.at + HALF_LIFE_S * math.log2(bad / NEGATIVE_AT)))
 
 
 def is_negative(state: GuildState, now: float) -> bool:
