@@ -4,17 +4,17 @@ A message a moderator deleted (a spam raid bulk-deleted, say) was never conversa
 engine takes back what it counted for it, from the per-second bucket it sits in (and so from
 ``msgs_5m`` / ``msgs_1h`` while it is inside them) and from ``messages_since_appearance``.
 
-Only what was counted is taken back. Counting a human message with its id remembers the id in
-``GuildState.counted``: the ids of the last ``MAX_COUNTED`` (1,024) human messages counted
-one by one, oldest first; past 64, a Discord id made over an hour before goes (its message
-left the windows), so a guild keeps about its last hour's ids. An id not there (a bot's or
-her own message, a message outside her channel, one already taken back, one counted in a
-coalesced run with no id, one that left, or one counted before a restore) changes nothing: the set is not written to
-snapshots (the largest snapshot the bounds allow is about 1.4 KB under ENGINE.md's 64 KB,
-and 1,024 ids would take 9 KB), so a deletion after a restart cannot take back a
-message counted before it; those left the windows within the hour anyway. Memory: at most
-1,024 ids per guild (a dict, about 70 KB when full, in a raid); an hour of ordinary chat
-(tens of messages) a few KB.
+Only what was counted is taken back. Counting a human message with its id remembers the id
+in ``GuildState.counted``: the ids of the last ``MAX_COUNTED`` (1,024) human messages
+counted one by one, oldest first; past 64, a Discord id made over an hour before goes (its
+message left the windows), so a guild keeps about its last hour's ids. An id not there (a
+bot's or her own message, a message outside her channel, one already taken back, one counted
+in a coalesced run with no id, one that left, or one counted before a restore) changes
+nothing: the set is not written to snapshots (the largest snapshot the bounds allow is about
+1.4 KB under ENGINE.md's 64 KB, and 1,024 ids would take 9 KB), so a deletion after a
+restart cannot take back a message counted before it; those left the windows within the hour
+anyway. Memory: at most 1,024 ids per guild (a dict, about 70 KB when full, in a raid); an
+hour of ordinary chat (tens of messages) a few KB.
 
 No time is stored per id: a Discord id (a snowflake) says when the message was made,
 ``(id >> 22) + 1420070400000`` milliseconds since the Unix epoch. The bucket taken from is the

@@ -90,7 +90,8 @@ from engine.state import (
     evict,
     settle_clock,
 )
-from engine.tone import JOINS_IN_NEGATIVE_ROOM, clears_at, tone_condition, tone_join_condition
+from engine.tone import JOINS_IN_NEGATIVE_ROOM, clears_at
+from engine.tone_rules import tone_condition, tone_join_condition
 
 __all__ = [
     "BREAK_SILENCE",

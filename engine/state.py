@@ -95,11 +95,9 @@ MAX_ENGAGED = 256
 MAX_ONLINE = 2048
 #: The largest ``max_actions_per_day`` (the day's action times are kept, so it is bounded).
 MAX_ACTIONS_PER_DAY = 1000
-#: How many of the last counted human messages' ids are kept to take back (engine.deletions).
-MAX_COUNTED = 1024
-#: Up to this many are kept whatever their age; past it the oldest goes once over an hour old.
-_COUNTED_KEPT_FREELY = 64
-_YEAR_S = 366 * 86400.0
+#: Counted human messages' ids kept to take back (engine.deletions): at most MAX_COUNTED;
+#: past 64 the oldest goes once made over an hour ago.
+MAX_COUNTED, _COUNTED_KEPT_FREELY, _YEAR_S = 1024, 64, 366 * 86400.0
 #: 10000-01-01T00:00:00Z: datetime cannot go past year 9999.
 MAX_TIME = 253402300800.0
 NEVER = -math.inf
@@ -241,12 +239,10 @@ class GuildState(msgspec.Struct, gc=False):
     #: User affinity (``engine.affinity``): user id -> record, oldest touched first, at most
     #: 256. Added to schema 3 without a new version: a snapshot written before has none.
     affinity: dict[int, Person] = msgspec.field(default_factory=dict)
-    #: The room's tone (``engine.tone``); None until the first signal. Added to schema 3
-    #: like ``affinity``.
+    #: The room's tone (``engine.tone``); None until the first signal (schema 3, like
+    #: ``affinity``). Written empty to snapshots: the ids of the counted human messages
+    #: (``engine.deletions``) and the last reactions, key -> (value, when) (``engine.tone``).
     tone: Tone | None = None
-    #: Not snapshotted (``encode_state`` writes them empty): the ids of the last
-    #: ``MAX_COUNTED`` human messages counted one by one (``engine.deletions``), and the last
-    #: reactions added, key -> (value, when) (``engine.tone``).
     counted: dict[int, None] = msgspec.field(default_factory=dict)
     reacted: dict[int, tuple[float, float]] = msgspec.field(default_factory=dict)
 
@@ -469,8 +465,7 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
             counted = state.counted
             counted[message_id] = None
             if len(counted) > _COUNTED_KEPT_FREELY:
-                # The oldest goes when over the bound, or when it is a Discord id made over
-                # an hour before now (it left the windows): a guild keeps about its hour's ids.
+                # Over the bound, or a Discord id made over an hour ago (out of the windows).
                 oldest = next(iter(counted))
                 made = ((oldest >> 22) + 1420070400000) / 1000.0
                 if len(counted) > MAX_COUNTED or now - _YEAR_S < made < now - WINDOW_1H:

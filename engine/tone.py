@@ -16,12 +16,12 @@ The room is *negative* while ``score - trouble``, decayed, is at most ``-NEGATIV
 (-0.4): two crying faces (😢, -0.21 each in the runtime's table) or sobbing ones (😭, -0.31),
 one angry face (😠, -0.52), a timeout, or two deleted messages. One crying face, or someone
 deleting a typo, is not enough; a single angry face (-0.52) is negative for about 11 minutes
-(decaying to -0.4), a timeout for an hour and a quarter. (Measured on the reactive simulator
+(decaying to -0.4), a timeout for 70 minutes. (Measured on the reactive simulator
 with tone episodes: -0.6 let about as many joins through and answered a little less,
-docs/BENCHMARKS.md.) It stays negative until ``clears_at``, which the rules report as when to look next.
-The label the words get (``tone_label``): "tense" when trouble weighs at least as much as the sad
-reactions, "sad" otherwise, "cheerful" when the decayed sum is at least ``CHEERFUL_AT`` (2),
-else none.
+docs/BENCHMARKS.md.) It stays negative until ``clears_at``, which the rules report as when
+to look next. The label the words get (``tone_label``): "tense" when trouble weighs at least
+as much as the sad reactions, "sad" otherwise, "cheerful" when the decayed sum is at least
+``CHEERFUL_AT`` (2), else none.
 
 In a negative room (``engine.rules``): no ``share_tweet`` and no ``break_silence`` (playful
 posts into a room that is grieving or fighting), no ``fomo_response`` (an eager "don't leave
@@ -38,13 +38,9 @@ snapshot; the reactions' take-back memory, at most 256 entries, is not snapshott
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import msgspec
-
-if TYPE_CHECKING:
-    from engine.decision import Condition
-    from engine.state import GuildState
 
 __all__ = [
     "CHEERFUL_AT",
@@ -63,8 +59,6 @@ __all__ = [
     "note_deleted",
     "note_timeout",
     "observe_reaction",
-    "tone_condition",
-    "tone_join_condition",
     "tone_label",
 ]
 
@@ -88,6 +82,13 @@ class Tone(msgspec.Struct, gc=False):
     score: float = 0.0
     trouble: float = 0.0
     at: float = 0.0
+
+
+class GuildState(Protocol):
+    """What of a guild's state (``engine.state.GuildState``) the tone reads and keeps."""
+
+    tone: Tone | None
+    reacted: dict[int, tuple[float, float]]
 
 
 def _decay(tone: Tone, now: float) -> None:
@@ -181,17 +182,3 @@ def tone_label(state: GuildState, now: float) -> ToneLabel | None:
         return "tense" if tone.trouble >= -tone.score else "sad"
     return "cheerful" if net(state, now) >= CHEERFUL_AT else None
 
-
-def tone_condition(state: GuildState, now: float, ok: bool) -> Condition:
-    """The tone condition of an unprompted post or a FOMO, for ``explain``."""
-    from engine.decision import Condition  # (engine.state imports this module)
-    return Condition("tone", ok, round(net(state, now), 3),
-                     "not a negative room (tone > -0.4: engine.tone)")
-
-
-def tone_join_condition(state: GuildState, now: float, ok: bool, ok_join: bool) -> Condition:
-    """The tone condition of a join, for ``explain``."""
-    from engine.decision import Condition
-    return Condition("tone", ok_join, round(net(state, now), 3),
-                     "not a negative room, or a mood that fits one (serious, melancholy)"
-                     if ok else "a mood that fits a negative room (serious, melancholy)")
