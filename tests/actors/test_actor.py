@@ -490,7 +490,8 @@ def _snowflake(t: float, seq: int) -> int:
 async def test_a_raid_bulk_deleted_before_she_decides_does_not_make_her_join(
         deleted: bool) -> None:
     """A raid of 40 messages (with their ids) counts as a lively chat: a bubbly guild joins
-    (or FOMOs) once ready. The same raid bulk-deleted (``MessagesDeleted``) first: nothing to join."""
+    (or FOMOs) once ready. The same raid bulk-deleted (``MessagesDeleted``) first: nothing
+    to join."""
     sink = RecordingSink()
     actor = make_actor(sink, readiness=WAITING)
     now = actor.clock.now
