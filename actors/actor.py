@@ -52,10 +52,13 @@ from actors.events import (
     MemberJoined,
     MemberLeft,
     MemberOptedOut,
+    MemberTimedOut,
     MessagesCoalesced,
+    MessagesDeleted,
     MessageSeen,
     MoodSet,
     PresenceChanged,
+    ReactionChanged,
     SnapshotNow,
     Stop,
 )
@@ -74,10 +77,13 @@ from engine import (
     mark_pending,
     msgs_5m,
     note_message,
+    note_timeout,
+    observe_deletions,
     observe_join,
     observe_message,
     observe_messages,
     observe_presence,
+    observe_reaction,
     record_failure,
     record_result,
     roll,
@@ -85,6 +91,7 @@ from engine import (
     seed_online,
     set_mood,
     signals,
+    tone_label,
 )
 
 __all__ = [
@@ -334,7 +341,7 @@ class GuildActor:
             # the engine is given no id, so it keeps nothing about anyone.
             observe_message(state, event.at, event.author_is_bot, event.is_self,
                             event.author_id if self.cfg.affinity else None,
-                            event.addresses_self)
+                            event.addresses_self, event.message_id)
             if event.addresses_self and not event.author_is_bot and not event.is_self:
                 self._maybe_reply(event)
         elif kind is MessagesCoalesced:
@@ -349,6 +356,15 @@ class GuildActor:
             # no longer around.
             forget_member(state, event.user_id)
             observe_presence(state, event.at, event.user_id, "offline", None, False, self.cfg)
+        elif kind is MessagesDeleted:
+            observe_deletions(state, event.at, event.message_ids)
+        elif kind is ReactionChanged:
+            if self.cfg.tone:  # off: nothing kept about reactions
+                key = (event.message_id * 1_000_003) ^ (event.user_id * 31) ^ event.emoji_key
+                observe_reaction(state, event.at, key, event.value, event.added)
+        elif kind is MemberTimedOut:
+            if self.cfg.tone and event.until > event.at:
+                note_timeout(state, event.at)
         elif kind is ActionFinished:
             self._finished(event)
         elif kind is MoodSet:
@@ -383,6 +399,9 @@ class GuildActor:
             self._exit = "removed"
         else:
             raise TypeError(f"not an actor event: {kind.__name__}")
+
+    def _tone(self, now: float) -> str | None:
+        return tone_label(self.state, now) if self.cfg.tone else None
 
     def _ready(self, event: GuildReady) -> None:
         if self.restored:
@@ -445,6 +464,7 @@ class GuildActor:
             channel_id=event.channel_id, action="reply", mood=self.state.mood,
             decided_at=now, deadline=now + self.settings.deadlines.get("reply", 60.0),
             priority=0, target_user_id=event.author_id, reply_to_message_id=event.message_id,
+            tone=self._tone(now),
         )
         try:
             self.sink.submit(request)
@@ -534,6 +554,7 @@ class GuildActor:
             familiarity=familiarity(state.affinity, d.target_user_id, now)
             if action == "engage_user" and d.target_user_id is not None and self.cfg.affinity
             else None,
+            tone=self._tone(now),
         )
         record = {"at": now, "action": action, "policy": d.policy,
                   "request_id": request.request_id, "target_user_id": d.target_user_id,

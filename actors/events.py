@@ -29,11 +29,14 @@ __all__ = [
     "MemberJoined",
     "MemberLeft",
     "MemberOptedOut",
+    "MemberTimedOut",
     "MessageSeen",
     "MessagesCoalesced",
+    "MessagesDeleted",
     "MoodSet",
     "Outcome",
     "PresenceChanged",
+    "ReactionChanged",
     "SnapshotNow",
     "Stop",
     "decode_event",
@@ -94,6 +97,43 @@ class MemberLeft(msgspec.Struct, frozen=True, tag="member_leave", gc=False):
 
     guild_id: int
     user_id: int
+    at: float
+
+
+class MessagesDeleted(msgspec.Struct, frozen=True, tag="messages_deleted", gc=False):
+    """Messages in the guild's autonomous channel were deleted (MESSAGE_DELETE, or
+    MESSAGE_DELETE_BULK: a raid cleared by moderators): the engine takes back what it counted
+    for them (``engine.observe_deletions``), and a run of them makes the room tense."""
+
+    guild_id: int
+    channel_id: int
+    message_ids: tuple[int, ...]
+    at: float
+
+
+class ReactionChanged(msgspec.Struct, frozen=True, tag="reaction", gc=False):
+    """A human added (``added``) or removed an emoji reaction in the autonomous channel.
+    ``value`` is the emoji's sentiment, -1..1, scored by the gateway
+    (``runtime.gateway.reactions``; a custom emoji is 0); ``emoji_key`` tells emojis apart
+    (a number, never the emoji's name), so a removal takes back its own addition."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    message_id: int
+    emoji_key: int
+    value: float
+    at: float
+    added: bool = True
+
+
+class MemberTimedOut(msgspec.Struct, frozen=True, tag="member_timed_out", gc=False):
+    """A moderator timed out a member (``communication_disabled_until`` set in the future):
+    a content-free sign of trouble in the room (``engine.note_timeout``)."""
+
+    guild_id: int
+    user_id: int
+    until: float
     at: float
 
 
@@ -225,6 +265,9 @@ class ActionRequest(msgspec.Struct, frozen=True, gc=False):
     #: An engage_user's target as affinity knows them (``engine.familiarity``): "familiar"
     #: (they answer her), "new" (unknown to her), or None (no hint; affinity off).
     familiarity: str | None = None
+    #: How the room feels when it was decided (``engine.tone_label``): "sad", "tense",
+    #: "cheerful" or None; the prompt gets a short hint from it.
+    tone: str | None = None
 
 
 ExternalEvent = (
@@ -233,6 +276,9 @@ ExternalEvent = (
     | PresenceChanged
     | MemberJoined
     | MemberLeft
+    | MessagesDeleted
+    | ReactionChanged
+    | MemberTimedOut
     | GuildReady
     | GuildUnavailable
     | ChannelAccess

@@ -8,7 +8,7 @@ When the mailbox is full nothing is lost silently:
 
 - human messages are coalesced into one ``MessagesCoalesced`` per second, kept beside the
   queue, so the engine's per-second counts stay exact;
-- bot messages, presence changes and joins are dropped and counted (``dropped``);
+- bot messages, presence changes, joins and reactions are dropped and counted (``dropped``);
 - everything else (the persona's own messages, mood changes, action results, control
   messages) is always queued, past the bound: each is rare, and losing one would be a bug.
 
@@ -22,7 +22,13 @@ from typing import Any
 import anyio
 import msgspec
 
-from actors.events import MemberJoined, MessagesCoalesced, MessageSeen, PresenceChanged
+from actors.events import (
+    MemberJoined,
+    MessagesCoalesced,
+    MessageSeen,
+    PresenceChanged,
+    ReactionChanged,
+)
 
 __all__ = ["Mailbox", "MailboxClosed", "MailboxStatistics"]
 
@@ -111,7 +117,7 @@ class Mailbox:
                 return False
             self._coalesce(event.at)
             return False
-        if kind is PresenceChanged or kind is MemberJoined:
+        if kind is PresenceChanged or kind is MemberJoined or kind is ReactionChanged:
             self.dropped += 1
             return False
         if kind is MessagesCoalesced:

@@ -11,6 +11,7 @@ docs/CONTRACTS.md promise, nothing else: the helpers stay in their modules (``en
 
 from engine.affinity import familiarity
 from engine.decision import Decision
+from engine.deletions import observe_deletions
 from engine.errors import (
     InvalidTimeError,
     SnapshotError,
@@ -54,6 +55,7 @@ from engine.state import (
     observe_messages,
     set_mood,
 )
+from engine.tone import note_timeout, observe_reaction, tone_label
 from engine.v1 import V1_PERIOD_S, decide_v1
 
 __all__ = [
@@ -101,10 +103,13 @@ __all__ = [
     "msgs_5m",
     "new_state",
     "note_message",
+    "note_timeout",
+    "observe_deletions",
     "observe_join",
     "observe_message",
     "observe_messages",
     "observe_presence",
+    "observe_reaction",
     "policy_for",
     "profile_for",
     "record_action",
@@ -116,5 +121,6 @@ __all__ = [
     "seed_online",
     "set_mood",
     "signals",
+    "tone_label",
     "zone",
 ]

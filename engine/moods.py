@@ -26,6 +26,9 @@ asleep      0.00  0.00  0.00  no      -          -     -        takes no autonom
 
 (seed: bubbly 0.9/0.95/0.8, shy 0.4/0.2/0.2; orig: silly impulsiveness 0.95, serious 0.3.)
 
+In a negative room (``engine.tone``: sad reactions, deletions, timeouts) only serious and
+melancholy join a conversation; no mood posts a share or a silence-breaker, or a FOMO.
+
 Rotation (``next_mood``): hourly by default; never the same mood twice in a row; ``asleep``
 during the guild's quiet hours and a waking mood right after them. The choice is a pure
 function of (seed, guild, hour index), so a restored guild rotates exactly as it would have.

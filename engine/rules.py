@@ -39,6 +39,9 @@ threshold is monotone in its trait and in chattiness, so a more sociable mood ne
 later, a more energetic one never breaks silence later, and a chattier guild never acts later
 (property-tested).
 
+In a negative room (``engine.tone``: sad reactions, deleted runs, timeouts) neither unprompted
+post nor fomo_response fires, and join_conversation only in serious or melancholy.
+
 Gates before any rule, in this order: enabled, an autonomous channel, chattiness above 0, not
 ``asleep``, nothing pending (a pending action expires at its deadline), past the grace
 (cold start; one minimum gap after a restore), past the failure back-off, the minimum gap
@@ -100,6 +103,8 @@ from engine.state import (
     evict,
     settle_clock,
 )
+from engine.tone import JOINS_IN_NEGATIVE_ROOM, clears_at
+from engine.tone_rules import tone_condition, tone_join_condition
 
 __all__ = [
     "BREAK_SILENCE",
@@ -222,6 +227,11 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     reacted_to: Recent | None = None
     checks: list[RuleCheck] = []
     fire_next = _INF  # with explain: next_at as it stood when the action fired
+    # The room's tone (engine.tone): in a negative room no playful post, and joins only in
+    # the moods that fit. It clears by itself at tone_clears.
+    tone_clears = clears_at(state) if cfg.tone and state.tone is not None else -_INF
+    ok_tone = now >= tone_clears
+    ok_tone_join = ok_tone or profile.name in JOINS_IN_NEGATIVE_ROOM
 
     # --- join_conversation ----------------------------------------------------------------
     # With no new message momentum only falls and the count stays, so once these two fail
@@ -233,13 +243,15 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
         ok_cool = now >= cool_end
         # A roll costs more than the rest of the rule: draw it only when it decides.
         r = roll(seed, gid, _SALT_JOIN, minute) if ok_cool or explain else 1.0
-        fired = ok_mom and ok_msgs and ok_cool and r < par.p_join
+        fired = ok_mom and ok_msgs and ok_cool and r < par.p_join and ok_tone_join
         if fired:
             if not explain:
                 return Decision(JOIN_CONVERSATION, now, next_at)
             action, fire_next = JOIN_CONVERSATION, next_at
         elif ok_mom and ok_msgs:
             next_at = min(next_at, next_minute if ok_cool else cool_end)
+            if not ok_tone_join:
+                next_at = min(next_at, tone_clears)
         if explain:
             checks.append(RuleCheck(JOIN_CONVERSATION, fired and blocked is None, (
                 Condition("momentum", ok_mom, round(momentum, 3), f">= {par.join_momentum:.3f}"),
@@ -248,6 +260,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
                           f">= {par.join_cooldown_s:g}"),
                 Condition("impulsiveness_roll", r < par.p_join, round(r, 4),
                           f"< {par.p_join:.3f}"),
+                tone_join_condition(state, now, ok_tone, ok_tone_join),
             )))
 
     # --- react (engine.react) -------------------------------------------------------------
@@ -338,19 +351,22 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     ok_active = momentum >= par.fomo_momentum
     cool_end = acted + par.fomo_cooldown_s
     ok_cool = now >= cool_end
-    fired = ok_msgs and ok_active and ok_cool
+    fired = ok_msgs and ok_active and ok_cool and ok_tone
     if fired and action is None:
         if not explain:
             return Decision(FOMO_RESPONSE, now, next_at)
         action, fire_next = FOMO_RESPONSE, next_at
     elif ok_msgs and ok_active and not ok_cool:
         next_at = min(next_at, cool_end)
+    elif ok_msgs and ok_active and not ok_tone:
+        next_at = min(next_at, tone_clears)
     if explain:
         checks.append(RuleCheck(FOMO_RESPONSE, fired and action == FOMO_RESPONSE
                                 and blocked is None, (
             Condition("messages_since_appearance", ok_msgs, msa, f">= {par.fomo_messages}"),
             Condition("momentum", ok_active, round(momentum, 3), f">= {par.fomo_momentum:g}"),
             Condition("since_last_action", ok_cool, num(since), f">= {par.fomo_cooldown_s:g}"),
+            tone_condition(state, now, ok_tone),
         )))
 
     # --- the unprompted posts: break_silence, share_tweet ---------------------------------
@@ -368,18 +384,20 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
         next_at = min(next_at, silent_from + par.silence_s)
     elif not ok_msgs:
         next_at = min(next_at, count_drops_below_at(state, par.silence_max_msgs))
-    if (ok_msgs and ok_quiet and ok_mono) or explain:
+    if ok_msgs and ok_quiet and ok_mono and not ok_tone:
+        next_at = min(next_at, tone_clears)
+    if (ok_msgs and ok_quiet and ok_mono and ok_tone) or explain:
         around = someone_around(state, now)
         if around or explain:
             learned = hours_factor(state, now) if cfg.learn_hours else 1.0
         p = min(1.0, par.p_silence * learned) if learned is not None else par.p_silence
         r = roll(seed, gid, _SALT_SILENCE, minute) if around or explain else 1.0
-        fired = ok_msgs and ok_quiet and ok_mono and around and r < p
+        fired = ok_msgs and ok_quiet and ok_mono and ok_tone and around and r < p
         if fired and action is None:
             if not explain:
                 return Decision(BREAK_SILENCE, now, next_at)
             action, fire_next = BREAK_SILENCE, next_at
-        elif ok_msgs and ok_quiet and ok_mono and around and not fired:
+        elif ok_msgs and ok_quiet and ok_mono and ok_tone and around and not fired:
             next_at = min(next_at, next_minute)  # nobody around stays so without an event
         if explain:
             checks.append(RuleCheck(BREAK_SILENCE, fired and action == BREAK_SILENCE
@@ -390,6 +408,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
                 Condition("someone_around", around, around, "True"),
                 Condition("no_monologue", ok_mono, num(now - state.unprompted_at),
                           f"a human spoke since, or >= {par.silence_s:g}"),
+                tone_condition(state, now, ok_tone),
                 Condition("learned_hours", True, round(learned if learned is not None else 1.0,
                                                        3), "chance factor"),
                 Condition("energy_roll", r < p, round(r, 4), f"< {p:.3f}"),
@@ -417,9 +436,11 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
                 next_at = min(next_at, count_drops_below_at(state, par.share_max_msgs))
             if not ok_mono:
                 next_at = min(next_at, mono_end)
+            if not ok_tone:
+                next_at = min(next_at, tone_clears)
         around = someone_around(state, now)
         gates_ok = (shares and ok_msgs and ok_watched and ok_cool and ok_backoff and around
-                    and ok_mono)
+                    and ok_mono and ok_tone)
         if gates_ok or explain:
             if learned is None:
                 learned = hours_factor(state, now) if cfg.learn_hours else 1.0
@@ -446,6 +467,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
                           f"a human spoke since, or >= {par.silence_s:g}"),
                 Condition("share_backoff", ok_backoff, num(state.share_backoff_until - now),
                           "<= 0"),
+                tone_condition(state, now, ok_tone),
                 Condition("learned_hours", True, round(learned if learned is not None else 1.0,
                                                        3), "chance factor"),
                 Condition("share_roll", r < p, round(r, 4), f"< {p:.3f}"),

@@ -8,10 +8,12 @@ took five), without the buckets that already left the hour; and the online set h
 ``NEVER`` instead of 0.0 (so epoch 0 is a time), engaged activities are digests with when
 they were engaged, announcements are remembered, opportunities keep their roll, the online
 set has a bitmap past its cap, the no-monologue mark, the day's action times and the learned
-hours. Version 3 later gained user affinity (``affinity``, at most 256 people) without a
-new number: a version 3 snapshot written before decodes with no affinity, and a build from
-before ignores it. Versions 1 and 2 are migrated on decode (``_from_v1``, ``_from_v2``); a
-snapshot of any other version is a ``SnapshotVersionError``.
+hours. Version 3 later gained user affinity (``affinity``, at most 256 people) and the room's
+tone (``tone``: two numbers and a time, ``engine.tone``) without a new number: a version 3
+snapshot written before decodes with none, and a build from before ignores them. The ids kept
+to take back deleted messages and removed reactions (``counted``, ``reacted``) are written
+empty: they live only while the guild does. Versions 1 and 2 are migrated on decode
+(``_from_v1``, ``_from_v2``); a snapshot of any other version is a ``SnapshotVersionError``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from engine.state import (
     check_time,
     compact_buckets,
 )
+from engine.tone import MAX_TONE
 
 __all__ = ["decode_state", "encode_state", "restore_state"]
 
@@ -68,15 +71,21 @@ def encode_state(state: GuildState) -> bytes:
     if state.head_1h:
         compact_buckets(state)
     secs = state.b_secs
-    if not secs:  # (every bucket may just have left the hour)
-        return _encoder.encode(state)
-    # On the wire the seconds are the first one and then the gaps: small numbers, a byte
-    # each. The state's own list is put back whatever happens.
-    state.b_secs = [secs[0], *map(sub, islice(secs, 1, None), secs)]
+    # What is kept only while the guild is live (engine.deletions, engine.tone) is written
+    # empty. The state's own lists are put back whatever happens.
+    counted, reacted = state.counted, state.reacted
+    if counted or reacted:
+        state.counted, state.reacted = {}, {}
     try:
+        if not secs:  # (every bucket may just have left the hour)
+            return _encoder.encode(state)
+        # On the wire the seconds are the first one and then the gaps: small numbers, a byte
+        # each.
+        state.b_secs = [secs[0], *map(sub, islice(secs, 1, None), secs)]
         return _encoder.encode(state)
     finally:
         state.b_secs = secs
+        state.counted, state.reacted = counted, reacted
 
 
 def decode_state(data: bytes) -> GuildState:
@@ -199,6 +208,13 @@ def _inconsistency(state: GuildState) -> str:
             and -1 <= p.engaged_at < MAX_TIME and -1 <= p.ignored_at < MAX_TIME
             and 0 <= p.ignored_row <= MAX_IGNORED_ROW for p in state.affinity.values()):
         return "affinity: more than 256 people, or a score or time out of range"
+    tone = state.tone
+    if tone is not None and not (-MAX_TONE <= tone.score <= MAX_TONE
+                                 and 0.0 <= tone.trouble <= MAX_TONE
+                                 and 0.0 <= tone.at < MAX_TIME):
+        return "tone: a score or time out of range"
+    if state.counted or state.reacted:
+        return "live-only fields (counted, reacted) in a snapshot"
     bits = state.online_bits
     if len(bits) not in (0, 1024) or state.online_extra != int.from_bytes(bits).bit_count():
         return "online bitmap: wrong size or count"

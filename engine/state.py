@@ -33,11 +33,13 @@ from engine.hours import fold_hours
 from engine.localtime import zone
 from engine.moods import profile_for
 from engine.recent import Recent, forget_author
+from engine.tone import Tone
 
 __all__ = [
     "CHATTINESS_RANGE",
     "CHATTINESS_RULE",
     "MAX_ACTIONS_PER_DAY",
+    "MAX_COUNTED",
     "MAX_ENGAGED",
     "MAX_ONLINE",
     "MAX_OPPORTUNITIES",
@@ -94,6 +96,9 @@ MAX_ENGAGED = 256
 MAX_ONLINE = 2048
 #: The largest ``max_actions_per_day`` (the day's action times are kept, so it is bounded).
 MAX_ACTIONS_PER_DAY = 1000
+#: Counted human messages' ids kept to take back (engine.deletions): at most MAX_COUNTED;
+#: past 64 the oldest goes once made over an hour ago.
+MAX_COUNTED, _COUNTED_KEPT_FREELY, _YEAR_S = 1024, 64, 366 * 86400.0
 #: 10000-01-01T00:00:00Z: datetime cannot go past year 9999.
 MAX_TIME = 253402300800.0
 NEVER = -math.inf
@@ -119,7 +124,9 @@ class GuildConfig(msgspec.Struct, frozen=True, gc=False):
     guild's learned hours of activity make unprompted posts likelier when people are usually
     around (``engine.hours``; the profile is kept either way, counts only). ``affinity``
     lets who answered and who ignored her weigh on ``engage_user`` (``engine.affinity``);
-    off, the rules read no affinity, and the actor passes no author ids to keep any.
+    off, the rules read no affinity, and the actor passes no author ids to keep any. ``tone``
+    lets how the room feels (``engine.tone``) hold back playful posts and joins; off, the
+    rules read no tone and the actor feeds it no reactions or timeouts.
     """
 
     timezone: str = "UTC"
@@ -134,6 +141,7 @@ class GuildConfig(msgspec.Struct, frozen=True, gc=False):
     max_actions_per_day: int | None = None
     learn_hours: bool = True
     affinity: bool = True
+    tone: bool = True
 
     def __post_init__(self) -> None:
         # A ValueError here becomes a msgspec.ValidationError when a config is decoded.
@@ -241,6 +249,12 @@ class GuildState(msgspec.Struct, gc=False):
     recent: list[Recent] = msgspec.field(default_factory=list)
     burst_since: float = NEVER
     reacted_at: float = NEVER
+    #: The room's tone (``engine.tone``); None until the first signal (schema 3, like
+    #: ``affinity``). Written empty to snapshots: the ids of the counted human messages
+    #: (``engine.deletions``) and the last reactions, key -> (value, when) (``engine.tone``).
+    tone: Tone | None = None
+    counted: dict[int, None] = msgspec.field(default_factory=dict)
+    reacted: dict[int, tuple[float, float]] = msgspec.field(default_factory=dict)
 
 
 def check_time(now: float, what: str = "now") -> float:
@@ -359,6 +373,8 @@ def settle_clock(state: GuildState, now: float) -> None:
                                             min(p.ignored_at, sec))
     if state.hours_at > sec // 3600:
         state.hours_at = sec // 3600
+    if state.tone is not None and state.tone.at > now:
+        state.tone.at = now
     evict(state, sec)
 
 
@@ -405,7 +421,7 @@ def _count_humans(state: GuildState, now: float, n: int) -> None:
 
 def observe_message(state: GuildState, now: float, is_bot: bool = False,
                     is_self: bool = False, author_id: int | None = None,
-                    to_her: bool = False) -> None:
+                    to_her: bool = False, message_id: int = 0) -> None:
     """A message in the autonomous channel. Only humans' messages count as conversation;
     the persona's own message is an appearance.
 
@@ -415,7 +431,8 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
     then does counting evict (and compact). The learned hours are updated once an hour, on
     the first message of a new hour. A human's message that speaks to her (``to_her``: it
     mentions or replies to her) feeds ``engine.affinity`` with its ``author_id`` (None: not
-    known, or affinity off).
+    known, or affinity off). A human's message counted with its ``message_id`` (not 0) can
+    be taken back if it is deleted (``engine.deletions``).
 
     Raises:
         InvalidTimeError: ``now`` is not a valid time.
@@ -456,6 +473,15 @@ def observe_message(state: GuildState, now: float, is_bot: bool = False,
             state.last_human_at = now
         if to_her and author_id is not None:
             note_spoke(state.affinity, author_id, now, to_her, state.last_action_at)
+        if message_id:
+            counted = state.counted
+            counted[message_id] = None
+            if len(counted) > _COUNTED_KEPT_FREELY:
+                # Over the bound, or a Discord id made over an hour ago (out of the windows).
+                oldest = next(iter(counted))
+                made = ((oldest >> 22) + 1420070400000) / 1000.0
+                if len(counted) > MAX_COUNTED or now - _YEAR_S < made < now - WINDOW_1H:
+                    del counted[oldest]
 
 
 def observe_messages(state: GuildState, count: int, first_at: float, last_at: float) -> None:

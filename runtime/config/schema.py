@@ -64,6 +64,7 @@ class GuildDefaults(_Table, frozen=True):
     max_actions_per_day: int | None = None
     learn_hours: bool = _ENGINE_DEFAULTS.learn_hours
     affinity: bool = _ENGINE_DEFAULTS.affinity
+    tone: bool = _ENGINE_DEFAULTS.tone
 
 
 class GuildOverride(_Table, frozen=True):
@@ -87,6 +88,7 @@ class GuildOverride(_Table, frozen=True):
     max_actions_per_day: int | None = None
     learn_hours: bool | None = None
     affinity: bool | None = None
+    tone: bool | None = None
 
 
 class LLMConfig(_Table, frozen=True):

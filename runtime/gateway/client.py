@@ -36,6 +36,7 @@ from runtime.gateway import convert
 from runtime.gateway.convert import ChannelOf, RecentIds
 from runtime.gateway.members import Chunker, UncachedPresences
 from runtime.gateway.outbound import _NETWORK_ERRORS, Outbound
+from runtime.gateway.reactions import RoomSignals
 from runtime.gateway.stats import GatewayStatistics, ShardState, ShardStatistics
 from runtime.gateway.tracking import Access
 from runtime.pool.models import ExcludeFn
@@ -46,7 +47,8 @@ log = structlog.get_logger("runtime.gateway")
 
 
 def persona_intents(*, presences: bool = True, members: bool = True) -> discord.Intents:
-    """Guilds and guild messages for the signals; presences (who is online, games started)
+    """Guilds and guild messages for the signals (deletions too), guild message reactions
+    for the room's tone; presences (who is online, games started)
     and members (joins, complete member lists) when the bot has those privileged intents;
     message content always, because history fetched for the pool's context would come back
     empty without it."""
@@ -55,6 +57,7 @@ def persona_intents(*, presences: bool = True, members: bool = True) -> discord.
     intents.guild_messages = True
     intents.members = members
     intents.presences = presences
+    intents.guild_reactions = True  # the room's tone (runtime/gateway/reactions.py)
     intents.message_content = True
     return intents
 
@@ -69,7 +72,7 @@ def _loop_call_later(delay: float, fn: Callable[[], None]) -> asyncio.TimerHandl
     return loop.call_later(delay, fn)
 
 
-class PersonaClient(Outbound, discord.AutoShardedClient):
+class PersonaClient(RoomSignals, Outbound, discord.AutoShardedClient):
     """The persona's gateway client.
 
     Args:
@@ -168,6 +171,7 @@ class PersonaClient(Outbound, discord.AutoShardedClient):
             "shard_ready": self._on_shard_ready,
             "shard_disconnect": self._on_shard_disconnect,
             "shard_resumed": self._on_shard_resumed,
+            **self._room_handlers(),  # reactions, deletions, timeouts: the room's tone
         }
         self._say_what_is_off(presences=presences, members=members)
 

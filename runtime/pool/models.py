@@ -114,6 +114,8 @@ class Prompt(msgspec.Struct, frozen=True):
     others: tuple[str, ...] = ()
     echoes: tuple[str, ...] = ()
     links: tuple[str, ...] = ()
+    #: How the room feels (``ActionRequest.tone``): "sad", "tense", "cheerful" or None.
+    tone: str | None = None
 
 
 class Answer(msgspec.Struct, frozen=True, gc=False):

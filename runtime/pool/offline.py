@@ -24,6 +24,9 @@ from runtime.pool.prompt import (
 
 __all__ = ["OfflineBackend"]
 
+#: The mood whose lines fit a room of that tone.
+_TONE_VOICE = {"sad": "melancholy", "tense": "serious"}
+
 
 class OfflineBackend:
     """Answers from the persona's offline lines.
@@ -48,10 +51,17 @@ class OfflineBackend:
         """The filled line for ``prompt`` (no latency): deterministic by seed."""
         rng = random.Random(f"{self.seed}:{prompt.guild_id}:{prompt.decided_at!r}:"
                             f"{prompt.action}:{prompt.mood}")
-        per_mood = self.persona.lines.get(prompt.mood) or self.persona.lines["neutral"]
-        # Someone who answers her gets a warmer line, but not in a quiet mood (hers stay).
+        lines = self.persona.lines
+        per_mood = lines.get(prompt.mood) or lines["neutral"]
+        # A sad or tense room: a quieter voice's lines for this action, if the persona has
+        # them (the mood's own otherwise).
+        quieter = _TONE_VOICE.get(prompt.tone or "")
+        if quieter is not None and prompt.action in lines.get(quieter, {}):
+            per_mood = lines[quieter]
+        # Someone who answers her gets a warmer line, but not in a quiet mood (hers stay)
+        # nor in a sad or tense room (the quieter voice stays).
         familiar = prompt.action == "engage_user" and prompt.familiarity == "familiar" \
-            and prompt.mood not in QUIET_MOODS
+            and prompt.mood not in QUIET_MOODS and quieter is None
         if prompt.action == "engage_user" and not prompt.activity:
             # someone who just joined (back, if she knows them)
             template = rng.choice(FAMILIAR_WELCOME_LINES if familiar else WELCOME_LINES)

@@ -9,6 +9,8 @@ written against its habits:
   from the persona file) shows the shape of an answer: one line, hers, no label.
 - A reply ends with the message that spoke to her and names its author: that is who she
   answers, whoever posted after them.
+- How the room feels (``ActionRequest.tone``, from reactions, deletions and timeouts; never
+  from its words) adds one short sentence to the system message (``TONE_HINTS``).
 - The answer's length follows the action and the mood (``budget``): a Discord line, shorter
   in a quiet mood; ``max_tokens`` follows the budget, and stop sequences end the answer where
   a model would start writing the next speaker's line.
@@ -23,8 +25,15 @@ from actors.events import ActionRequest
 from runtime.pool.models import ChatMessage, ContextLine, FeedItem, Prompt
 from runtime.pool.persona import Persona, fill
 
-__all__ = ["BUDGETS", "CHARS_PER_TOKEN", "FAMILIARITY_HINTS", "QUIET_MOODS", "budget_for",
-           "build_prompt"]
+__all__ = ["BUDGETS", "CHARS_PER_TOKEN", "FAMILIARITY_HINTS", "QUIET_MOODS", "TONE_HINTS",
+           "budget_for", "build_prompt"]
+
+#: The hint each room tone adds to the system message (engine.tone's labels).
+TONE_HINTS: dict[str, str] = {
+    "sad": "The room feels sad right now: be gentle and warm, no jokes.",
+    "tense": "The room feels tense right now: stay calm and kind, no teasing.",
+    "cheerful": "The room feels cheerful right now.",
+}
 
 #: The instruction and the offline lines for engaging a member who just joined (an
 #: ``engage_user`` with no activity): the persona's ``engage_user`` speaks of an activity.
@@ -176,10 +185,13 @@ def build_prompt(persona: Persona, request: ActionRequest, *,
         "item_url": item.url if item else "",
     }
     system = f"{persona.system}\n\n{persona.moods[mood]}"
+    tone_hint = TONE_HINTS.get(request.tone or "")
+    if tone_hint:
+        system = f"{system}\n{tone_hint}"
     instruction = fill(template, values)
-    hint = _familiarity_hint(request, values, welcome)
-    if hint:
-        instruction = f"{hint}\n\n{instruction}"
+    known_hint = _familiarity_hint(request, values, welcome)
+    if known_hint:
+        instruction = f"{known_hint}\n\n{instruction}"
     example_values = {**values, **_EXAMPLE}
     example_ask = fill(template, example_values)
     example_line = fill(WELCOME_LINES[0] if welcome else persona.lines[mood][action][0],
@@ -204,7 +216,8 @@ def build_prompt(persona: Persona, request: ActionRequest, *,
                   stop=_stops(persona.name, before, author),
                   others=tuple(sorted(others - set(persona.aliases))),
                   echoes=(persona.system, persona.moods[mood], bare,
-                          _instruction(example_ask), *((hint,) if hint else ())),
-                  links=links)
+                          _instruction(example_ask),
+                          *((known_hint,) if known_hint else ())),
+                  links=links, tone=request.tone if tone_hint else None)
 
 

@@ -204,6 +204,7 @@ def guild_settings(config: Config, guild_id: int) -> tuple[GuildConfig, int | No
         max_actions_per_day=_pick(o.max_actions_per_day, d.max_actions_per_day),
         learn_hours=bool(_pick(o.learn_hours, d.learn_hours)),
         affinity=bool(_pick(o.affinity, d.affinity)),
+        tone=bool(_pick(o.tone, d.tone)),
     )
     return cfg, channel, _pick(o.policy, d.policy)
 

@@ -26,6 +26,7 @@ from actors.events import (
     MemberOptedOut,
     MessageSeen,
     PresenceChanged,
+    ReactionChanged,
 )
 from engine import in_quiet_hours
 from runtime.config import Config, load_config
@@ -237,17 +238,18 @@ class Settings:
     def screen(self, event: Any) -> Any:
         """An event on its way to the router, as the settings let it through (or None).
 
-        Ignored users' events are dropped (never counted). An opted-out member still counts
-        (ids and times) but is never an opportunity nor answered: their new activity is
-        stripped, their join is dropped (a join only matters as someone to greet), and a
-        message of theirs is counted as a plain message without its id (it addresses
-        nobody, and she never reacts to it).
+        Ignored users' events are dropped (never counted; their reactions neither). An
+        opted-out member still counts (ids and times) but is never an opportunity nor
+        answered: their new activity is stripped, their join is dropped (a join only matters
+        as someone to greet), and a message of theirs is counted as a plain message without
+        its id (it addresses nobody, she never reacts to it, and its deletion is not taken
+        back).
         """
         kind = type(event)
         if kind is MessageSeen:
             uid = event.author_id
-        elif kind is PresenceChanged or kind is MemberJoined:
-            uid = event.user_id
+        elif kind is PresenceChanged or kind is MemberJoined or kind is ReactionChanged:
+            uid = event.user_id  # (an ignored user's reaction is no sign of the room's tone)
         else:
             return event
         gid = event.guild_id

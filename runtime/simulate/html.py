@@ -13,6 +13,8 @@ no script, no style sheet, no image file beside it):
    simulated person within 10 and 30 minutes, by action, V2 beside V1.
 5. With ``--reactive --compare-affinity`` (``data["affinity"]``): ``engage_user`` with user
    affinity off and on: how many, the share answered within 10 and 30 minutes, pestering.
+6. With ``--tone-episodes`` (``data["tone"]``): her shares and silence-breakers, and her
+   joins, posted during tone episodes: V2, V2 with tone off (``--compare-tone``), V1.
 
 Every plotted element carries an ``id`` (a bar ``hour-v2-join_conversation-18``, a line
 ``answered-v1``, a guild's day ``day-v2-engage_user``, ...), so a test or a reader can find
@@ -277,6 +279,29 @@ def _affinity_plot(affinity: dict[str, Any]) -> str:
     return _svg(fig)
 
 
+def _tone_plot(tone: dict[str, Any]) -> str:
+    from matplotlib.figure import Figure
+
+    runs = [(name, tone[key]) for name, key in (("V2", "v2"), ("V2 tone off", "v2_tone_off"),
+                                                ("V1", "v1")) if tone.get(key) is not None]
+    kinds = (("playful_in_episodes", "shares + silence-breakers"),
+             ("joins_in_episodes", "joins + FOMO"))
+    fig = Figure(figsize=(10, 3.2))
+    ax = fig.subplots()
+    width = 0.8 / max(len(runs), 1)
+    for k, (name, x) in enumerate(runs):
+        bars = ax.bar([i - 0.4 + width * (k + 0.5) for i in range(len(kinds))],
+                      [x[key] for key, _ in kinds], width=width * 0.95, label=name,
+                      color=("#4c72b0", "#8c8c8c", "#c44e52")[k % 3])
+        for (key, _), patch in zip(kinds, bars, strict=True):
+            patch.set_gid(f"tone-{name.lower().replace(' ', '-')}-{key}")
+    ax.set_xticks(range(len(kinds)), [label for _, label in kinds])
+    ax.set_ylabel("her actions during episodes")
+    ax.set_title(f"Posted into a sad or tense room ({tone['episodes']} tone episodes)")
+    ax.legend(fontsize=8)
+    return _svg(fig)
+
+
 def render(report_text: str, data: dict[str, Any], title: str) -> str:
     """The page: the report's text and the three figures, nothing to fetch."""
     import matplotlib
@@ -291,6 +316,8 @@ def render(report_text: str, data: dict[str, Any], title: str) -> str:
         if data.get("affinity") and "pestering" in data["affinity"].get("on", {}):
             figures.append(("affinity", "engage_user with user affinity off and on",
                             _affinity_plot(data["affinity"])))
+        if data.get("tone"):
+            figures.append(("tone", "Posted during tone episodes", _tone_plot(data["tone"])))
     parts = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         f"<title>{html.escape(title)}</title>",

@@ -121,6 +121,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
            "mid-conversation and how often she named them today (docs/BENCHMARKS.md). The "
            "report adds the share of her actions answered within 10 and 30 minutes, by "
            "action, V1 beside V2, and pestering. Virtual time only")
+    a("--tone-episodes", action="store_true",
+      help="add tone episodes to the traffic (a sad announcement: sad reactions; an "
+           "argument: angry reactions, deleted messages, a timeout; about one per guild "
+           "every two days, at a conversation); the report adds her playful posts and "
+           "joins during them, V1 beside V2")
+    a("--compare-tone", action="store_true",
+      help="also run V2 with tone = false on the same traffic (implies --tone-episodes): "
+           "the report puts tone off beside on")
     a("--no-v1", action="store_true", help="skip the V1 comparison")
     a("--quiet", action="store_true", help="print nothing but errors")
 
@@ -165,6 +173,8 @@ class SimulateOptions:
         self.metrics_address: str | None = getattr(args, "metrics_address", None)
         self.processes_asked: int | None = getattr(args, "processes", None)
         self.reactive: bool = getattr(args, "reactive", False)
+        self.compare_tone: bool = getattr(args, "compare_tone", False)
+        self.tone_episodes: bool = getattr(args, "tone_episodes", False) or self.compare_tone
         self.no_v1: bool = args.no_v1
         self.quiet: bool = args.quiet
 

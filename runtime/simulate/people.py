@@ -26,6 +26,9 @@ plausible):
   named them and they are active), sigma ``DELAY_SIGMA``; idle and dnd add a uniform
   ``AWAY_EXTRA_S`` (they come back to the keyboard first). Answers later than
   ``MAX_DELAY_S`` are not sent (nobody answers a stale post).
+- In a tone episode (``--tone-episodes``: a sad announcement, an argument) people answer
+  her less: the chance x ``IN_EPISODE``, and x ``PLAYFUL_IN_EPISODE`` more for a playful post
+  (a share or a silence-breaker into a sad or angry room).
 - An answer mentions her or replies to her (so she may reply, as she does to anyone who
   speaks to her) with ``P_TO_HER_ADDRESSED`` when she named them, else ``P_TO_HER``.
 - Her emoji reaction (``react``) is answered only by the author of the message, with the
@@ -90,6 +93,11 @@ P_TO_HER_ADDRESSED = 0.5
 #: for someone named.
 REACTED = 0.35
 P_REACT_BACK = 0.5
+#: In a tone episode: people are taken up with it (x0.5), and a playful post into it lands
+#: worse still (x0.3 more: people in a sad or angry room ignore a cheerful link).
+IN_EPISODE = 0.5
+PLAYFUL_IN_EPISODE = 0.3
+_PLAYFUL = ("share_tweet", "break_silence")
 #: Every parameter, for the report's ``params`` (a reader sees what made the numbers).
 MODEL: dict[str, Any] = {
     "p_chatty": P_CHATTY, "p_casual": P_CASUAL, "base": BASE, "presence": PRESENCE,
@@ -101,6 +109,7 @@ MODEL: dict[str, Any] = {
     "away_extra_s": list(AWAY_EXTRA_S), "max_delay_s": MAX_DELAY_S, "p_to_her": P_TO_HER,
     "p_to_her_addressed": P_TO_HER_ADDRESSED, "reacted": REACTED,
     "p_react_back": P_REACT_BACK,
+    "in_episode": IN_EPISODE, "playful_in_episode": PLAYFUL_IN_EPISODE,
 }
 #: Answers' message ids: above every base message id of the guild (those count up from
 #: ``(index + 1) << 32``), below the next guild's.
@@ -170,6 +179,7 @@ class GuildPeople:
             elif kind is MessageSeen and not e.author_is_bot and e.author_id not in bots:
                 self._person(e.author_id, rng).wrote.append(e.at)
         self._next_id = ((plan.index + 1) << 32) + _ANSWER_ID_OFFSET
+        self.episodes = [(e.start, e.end) for e in guild.episodes]
         self.answers: list[AnswerRecord] = []
 
     def _person(self, uid: int, rng: random.Random) -> _Person:
@@ -218,6 +228,8 @@ class GuildPeople:
             c = self.chance(uid, t, addressed=addressed, related=related)
             if c <= 0.0:
                 continue
+            if any(a <= t < b for a, b in self.episodes):
+                c *= IN_EPISODE * (PLAYFUL_IN_EPISODE if action in _PLAYFUL else 1.0)
             rng = random.Random(f"miku-react:{self.seed}:{self.guild_id}:{uid}:"
                                 f"{math.floor(t * 1000)}")
             if rng.random() >= c:

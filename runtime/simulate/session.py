@@ -44,6 +44,7 @@ from runtime.simulate.setup import (
 )
 from runtime.simulate.shards import run_split
 from runtime.simulate.text import format_report
+from runtime.simulate.tone import add_tone_episodes, tone_report
 from runtime.simulate.traffic import START_EPOCH, Traffic, generate_traffic
 from runtime.store import is_url
 
@@ -100,6 +101,8 @@ def _traffic(opts: SimulateOptions, owner: Config | None) -> Traffic:
         start = resume_start(state, opts.downtime)
     zones = owner_zones(owner, opts.guilds) if owner is not None else ()
     traffic = generate_traffic(opts.seed, opts.guilds, opts.hours, start=start, zones=zones)
+    if opts.tone_episodes:
+        traffic = add_tone_episodes(traffic)
     return staggered_readies(traffic) if opts.resume else traffic
 
 
@@ -172,6 +175,8 @@ def _write_html(opts: SimulateOptions, report: dict[str, Any], traffic: Traffic,
         data["reactive"] = report["reactive"]
     if report.get("affinity"):
         data["affinity"] = report["affinity"]
+    if report.get("tone"):
+        data["tone"] = report["tone"]
     title = (f"miku-autonomy simulator: {opts.guilds} guilds, {opts.hours:g} h, "
              f"seed {opts.seed}")
     write_html(opts.html or "", format_report(report), data, title)
@@ -217,6 +222,8 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
         logs.close()
         logs = configure_logging("error", renderer="json", stream=sys.stderr, cache=False)
         chattiness, learning, affinity = _comparisons(opts, traffic, policy, setup, v2, owner)
+        tone_off = _variant(traffic, policy, setup, opts.processes, tone=False) \
+            if opts.compare_tone else None
         # The comparison is about decisions, not words: V1 is replayed through the engine.
         v1 = None if opts.no_v1 else replay_v1(traffic, setup)
     finally:
@@ -249,6 +256,8 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
                           chattiness=chattiness, learning=learning, affinity=affinity,
                           resumed=opts.resume,
                           policies=guild_policies(config), reactive=opts.reactive)
+    if opts.tone_episodes:
+        report["tone"] = tone_report(traffic, v2, v1, tone_off, opts.reactive)
     if opts.html is not None:
         _write_html(opts, report, traffic, v2, v1, config)
     report["timing"]["traffic_generation_s"] = round(gen_s, 3)

@@ -106,6 +106,7 @@ def _extras(report: dict[str, Any]) -> list[str]:
                       if rs.get("first_action_after_s") is not None else "."))
     out += _reactive(report)
     out += _affinity(report)
+    out += _tone(report)
     examples = report.get("examples") or []
     if examples:
         out.append("Her words, three examples:")
@@ -179,6 +180,27 @@ def _affinity(report: dict[str, Any]) -> list[str]:
                   *(f"{x['pestering']:,} of {x['addressed']:,} ({x['pestering_after_day']:,}"
                     f" / {x['pestering_any']:,})" for _, x in runs)]]
     return ["User affinity (V2, same traffic):", *_table(["", *(n for n, _ in runs)], rows)]
+
+
+def _tone(report: dict[str, Any]) -> list[str]:
+    """``--tone-episodes``: her playful posts and joins during tone episodes, per run."""
+    t = report.get("tone")
+    if not t:
+        return []
+    runs = [(name, t[key]) for name, key in (("V2", "v2"), ("V2 tone off", "v2_tone_off"),
+                                             ("V1", "v1")) if t.get(key) is not None]
+    rows = [["shares, silence-breakers (V1: general) in episodes"]
+            + [f"{x['playful_in_episodes']:,}" for _, x in runs],
+            ["joins + FOMO in episodes"] + [f"{x['joins_in_episodes']:,}" for _, x in runs]]
+    if all("answered_30m_share" in x for _, x in runs):
+        rows.append(["answered in 10 / 30 min, all actions"] + [
+            "-" if x["answered_30m_share"] is None else
+            f"{100 * x['answered_10m_share']:.1f}% / {100 * x['answered_30m_share']:.1f}%"
+            for _, x in runs])
+    out = [f"Tone episodes (--tone-episodes): {t['episodes']:,} ({t['by_kind']['sad']} sad, "
+           f"{t['by_kind']['argument']} arguments), {t['episode_hours']:g} h in all:"]
+    out += _table(["", *(name for name, _ in runs)], rows)
+    return out
 
 
 def _by(p: dict[str, Any], table: str, key: str, guilds: int) -> float:

@@ -173,6 +173,8 @@ class GuildTraffic(msgspec.Struct):
     plan: GuildPlan
     ready: GuildReady
     events: list[Any]
+    #: Tone episodes (``runtime.simulate.tone``), when the traffic has them.
+    episodes: list[Any] = msgspec.field(default_factory=list)
 
 
 class Traffic(msgspec.Struct):
@@ -198,7 +200,7 @@ class Traffic(msgspec.Struct):
         if end >= self.end:
             return self
         return Traffic(self.seed, self.start, end, [
-            GuildTraffic(g.plan, g.ready, [e for e in g.events if e.at < end])
+            GuildTraffic(g.plan, g.ready, [e for e in g.events if e.at < end], g.episodes)
             for g in self.guilds])
 
     @property

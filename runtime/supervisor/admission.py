@@ -28,9 +28,12 @@ from actors.events import (
     MemberJoined,
     MemberLeft,
     MemberOptedOut,
+    MemberTimedOut,
     MessagesCoalesced,
+    MessagesDeleted,
     MessageSeen,
     PresenceChanged,
+    ReactionChanged,
 )
 
 __all__ = [
@@ -64,11 +67,15 @@ _ID_FIELDS: dict[type, tuple[str, ...]] = {
     MemberOptedOut: ("guild_id", "user_id"),
     MessagesCoalesced: ("guild_id",),
     ActionFinished: ("guild_id",),
+    MessagesDeleted: ("guild_id", "channel_id"),
+    ReactionChanged: ("guild_id", "channel_id", "user_id", "message_id"),
+    MemberTimedOut: ("guild_id", "user_id"),
 }
 #: Fields where 0 means "none" (a message seen without its id).
 _ZERO_MEANS_NONE = frozenset({"message_id"})
 #: Fields holding many ids.
-_ID_LISTS: dict[type, str] = {GuildReady: "online_user_ids"}
+_ID_LISTS: dict[type, str] = {GuildReady: "online_user_ids",
+                               MessagesDeleted: "message_ids"}
 
 
 def id_ok(value: object) -> bool:

@@ -29,9 +29,12 @@ from actors.events import (
     Inspect,
     MemberLeft,
     MemberOptedOut,
+    MemberTimedOut,
+    MessagesDeleted,
     MessageSeen,
     MoodSet,
     PresenceChanged,
+    ReactionChanged,
     Stop,
 )
 from engine import (
@@ -502,3 +505,58 @@ async def test_a_member_who_left_is_not_greeted_and_not_around() -> None:
     assert all(o.user_id != 501 for o in actor.state.opportunities)
     assert 501 not in actor.state.online and 502 in actor.state.online
     assert all(r.target_user_id != 501 for r in sink.requests)
+
+
+def _snowflake(t: float, seq: int) -> int:
+    return ((int(t * 1000) - 1420070400000) << 22) | seq
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("deleted", [False, True])
+async def test_a_raid_bulk_deleted_before_she_decides_does_not_make_her_join(
+        deleted: bool) -> None:
+    """A raid of 40 messages (with their ids) counts as a lively chat: a bubbly guild joins
+    (or FOMOs) once ready. The same raid bulk-deleted (``MessagesDeleted``) first: nothing
+    to join."""
+    sink = RecordingSink()
+    actor = make_actor(sink, readiness=WAITING)
+    now = actor.clock.now
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        t = now()
+        ids = tuple(_snowflake(t + i, i) for i in range(40))
+        for i, mid in enumerate(ids):
+            actor.mailbox.put_nowait(MessageSeen(42, 7, 900 + i, t + i, message_id=mid))
+        await anyio.wait_all_tasks_blocked()
+        if deleted:
+            actor.mailbox.put_nowait(MessagesDeleted(42, 7, ids, t + 41))
+            await anyio.wait_all_tasks_blocked()
+        actor.mailbox.put_nowait(GuildReady(42, t + 42, (901,)))
+        await anyio.wait_all_tasks_blocked()  # it decides after the batch: join or FOMO
+        actor.mailbox.put_nowait(Stop(42))
+    joins = [r for r in sink.requests if r.action in ("join_conversation", "fomo_response")]
+    assert (joins == []) is deleted
+    assert (actor.state.sum_1h == 0) is deleted
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("tone_on", [True, False])
+async def test_a_timeout_makes_the_room_tense_in_her_words(tone_on: bool) -> None:
+    """A moderator's timeout (``MemberTimedOut``) and sad reactions: the reply she is asked
+    for carries the tone ("tense"); with ``tone`` off it carries none and nothing is kept."""
+    sink = RecordingSink()
+    cfg = GuildConfig(quiet_hours=None, rotate_moods=False, tone=tone_on)
+    actor = make_actor(sink, cfg=cfg)
+    now = actor.clock.now
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(actor.run)
+        actor.mailbox.put_nowait(MemberTimedOut(42, 600, now() + 600, now()))
+        for i in range(3):
+            actor.mailbox.put_nowait(ReactionChanged(42, 7, 600 + i, 55, 1, -0.4, now()))
+        actor.mailbox.put_nowait(MessageSeen(42, 7, 5, now(), addresses_self=True,
+                                             message_id=77))
+        await anyio.wait_all_tasks_blocked()
+        actor.mailbox.put_nowait(Stop(42))
+    replies = [r for r in sink.requests if r.action == "reply"]
+    assert [r.tone for r in replies] == (["tense"] if tone_on else [None])
+    assert (actor.state.tone is None) is not tone_on

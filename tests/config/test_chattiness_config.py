@@ -65,3 +65,12 @@ def test_affinity_is_a_setting_of_the_file_per_guild() -> None:
     assert guild_settings(cfg, 7)[0].affinity is True
     assert guild_settings(cfg, 8)[0].affinity is False
     assert guild_settings(decode_config(""), 8)[0].affinity is True
+
+
+def test_tone_is_a_setting_of_the_file_per_guild() -> None:
+    """``tone`` in [defaults] and a guild table reaches the engine's GuildConfig; on by
+    default."""
+    cfg = decode_config("[defaults]\ntone = false\n[guilds.7]\ntone = true\n")
+    assert guild_settings(cfg, 7)[0].tone is True
+    assert guild_settings(cfg, 8)[0].tone is False
+    assert guild_settings(decode_config(""), 8)[0].tone is True

@@ -135,7 +135,7 @@ def _drive(history: list[Event], cfg: GuildConfig, mood: str, seed: int
             state.mood = ("curious", "excited")[arg]
             continue
         apply_event(state, cfg, t, kind, arg)
-        if kind in ("human", "said", "person", "burst") and (kind != "burst" or arg):
+        if kind in ("human", "human_id", "said", "person", "burst") and (kind != "burst" or arg):
             humans.append(t)
         ask(t)
     for probe in range(60, 6 * 3600, 60):

@@ -326,9 +326,12 @@ def test_apply_event_covers_every_kind() -> None:
     state = new_state(GID, T0)
     for i, kind in enumerate(["human", "burst", "bot", "self", "online", "offline",
                               "activity", "related", "join", "acted", "failed", "no_item",
-                              "pending", "mood", "person", "engaged"]):
+                              "pending", "mood", "person", "engaged", "human_id",
+                              "deleted", "react", "unreact", "timeout"]):
         apply_event(state, CFG, T0 + i, kind, 3)
+    # The deletion takes back the one message counted with its id.
     assert state.human_messages == 5 and set(state.affinity) == {3}
+    assert state.tone is not None and state.tone.trouble > 0
 
 
 @settings(max_examples=200, deadline=None)

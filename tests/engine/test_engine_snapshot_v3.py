@@ -28,6 +28,7 @@ from engine.affinity import MAX_AFFINITY, MAX_IGNORED_ROW, MAX_SCORE
 from engine.presence import online_count
 from engine.signals import someone_around
 from engine.state import SCHEMA_VERSION, msgs_1h
+from engine.tone import MAX_TONE, Tone
 from tests.kit.enginekit import CFG, GID, T0, events, replay
 
 DATA = Path(__file__).parent / "data"
@@ -61,6 +62,7 @@ def test_the_largest_snapshot_the_bounds_allow_is_under_64_kb() -> None:
         p.warmth = p.cold = MAX_SCORE
         p.ignored_row, p.ignored_at = MAX_IGNORED_ROW, int(T0)
     assert len(state.hours) == 168 and state.hours_seen == 168
+    state.tone = Tone(-MAX_TONE - 0.0, MAX_TONE, T0 + 0.123456789)  # the tone at its widest
     data = encode_state(state)
     assert len(data) < 64 * 1024, len(data)
     assert decode_state(data) == state
@@ -132,5 +134,7 @@ def test_any_state_at_any_later_time_round_trips(history: list[tuple[str, int, i
                       each=(lambda s, at: decide(s, CFG, at, 1)) if each else None)
     decide(state, CFG, t + later, 1)
     back = decode_state(encode_state(state))
+    state.counted.clear()  # live only: written empty (engine.deletions, engine.tone)
+    state.reacted.clear()
     assert back == state
     assert decide(back, CFG, t + later, 1) == decide(state, CFG, t + later, 1)

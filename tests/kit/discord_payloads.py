@@ -180,3 +180,38 @@ def stream(title: str, game_name: str) -> dict[str, Any]:
 def custom_status(text: str) -> dict[str, Any]:
     return {"id": "custom", "name": "Custom Status", "type": 4, "state": text,
             "created_at": 1764259200000}
+
+
+def reaction(event: str, mid: int, uid: int, name: str | None, *, emoji_id: int | None = None,
+             channel_id: int = CHANNEL, guild_id: int = GUILD,
+             author: int | None = None) -> dict[str, Any]:
+    """MESSAGE_REACTION_ADD or _REMOVE (Gateway Events, "Message Reaction Add/Remove"):
+    ``user_id``, ``channel_id``, ``message_id``, ``guild_id``, the partial ``emoji`` (``id``
+    null and ``name`` the Unicode text for a standard one; ``id`` and ``name`` for a custom
+    one), ``burst``, ``type`` (0 normal); ADD also has the reacting ``member`` and
+    ``message_author_id``, REMOVE neither."""
+    d: dict[str, Any] = {"user_id": str(uid), "channel_id": str(channel_id),
+                         "message_id": str(mid), "guild_id": str(guild_id),
+                         "emoji": {"id": None if emoji_id is None else str(emoji_id),
+                                   "name": name},
+                         "burst": False, "type": 0}
+    if emoji_id is not None:
+        d["emoji"]["animated"] = False
+    if event == "MESSAGE_REACTION_ADD":
+        d["member"] = member(uid)
+        d["message_author_id"] = str(author if author is not None else ALICE)
+        d["burst_colors"] = []
+    return d
+
+
+def message_delete(mid: int, *, channel_id: int = CHANNEL,
+                   guild_id: int = GUILD) -> dict[str, Any]:
+    """MESSAGE_DELETE: ``id``, ``channel_id``, ``guild_id`` (no content, no author)."""
+    return {"id": str(mid), "channel_id": str(channel_id), "guild_id": str(guild_id)}
+
+
+def message_delete_bulk(ids: list[int], *, channel_id: int = CHANNEL,
+                        guild_id: int = GUILD) -> dict[str, Any]:
+    """MESSAGE_DELETE_BULK: ``ids``, ``channel_id``, ``guild_id``."""
+    return {"ids": [str(i) for i in ids], "channel_id": str(channel_id),
+            "guild_id": str(guild_id)}

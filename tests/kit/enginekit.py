@@ -24,9 +24,12 @@ from engine import (
     mark_pending,
     new_state,
     note_message,
+    note_timeout,
+    observe_deletions,
     observe_join,
     observe_message,
     observe_presence,
+    observe_reaction,
     record_action,
     record_failure,
     set_mood,
@@ -109,7 +112,12 @@ Event = tuple[str, int, int]
 
 KINDS = ("human", "human", "human", "said", "said", "burst", "bot", "self", "online", "offline",
          "activity", "related", "join", "acted", "failed", "no_item", "pending", "mood",
-         "person", "engaged")
+         "person", "engaged", "human_id", "deleted", "react", "unreact", "timeout")
+
+
+def snowflake(t: float, seq: int = 0) -> int:
+    """A Discord id made at ``t`` (epoch seconds), ``seq`` telling apart those of one ms."""
+    return ((int(t * 1000) - 1420070400000) << 22) | (seq & 0x3FFFFF)
 
 
 def events(max_size: int = 60, max_gap: int = 1800,
@@ -147,6 +155,16 @@ def apply_event(state: GuildState, cfg: GuildConfig, t: float, kind: str, arg: i
         observe_message(state, t, author_id=arg % 9, to_her=arg >= 40)
     elif kind == "engaged":  # she engaged one of them (opens an affinity answer window)
         record_action(state, t, "engage_user", arg % 9, f"Game {arg % 7}")
+    elif kind == "human_id":  # a human message with its id: deletable (engine.deletions)
+        observe_message(state, t, message_id=snowflake(t, arg))
+    elif kind == "deleted":  # a moderator deletes the last few counted (and one unknown id)
+        ids = [*list(state.counted)[-(arg % 6):], snowflake(t, 4_000_000)] \
+            if arg % 6 else [snowflake(t, arg)]
+        observe_deletions(state, t, ids)
+    elif kind in ("react", "unreact"):  # a reaction worth (arg - 25) / 25, on one of 9 keys
+        observe_reaction(state, t, arg % 9, (arg - 25) / 25, kind == "react")
+    elif kind == "timeout":
+        note_timeout(state, t)
     elif kind == "failed":
         record_failure(state, t, ACTIONS[arg % len(ACTIONS)], "send rejected")
     elif kind == "no_item":

@@ -27,7 +27,8 @@ One aiohttp server on 127.0.0.1 (a free port) serves
 * the gateway at ``/gateway``: HELLO, IDENTIFY -> READY (guilds unavailable, as Discord does;
   one within 5 s of another of its ``max_concurrency`` bucket -> INVALID_SESSION)
   then one GUILD_CREATE per guild of the shard, heartbeats ACKed, RESUME -> RESUMED, and
-  whatever the test ``dispatch``-es (MESSAGE_CREATE, PRESENCE_UPDATE, ...). Frames are plain
+  whatever the test ``dispatch``-es (MESSAGE_CREATE, PRESENCE_UPDATE, ...; the reaction
+  events only to a connection that asked for GUILD_MESSAGE_REACTIONS). Frames are plain
   JSON text: discord.py only decompresses binary frames.
 
 Discord's member-list rules (Gateway Events, "Request Guild Members" and "Guild Create"), which
@@ -93,6 +94,11 @@ API = "/api/v10"
 #: defined (0-25 less the unused 17-19 and 22-23).
 GUILD_MEMBERS_INTENT = 1 << 1
 GUILD_PRESENCES_INTENT = 1 << 8
+GUILD_MESSAGE_REACTIONS_INTENT = 1 << 10
+#: Events a connection gets only with an intent (Gateway, "List of Intents").
+_NEEDS_INTENT = {e: GUILD_MESSAGE_REACTIONS_INTENT for e in (
+    "MESSAGE_REACTION_ADD", "MESSAGE_REACTION_REMOVE", "MESSAGE_REACTION_REMOVE_ALL",
+    "MESSAGE_REACTION_REMOVE_EMOJI")}
 MESSAGE_CONTENT_INTENT = 1 << 15
 PRESENCES, MEMBERS, MESSAGE_CONTENT = (GUILD_PRESENCES_INTENT, GUILD_MEMBERS_INTENT,
                                        MESSAGE_CONTENT_INTENT)
@@ -518,8 +524,9 @@ class FakeDiscord:
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send a DISPATCH to every connected shard (all of them own the test's guilds)."""
         self._record(event, data)
+        need = _NEEDS_INTENT.get(event, 0)
         for shard in list(self._shards):
-            if not shard.ws.closed:
+            if not shard.ws.closed and shard.intents & need == need:
                 await self._send(shard.ws, event, data)
 
     async def dispatch_to_owner(self, event: str, data: dict[str, Any]) -> int:
@@ -532,8 +539,9 @@ class FakeDiscord:
         self._record(event, data)
         guild_id = int(data["guild_id"])
         sent = 0
+        need = _NEEDS_INTENT.get(event, 0)
         for shard in list(self._shards):
-            if not shard.ws.closed and shard.owns(guild_id):
+            if not shard.ws.closed and shard.owns(guild_id) and shard.intents & need == need:
                 await self._send(shard.ws, event, data)
                 sent += 1
         return sent

@@ -269,3 +269,22 @@ def test_an_answer_going_on_with_the_transcript_keeps_only_her_own_words() -> No
     listed = "Here is my list:\n- leeks\n- songs"
     assert clean_output(listed) == listed
     assert clean_output("Rin's song: so good!", others=shown) == "Rin's song: so good!"
+
+
+def test_the_rooms_tone_is_a_short_hint_in_the_system_message() -> None:
+    """A sad or tense room (``ActionRequest.tone``) adds one sentence to the system message
+    and nothing else: no message text; no tone, no hint. The offline backend speaks a sad
+    room's reply in melancholy's lines and a tense one's in serious's."""
+    persona = load_persona()
+    plain = build_prompt(persona, _request("reply", "bubbly"))
+    for tone, voice in (("sad", "melancholy"), ("tense", "serious")):
+        p = build_prompt(persona, _request("reply", "bubbly", tone=tone))
+        assert p.tone == tone and p.messages[1:] == plain.messages[1:]
+        assert p.messages[0].content.startswith(plain.messages[0].content)
+        hint = p.messages[0].content[len(plain.messages[0].content):]
+        assert tone in hint and len(hint) < 90
+        lines = {OfflineBackend(seed=s).line(p) for s in range(20)}
+        allowed = {t.replace("{author}", "everyone") for t in persona.lines[voice]["reply"]}
+        assert lines <= allowed, lines - allowed
+    assert plain.tone is None
+    assert build_prompt(persona, _request("reply", tone="cheerful")).tone == "cheerful"

@@ -13,7 +13,14 @@ import pytest
 import trio.testing
 from structlog.testing import capture_logs
 
-from actors.events import ActionRequest, ConfigChanged, MemberJoined, MessageSeen, PresenceChanged
+from actors.events import (
+    ActionRequest,
+    ConfigChanged,
+    MemberJoined,
+    MessageSeen,
+    PresenceChanged,
+    ReactionChanged,
+)
 from runtime.config import decode_config
 from runtime.settings import BadValue, RolesFn, SettingLocked, Settings
 from tests.kit.settings_store import Live, SettingsMemoryStore
@@ -107,6 +114,8 @@ async def test_screen_drops_ignored_users_and_defuses_opted_out_members() -> Non
         assert s.screen(MessageSeen(10, 100, 77, NOW)) is None  # guild 10 ignores 77
         assert s.screen(MessageSeen(20, 200, 77, NOW)) is not None  # ...but not guild 20
         assert s.screen(PresenceChanged(10, 88, NOW)) is None  # role 500
+        assert s.screen(ReactionChanged(10, 100, 66, 9, 1, -0.5, NOW)) is None
+        assert s.screen(ReactionChanged(10, 100, 6, 9, 1, -0.5, NOW)) is not None
         await s.set_optout(5, True)
         msg = s.screen(MessageSeen(10, 100, 5, NOW, addresses_self=True, message_id=9))
         # ...and has no id: she never reacts to it (engine.recent keeps no id 0).
