@@ -10,6 +10,7 @@ docs/CONTRACTS.md promise, nothing else: the helpers stay in their modules (``en
 """
 
 from engine.affinity import familiarity
+from engine.chattiness import CHATTINESS_RANGE, CHATTINESS_RULE, check_chattiness
 from engine.decision import Decision
 from engine.deletions import observe_deletions
 from engine.errors import (
@@ -41,13 +42,10 @@ from engine.rules import SHARE_TWEET, decide
 from engine.signals import signals
 from engine.snapshot import decode_state, encode_state, restore_state
 from engine.state import (
-    CHATTINESS_RANGE,
-    CHATTINESS_RULE,
     MAX_ACTIONS_PER_DAY,
     MAX_ONLINE,
     GuildConfig,
     GuildState,
-    check_chattiness,
     forget_member,
     msgs_5m,
     new_state,

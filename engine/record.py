@@ -11,12 +11,13 @@ autonomous one counts toward ``max_actions_per_day`` (the last day's times, at m
 from __future__ import annotations
 
 from engine.affinity import note_engaged
+from engine.gates import DAY_S
 from engine.localtime import in_quiet_hours, local_index, next_local_boundary
 from engine.moods import ASLEEP, next_mood
 from engine.presence import clean_activity, close_opportunity
 from engine.react import REACT
 from engine.recent import note_reacted
-from engine.rules import DAY_S, ENGAGE_USER, SHARE_TWEET, UNPROMPTED
+from engine.rules import ENGAGE_USER, SHARE_TWEET, UNPROMPTED
 from engine.state import MAX_ACTIONS_PER_DAY, GuildConfig, GuildState, check_time
 
 __all__ = [

@@ -78,11 +78,12 @@ from engine.engage import (
     presence_rises_at,
 )
 from engine.engage import best_opportunity as _best_opportunity
+from engine.gates import check_gates, explain_gates
 from engine.hours import hours_factor
 from engine.localtime import in_quiet_hours
-from engine.moods import ASLEEP, MoodProfile, profile_for
+from engine.moods import MoodProfile, profile_for
 from engine.names import Action
-from engine.params import BY_MOOD, Params, params_for
+from engine.params import BY_MOOD, params_for
 from engine.react import REACT, check_react, react_params
 from engine.recent import Recent
 from engine.rolls import roll
@@ -124,7 +125,6 @@ SHARE_TWEET: Action = "share_tweet"
 _HOUR_S = 3600.0
 #: Posts into a quiet room that nobody prompted: no monologues of these.
 UNPROMPTED = (BREAK_SILENCE, SHARE_TWEET)
-DAY_S = 86400.0
 
 # Roll salts, one per rolled action: part of determinism, never renumber.
 _SALT_JOIN = 1
@@ -180,38 +180,10 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     base_next = rotation if cfg.rotate_moods and rotation > now else _INF
 
     # --- gates ---------------------------------------------------------------------------
-    blocked: str | None = None
-    gate_open = _INF
     # "Never" is -inf: every wait since it is over, and "since" is infinite.
     acted = state.last_action_at
     since = now - acted
-    # Every wait is compared as "now >= start + wait", the very sum next_at reports, so float
-    # rounding can never make next_at a moment at which the wait is still not over.
-    quiet: tuple[bool, float] | None = None
-    if not cfg.enabled:
-        blocked = "disabled"
-    elif not cfg.has_channel:
-        blocked = "no_autonomous_channel"
-    elif c <= 0.0:
-        blocked = "chattiness_zero"
-    elif profile.name == ASLEEP:
-        blocked = "asleep"
-    elif state.pending_action is not None:
-        blocked, gate_open = "pending", state.pending_deadline
-    elif now < state.grace_until:
-        blocked, gate_open = "startup_grace", state.grace_until
-    elif now < state.backoff_until:
-        blocked, gate_open = "failure_backoff", state.backoff_until
-    elif now < acted + cfg.min_gap_s:
-        blocked, gate_open = "min_gap", acted + cfg.min_gap_s
-    else:
-        quiet = in_quiet_hours(cfg, now)
-        if quiet[0]:
-            blocked, gate_open = "quiet_hours", quiet[1]
-        elif cfg.max_actions_per_day is not None:
-            opens = _day_cap_opens(state, now, cfg.max_actions_per_day)
-            if opens > now:
-                blocked, gate_open = "daily_cap", opens
+    blocked, gate_open, quiet = check_gates(state, cfg, profile, now)
     if blocked is not None and not explain:
         return Decision(None, now, min(base_next, gate_open), blocked_by=blocked)
 
@@ -493,47 +465,11 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
         else "message" if msg else None,
         target_message_id=msg.message_id if msg else None,
         signals=signals(state, cfg, now),
-        gates=_gates(state, cfg, par, profile, now, since, quiet[0]),
+        gates=explain_gates(state, cfg, profile, now, since, quiet[0]),
         checks=tuple(checks),
     )
-
-
-def _day_cap_opens(state: GuildState, now: float, cap: int) -> float:
-    """When the 24-hour action count drops under ``cap`` (``now`` or earlier if it is under;
-    ``inf`` for a cap of 0). Drops the times older than a day."""
-    day = state.day_actions
-    if day and day[0] <= now - DAY_S:
-        day[:] = [t for t in day if t > now - DAY_S]
-    if len(day) < cap:
-        return -_INF
-    if cap == 0:
-        return _INF
-    return day[len(day) - cap] + DAY_S
 
 
 def _unknown_mood(mood: str) -> NoReturn:
     profile_for(mood)  # raises UnknownMoodError, listing the valid moods
     raise AssertionError(f"{mood!r} has a profile but no parameters")
-
-
-def _gates(state: GuildState, cfg: GuildConfig, par: Params, profile: MoodProfile, now: float,
-           since: float, in_quiet: bool) -> tuple[Condition, ...]:
-    acted = state.last_action_at
-    cap = cfg.max_actions_per_day
-    return (
-        Condition("enabled", cfg.enabled, cfg.enabled, "True"),
-        Condition("autonomous_channel", cfg.has_channel, cfg.has_channel, "True"),
-        Condition("chattiness", cfg.chattiness > 0, cfg.chattiness, "> 0"),
-        Condition("awake", profile.name != ASLEEP, profile.name, f"not {ASLEEP}"),
-        Condition("nothing_pending", state.pending_action is None, state.pending_action,
-                  "None"),
-        Condition("startup_grace", now >= state.grace_until,
-                  round(max(0.0, state.grace_until - now), 1), "0"),
-        Condition("failure_backoff", now >= state.backoff_until,
-                  round(max(0.0, state.backoff_until - now), 1), "0"),
-        Condition("min_gap", now >= acted + cfg.min_gap_s, num(since),
-                  f">= {cfg.min_gap_s:g}"),
-        Condition("quiet_hours", not in_quiet, in_quiet, "False"),
-        Condition("daily_cap", cap is None or _day_cap_opens(state, now, cap) <= now,
-                  len(state.day_actions), "no cap" if cap is None else f"< {cap} in 24 h"),
-    )

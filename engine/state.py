@@ -28,6 +28,7 @@ import math
 import msgspec
 
 from engine.affinity import Person, forget, note_spoke
+from engine.chattiness import check_chattiness
 from engine.errors import InvalidTimeError
 from engine.hours import fold_hours
 from engine.localtime import zone
@@ -36,8 +37,6 @@ from engine.recent import Recent, forget_author
 from engine.tone import Tone
 
 __all__ = [
-    "CHATTINESS_RANGE",
-    "CHATTINESS_RULE",
     "MAX_ACTIONS_PER_DAY",
     "MAX_COUNTED",
     "MAX_ENGAGED",
@@ -49,7 +48,6 @@ __all__ = [
     "GuildConfig",
     "GuildState",
     "Opportunity",
-    "check_chattiness",
     "check_time",
     "evict",
     "forget_member",
@@ -63,28 +61,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 3
-
-#: A guild's chattiness: 0 (never on her own) to 2 (twice as ready); 1 is the default. The
-#: one place the range is written: the config, the commands and the simulator check with
-#: ``check_chattiness``.
-CHATTINESS_RANGE = (0.0, 2.0)
-#: What a valid chattiness is, in the words every error uses.
-CHATTINESS_RULE = (f"a number from {CHATTINESS_RANGE[0]:g} to {CHATTINESS_RANGE[1]:g} (0: no "
-                   "autonomous action, 1: the default, 2: about twice as many)")
-
-
-def check_chattiness(level: object, *, name: str = "chattiness") -> float:
-    """``level`` as a chattiness (a finite number in ``CHATTINESS_RANGE``).
-
-    Raises:
-        ValueError: anything else: "``name`` must be ``CHATTINESS_RULE``, got ...".
-    """
-    lo, hi = CHATTINESS_RANGE
-    if isinstance(level, bool) or not isinstance(level, int | float) \
-            or not lo <= level <= hi:  # also false for NaN
-        shown = f"{level:g}" if isinstance(level, float) else repr(level)
-        raise ValueError(f"{name} must be {CHATTINESS_RULE}, got {shown}")
-    return float(level)
 
 WINDOW_5M = 300
 WINDOW_1H = 3600
