@@ -14,6 +14,8 @@ once per burst      no reaction since the conversation burst began (a burst begi
                     the first human message after 10 minutes without one)
 since last action   >= the join cooldown (5 min, divided by chattiness)
 impulsiveness roll  ``roll(seed, guild, 6, minute) < (0.02 + 0.1 × impu) × chattiness``
+tone                as for a join (``engine.tone``): not a negative room, or a mood that
+                    fits one (serious, melancholy, whose emoji are quiet ones)
 ==================  ====================================================================
 
 and every gate (pending, grace, back-off, minimum gap, quiet hours, the daily cap, chattiness,
@@ -34,6 +36,7 @@ Memory: the last 8 human message ids with their authors and seconds, plus two ti
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import msgspec
@@ -81,8 +84,12 @@ def react_params(p: MoodProfile, chattiness: float = 1.0) -> ReactParams:
 
 
 def check_react(state: GuildState, rp: ReactParams, now: float, seed: int, momentum: float,
-                explain: bool) -> tuple[bool, float, Recent | None, RuleCheck | None]:
-    """The react rule at ``now`` (the gates are the caller's).
+                explain: bool, *, ok_tone: bool = True, tone_clears: float = -math.inf
+                ) -> tuple[bool, float, Recent | None, RuleCheck | None]:
+    """The react rule at ``now`` (the gates are the caller's). ``ok_tone``: the room's tone
+    lets her join (``engine.tone``: not a negative room, or a mood that fits one); a
+    reaction is held like a join until ``tone_clears`` (a cheering emoji on a sad
+    announcement is what the tone is there to prevent).
 
     Returns:
         ``(fired, next_at, target, check)``: ``next_at`` is when the rule could fire with no
@@ -104,9 +111,11 @@ def check_react(state: GuildState, rp: ReactParams, now: float, seed: int, momen
         r = roll(seed, state.guild_id, SALT_REACT, int(now) // 60) \
             if ok_cool or explain else 1.0
         fired = ok_mom and ok_msgs and ok_burst and target is not None and ok_cool \
-            and r < rp.p_react
+            and r < rp.p_react and ok_tone
         if not fired and ok_mom and ok_msgs and ok_burst and target is not None:
             next_at = (int(now) // 60 + 1) * 60.0 if ok_cool else cool_end
+            if not ok_tone:
+                next_at = max(next_at, tone_clears)
     if not explain:
         return fired, next_at, target if fired else None, None
     check = RuleCheck(REACT, fired, (

@@ -238,7 +238,8 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     # --- react (engine.react) -------------------------------------------------------------
     if state.recent or explain:
         fired, at, reacted_to, check = check_react(
-            state, react_params(profile, c if c > 0.0 else 1.0), now, seed, momentum, explain)
+            state, react_params(profile, c if c > 0.0 else 1.0), now, seed, momentum, explain,
+            ok_tone=ok_tone_join, tone_clears=tone_clears)
         next_at = min(next_at, at)
         if fired and reacted_to is not None:
             if not explain:
@@ -249,7 +250,8 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
                 action, fire_next = REACT, next_at
         if check is not None:
             checks.append(RuleCheck(REACT, check.fired and action == REACT and blocked is None,
-                                    check.conditions))
+                                    (*check.conditions, tone_join_condition(
+                                        state, now, ok_tone, ok_tone_join))))
 
     # --- engage_user ----------------------------------------------------------------------
     opps = state.opportunities

@@ -77,7 +77,7 @@ def test_lively_chat_and_a_shy_mood_reacts_instead_of_joining() -> None:
     assert react.fired and not join.fired
     names = [c.name for c in react.conditions]
     assert names == ["momentum", "messages_since_appearance", "recent_human_message",
-                     "once_per_burst", "since_last_action", "impulsiveness_roll"]
+                     "once_per_burst", "since_last_action", "impulsiveness_roll", "tone"]
     assert all(c.ok for c in react.conditions)
     # Without the message ids (the seed API, a coalesced mailbox) nothing to name: no react.
     bare = copy_state(state)

@@ -141,8 +141,8 @@ def test_tone_is_bounded_snapshotted_and_its_take_back_memory_is_not() -> None:
        st.sampled_from(["bubbly", "excited", "curious", "serious", "shy", "silly"]))
 def test_a_more_negative_room_never_makes_a_playful_post_or_a_join_likelier(
         history: list, seed: int, worse: str, mood: str) -> None:
-    """Monotone: the same guild with one more negative signal never posts unprompted, joins
-    or FOMOs at a moment the less negative one would not."""
+    """Monotone: the same guild with one more negative signal never posts unprompted, joins,
+    FOMOs or reacts at a moment the less negative one would not."""
     a, t = replay(history, NO_QUIET, mood=mood)
     b = copy_state(a)
     observe_reaction(a, t, 1_000_001, 0.0)  # the same moment of decay for both, nothing more
@@ -155,5 +155,34 @@ def test_a_more_negative_room_never_makes_a_playful_post_or_a_join_likelier(
         da, db = decide(copy_state(a), NO_QUIET, now, seed), decide(copy_state(b), NO_QUIET,
                                                                   now, seed)
         if db.action in ("break_silence", "share_tweet", "join_conversation",
-                         "fomo_response"):
+                         "fomo_response", "react"):
             assert da.action == db.action, (now, da, db)
+
+
+
+def test_in_a_negative_room_she_reacts_only_in_the_moods_that_join_there() -> None:
+    """A lively chat a shy mood does not join yet gets a reaction; after a timeout (a tense
+    room) it gets none until the tone clears, and the decision says the tone held it;
+    melancholy, a mood that fits such a room, still reacts (its emoji are quiet ones)."""
+    from tests.engine.test_engine_react import lively
+
+    def reactions(mood: str, tense: bool) -> list[tuple[int, int]]:
+        found = []
+        for seed in range(60):
+            state, t = lively(mood)
+            if tense:
+                note_timeout(state, t - 30)
+                assert tone_label(state, t) == "tense"
+            for minute in range(5):
+                if decide(state, NO_QUIET, t + 60 * minute, seed).action == "react":
+                    found.append((seed, minute))
+        return found
+
+    assert reactions("shy", False)
+    assert reactions("shy", True) == []
+    assert reactions("melancholy", True) == reactions("melancholy", False) != []
+    state, t = lively("shy")
+    note_timeout(state, t - 30)
+    d = decide(state, NO_QUIET, t, 0, explain=True)
+    assert [c.ok for r in d.checks if r.action == "react" for c in r.conditions
+            if c.name == "tone"] == [False]
