@@ -125,9 +125,14 @@ _CLEAN_EVENTS: frozenset[type] = frozenset(
     {Inspect, SnapshotNow, Stop, GuildUnavailable, ChannelAccess, ConfigChanged})
 
 
-def _with_channel(cfg: GuildConfig, channel_id: int | None) -> GuildConfig:
+def _with_channel(cfg: GuildConfig, channel_id: int | None, may_react: bool = True
+                  ) -> GuildConfig:
+    """The settings' config as the engine needs it: whether there is a channel, and whether
+    her permissions there let her react (what the gateway last said)."""
     has = channel_id is not None
-    return cfg if cfg.has_channel == has else msgspec.structs.replace(cfg, has_channel=has)
+    if cfg.has_channel == has and cfg.may_react == may_react:
+        return cfg
+    return msgspec.structs.replace(cfg, has_channel=has, may_react=may_react)
 
 
 class GuildActor:
@@ -382,7 +387,8 @@ class GuildActor:
             self._access(event)
         elif kind is ConfigChanged:
             self.settings = event.settings
-            self.cfg = _with_channel(event.settings.config, event.settings.channel_id)
+            self.cfg = _with_channel(event.settings.config, event.settings.channel_id,
+                                     self.cfg.may_react)
             self._mood_checked_until = 0.0
             if self.reply_cooldowns is not None:
                 self.reply_cooldowns.cooldown_s = float(event.settings.reply_cooldown_s)
@@ -410,10 +416,17 @@ class GuildActor:
         self.readiness = READY if event.can_speak else SILENT
         if not event.can_speak:
             self.log.info("guild_silent", missing=event.missing)
+        self._may_react(event.can_react)
+
+    def _may_react(self, can: bool) -> None:
+        if can != self.cfg.may_react:
+            self.cfg = _with_channel(self.cfg, self.settings.channel_id, can)
+            self.log.info("react_access", may_react=can)
 
     def _access(self, event: ChannelAccess) -> None:
         if self.readiness == WAITING:
             return  # the GuildReady to come says it again
+        self._may_react(event.can_react)
         now_ready = READY if event.can_speak else SILENT
         if now_ready != self.readiness:
             self.readiness = now_ready

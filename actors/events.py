@@ -144,7 +144,8 @@ class GuildReady(msgspec.Struct, frozen=True, tag="guild_ready", gc=False):
 
     ``can_speak`` is False when she cannot view, read the history of, or send to the
     autonomous channel (``missing`` names what is missing): the guild stays silent until a
-    ``ChannelAccess`` says otherwise.
+    ``ChannelAccess`` says otherwise. ``can_react`` is False when she lacks Add Reactions
+    (or Read Message History) there: no ``react`` until a ``ChannelAccess`` says otherwise.
     """
 
     guild_id: int
@@ -152,6 +153,7 @@ class GuildReady(msgspec.Struct, frozen=True, tag="guild_ready", gc=False):
     online_user_ids: tuple[int, ...] = ()
     can_speak: bool = True
     missing: str = ""
+    can_react: bool = True
 
 
 class GuildUnavailable(msgspec.Struct, frozen=True, tag="guild_unavailable", gc=False):
@@ -164,12 +166,14 @@ class GuildUnavailable(msgspec.Struct, frozen=True, tag="guild_unavailable", gc=
 
 class ChannelAccess(msgspec.Struct, frozen=True, tag="channel_access", gc=False):
     """Her permissions in the autonomous channel changed (a role or channel update):
-    ``can_speak`` False keeps the guild silent, True lets it act again."""
+    ``can_speak`` False keeps the guild silent, True lets it act again; ``can_react`` as in
+    ``GuildReady``."""
 
     guild_id: int
     at: float
     can_speak: bool
     missing: str = ""
+    can_react: bool = True
 
 
 class GuildRemoved(msgspec.Struct, frozen=True, tag="guild_removed", gc=False):

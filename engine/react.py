@@ -16,6 +16,8 @@ since last action   >= the join cooldown (5 min, divided by chattiness)
 impulsiveness roll  ``roll(seed, guild, 6, minute) < (0.02 + 0.1 × impu) × chattiness``
 tone                as for a join (``engine.tone``): not a negative room, or a mood that
                     fits one (serious, melancholy, whose emoji are quiet ones)
+may react           she has Add Reactions and Read Message History in her channel
+                    (``GuildConfig.may_react``, from the runtime's permission checks)
 ==================  ====================================================================
 
 and every gate (pending, grace, back-off, minimum gap, quiet hours, the daily cap, chattiness,
@@ -84,12 +86,14 @@ def react_params(p: MoodProfile, chattiness: float = 1.0) -> ReactParams:
 
 
 def check_react(state: GuildState, rp: ReactParams, now: float, seed: int, momentum: float,
-                explain: bool, *, ok_tone: bool = True, tone_clears: float = -math.inf
+                explain: bool, *, ok_tone: bool = True, tone_clears: float = -math.inf,
+                may_react: bool = True
                 ) -> tuple[bool, float, Recent | None, RuleCheck | None]:
     """The react rule at ``now`` (the gates are the caller's). ``ok_tone``: the room's tone
     lets her join (``engine.tone``: not a negative room, or a mood that fits one); a
     reaction is held like a join until ``tone_clears`` (a cheering emoji on a sad
-    announcement is what the tone is there to prevent).
+    announcement is what the tone is there to prevent). ``may_react``: her permissions
+    allow a reaction (``GuildConfig.may_react``); without them the rule never fires.
 
     Returns:
         ``(fired, next_at, target, check)``: ``next_at`` is when the rule could fire with no
@@ -100,19 +104,20 @@ def check_react(state: GuildState, rp: ReactParams, now: float, seed: int, momen
     ok_mom = momentum >= rp.momentum
     ok_msgs = msa >= rp.messages
     ok_burst = state.reacted_at < state.burst_since
-    target = candidate(state, now) if (ok_mom and ok_msgs and ok_burst) or explain else None
+    ok_open = ok_burst and may_react  # (a lost permission: like a burst already reacted to)
+    target = candidate(state, now) if (ok_mom and ok_msgs and ok_open) or explain else None
     next_at = inf
     fired = False
     r = 1.0
     since = now - state.last_action_at
     cool_end = state.last_action_at + rp.cooldown_s
     ok_cool = now >= cool_end
-    if (ok_mom and ok_msgs and ok_burst and target is not None) or explain:
+    if (ok_mom and ok_msgs and ok_open and target is not None) or explain:
         r = roll(seed, state.guild_id, SALT_REACT, int(now) // 60) \
             if ok_cool or explain else 1.0
-        fired = ok_mom and ok_msgs and ok_burst and target is not None and ok_cool \
+        fired = ok_mom and ok_msgs and ok_open and target is not None and ok_cool \
             and r < rp.p_react and ok_tone
-        if not fired and ok_mom and ok_msgs and ok_burst and target is not None:
+        if not fired and ok_mom and ok_msgs and ok_open and target is not None:
             next_at = (int(now) // 60 + 1) * 60.0 if ok_cool else cool_end
             if not ok_tone:
                 next_at = max(next_at, tone_clears)
@@ -129,5 +134,7 @@ def check_react(state: GuildState, rp: ReactParams, now: float, seed: int, momen
                   f"({num(now - state.burst_since)} s ago)"),
         Condition("since_last_action", ok_cool, num(since), f">= {rp.cooldown_s:g}"),
         Condition("impulsiveness_roll", r < rp.p_react, round(r, 4), f"< {rp.p_react:.3f}"),
+        Condition("may_react", may_react, may_react,
+                  "True (Add Reactions and Read Message History in her channel)"),
     ))
     return fired, next_at, target if fired else None, check

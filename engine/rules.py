@@ -239,7 +239,7 @@ def decide(state: GuildState, cfg: GuildConfig, now: float, seed: int,
     if state.recent or explain:
         fired, at, reacted_to, check = check_react(
             state, react_params(profile, c if c > 0.0 else 1.0), now, seed, momentum, explain,
-            ok_tone=ok_tone_join, tone_clears=tone_clears)
+            ok_tone=ok_tone_join, tone_clears=tone_clears, may_react=cfg.may_react)
         next_at = min(next_at, at)
         if fired and reacted_to is not None:
             if not explain:

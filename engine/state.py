@@ -102,7 +102,9 @@ class GuildConfig(msgspec.Struct, frozen=True, gc=False):
     lets who answered and who ignored her weigh on ``engage_user`` (``engine.affinity``);
     off, the rules read no affinity, and the actor passes no author ids to keep any. ``tone``
     lets how the room feels (``engine.tone``) hold back playful posts and joins; off, the
-    rules read no tone and the actor feeds it no reactions or timeouts.
+    rules read no tone and the actor feeds it no reactions or timeouts. ``may_react`` is
+    not a setting but what the runtime knows of her permissions: False when she lacks Add
+    Reactions or Read Message History in the channel (``react`` then never fires).
     """
 
     timezone: str = "UTC"
@@ -118,6 +120,7 @@ class GuildConfig(msgspec.Struct, frozen=True, gc=False):
     learn_hours: bool = True
     affinity: bool = True
     tone: bool = True
+    may_react: bool = True
 
     def __post_init__(self) -> None:
         # A ValueError here becomes a msgspec.ValidationError when a config is decoded.

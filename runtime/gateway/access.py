@@ -12,13 +12,17 @@ from collections.abc import Mapping
 
 import discord
 
-__all__ = ["SPEAKABLE_TYPES", "THREAD_TYPES", "channel_access", "speakable_channel"]
+__all__ = ["REACT_NEEDS", "SPEAKABLE_TYPES", "THREAD_TYPES", "can_react", "channel_access",
+           "speakable_channel"]
 
 THREAD_TYPES = frozenset({discord.ChannelType.public_thread, discord.ChannelType.private_thread,
                           discord.ChannelType.news_thread})
 #: Channels she can hold a conversation in: text, announcement (news), and threads.
 SPEAKABLE_TYPES = frozenset({discord.ChannelType.text, discord.ChannelType.news}) | THREAD_TYPES
 
+#: (permission attribute, the name Discord's client shows) a reaction needs in the channel.
+REACT_NEEDS = (("view_channel", "View Channel"), ("read_message_history",
+               "Read Message History"), ("add_reactions", "Add Reactions"))
 #: (permission attribute, the name Discord's client shows) she needs in a channel / a thread.
 _CHANNEL_NEEDS = (("view_channel", "View Channel"), ("read_message_history",
                   "Read Message History"), ("send_messages", "Send Messages"))
@@ -84,3 +88,14 @@ def channel_access(guild: discord.Guild, channel_id: int,
         # discord.py masks a timed-out member's permissions: say why, and until when.
         text += f" (she is timed out until {me.timed_out_until:%Y-%m-%d %H:%M} UTC)"
     return (not missing), text
+
+
+def can_react(guild: discord.Guild, channel_id: int) -> bool:
+    """Whether she may add a reaction in ``channel_id`` of ``guild`` (``REACT_NEEDS``, from
+    discord.py's cache; a channel not cached or her member unknown: True, Discord says)."""
+    channel = guild.get_channel_or_thread(channel_id)
+    me = guild.me
+    if channel is None or me is None:
+        return True
+    perms = channel.permissions_for(me)
+    return all(getattr(perms, attr) for attr, _ in REACT_NEEDS)

@@ -265,7 +265,8 @@ class PersonaClient(RoomSignals, Outbound, discord.AutoShardedClient):
             return
         can_speak, missing = self._access.start(guild, channel_id)
         event = convert.guild_ready_event(guild, channel_of=self._channel_of, now=self._clock(),
-                                          can_speak=can_speak, missing=missing)
+                                          can_speak=can_speak, missing=missing,
+                                          can_react=self._access.can_react(guild.id))
         log.info("gateway.guild_ready", guild_id=guild.id, shard_id=guild.shard_id,
                  online=len(event.online_user_ids) if event else 0, large=guild.large)
         if not can_speak:
@@ -348,12 +349,13 @@ class PersonaClient(RoomSignals, Outbound, discord.AutoShardedClient):
             return
         can_speak, missing = access
         if can_speak:
-            log.info("gateway.can_speak_again", guild_id=guild.id, channel_id=channel_id)
+            log.info("gateway.can_speak", guild_id=guild.id, channel_id=channel_id,
+                     can_react=self._access.can_react(guild.id))
         else:
             log.warning("gateway.cannot_speak", guild_id=guild.id, guild=guild.name,
                         channel_id=channel_id, missing=missing)
         self._emit(ChannelAccess(guild_id=guild.id, at=self._clock(), can_speak=can_speak,
-                                 missing=missing))
+                                 missing=missing, can_react=self._access.can_react(guild.id)))
 
     def _on_thread_update(self, before: discord.Thread, after: discord.Thread) -> None:
         self._access.thread_updated(after, self._channel_of(after.guild.id))

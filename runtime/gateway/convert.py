@@ -186,7 +186,8 @@ def member_join_event(member: discord.Member, *, channel_of: ChannelOf,
 
 
 def guild_ready_event(guild: discord.Guild, *, channel_of: ChannelOf, now: float,
-                      can_speak: bool = True, missing: str = "") -> GuildReady | None:
+                      can_speak: bool = True, missing: str = "",
+                      can_react: bool = True) -> GuildReady | None:
     """The guild became available: who is online, humans only, from the member cache (without
     the Presence intent nobody shows as online), and whether she can speak in its channel."""
     if channel_of(guild.id) is None:
@@ -198,7 +199,7 @@ def guild_ready_event(guild: discord.Guild, *, channel_of: ChannelOf, now: float
             if len(online) >= MAX_ONLINE:
                 break
     return GuildReady(guild_id=guild.id, at=now, online_user_ids=tuple(online),
-                      can_speak=can_speak, missing=missing)
+                      can_speak=can_speak, missing=missing, can_react=can_react)
 
 
 def guild_unavailable_event(guild_id: int, *, channel_of: ChannelOf,

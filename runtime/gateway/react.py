@@ -23,14 +23,12 @@ import structlog
 
 from actors.events import ActionRequest
 from runtime.errors import SendRejected
+from runtime.gateway.access import REACT_NEEDS
 
 __all__ = ["REACT_NEEDS", "UNKNOWN_MESSAGE", "Reactions"]
 
 log = structlog.get_logger("runtime.gateway")
 
-#: (permission attribute, the name Discord's client shows) a reaction needs in the channel.
-REACT_NEEDS = (("view_channel", "View Channel"), ("read_message_history",
-               "Read Message History"), ("add_reactions", "Add Reactions"))
 #: Discord's JSON error code for a message that does not exist (any more).
 UNKNOWN_MESSAGE = 10008
 _NETWORK_ERRORS = (TimeoutError, OSError)

@@ -16,7 +16,7 @@ from typing import Any
 
 import discord
 
-from runtime.gateway.access import THREAD_TYPES, channel_access
+from runtime.gateway.access import THREAD_TYPES, can_react, channel_access
 from runtime.gateway.pauses import Pauses
 
 __all__ = ["Access"]
@@ -42,6 +42,8 @@ class Access:
         self._call_later = call_later
         self._look_again = look_again
         self._of: dict[int, tuple[bool, str]] = {}
+        #: Guilds whose channel does not let her react (Add Reactions, Read Message History).
+        self._no_react: set[int] = set()
         #: Thread id -> the archived thread that is a guild's channel.
         self.archived: dict[int, discord.Thread] = {}
         self._timers: dict[int, Any] = {}
@@ -66,22 +68,37 @@ class Access:
         """``channel_access`` with the archived threads known here."""
         return channel_access(guild, channel_id, self.archived)
 
+    def can_react(self, guild_id: int) -> bool:
+        """Whether the last check found she may react in the guild's channel."""
+        return guild_id not in self._no_react
+
+    def _note_react(self, guild: discord.Guild, channel_id: int) -> bool:
+        """Check whether she may react there; returns: that changed."""
+        was = guild.id not in self._no_react
+        if can_react(guild, channel_id):
+            self._no_react.discard(guild.id)
+            return not was
+        self._no_react.add(guild.id)
+        return was
+
     def start(self, guild: discord.Guild, channel_id: int) -> tuple[bool, str]:
         """The guild is ready: its access now, kept (and a timeout's end awaited)."""
         access = self.check(guild, channel_id)
         self._of[guild.id] = access
+        self._note_react(guild, channel_id)
         self._await_timeout_end(guild)
         if access[0]:
             self.pauses.restored(guild.id)
         return access
 
     def changed(self, guild: discord.Guild, channel_id: int) -> tuple[bool, str] | None:
-        """Its access again, for a guild already kept: the new one when it differs."""
+        """Its access again, for a guild already kept: the new one when it, or whether she
+        may react there (``can_react``), differs."""
         access = self.check(guild, channel_id)
         self._await_timeout_end(guild)
         if access[0]:
             self.pauses.restored(guild.id)
-        if access == self._of.get(guild.id):
+        if not self._note_react(guild, channel_id) and access == self._of.get(guild.id):
             return None
         self._of[guild.id] = access
         return access
@@ -90,6 +107,7 @@ class Access:
         """Not ready any more (unavailable, removed, no channel). Returns: it was kept."""
         self._cancel(guild_id)
         self.pauses.forget(guild_id)
+        self._no_react.discard(guild_id)
         return self._of.pop(guild_id, None) is not None
 
     def knows_channel(self, guild: discord.Guild, channel_id: int) -> bool:

@@ -77,7 +77,8 @@ def test_lively_chat_and_a_shy_mood_reacts_instead_of_joining() -> None:
     assert react.fired and not join.fired
     names = [c.name for c in react.conditions]
     assert names == ["momentum", "messages_since_appearance", "recent_human_message",
-                     "once_per_burst", "since_last_action", "impulsiveness_roll", "tone"]
+                     "once_per_burst", "since_last_action", "impulsiveness_roll", "may_react",
+                     "tone"]
     assert all(c.ok for c in react.conditions)
     # Without the message ids (the seed API, a coalesced mailbox) nothing to name: no react.
     bare = copy_state(state)
@@ -229,3 +230,19 @@ def test_the_snapshot_keeps_the_ids_and_refuses_too_many() -> None:
     state.recent = [*state.recent, Recent(1, 2, int(at))]
     with pytest.raises(SnapshotError, match="bound"):
         decode_state(encode_state(state))
+
+
+def test_without_permission_to_react_the_rule_never_fires() -> None:
+    """``GuildConfig.may_react`` False (the runtime found no Add Reactions there): where a
+    reaction would fire, none does, the decision says why, and no other rule changes."""
+    import msgspec
+
+    seed, at = first_react("shy")
+    state, _ = lively("shy")
+    barred = msgspec.structs.replace(CFG, may_react=False)
+    d = decide(copy_state(state), barred, at, seed, explain=True)
+    assert d.action != REACT
+    react = next(c for c in d.checks if c.action == REACT)
+    assert [c.ok for c in react.conditions if c.name == "may_react"] == [False]
+    for minute in range(30):
+        assert decide(copy_state(state), barred, at + 60 * minute, seed).action != REACT

@@ -99,7 +99,8 @@ def test_role_update_takes_it_away() -> None:
     (ev,) = h.feed("GUILD_ROLE_UPDATE", {"guild_id": str(GUILD), "role": everyone})
     # Without View Channel Discord grants nothing else in the channel either.
     assert ev == ChannelAccess(guild_id=GUILD, at=NOW, can_speak=False,
-                               missing="View Channel, Read Message History, Send Messages")
+                               missing="View Channel, Read Message History, Send Messages",
+                               can_react=False)
 
 
 def test_her_own_role_change_counts() -> None:
@@ -147,3 +148,23 @@ def test_role_payload_helper_is_what_discord_sends() -> None:
     assert guild is not None and guild.self_role is not None
     assert guild.self_role.id == SELF_ROLE and guild.self_role.is_bot_managed()
     assert role(1, "x")["managed"] is False
+
+
+def test_whether_she_may_react_follows_her_permissions() -> None:
+    """Add Reactions denied in her channel: the guild is ready and may speak, but
+    GuildReady says she may not react (so the engine decides no ``react`` that would only
+    be refused); a channel update that grants it gives ChannelAccess(can_react=True), one
+    that takes it away again ChannelAccess(can_react=False)."""
+    from tests.kit.discord_permissions import ADD_REACTIONS
+
+    h = Harness()
+    (ready,) = h.feed("GUILD_CREATE", guild_create(
+        GUILD, overwrites=[deny(EVERYONE, ADD_REACTIONS)]))
+    assert (ready.can_speak, ready.can_react) == (True, False)
+    fixed = text_channel(CHANNEL, "miku-chat", GUILD)
+    assert h.feed("CHANNEL_UPDATE", fixed) == [ChannelAccess(guild_id=GUILD, at=NOW,
+                                                             can_speak=True, can_react=True)]
+    assert h.feed("CHANNEL_UPDATE", {**fixed, "topic": "miku!"}) == []
+    lost = text_channel(CHANNEL, "miku-chat", GUILD, overwrites=[deny(EVERYONE, ADD_REACTIONS)])
+    assert h.feed("CHANNEL_UPDATE", lost) == [ChannelAccess(guild_id=GUILD, at=NOW,
+                                                            can_speak=True, can_react=False)]
