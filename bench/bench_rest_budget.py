@@ -7,7 +7,8 @@ docs/SCALING.md, "Where the limits are").
 What runs: the loopback stand-in for Discord (``tests/kit/fake_discord.py``: REST and
 gateway), a ``PersonaClient`` connected to it (READY, GUILD_CREATE, so her access is known),
 and the LLM pool with the offline persona wired as the runtime wires it (the client's
-``send``, ``fetch_context``, ``typing_for``, ``display_name``). For each action the engine
+``send``, ``fetch_context``, ``typing_for``, ``display_name``), standing in for a model (a
+``react`` therefore takes the model's path: the one message read, then the reaction). For each action the engine
 takes, ``--actions`` requests are submitted one after another; every REST request the
 stand-in receives is counted by route. ``--llm-delay`` makes each answer take that long (a
 real model takes seconds: the typing indicator is renewed every 8 s while it writes).
@@ -45,9 +46,11 @@ from runtime.pool.models import FeedItem
 from tests.kit.discord_payloads import ALICE, CHANNEL, GUILD, guild_create, message_create
 from tests.kit.fake_discord import FakeDiscord
 
-#: Actions per guild-day by kind, from the simulator (100 guilds, seed 1, 2026-12-07).
-SIMULATOR_MIX = {"join_conversation": 7.61, "engage_user": 5.97, "reply": 5.63,
-                 "fomo_response": 4.06, "break_silence": 1.16, "share_tweet": 1.12}
+#: Actions per guild-day by kind, from the simulator (``python -m runtime simulate``: 100
+#: guilds, seed 1; re-run 2026-12-07 with round 3 merged, ``react`` included).
+SIMULATOR_MIX = {"join_conversation": 7.01, "engage_user": 5.22, "reply": 5.63,
+                 "fomo_response": 3.92, "break_silence": 1.17, "share_tweet": 1.15,
+                 "react": 3.09}
 GLOBAL_LIMIT = 50  # requests/s per bot token, all processes together
 
 
@@ -61,6 +64,8 @@ class SlowWords:
     async def generate(self, prompt: Any) -> Any:
         if self.delay:
             await asyncio.sleep(self.delay)
+        if prompt.action == "react":
+            return "✨"  # as a model answers: one emoji of the mood's set
         return await self.inner.generate(prompt)
 
 
@@ -106,9 +111,11 @@ async def measure(n: int, delay: float) -> dict[str, dict[str, float]]:
                         request_id=next(ids), guild_id=GUILD, channel_id=CHANNEL,
                         action=action, mood="bubbly", decided_at=now,  # type: ignore[arg-type]
                         deadline=now + 120, priority=0 if action == "reply" else 1,
-                        target_user_id=ALICE if action in ("reply", "engage_user") else None,
+                        target_user_id=ALICE if action in ("reply", "engage_user", "react")
+                        else None,
                         target_activity="Project DIVA" if action == "engage_user" else None,
-                        reply_to_message_id=mid if action == "reply" else None))
+                        reply_to_message_id=mid if action == "reply" else None,
+                        target_message_id=mid if action == "react" else None))
                     done = await asyncio.wait_for(finished.get(), 60 + 2 * delay)
                     outcomes[done.outcome] += 1
                 counts = {k: v / n for k, v in sorted(fake.requests.items())}
