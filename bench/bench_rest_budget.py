@@ -8,10 +8,11 @@ What runs: the loopback stand-in for Discord (``tests/kit/fake_discord.py``: RES
 gateway), a ``PersonaClient`` connected to it (READY, GUILD_CREATE, so her access is known),
 and the LLM pool with the offline persona wired as the runtime wires it (the client's
 ``send``, ``fetch_context``, ``typing_for``, ``display_name``), standing in for a model (a
-``react`` therefore takes the model's path: the one message read, then the reaction). For each action the engine
-takes, ``--actions`` requests are submitted one after another; every REST request the
-stand-in receives is counted by route. ``--llm-delay`` makes each answer take that long (a
-real model takes seconds: the typing indicator is renewed every 8 s while it writes).
+``react`` therefore takes the model's path: the one message read, then the reaction). For
+each action the engine takes, ``--actions`` requests are submitted one after another; every
+REST request the stand-in receives is counted by route. ``--llm-delay`` makes each answer
+take that long (a real model takes seconds: the typing indicator is renewed every 8 s while
+it writes).
 
 The weighted line uses the simulator's action mix (``python -m runtime simulate --guilds 100
 --seed 1``: actions per guild-day by kind) to give requests per active guild-day, and what
