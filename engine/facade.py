@@ -113,8 +113,10 @@ class AutonomousEngine:
                       affinity=self.config.affinity)
 
     def should_take_action(self, guild_id: int) -> str | None:
-        """The action to take now (one of the five names) or None. Does not record it. With
-        a config that rotates moods, the mood rotates first (hourly, asleep in quiet hours)."""
+        """The action to take now (one of the seed's five names) or None. Does not record
+        it. ``react`` never comes from here: it names a message by id, and ``track_message``
+        is given none. With a config that rotates moods, the mood rotates first (hourly,
+        asleep in quiet hours)."""
         now = self._now()
         state = self._state(guild_id, now)
         if self.config.rotate_moods:

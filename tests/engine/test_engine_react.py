@@ -246,3 +246,23 @@ def test_without_permission_to_react_the_rule_never_fires() -> None:
     assert [c.ok for c in react.conditions if c.name == "may_react"] == [False]
     for minute in range(30):
         assert decide(copy_state(state), barred, at + 60 * minute, seed).action != REACT
+
+
+def test_the_seeds_facade_never_answers_react() -> None:
+    """``AutonomousEngine`` (the seed's API) is given no message ids, so a lively chat that a
+    shy mood ends up joining gets no reaction there first: its answers stay the seed's five
+    names."""
+    from engine import ACTIONS, AutonomousEngine
+
+    now = [T0]
+    eng = AutonomousEngine(clock=lambda: now[0], seed=7, startup_grace_s=0, config=NO_QUIET)
+    eng.update_mood(GID, "shy")
+    eng.record_action(GID, "join_conversation")
+    answers = set()
+    for i in range(240):
+        now[0] = T0 + 60 + i * 15.0
+        eng.track_message(GID, author_id=ALICE if i % 2 else BOB)
+        answers.add(eng.should_take_action(GID))
+    assert REACT not in answers
+    assert answers <= {None, *(a for a in ACTIONS if a != REACT)}
+    assert answers & {"join_conversation", "fomo_response"}  # the chat was lively enough
