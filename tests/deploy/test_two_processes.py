@@ -14,10 +14,6 @@ missing. Each process serves its metrics, scraped to see it holds only its own g
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,10 +35,10 @@ from tests.kit.discord_payloads import (
 )
 from tests.kit.fake_discord import FakeDiscord
 from tests.kit.fake_interactions import FakeCommands
+from tests.kit.run_process import BotProcess
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
 
-ROOT = Path(__file__).resolve().parents[2]
 SHARDS = 2
 #: Two guilds per shard: (n << 22) + 5 is on shard n % 2.
 GUILDS = [(n << 22) + 5 for n in (1000, 1001, 1002, 1003)]
@@ -74,70 +70,18 @@ def missing() -> str | None:
     return None
 
 
-class Bot:
-    """One ``python -m runtime run`` subprocess; its log lines, read as they come."""
-
-    def __init__(self, name: str, config: Path) -> None:
-        self.name = name
-        self.config = config
-        self.lines: list[str] = []
-        self._changed = asyncio.Event()
-        self.proc: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        env = {**os.environ, "DISCORD_TOKEN": "fake-token", "PYTHONUNBUFFERED": "1"}
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "runtime", "run", "--config", str(self.config), cwd=ROOT,
-            env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        async for raw in self.proc.stderr:
-            self.lines.append(raw.decode(errors="replace"))
-            self._changed.set()
-        self._changed.set()
-
-    async def wait_for(self, what: Callable[[str], bool], n: int = 1) -> None:
-        """Until ``n`` log lines satisfy ``what`` (fails if the process ends first)."""
-        async with asyncio.timeout(START_S):
-            while sum(1 for line in self.lines if what(line)) < n:
-                assert self.proc is not None
-                if self.proc.returncode is not None or (
-                        self._reader is not None and self._reader.done()):
-                    raise AssertionError(f"{self.name} exited:\n{''.join(self.lines[-30:])}")
-                self._changed.clear()
-                await self._changed.wait()
+class Bot(BotProcess):
+    """One ``python -m runtime run`` subprocess (``tests.kit.run_process``), and its
+    /metrics."""
 
     async def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         """Its /metrics now (the port it logged as ``metrics.serving``)."""
-        await self.wait_for(lambda line: "metrics.serving" in line)
-        line = next(x for x in self.lines if "metrics.serving" in x)
-        port = json.loads(line)["port"]
+        await self.wait_for("metrics.serving")
+        port = self.events("metrics.serving")[0]["port"]
         async with httpx.AsyncClient() as http:
             text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
         return {(s.name, tuple(sorted(s.labels.items()))): s.value
                 for f in text_string_to_metric_families(text) for s in f.samples}
-
-    async def stop(self) -> int:
-        """SIGTERM (the orderly shutdown); its exit status."""
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(START_S):
-            status = await self.proc.wait()
-        if self._reader is not None:
-            await self._reader
-        return status
-
-    async def kill(self) -> None:
-        """Kill it if it still runs (a failed test), and reap it."""
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-        if self._reader is not None:
-            await self._reader
 
 
 def write_config(path: Path, fake: FakeDiscord, store_url: str, shard_ids: list[int]) -> Path:
@@ -243,8 +187,8 @@ async def test_two_shard_processes_answer_once_and_hand_a_shard_over(
             for g in moved:
                 await control(bots[1], {"type": "set_mood", "guild_id": g, "mood": "shy"})
                 before[g] = await appeared(bots[1], g)
-            assert await bots[1].stop() == 0
-            assert await bots[0].stop() == 0
+            assert (await bots[1].stop())[0] == 0
+            assert (await bots[0].stop())[0] == 0
             assert replies(fake) == mentions  # exactly once each, none twice, none lost
 
             both = Bot("shards-0-1", write_config(tmp_path / "both.toml", fake, url, [0, 1]))
@@ -262,7 +206,7 @@ async def test_two_shard_processes_answer_once_and_hand_a_shard_over(
             await fake.dispatch_to_owner("MESSAGE_CREATE", message_create(
                 9_100_000, BOB, channel_id=channel_of(g), guild_id=g, mentions=(SELF_ID,)))
             await wait_replies(fake, len(GUILDS) + 1)
-            assert await both.stop() == 0
+            assert (await both.stop())[0] == 0
             mentions[channel_of(g)].append(9_100_000)
             assert replies(fake) == mentions
         finally:
