@@ -118,28 +118,30 @@ def _variant(traffic: Traffic, policy: str, setup: RunSetup, processes: int,
 def _comparisons(opts: SimulateOptions, traffic: Traffic, policy: str, setup: RunSetup,
                  v2: RunResult, owner: Config | None
                  ) -> tuple[dict[float, RunResult] | None, dict[bool, RunResult] | None,
-                            dict[bool, RunResult] | None]:
+                            dict[bool, RunResult] | None, dict[bool, RunResult] | None]:
     configured = msgspec.structs.asdict(owner.defaults) if owner is not None else {}
-    chattiness = learning = affinity = None
+    chattiness = learning = affinity = tone = None
     if opts.compare_chattiness:
         main = opts.chattiness if opts.chattiness is not None \
             else configured.get("chattiness", 1.0)
         chattiness = {c: v2 if c == main and opts.realtime is False
                       else _variant(traffic, policy, setup, opts.processes, chattiness=c)
                       for c in COMPARE_CHATTINESS}
+
+    def off_and_on(key: str) -> dict[bool, RunResult]:
+        # The main run is the configured side (unless it ran on the wall clock).
+        on = bool(configured.get(key, True))
+        return {on: v2 if not opts.realtime
+                else _variant(traffic, policy, setup, opts.processes),
+                not on: _variant(traffic, policy, setup, opts.processes, **{key: not on})}
+
     if opts.compare_learning:
-        on = bool(configured.get("learn_hours", True))
-        learning = {on: v2 if not opts.realtime
-                    else _variant(traffic, policy, setup, opts.processes),
-                    not on: _variant(traffic, policy, setup, opts.processes,
-                                     learn_hours=not on)}
+        learning = off_and_on("learn_hours")
     if opts.compare_affinity:
-        on = bool(configured.get("affinity", True))
-        affinity = {on: v2 if not opts.realtime
-                    else _variant(traffic, policy, setup, opts.processes),
-                    not on: _variant(traffic, policy, setup, opts.processes,
-                                     affinity=not on)}
-    return chattiness, learning, affinity
+        affinity = off_and_on("affinity")
+    if opts.compare_tone:
+        tone = off_and_on("tone")
+    return chattiness, learning, affinity, tone
 
 
 def _run_realtime_with_metrics(traffic: Traffic, policy: str, setup: RunSetup, *,
@@ -221,9 +223,8 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
             write_state(opts.store, SimState(opts.seed, opts.guilds, v2.ended_at))
         logs.close()
         logs = configure_logging("error", renderer="json", stream=sys.stderr, cache=False)
-        chattiness, learning, affinity = _comparisons(opts, traffic, policy, setup, v2, owner)
-        tone_off = _variant(traffic, policy, setup, opts.processes, tone=False) \
-            if opts.compare_tone else None
+        chattiness, learning, affinity, tone = _comparisons(opts, traffic, policy, setup, v2,
+                                                             owner)
         # The comparison is about decisions, not words: V1 is replayed through the engine.
         v1 = None if opts.no_v1 else replay_v1(traffic, setup)
     finally:
@@ -257,7 +258,9 @@ def simulate(opts: SimulateOptions) -> dict[str, Any]:
                           resumed=opts.resume,
                           policies=guild_policies(config), reactive=opts.reactive)
     if opts.tone_episodes:
-        report["tone"] = tone_report(traffic, v2, v1, tone_off, opts.reactive)
+        # With --compare-tone, "V2" is the run with tone on whatever the config says.
+        report["tone"] = tone_report(traffic, v2 if tone is None else tone[True], v1,
+                                     None if tone is None else tone[False], opts.reactive)
     if opts.html is not None:
         _write_html(opts, report, traffic, v2, v1, config)
     report["timing"]["traffic_generation_s"] = round(gen_s, 3)

@@ -83,3 +83,21 @@ def test_the_html_page_shows_the_tone_figure() -> None:
     svg = _tone_plot(tone)
     assert 'id="tone-v2-joins_in_episodes"' in svg
     assert 'id="tone-v2-tone-off-playful_in_episodes"' in svg
+
+
+def test_compare_tone_puts_the_run_with_tone_on_under_v2_whatever_the_config(
+        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A config that turns tone off: ``--compare-tone`` still reports the tone-on run as
+    ``v2`` and the tone-off run beside it (before, both columns were tone off), the same
+    figures as with a config that turns it on."""
+    on, off = tmp_path / "on.toml", tmp_path / "off.toml"
+    on.write_text("[defaults]\ntone = true\n")
+    off.write_text("[defaults]\ntone = false\n")
+    args = ("--guilds", "8", "--hours", "48", "--seed", "2", "--processes", "1",
+            "--reactive", "--compare-tone", "--no-v1")
+    with_on = run(*args, "--config", str(on))["tone"]
+    with_off = run(*args, "--config", str(off))["tone"]
+    assert with_off["v2"] == with_on["v2"]
+    assert with_off["v2_tone_off"] == with_on["v2_tone_off"]
+    assert with_off["v2"]["playful_in_episodes"] <= with_off["v2_tone_off"]["playful_in_episodes"]
+    assert with_off["v2"]["joins_in_episodes"] < with_off["v2_tone_off"]["joins_in_episodes"]
