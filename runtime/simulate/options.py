@@ -127,8 +127,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
            "every two days, at a conversation); the report adds her playful posts and "
            "joins during them, V1 beside V2")
     a("--compare-tone", action="store_true",
-      help="also run V2 with tone = false on the same traffic (implies --tone-episodes): "
-           "the report puts tone off beside on")
+      help="also run V2 with tone switched the other way (tone = false, or true if your "
+           "config has it off) on the same traffic (implies --tone-episodes): the report "
+           "puts tone off beside on")
     a("--no-v1", action="store_true", help="skip the V1 comparison")
     a("--quiet", action="store_true", help="print nothing but errors")
 
